@@ -1,0 +1,104 @@
+"""The residual problem in solver form (channels first, sum normalisation).
+
+For one call of :func:`gradfusion.solve` with ``C`` channels of ``H x W``
+pixels the minimised objective is
+
+    F(R) = 1/m * ( ||S(O - P)||^2 + w ||D(O - P)||^2 ),   O = alpha I + R,
+
+with ``m = 2 C H W`` (the number of gradient entries), ``S`` the Sobel pair
+and ``D`` the regulariser's pair of 1-D difference filters.  With
+``t = P - alpha I`` and ``A = S^T S + w D^T D`` this is the box QP
+
+    min 1/2 x^T A x - b^T x,  b = A t,  0 <= x[c] <= 1 - alpha[c],
+
+and ``F(x) = 2/m * (1/2 (x - t)^T A (x - t))``.
+"""
+
+import numpy as np
+
+from . import _stencils as st
+
+#: regulariser name -> taps of its 1-D 'valid' difference filter
+REGULARIZER_TAPS = {
+    "nyquist": (1.0, -2.0, 1.0),
+    "gradient": (-1.0, 1.0),
+}
+BOUNDARY_MODES = {"zero": st.ZERO, "reflect": st.REFLECT}
+
+
+class ResidualProblem:
+    """Box-constrained least squares of one (image, proposal, alpha) triple.
+
+    Arrays are ``(C, H, W)`` of one float dtype; ``alpha`` has shape (C,).
+    """
+
+    def __init__(self, image, proposal, alpha, *, boundary="zero",
+                 regularizer="nyquist", reg_weight=0.0):
+        self.image = image
+        self.proposal = proposal
+        self.alpha = alpha
+        self.dtype = image.dtype
+        self.mode = BOUNDARY_MODES[boundary]
+        self.boundary = boundary
+        self.regularizer = regularizer
+        self.reg_weight = float(reg_weight) if regularizer is not None else 0.0
+        taps = REGULARIZER_TAPS.get(regularizer, (0.0,))
+        self.taps = np.asarray(taps, dtype=self.dtype)
+        self.upper = (1.0 - alpha).astype(self.dtype)
+        self.n_entries = 2 * image.size
+        self._tx = np.empty_like(image)
+        self._ty = np.empty_like(image)
+        self._tmp = np.empty_like(image)
+        self.target = (proposal - alpha[:, None, None] * image).astype(self.dtype)
+        self.b = np.empty_like(image)
+        self.matvec(self.target, self.b)
+
+    @property
+    def lipschitz(self):
+        """Upper bound on ``||A||``: the maximum of its symbol, plus 1%.
+
+        With zero padding, reflection or 'valid' filters, ``A`` is a
+        compression of the infinite-domain convolution (or is diagonalised
+        by a DCT with eigenvalues sampled from the same symbol), so its norm
+        is at most the symbol's maximum over the frequency square.
+        """
+        w = np.linspace(0.0, np.pi, 257)
+        wx, wy = np.meshgrid(w, w)
+        sobel = (4 * np.sin(wx) ** 2 * (2 + 2 * np.cos(wy)) ** 2
+                 + 4 * np.sin(wy) ** 2 * (2 + 2 * np.cos(wx)) ** 2)
+        taps = self.taps.astype(np.float64)
+        k = np.arange(taps.size)
+        hx = np.abs(np.exp(1j * np.multiply.outer(wx, k)) @ taps) ** 2
+        hy = np.abs(np.exp(1j * np.multiply.outer(wy, k)) @ taps) ** 2
+        return 1.01 * float((sobel + self.reg_weight * (hx + hy)).max())
+
+    def matvec(self, v, out):
+        """``out = A v`` (one fused Numba pass)."""
+        st.normal_matvec(v, out, self.mode, self.reg_weight, self.taps)
+        return out
+
+    def heuristic(self):
+        """The heuristic residual ``clip(P - alpha I, 0, 1 - alpha)``."""
+        out = np.empty_like(self.target)
+        st.clip_channels(self.target, self.upper, out)
+        return out
+
+    def terms(self, residual):
+        """``(objective, bare_objective, regularizer_term)`` of ``residual``.
+
+        Evaluated from scratch (not from the solver's gradient) and
+        accumulated in float64.
+        """
+        d = self._tmp
+        st.output_difference(self.image, self.proposal, residual, self.alpha, d)
+        bare = st.sobel_energy(d, self.mode) / self.n_entries
+        reg = 0.0
+        if self.reg_weight > 0.0:
+            st.difference_forward(d, self.taps, self._tx, self._ty)
+            reg = (np.vdot(self._tx, self._tx) + np.vdot(self._ty, self._ty)).real
+            reg = float(reg) / self.n_entries
+        return bare + self.reg_weight * reg, bare, reg
+
+    def to_normalized_gradient_scale(self):
+        """Factor from the sum-form gradient ``A x - b`` to ``dF/dx``."""
+        return 2.0 / self.n_entries

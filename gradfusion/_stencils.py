@@ -1,0 +1,416 @@
+"""Numba kernels behind the gradient operators, the solver and the loss.
+
+Every kernel works on C-contiguous ``(C, H, W)`` arrays (channels first),
+float32 or float64, and is compiled once per dtype (``cache=True``).  Each has
+a plain NumPy reference in ``tests/reference.py`` and a test that they agree.
+
+Boundary handling of the 3x3 stencils is selected by an integer flag so that
+one compiled kernel serves both modes:
+
+``ZERO`` (0)
+    zero padding outside the image, as ``torch.nn.functional.conv2d(padding=1)``
+    and ``scipy.ndimage.correlate(mode="constant")``.
+``REFLECT`` (1)
+    half-sample symmetric extension, ``x[-1] = x[0]``, as
+    ``scipy.ndimage.correlate(mode="reflect")`` (for a 3x3 stencil this is the
+    same as edge replication).
+
+The adjoint of a padded stencil ``y = K E x`` (``E`` the extension) is
+``E^T K^T y``: a full convolution whose values on the padding ring are folded
+back onto the edge pixels (reflect) or dropped (zero).
+"""
+
+import numba as nb
+import numpy as np
+
+ZERO = 0
+REFLECT = 1
+
+_jit = nb.njit(cache=True, fastmath=False, nogil=True)
+_pjit = nb.njit(cache=True, fastmath=False, nogil=True, parallel=True)
+
+
+@_jit
+def _ext(u, c, i, j, H, W, mode):
+    """Value of the extended image at (i, j) with i in [-1, H], j in [-1, W]."""
+    if mode == ZERO:
+        if i < 0 or i >= H or j < 0 or j >= W:
+            return 0.0
+        return u[c, i, j]
+    if i < 0:
+        i = 0
+    elif i >= H:
+        i = H - 1
+    if j < 0:
+        j = 0
+    elif j >= W:
+        j = W - 1
+    return u[c, i, j]
+
+
+@_jit
+def _sobel_at(u, c, i, j, H, W, mode):
+    """(Sx u, Sy u) at one pixel, any position (boundary-aware, slow path)."""
+    a = _ext(u, c, i - 1, j - 1, H, W, mode)
+    b = _ext(u, c, i - 1, j, H, W, mode)
+    d = _ext(u, c, i - 1, j + 1, H, W, mode)
+    e = _ext(u, c, i, j - 1, H, W, mode)
+    f = _ext(u, c, i, j + 1, H, W, mode)
+    g = _ext(u, c, i + 1, j - 1, H, W, mode)
+    h = _ext(u, c, i + 1, j, H, W, mode)
+    k = _ext(u, c, i + 1, j + 1, H, W, mode)
+    return (a - d) + 2.0 * (e - f) + (g - k), (a + 2.0 * b + d) - (g + 2.0 * h + k)
+
+
+@_pjit
+def sobel_forward(u, gx, gy, mode):
+    """Sobel cross-correlation ``gx = kx (*) u``, ``gy = ky (*) u``.
+
+    ``kx = [[1,0,-1],[2,0,-2],[1,0,-1]]`` and ``ky = kx.T``.  Interior
+    pixels take a branch-free path; the one-pixel frame the boundary-aware one.
+    """
+    C, H, W = u.shape
+    for r in nb.prange(C * H):
+        c = r // H
+        i = r % H
+        if i == 0 or i == H - 1 or W < 3:
+            for j in range(W):
+                gx[c, i, j], gy[c, i, j] = _sobel_at(u, c, i, j, H, W, mode)
+            continue
+        gx[c, i, 0], gy[c, i, 0] = _sobel_at(u, c, i, 0, H, W, mode)
+        up = u[c, i - 1]
+        mid = u[c, i]
+        dn = u[c, i + 1]
+        for j in range(1, W - 1):
+            s0 = up[j - 1] + 2.0 * mid[j - 1] + dn[j - 1]
+            s2 = up[j + 1] + 2.0 * mid[j + 1] + dn[j + 1]
+            gx[c, i, j] = s0 - s2
+            gy[c, i, j] = (up[j - 1] + 2.0 * up[j] + up[j + 1]) - (dn[j - 1] + 2.0 * dn[j] + dn[j + 1])
+        gx[c, i, W - 1], gy[c, i, W - 1] = _sobel_at(u, c, i, W - 1, H, W, mode)
+
+
+@_jit
+def _sobel_full_adjoint(gx, gy, c, p, q, H, W):
+    """Full convolution ``kx^T gx + ky^T gy`` at padded position (p, q)."""
+    s = 0.0
+    for du in range(-1, 2):
+        i = p - du
+        if i < 0 or i >= H:
+            continue
+        wy = 2.0 - abs(du)      # [1, 2, 1] smoothing weight along rows
+        sy = -du                # [1, 0, -1] difference along rows (ky)
+        for dv in range(-1, 2):
+            j = q - dv
+            if j < 0 or j >= W:
+                continue
+            wx = 2.0 - abs(dv)
+            sx = -dv
+            # kx[du+1, dv+1] = wy * sx ; ky[du+1, dv+1] = sy * wx
+            s += wy * sx * gx[c, i, j] + sy * wx * gy[c, i, j]
+    return s
+
+
+@_jit
+def _fold_source(k, p, n, mode):
+    """k-th padded position folded onto edge pixel p of an axis of length n.
+
+    k = 0 is p itself; with ``REFLECT`` the ring positions -1 (onto p = 0) and
+    n (onto p = n - 1) fold back; -2 means "no such source".
+    """
+    if k == 0:
+        return p
+    if mode != REFLECT:
+        return -2
+    if k == 1:
+        return -1 if p == 0 else -2
+    return n if p == n - 1 else -2
+
+
+@_jit
+def _sobel_adjoint_at(gx, gy, c, p, q, H, W, mode):
+    """Adjoint value at one pixel, any position (boundary-aware, slow path)."""
+    s = 0.0
+    for ka in range(3):
+        a = _fold_source(ka, p, H, mode)
+        if a == -2:
+            continue
+        for kb in range(3):
+            b = _fold_source(kb, q, W, mode)
+            if b == -2:
+                continue
+            s += _sobel_full_adjoint(gx, gy, c, a, b, H, W)
+    return s
+
+
+@_pjit
+def sobel_adjoint(gx, gy, out, mode):
+    """Adjoint of :func:`sobel_forward`: ``out = Sx^T gx + Sy^T gy``.
+
+    In the interior this is a convolution with ``kx`` and ``ky`` (the
+    flipped correlation); frame pixels fold the padding ring back (reflect)
+    or drop it (zero).
+    """
+    C, H, W = gx.shape
+    for r in nb.prange(C * H):
+        c = r // H
+        p = r % H
+        if p == 0 or p == H - 1 or W < 3:
+            for q in range(W):
+                out[c, p, q] = _sobel_adjoint_at(gx, gy, c, p, q, H, W, mode)
+            continue
+        out[c, p, 0] = _sobel_adjoint_at(gx, gy, c, p, 0, H, W, mode)
+        xu = gx[c, p - 1]
+        xm = gx[c, p]
+        xd = gx[c, p + 1]
+        yu = gy[c, p - 1]
+        ym = gy[c, p]
+        yd = gy[c, p + 1]
+        for q in range(1, W - 1):
+            # Sx^T gx = -(kx (*) gx): weights [1,2,1] down rows, [-1,0,1] across
+            sx = (xu[q + 1] + 2.0 * xm[q + 1] + xd[q + 1]) - (xu[q - 1] + 2.0 * xm[q - 1] + xd[q - 1])
+            sy = (yd[q - 1] + 2.0 * yd[q] + yd[q + 1]) - (yu[q - 1] + 2.0 * yu[q] + yu[q + 1])
+            out[c, p, q] = sx + sy
+        out[c, p, W - 1] = _sobel_adjoint_at(gx, gy, c, p, W - 1, H, W, mode)
+
+
+@_pjit
+def forward_difference(u, dx, dy):
+    """Forward differences with a Neumann end: ``dx[.., j] = u[.., j+1] - u[.., j]``.
+
+    The last column of ``dx`` and the last row of ``dy`` are zero.
+    """
+    C, H, W = u.shape
+    for r in nb.prange(C * H):
+        c = r // H
+        i = r % H
+        for j in range(W):
+            dx[c, i, j] = u[c, i, j + 1] - u[c, i, j] if j + 1 < W else 0.0
+            dy[c, i, j] = u[c, i + 1, j] - u[c, i, j] if i + 1 < H else 0.0
+
+
+@_pjit
+def forward_difference_adjoint(dx, dy, out):
+    """Adjoint of :func:`forward_difference` (a negative divergence)."""
+    C, H, W = dx.shape
+    for r in nb.prange(C * H):
+        c = r // H
+        i = r % H
+        for j in range(W):
+            s = 0.0
+            if j + 1 < W:
+                s -= dx[c, i, j]
+            if j >= 1:
+                s += dx[c, i, j - 1]
+            if i + 1 < H:
+                s -= dy[c, i, j]
+            if i >= 1:
+                s += dy[c, i - 1, j]
+            out[c, i, j] = s
+
+
+@_pjit
+def difference_forward(u, taps, dx, dy):
+    """'Valid' correlation with the 1-D filter ``taps`` along x and along y.
+
+    ``dx[c, i, j] = sum_m taps[m] u[c, i, j + m]`` for ``j < W - k`` and zero
+    beyond (``k = len(taps) - 1``); ``dy`` likewise along rows.
+    """
+    C, H, W = u.shape
+    k = taps.shape[0] - 1
+    for r in nb.prange(C * H):
+        c = r // H
+        i = r % H
+        for j in range(W):
+            s = 0.0
+            if j < W - k:
+                for m in range(k + 1):
+                    s += taps[m] * u[c, i, j + m]
+            dx[c, i, j] = s
+            s = 0.0
+            if i < H - k:
+                for m in range(k + 1):
+                    s += taps[m] * u[c, i + m, j]
+            dy[c, i, j] = s
+
+
+@_pjit
+def difference_adjoint(dx, dy, taps, out):
+    """Adjoint of :func:`difference_forward`."""
+    C, H, W = dx.shape
+    k = taps.shape[0] - 1
+    for r in nb.prange(C * H):
+        c = r // H
+        i = r % H
+        for j in range(W):
+            s = 0.0
+            for m in range(k + 1):
+                q = j - m
+                if 0 <= q < W - k:
+                    s += taps[m] * dx[c, i, q]
+                p = i - m
+                if 0 <= p < H - k:
+                    s += taps[m] * dy[c, p, j]
+            out[c, i, j] = s
+
+
+@_pjit
+def clip_channels(x, upper, out):
+    """``out[c] = clip(x[c], 0, upper[c])``; returns ``sum |out - x|``."""
+    C, H, W = x.shape
+    total = 0.0
+    for r in nb.prange(C * H):
+        c = r // H
+        i = r % H
+        hi = upper[c]
+        for j in range(W):
+            v = x[c, i, j]
+            w = min(max(v, 0.0), hi)
+            out[c, i, j] = w
+            total += abs(w - v)
+    return total
+
+
+@_pjit
+def sobel_energy(d, mode):
+    """``sum (Sx d)^2 + (Sy d)^2`` without storing the gradient maps."""
+    C, H, W = d.shape
+    total = 0.0
+    for r in nb.prange(C * H):
+        c = r // H
+        i = r % H
+        for j in range(W):
+            a = _ext(d, c, i - 1, j - 1, H, W, mode)
+            b = _ext(d, c, i - 1, j, H, W, mode)
+            e = _ext(d, c, i - 1, j + 1, H, W, mode)
+            f = _ext(d, c, i, j - 1, H, W, mode)
+            g = _ext(d, c, i, j + 1, H, W, mode)
+            h = _ext(d, c, i + 1, j - 1, H, W, mode)
+            k = _ext(d, c, i + 1, j, H, W, mode)
+            m = _ext(d, c, i + 1, j + 1, H, W, mode)
+            sx = (a - e) + 2.0 * (f - g) + (h - m)
+            sy = (a + 2.0 * b + e) - (h + 2.0 * k + m)
+            total += sx * sx + sy * sy
+    return total
+
+
+@_pjit
+def output_difference(image, proposal, residual, alpha, out):
+    """``out = alpha * image + residual - proposal`` per channel."""
+    C, H, W = image.shape
+    for r in nb.prange(C * H):
+        c = r // H
+        i = r % H
+        a = alpha[c]
+        for j in range(W):
+            out[c, i, j] = a * image[c, i, j] + residual[c, i, j] - proposal[c, i, j]
+
+
+@_jit
+def _sobel_normal_at(v, c, p, q, H, W, mode):
+    """``(Sx^T Sx + Sy^T Sy) v`` at one pixel, boundary-aware (slow path)."""
+    s = 0.0
+    for ka in range(3):
+        a = _fold_source(ka, p, H, mode)
+        if a == -2:
+            continue
+        for kb in range(3):
+            b = _fold_source(kb, q, W, mode)
+            if b == -2:
+                continue
+            # full convolution of (Sx v, Sy v) at padded position (a, b)
+            for du in range(-1, 2):
+                i = a - du
+                if i < 0 or i >= H:
+                    continue
+                for dv in range(-1, 2):
+                    j = b - dv
+                    if j < 0 or j >= W:
+                        continue
+                    gx, gy = _sobel_at(v, c, i, j, H, W, mode)
+                    s += (2.0 - abs(du)) * (-dv) * gx + (-du) * (2.0 - abs(dv)) * gy
+    return s
+
+
+@_jit
+def _difference_normal_at(v, c, p, q, H, W, taps):
+    """``(Dx^T Dx + Dy^T Dy) v`` at one pixel for 'valid' filters (slow path)."""
+    k = taps.shape[0] - 1
+    s = 0.0
+    for m in range(k + 1):
+        j = q - m
+        if 0 <= j < W - k:
+            t = 0.0
+            for n in range(k + 1):
+                t += taps[n] * v[c, p, j + n]
+            s += taps[m] * t
+        i = p - m
+        if 0 <= i < H - k:
+            t = 0.0
+            for n in range(k + 1):
+                t += taps[n] * v[c, i + n, q]
+            s += taps[m] * t
+    return s
+
+
+@_pjit
+def normal_matvec(v, out, mode, weight, taps):
+    """``out = (S^T S + weight D^T D) v``: the solver's Hessian in one pass.
+
+    ``D`` is the 'valid' difference filter with ``taps`` (at most 3 taps).
+    Away from a two-pixel frame this is one fixed 5x5 stencil,
+
+    ``S^T S = [1,4,6,4,1]_y (x) [-1,0,2,0,-1]_x + [-1,0,2,0,-1]_y (x) [1,4,6,4,1]_x``
+
+    plus ``weight`` times the autocorrelation of ``taps`` along x and y;
+    frame pixels compose the boundary-aware single-pixel paths.
+    """
+    C, H, W = v.shape
+    k = taps.shape[0] - 1
+    # autocorrelation of the taps, lags -2..2
+    acf = np.zeros(5)
+    for lag in range(-k, k + 1):
+        s = 0.0
+        for m in range(k + 1):
+            if 0 <= m + lag <= k:
+                s += taps[m] * taps[m + lag]
+        acf[lag + 2] = weight * s
+    a0 = acf[2]
+    a1 = acf[3]
+    a2 = acf[4]
+    for r in nb.prange(C * H):
+        c = r // H
+        i = r % H
+        if i < 2 or i >= H - 2 or W < 5:
+            for j in range(W):
+                val = _sobel_normal_at(v, c, i, j, H, W, mode)
+                if weight != 0.0:
+                    val += weight * _difference_normal_at(v, c, i, j, H, W, taps)
+                out[c, i, j] = val
+            continue
+        for j in (0, 1, W - 2, W - 1):
+            val = _sobel_normal_at(v, c, i, j, H, W, mode)
+            if weight != 0.0:
+                val += weight * _difference_normal_at(v, c, i, j, H, W, taps)
+            out[c, i, j] = val
+        r0 = v[c, i - 2]
+        r1 = v[c, i - 1]
+        r2 = v[c, i]
+        r3 = v[c, i + 1]
+        r4 = v[c, i + 2]
+        for j in range(2, W - 2):
+            # column sums with [1,4,6,4,1] and [-1,0,2,0,-1] down the rows
+            bm2 = r0[j - 2] + 4.0 * r1[j - 2] + 6.0 * r2[j - 2] + 4.0 * r3[j - 2] + r4[j - 2]
+            b0 = r0[j] + 4.0 * r1[j] + 6.0 * r2[j] + 4.0 * r3[j] + r4[j]
+            bp2 = r0[j + 2] + 4.0 * r1[j + 2] + 6.0 * r2[j + 2] + 4.0 * r3[j + 2] + r4[j + 2]
+            sxx = 2.0 * b0 - bm2 - bp2
+            # [-1,0,2,0,-1] down the rows, then [1,4,6,4,1] across
+            cm2 = 2.0 * r2[j - 2] - r0[j - 2] - r4[j - 2]
+            cm1 = 2.0 * r2[j - 1] - r0[j - 1] - r4[j - 1]
+            c0 = 2.0 * r2[j] - r0[j] - r4[j]
+            cp1 = 2.0 * r2[j + 1] - r0[j + 1] - r4[j + 1]
+            cp2 = 2.0 * r2[j + 2] - r0[j + 2] - r4[j + 2]
+            syy = cm2 + 4.0 * cm1 + 6.0 * c0 + 4.0 * cp1 + cp2
+            reg = (2.0 * a0 * r2[j]
+                   + a1 * (r2[j - 1] + r2[j + 1] + r1[j] + r3[j])
+                   + a2 * (r2[j - 2] + r2[j + 2] + r0[j] + r4[j]))
+            out[c, i, j] = sxx + syy + reg

@@ -1,0 +1,141 @@
+"""Command line: ``gradfusion solve`` and ``gradfusion demo``.
+
+User errors (missing or unreadable files, bad options, mismatched sizes)
+print one line to stderr and exit with status 2.
+"""
+
+import argparse
+import os
+import sys
+import time
+
+import numpy as np
+
+__all__ = ["main"]
+
+
+class UsageError(Exception):
+    """A user error: reported as one line on stderr, exit status 2."""
+
+
+def _alpha(text):
+    parts = [p for p in text.replace(",", " ").split() if p]
+    try:
+        values = [float(p) for p in parts]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"alpha must be a number or comma-separated numbers, got {text!r}")
+    if not values:
+        raise argparse.ArgumentTypeError("alpha is empty")
+    return values[0] if len(values) == 1 else values
+
+
+def _parser():
+    p = argparse.ArgumentParser(prog="gradfusion", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("solve", help="solve for the residual of one (input, proposal) pair")
+    s.add_argument("input", help="scene image I (PNG/TIFF/JPEG)")
+    s.add_argument("proposal", help="proposal image P, same size")
+    s.add_argument("--alpha", type=_alpha, required=True,
+                   help="combiner transmission in (0, 1), or one value per channel: 0.6,0.7,0.8")
+    s.add_argument("-o", "--output", required=True, help="output image O (.png/.tif)")
+    s.add_argument("--residual", help="also write the residual R (.png/.tif)")
+    s.add_argument("--x0", help="warm start: a residual image from a previous solve")
+    s.add_argument("--bits", type=int, choices=(8, 16), default=None,
+                   help="bit depth of the written files (default: 16 for 16-bit inputs, else 8)")
+    s.add_argument("--reg-weight", type=float, default=None,
+                   help="weight of the Nyquist regulariser (default %(default)s = library default)")
+    s.add_argument("--regularizer", choices=("nyquist", "gradient", "none"), default="nyquist")
+    s.add_argument("--boundary", choices=("zero", "reflect"), default="zero")
+    s.add_argument("--tol", type=float, default=None, help="optimality tolerance")
+    s.add_argument("--float32", action="store_true", help="solve in single precision")
+    s.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    s.add_argument("--no-progress", action="store_true", help="never show a progress bar")
+
+    d = sub.add_parser("demo", help="end-to-end run on a photograph bundled with scikit-image")
+    d.add_argument("--out", default="gradfusion-demo", help="output folder (default %(default)s)")
+    d.add_argument("--image", default="astronaut", choices=("astronaut", "coffee", "chelsea", "rocket"),
+                   help="scikit-image sample photograph (default %(default)s)")
+    d.add_argument("--alpha", type=float, default=0.7)
+    return p
+
+
+def _check_outputs(inputs, outputs, overwrite):
+    real_inputs = {os.path.realpath(x) for x in inputs if x}
+    for out in outputs:
+        if out is None:
+            continue
+        if os.path.realpath(out) in real_inputs:
+            raise UsageError(f"{out}: refusing to overwrite an input file")
+        if os.path.exists(out) and not overwrite:
+            raise UsageError(f"{out}: exists; pass --overwrite to replace it")
+    named = [os.path.realpath(o) for o in outputs if o]
+    if len(set(named)) != len(named):
+        raise UsageError("--output and --residual name the same file")
+
+
+def _cmd_solve(args):
+    from . import io, solve
+
+    _check_outputs([args.input, args.proposal, args.x0], [args.output, args.residual],
+                   args.overwrite)
+    for out in (args.output, args.residual):
+        if out and os.path.splitext(out)[1].lower() not in io.WRITABLE_SUFFIXES:
+            raise UsageError(f"{out}: output must end in one of {', '.join(io.WRITABLE_SUFFIXES)}")
+    I = io.read_image(args.input)
+    P = io.read_image(args.proposal)
+    if I.shape != P.shape:
+        raise UsageError(f"{args.proposal}: size {P.shape} differs from {args.input}: {I.shape}")
+    x0 = None
+    if args.x0:
+        x0 = io.read_image(args.x0)
+        if x0.shape != I.shape:
+            raise UsageError(f"{args.x0}: size {x0.shape} differs from {args.input}: {I.shape}")
+        x0 = x0.astype(np.float64) / np.iinfo(x0.dtype).max if x0.dtype.kind == "u" else x0
+    if args.float32:
+        I, P = (np.asarray(_to_float(a), np.float32) for a in (I, P))
+    kwargs = {}
+    if args.reg_weight is not None:
+        kwargs["reg_weight"] = args.reg_weight
+    result = solve(I, P, args.alpha, x0=x0, boundary=args.boundary,
+                   regularizer=None if args.regularizer == "none" else args.regularizer,
+                   tol=args.tol, progress=not args.no_progress and sys.stderr.isatty(), **kwargs)
+    bits = args.bits or (16 if io.read_image(args.input).dtype == np.uint16 else 8)
+    io.write_image(args.output, result.output, bits=bits, overwrite=args.overwrite)
+    if args.residual:
+        io.write_image(args.residual, result.residual, bits=bits, overwrite=args.overwrite)
+    print(f"objective {result.fun:.6e}  bare objective {result.bare_objective:.6e}  "
+          f"optimality {result.optimality:.1e}  iterations {result.nit}  "
+          f"time {result.time:.2f} s  ({result.message})")
+    return 0 if result.success else 1
+
+
+def _to_float(a):
+    return a.astype(np.float64) / np.iinfo(a.dtype).max if a.dtype.kind == "u" else a
+
+
+def _cmd_demo(args):
+    from .demo import run_demo
+
+    if not 0.0 < args.alpha < 1.0:
+        raise UsageError(f"--alpha must lie in (0, 1), got {args.alpha}")
+    run_demo(args.out, image=args.image, alpha=args.alpha)
+    return 0
+
+
+def main(argv=None):
+    """Entry point of the ``gradfusion`` command."""
+    from .io import ImageFileError
+
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "solve":
+            return _cmd_solve(args)
+        return _cmd_demo(args)
+    except (UsageError, ImageFileError, ValueError, TypeError) as exc:
+        print(f"gradfusion: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

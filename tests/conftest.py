@@ -1,0 +1,21 @@
+"""Shared test configuration: the NumPy references and the shared data folder."""
+
+import os
+import sys
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+if HERE not in sys.path:               # `import reference` under --import-mode=importlib
+    sys.path.insert(0, HERE)
+
+#: ../shared/data beside the project root (absent on a bare clone)
+SHARED_DATA = os.path.join(os.path.dirname(os.path.dirname(HERE)), "shared", "data")
+
+
+@pytest.fixture
+def shared_data():
+    """Path of ../shared/data; skips the test when it is not there."""
+    if not os.path.isdir(SHARED_DATA):
+        pytest.skip(f"needs the shared data folder {SHARED_DATA} (not part of the project)")
+    return SHARED_DATA

@@ -1,0 +1,266 @@
+"""Plain NumPy / SciPy references for the Numba kernels of gradfusion.
+
+Every function mirrors one kernel of :mod:`gradfusion._stencils` or
+:mod:`gradfusion._solvers._kernels` but is written independently of it
+(``scipy.ndimage`` correlations, explicit extension matrices, boolean masks),
+computes in float64 and returns its results instead of writing into output
+arguments.  Arrays are ``(C, H, W)``; the box is ``0 <= x[c] <= upper[c]``.
+"""
+
+import numpy as np
+from scipy import ndimage
+
+ZERO = 0
+REFLECT = 1
+
+#: Sobel cross-correlation kernels: kx differentiates along x (columns),
+#: ky = kx.T along y (rows); "top minus bottom", "left minus right".
+KX = np.array([[1.0, 0.0, -1.0],
+               [2.0, 0.0, -2.0],
+               [1.0, 0.0, -1.0]])
+KY = KX.T.copy()
+
+
+def _f64(a):
+    """Return ``a`` as a float64 ndarray (a copy only when needed)."""
+    return np.asarray(a, dtype=np.float64)
+
+
+def _scipy_mode(mode):
+    """Translate a gradfusion boundary flag into a ``scipy.ndimage`` mode name."""
+    if mode == ZERO:
+        return "constant"
+    if mode == REFLECT:
+        return "reflect"
+    raise ValueError(f"unknown boundary mode {mode!r}")
+
+
+def extension_matrix(n):
+    """The ``(n + 2, n)`` 0/1 matrix of one-pixel half-sample reflection (edge copy)."""
+    E = np.zeros((n + 2, n))
+    E[np.arange(1, n + 1), np.arange(n)] = 1.0
+    E[0, 0] = 1.0
+    E[n + 1, n - 1] = 1.0
+    return E
+
+
+def sobel_forward(u, mode):
+    """Sobel pair ``(gx, gy)`` of ``u`` by ``scipy.ndimage.correlate`` per channel."""
+    u = _f64(u)
+    smode = _scipy_mode(mode)
+    gx = np.stack([ndimage.correlate(ch, KX, mode=smode, cval=0.0) for ch in u])
+    gy = np.stack([ndimage.correlate(ch, KY, mode=smode, cval=0.0) for ch in u])
+    return gx, gy
+
+
+def sobel_forward_padded(u, mode):
+    """Sobel pair by explicit padding (``np.pad``) and shifted slices (cross-check)."""
+    u = _f64(u)
+    C, H, W = u.shape
+    pad_mode = "constant" if mode == ZERO else "symmetric"
+    e = np.pad(u, ((0, 0), (1, 1), (1, 1)), mode=pad_mode)
+    gx = np.zeros_like(u)
+    gy = np.zeros_like(u)
+    for a in range(3):
+        for b in range(3):
+            win = e[:, a:a + H, b:b + W]
+            gx += KX[a, b] * win
+            gy += KY[a, b] * win
+    return gx, gy
+
+
+def sobel_adjoint(gx, gy, mode):
+    """Explicit adjoint ``E^T K^T`` of the padded Sobel pair (full convolution, then fold)."""
+    gx = _f64(gx)
+    gy = _f64(gy)
+    C, H, W = gx.shape
+    out = np.empty_like(gx)
+    for c in range(C):
+        # K^T y: full convolution, evaluated on the (H+2, W+2) padded grid.
+        zx = np.pad(gx[c], 1)
+        zy = np.pad(gy[c], 1)
+        full = (ndimage.convolve(zx, KX, mode="constant", cval=0.0)
+                + ndimage.convolve(zy, KY, mode="constant", cval=0.0))
+        if mode == ZERO:
+            # E is the zero extension: E^T keeps the interior, drops the ring.
+            out[c] = full[1:-1, 1:-1]
+        elif mode == REFLECT:
+            # E = Er (.) Ec copies edge pixels onto the ring; E^T folds it back.
+            out[c] = extension_matrix(H).T @ full @ extension_matrix(W)
+        else:
+            raise ValueError(f"unknown boundary mode {mode!r}")
+    return out
+
+
+def forward_difference(u):
+    """Forward differences with zero last column (``dx``) / last row (``dy``)."""
+    u = _f64(u)
+    dx = np.zeros_like(u)
+    dy = np.zeros_like(u)
+    dx[:, :, :-1] = np.diff(u, axis=2)
+    dy[:, :-1, :] = np.diff(u, axis=1)
+    return dx, dy
+
+
+def forward_difference_adjoint(dx, dy):
+    """Transpose of :func:`forward_difference`, by scattering each difference to its two pixels."""
+    dx = _f64(dx)
+    dy = _f64(dy)
+    out = np.zeros_like(dx)
+    vx = dx[:, :, :-1]          # dx[.., j] = u[.., j+1] - u[.., j]
+    out[:, :, 1:] += vx
+    out[:, :, :-1] -= vx
+    vy = dy[:, :-1, :]
+    out[:, 1:, :] += vy
+    out[:, :-1, :] -= vy
+    return out
+
+
+def _valid_correlate_last(u, taps):
+    """'Valid' correlation of ``u`` with ``taps`` along the last axis, zero-filled to full length."""
+    n = u.shape[-1]
+    k = taps.shape[0] - 1
+    out = np.zeros_like(u)
+    if n > k:
+        win = np.lib.stride_tricks.sliding_window_view(u, k + 1, axis=-1)
+        out[..., :n - k] = win @ taps
+    return out
+
+
+def _valid_correlate_last_adjoint(d, taps):
+    """Transpose of :func:`_valid_correlate_last` (scatter of every valid output)."""
+    n = d.shape[-1]
+    k = taps.shape[0] - 1
+    out = np.zeros_like(d)
+    if n > k:
+        for m in range(k + 1):
+            out[..., m:m + n - k] += taps[m] * d[..., :n - k]
+    return out
+
+
+def difference_forward(u, taps):
+    """'Valid' 1-D ``taps`` correlation along x (``dx``) and along y (``dy``), zero beyond."""
+    u = _f64(u)
+    taps = _f64(taps)
+    dx = _valid_correlate_last(u, taps)
+    dy = np.swapaxes(_valid_correlate_last(np.swapaxes(u, 1, 2), taps), 1, 2)
+    return dx, dy
+
+
+def difference_adjoint(dx, dy, taps):
+    """Transpose of :func:`difference_forward` applied to ``(dx, dy)``."""
+    dx = _f64(dx)
+    dy = _f64(dy)
+    taps = _f64(taps)
+    out = _valid_correlate_last_adjoint(dx, taps)
+    out += np.swapaxes(_valid_correlate_last_adjoint(np.swapaxes(dy, 1, 2), taps), 1, 2)
+    return out
+
+
+def clip_channels(x, upper):
+    """``(clip(x[c], 0, upper[c]), sum |clip - x|)``."""
+    x = _f64(x)
+    out = np.clip(x, 0.0, _f64(upper)[:, None, None])
+    return out, float(np.abs(out - x).sum())
+
+
+def sobel_energy(d, mode):
+    """``sum gx^2 + gy^2`` of the reference Sobel pair of ``d``."""
+    gx, gy = sobel_forward(d, mode)
+    return float(np.sum(gx * gx) + np.sum(gy * gy))
+
+
+def output_difference(image, proposal, residual, alpha):
+    """``alpha[c] * image + residual - proposal``."""
+    a = _f64(alpha)[:, None, None]
+    return a * _f64(image) + _f64(residual) - _f64(proposal)
+
+
+# --------------------------------------------------------------------------
+# Solver kernels (box 0 <= x[c] <= upper[c])
+# --------------------------------------------------------------------------
+
+def box_masks(x, upper):
+    """Boolean masks ``(at_lower, at_upper, free)`` with the lower bound taking precedence."""
+    x = np.asarray(x)
+    hi = np.asarray(upper, dtype=x.dtype)[:, None, None]
+    lower = x <= 0
+    upper_ = (x >= hi) & ~lower
+    free = ~(lower | upper_)
+    return lower, upper_, free
+
+
+def free_gradient(x, g, upper):
+    """Free gradient ``phi``: ``g`` where ``0 < x < upper``, else 0."""
+    _, _, free = box_masks(x, upper)
+    return np.where(free, _f64(g), 0.0)
+
+
+def chopped_gradient(x, g, upper):
+    """Chopped gradient ``beta``: ``min(g, 0)`` at 0, ``max(g, 0)`` at upper, else 0."""
+    lower, upper_, _ = box_masks(x, upper)
+    g = _f64(g)
+    return np.where(lower, np.minimum(g, 0.0), np.where(upper_, np.maximum(g, 0.0), 0.0))
+
+
+def reduced_free_gradient(x, g, upper, abar):
+    """Reduced free gradient ``phi~``: the free gradient capped by ``x / abar`` or ``(x - u) / abar``."""
+    _, _, free = box_masks(x, upper)
+    xf = _f64(x)
+    g = _f64(g)
+    hi = _f64(upper)[:, None, None]
+    pt = np.where(g > 0, np.minimum(xf / abar, g), np.maximum((xf - hi) / abar, g))
+    return np.where(free, pt, 0.0)
+
+
+def projected_gradient_measures(x, g, upper, abar):
+    """``(||beta||^2, phi~ . phi, ||g^P||_inf, ||g^P||^2)`` with ``g^P = phi + beta``."""
+    beta = chopped_gradient(x, g, upper)
+    phi = free_gradient(x, g, upper)
+    pt = reduced_free_gradient(x, g, upper, abar)
+    gp = phi + beta
+    return (float(np.sum(beta * beta)), float(np.sum(pt * phi)),
+            float(np.max(np.abs(gp))), float(np.sum(gp * gp)))
+
+
+def max_feasible_step(x, p, upper):
+    """Largest ``a >= 0`` keeping ``x - a p`` in the box, by the explicit ratio test."""
+    x = _f64(x)
+    p = _f64(p)
+    hi = np.broadcast_to(_f64(upper)[:, None, None], x.shape)
+    ratios = np.full(x.shape, np.inf)
+    pos = p > 0
+    neg = p < 0
+    ratios[pos] = x[pos] / p[pos]
+    ratios[neg] = (x[neg] - hi[neg]) / p[neg]
+    return max(float(ratios.min()), 0.0)
+
+
+def dot(a, b):
+    """``sum(a * b)`` in float64."""
+    return float(np.sum(_f64(a) * _f64(b)))
+
+
+def step_and_update(x, g, p, ap, step):
+    """``(x - step p, g - step ap)``."""
+    return _f64(x) - step * _f64(p), _f64(g) - step * _f64(ap)
+
+
+def projected_step(x, d, upper, step):
+    """``clip(x - step d, 0, upper)``."""
+    return np.clip(_f64(x) - step * _f64(d), 0.0, _f64(upper)[:, None, None])
+
+
+def conjugate_direction(x, g, upper, p, gamma):
+    """``phi(x) - gamma p``."""
+    return free_gradient(x, g, upper) - gamma * _f64(p)
+
+
+def residual_gradient(ax, b):
+    """``ax - b``."""
+    return _f64(ax) - _f64(b)
+
+
+def free_dot(x, g, upper, v):
+    """``phi(x) . v``."""
+    return float(np.sum(free_gradient(x, g, upper) * _f64(v)))

@@ -1,0 +1,455 @@
+"""Every Numba kernel agrees with its plain NumPy reference in ``reference.py``."""
+
+import os
+import sys
+
+import numpy as np
+import pytest
+
+import reference as ref  # noqa: E402
+
+from gradfusion import _stencils as st  # noqa: E402
+from gradfusion._solvers import _kernels as kern  # noqa: E402
+
+DTYPES = [np.float32, np.float64]
+SHAPES = [(1, 1, 1), (1, 2, 3), (1, 5, 1), (3, 7, 9), (2, 16, 11),
+          # frame-only and one-pixel-interior images (the stencils special-case
+          # the one-pixel frame)
+          (1, 2, 2), (2, 3, 3), (1, 4, 2), (1, 1, 6)]
+# (3, 1, 1) puts one pixel at 0, one at its upper bound and one free;
+# (4, 65, 47) gives the parallel reductions several chunks per thread
+SOLVER_SHAPES = SHAPES + [(3, 1, 1), (4, 65, 47)]
+REDUCTION_SHAPES = SHAPES + [(4, 65, 47)]
+MODES = [st.ZERO, st.REFLECT]
+MODE_IDS = {st.ZERO: "zero", st.REFLECT: "reflect"}
+TAPS = [(1.0, -2.0, 1.0), (-1.0, 1.0), (0.5,), (0.25, -1.0, 0.5, 2.0)]
+
+RTOL = {np.float32: 1e-5, np.float64: 1e-12}
+# reductions: summation order differs between the parallel kernel and NumPy
+RTOL_SUM = {np.float32: 1e-5, np.float64: 1e-11}
+
+dtype_param = pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+shape_param = pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s)))
+solver_shape_param = pytest.mark.parametrize(
+    "shape", SOLVER_SHAPES, ids=lambda s: "x".join(map(str, s)))
+mode_param = pytest.mark.parametrize("mode", MODES, ids=lambda m: MODE_IDS[m])
+taps_param = pytest.mark.parametrize("taps", TAPS, ids=lambda t: "taps" + str(len(t)))
+
+
+def make_rng(*key):
+    """Seeded generator, distinct and reproducible per test parameter set."""
+    ints = []
+    for k in key:
+        if isinstance(k, (tuple, list)):
+            ints.extend(int(v) for v in k)
+        elif isinstance(k, type):
+            ints.append(np.dtype(k).itemsize)
+        else:
+            ints.append(int(k))
+    return np.random.default_rng([20240601, *ints])
+
+
+def rand(rng, shape, dtype, lo=-1.0, hi=1.0):
+    """Uniform random C-contiguous array of ``dtype``."""
+    return np.ascontiguousarray(rng.uniform(lo, hi, size=shape).astype(dtype))
+
+
+def assert_close(actual, expected, dtype, scale=1.0, rtol=None):
+    """Elementwise agreement with ``rtol`` and ``atol = rtol * scale``."""
+    rtol = RTOL[dtype] if rtol is None else rtol
+    np.testing.assert_allclose(np.asarray(actual, dtype=np.float64), expected,
+                               rtol=rtol, atol=rtol * scale)
+
+
+def assert_close_sum(actual, expected, dtype, magnitude):
+    """Agreement of a reduction, relative to the sum of absolute terms ``magnitude``."""
+    rtol = RTOL_SUM[dtype]
+    assert np.isfinite(actual)
+    assert abs(float(actual) - expected) <= rtol * max(magnitude, 1e-300), (actual, expected)
+
+
+# ---------------------------------------------------------------------------
+# Sanity checks of the references themselves
+# ---------------------------------------------------------------------------
+
+@shape_param
+@mode_param
+def test_reference_sobel_correlate_matches_padding(shape, mode):
+    rng = make_rng(1, shape, mode)
+    u = rng.standard_normal(shape)
+    gx, gy = ref.sobel_forward(u, mode)
+    px, py = ref.sobel_forward_padded(u, mode)
+    np.testing.assert_allclose(gx, px, rtol=1e-13, atol=1e-13)
+    np.testing.assert_allclose(gy, py, rtol=1e-13, atol=1e-13)
+
+
+def test_reference_sobel_kernel_orientation():
+    # a ramp increasing to the right has negative gx ("left minus right"),
+    # a ramp increasing downwards has negative gy ("top minus bottom")
+    j = np.arange(5.0)
+    u = np.broadcast_to(j, (1, 4, 5)).copy()
+    gx, gy = ref.sobel_forward(u, ref.ZERO)
+    assert np.all(gx[0, 1:-1, 1:-1] == -8.0)
+    assert np.all(gy[0, 1:-1, 1:-1] == 0.0)
+    gx, gy = ref.sobel_forward(np.swapaxes(u, 1, 2).copy(), ref.ZERO)
+    assert np.all(gy[0, 1:-1, 1:-1] == -8.0)
+    assert np.all(gx[0, 1:-1, 1:-1] == 0.0)
+
+
+@shape_param
+@mode_param
+def test_reference_sobel_adjoint_is_adjoint(shape, mode):
+    rng = make_rng(2, shape, mode)
+    u = rng.standard_normal(shape)
+    yx, yy = rng.standard_normal(shape), rng.standard_normal(shape)
+    gx, gy = ref.sobel_forward(u, mode)
+    lhs = np.sum(gx * yx) + np.sum(gy * yy)
+    rhs = np.sum(u * ref.sobel_adjoint(yx, yy, mode))
+    assert abs(lhs - rhs) <= 1e-12 * (abs(lhs) + u.size)
+
+
+@shape_param
+def test_reference_difference_adjoints(shape):
+    rng = make_rng(3, shape)
+    u = rng.standard_normal(shape)
+    yx, yy = rng.standard_normal(shape), rng.standard_normal(shape)
+    dx, dy = ref.forward_difference(u)
+    lhs = np.sum(dx * yx) + np.sum(dy * yy)
+    rhs = np.sum(u * ref.forward_difference_adjoint(yx, yy))
+    assert abs(lhs - rhs) <= 1e-12 * (abs(lhs) + u.size)
+    for taps in TAPS:
+        t = np.asarray(taps)
+        dx, dy = ref.difference_forward(u, t)
+        lhs = np.sum(dx * yx) + np.sum(dy * yy)
+        rhs = np.sum(u * ref.difference_adjoint(yx, yy, t))
+        assert abs(lhs - rhs) <= 1e-12 * (abs(lhs) + u.size)
+
+
+def test_reference_extension_matrix():
+    E = ref.extension_matrix(3)
+    np.testing.assert_array_equal(E @ np.array([1.0, 2.0, 3.0]), [1, 1, 2, 3, 3])
+    np.testing.assert_array_equal(ref.extension_matrix(1) @ np.array([7.0]), [7, 7, 7])
+
+
+# ---------------------------------------------------------------------------
+# Stencil kernels
+# ---------------------------------------------------------------------------
+
+@dtype_param
+@shape_param
+@mode_param
+def test_sobel_forward(dtype, shape, mode):
+    rng = make_rng(10, shape, dtype, mode)
+    u = rand(rng, shape, dtype)
+    gx = np.full(shape, np.nan, dtype)
+    gy = np.full(shape, np.nan, dtype)
+    st.sobel_forward(u, gx, gy, mode)
+    ex, ey = ref.sobel_forward(u, mode)
+    scale = 8.0 * np.abs(u).max()
+    assert_close(gx, ex, dtype, scale)
+    assert_close(gy, ey, dtype, scale)
+
+
+@dtype_param
+@shape_param
+@mode_param
+def test_sobel_adjoint(dtype, shape, mode):
+    rng = make_rng(11, shape, dtype, mode)
+    yx = rand(rng, shape, dtype)
+    yy = rand(rng, shape, dtype)
+    out = np.full(shape, np.nan, dtype)
+    st.sobel_adjoint(yx, yy, out, mode)
+    expected = ref.sobel_adjoint(yx, yy, mode)
+    # with reflection an edge pixel collects up to 4 copies of each tap
+    scale = 4.0 * 16.0 * max(np.abs(yx).max(), np.abs(yy).max())
+    assert_close(out, expected, dtype, scale)
+
+
+@dtype_param
+@shape_param
+@mode_param
+def test_sobel_forward_adjoint_dot(dtype, shape, mode):
+    """Kernel pair passes the dot test <S u, y> == <u, S^T y>."""
+    rng = make_rng(12, shape, dtype, mode)
+    u = rand(rng, shape, dtype)
+    yx, yy = rand(rng, shape, dtype), rand(rng, shape, dtype)
+    gx, gy = np.empty_like(u), np.empty_like(u)
+    st.sobel_forward(u, gx, gy, mode)
+    out = np.empty_like(u)
+    st.sobel_adjoint(yx, yy, out, mode)
+    lhs = np.sum(gx.astype(float) * yx) + np.sum(gy.astype(float) * yy)
+    rhs = np.sum(u.astype(float) * out)
+    assert abs(lhs - rhs) <= RTOL[dtype] * 64.0 * u.size
+
+
+@dtype_param
+@shape_param
+def test_forward_difference(dtype, shape):
+    rng = make_rng(13, shape, dtype)
+    u = rand(rng, shape, dtype)
+    dx = np.full(shape, np.nan, dtype)
+    dy = np.full(shape, np.nan, dtype)
+    st.forward_difference(u, dx, dy)
+    ex, ey = ref.forward_difference(u)
+    assert_close(dx, ex, dtype, 2.0)
+    assert_close(dy, ey, dtype, 2.0)
+
+
+@dtype_param
+@shape_param
+def test_forward_difference_adjoint(dtype, shape):
+    rng = make_rng(14, shape, dtype)
+    yx, yy = rand(rng, shape, dtype), rand(rng, shape, dtype)
+    out = np.full(shape, np.nan, dtype)
+    st.forward_difference_adjoint(yx, yy, out)
+    assert_close(out, ref.forward_difference_adjoint(yx, yy), dtype, 4.0)
+
+
+@dtype_param
+@shape_param
+@taps_param
+def test_difference_forward(dtype, shape, taps):
+    rng = make_rng(15, shape, dtype, len(taps))
+    u = rand(rng, shape, dtype)
+    t = np.asarray(taps, dtype=dtype)
+    dx = np.full(shape, np.nan, dtype)
+    dy = np.full(shape, np.nan, dtype)
+    st.difference_forward(u, t, dx, dy)
+    ex, ey = ref.difference_forward(u, t)
+    scale = np.abs(t).sum()
+    assert_close(dx, ex, dtype, scale)
+    assert_close(dy, ey, dtype, scale)
+
+
+@dtype_param
+@shape_param
+@taps_param
+def test_difference_adjoint(dtype, shape, taps):
+    rng = make_rng(16, shape, dtype, len(taps))
+    yx, yy = rand(rng, shape, dtype), rand(rng, shape, dtype)
+    t = np.asarray(taps, dtype=dtype)
+    out = np.full(shape, np.nan, dtype)
+    st.difference_adjoint(yx, yy, t, out)
+    assert_close(out, ref.difference_adjoint(yx, yy, t), dtype, 2.0 * np.abs(t).sum())
+
+
+@dtype_param
+@pytest.mark.parametrize("shape", REDUCTION_SHAPES, ids=lambda s: "x".join(map(str, s)))
+def test_clip_channels(dtype, shape):
+    rng = make_rng(17, shape, dtype)
+    x = rand(rng, shape, dtype, -0.5, 1.5)
+    upper = rng.uniform(0.3, 1.0, size=shape[0]).astype(dtype)
+    # exact bound values must pass through untouched
+    x.reshape(-1)[::4] = 0.0
+    x[:, 0, 0] = upper
+    out = np.full(shape, np.nan, dtype)
+    total = st.clip_channels(x, upper, out)
+    expected, expected_total = ref.clip_channels(x, upper)
+    assert_close(out, expected, dtype, 1.0)
+    assert np.all(out >= 0) and np.all(out <= upper[:, None, None])
+    assert_close_sum(total, expected_total, dtype, expected_total + x.size * 1e-3)
+
+
+@dtype_param
+@pytest.mark.parametrize("shape", REDUCTION_SHAPES, ids=lambda s: "x".join(map(str, s)))
+@mode_param
+def test_sobel_energy(dtype, shape, mode):
+    rng = make_rng(18, shape, dtype, mode)
+    d = rand(rng, shape, dtype)
+    energy = st.sobel_energy(d, mode)
+    expected = ref.sobel_energy(d, mode)
+    # small absolute floor: with reflection a 1x1 image has zero energy, which
+    # the reference only reproduces up to round-off
+    assert_close_sum(energy, expected, dtype, expected + 1e-12 * d.size)
+
+
+@dtype_param
+@shape_param
+def test_output_difference(dtype, shape):
+    rng = make_rng(19, shape, dtype)
+    image = rand(rng, shape, dtype, 0.0, 1.0)
+    proposal = rand(rng, shape, dtype, 0.0, 1.0)
+    residual = rand(rng, shape, dtype, 0.0, 0.5)
+    alpha = rng.uniform(0.2, 0.8, size=shape[0]).astype(dtype)
+    out = np.full(shape, np.nan, dtype)
+    st.output_difference(image, proposal, residual, alpha, out)
+    assert_close(out, ref.output_difference(image, proposal, residual, alpha), dtype, 3.0)
+
+
+# ---------------------------------------------------------------------------
+# Solver kernels
+# ---------------------------------------------------------------------------
+
+def box_state(rng, shape, dtype):
+    """``(x, g, upper)`` with a mix of pixels at 0, at ``upper[c]`` and free.
+
+    ``g`` has both signs everywhere and a few exact zeros.
+    """
+    C = shape[0]
+    n = int(np.prod(shape))
+    upper = rng.uniform(0.3, 1.0, size=C).astype(dtype)
+    cats = rng.permutation(np.arange(n) % 3).reshape(shape)
+    if shape == (3, 1, 1):
+        cats = np.arange(3).reshape(shape)
+    hi = np.broadcast_to(upper[:, None, None], shape)
+    free = (hi * rng.uniform(0.05, 0.95, size=shape)).astype(dtype)
+    x = np.where(cats == 0, dtype(0), np.where(cats == 1, hi, free)).astype(dtype)
+    g = rand(rng, shape, dtype)
+    g.reshape(-1)[::5] = 0.0
+    x = np.ascontiguousarray(x)
+    g = np.ascontiguousarray(g)
+    # sanity of the construction
+    assert np.all(x >= 0) and np.all(x <= hi)
+    return x, g, upper
+
+
+def test_box_state_covers_all_cases():
+    rng = make_rng(0)
+    x, g, upper = box_state(rng, (3, 7, 9), np.float64)
+    lower, at_upper, free = ref.box_masks(x, upper)
+    assert lower.any() and at_upper.any() and free.any()
+    assert np.any(g[lower] > 0) and np.any(g[lower] < 0)
+    assert np.any(g[at_upper] > 0) and np.any(g[at_upper] < 0)
+
+
+@dtype_param
+@solver_shape_param
+@pytest.mark.parametrize("abar", [0.7, 1.0 / 128.0])
+def test_projected_gradient_measures(dtype, shape, abar):
+    rng = make_rng(30, shape, dtype)
+    x, g, upper = box_state(rng, shape, dtype)
+    got = kern.projected_gradient_measures(x, g, upper, abar)
+    exp = ref.projected_gradient_measures(x, g, upper, abar)
+    assert len(got) == 4
+    beta2, ptp, gp_inf, gp2 = got
+    g64 = g.astype(np.float64)
+    assert_close_sum(beta2, exp[0], dtype, exp[0])
+    assert_close_sum(ptp, exp[1], dtype, float(np.sum(np.abs(g64) ** 2)))
+    assert_close(gp_inf, exp[2], dtype, np.abs(g64).max())
+    assert_close_sum(gp2, exp[3], dtype, exp[3])
+
+
+@dtype_param
+@solver_shape_param
+def test_free_gradient(dtype, shape):
+    rng = make_rng(31, shape, dtype)
+    x, g, upper = box_state(rng, shape, dtype)
+    out = np.full(shape, np.nan, dtype)
+    kern.free_gradient(x, g, upper, out)
+    assert_close(out, ref.free_gradient(x, g, upper), dtype, 1.0)
+
+
+@dtype_param
+@solver_shape_param
+def test_chopped_gradient(dtype, shape):
+    rng = make_rng(32, shape, dtype)
+    x, g, upper = box_state(rng, shape, dtype)
+    out = np.full(shape, np.nan, dtype)
+    kern.chopped_gradient(x, g, upper, out)
+    assert_close(out, ref.chopped_gradient(x, g, upper), dtype, 1.0)
+
+
+@dtype_param
+@solver_shape_param
+@pytest.mark.parametrize("direction", ["random", "free_only", "inward", "zero"])
+def test_max_feasible_step(dtype, shape, direction):
+    rng = make_rng(33, shape, dtype, len(direction))
+    x, _, upper = box_state(rng, shape, dtype)
+    lower, at_upper, free = ref.box_masks(x, upper)
+    p = rand(rng, shape, dtype)
+    if direction == "free_only":
+        p = np.where(free, p, 0).astype(dtype)
+    elif direction == "inward":
+        # x - a p moves into the box from both bounds: unbounded there
+        p = np.where(lower, -np.abs(p), np.where(at_upper, np.abs(p), p)).astype(dtype)
+    elif direction == "zero":
+        p = np.zeros(shape, dtype)
+    p = np.ascontiguousarray(p)
+    step = kern.max_feasible_step(x, p, upper)
+    expected = ref.max_feasible_step(x, p, upper)
+    if np.isinf(expected):
+        assert np.isinf(step) and step > 0
+    else:
+        assert_close(step, expected, dtype, 0.0)
+        assert step >= 0
+        # the step is feasible and maximal
+        y = x.astype(float) - step * p.astype(float)
+        hi = upper.astype(float)[:, None, None]
+        tol = 1e-6 if dtype == np.float32 else 1e-12
+        assert np.all(y >= -tol) and np.all(y <= hi + tol)
+    if direction == "zero":
+        assert np.isinf(step)
+
+
+@dtype_param
+@solver_shape_param
+def test_dot(dtype, shape):
+    rng = make_rng(34, shape, dtype)
+    a, b = rand(rng, shape, dtype), rand(rng, shape, dtype)
+    got = kern.dot(a, b)
+    assert_close_sum(got, ref.dot(a, b), dtype, float(np.sum(np.abs(a.astype(float) * b))))
+
+
+@dtype_param
+@solver_shape_param
+def test_step_and_update(dtype, shape):
+    rng = make_rng(35, shape, dtype)
+    x, g, upper = box_state(rng, shape, dtype)
+    p, ap = rand(rng, shape, dtype), rand(rng, shape, dtype, -8.0, 8.0)
+    p0, ap0 = p.copy(), ap.copy()
+    step = 0.3125
+    ex, eg = ref.step_and_update(x, g, p, ap, step)
+    xk, gk = x.copy(), g.copy()
+    assert kern.step_and_update(xk, gk, p, ap, step) is None
+    assert_close(xk, ex, dtype, 1.0 + step)
+    assert_close(gk, eg, dtype, 1.0 + 8.0 * step)
+    np.testing.assert_array_equal(p, p0)
+    np.testing.assert_array_equal(ap, ap0)
+
+
+@dtype_param
+@solver_shape_param
+def test_projected_step(dtype, shape):
+    rng = make_rng(36, shape, dtype)
+    x, g, upper = box_state(rng, shape, dtype)
+    d = rand(rng, shape, dtype)
+    step = 0.75
+    expected = ref.projected_step(x, d, upper, step)
+    xk = x.copy()
+    kern.projected_step(xk, d, upper, step)
+    assert_close(xk, expected, dtype, 1.0 + step)
+    assert np.all(xk >= 0) and np.all(xk <= upper[:, None, None])
+
+
+@dtype_param
+@solver_shape_param
+def test_conjugate_direction(dtype, shape):
+    rng = make_rng(37, shape, dtype)
+    x, g, upper = box_state(rng, shape, dtype)
+    p = rand(rng, shape, dtype)
+    gamma = -0.4375
+    expected = ref.conjugate_direction(x, g, upper, p, gamma)
+    pk = p.copy()
+    kern.conjugate_direction(x, g, upper, pk, gamma)
+    assert_close(pk, expected, dtype, 1.0 + abs(gamma))
+
+
+@dtype_param
+@solver_shape_param
+def test_residual_gradient(dtype, shape):
+    rng = make_rng(38, shape, dtype)
+    ax, b = rand(rng, shape, dtype), rand(rng, shape, dtype)
+    out = np.full(shape, np.nan, dtype)
+    kern.residual_gradient(ax, b, out)
+    assert_close(out, ref.residual_gradient(ax, b), dtype, 2.0)
+
+
+@dtype_param
+@solver_shape_param
+def test_free_dot(dtype, shape):
+    rng = make_rng(39, shape, dtype)
+    x, g, upper = box_state(rng, shape, dtype)
+    v = rand(rng, shape, dtype)
+    got = kern.free_dot(x, g, upper, v)
+    mag = float(np.sum(np.abs(g.astype(float) * v)))
+    assert_close_sum(got, ref.free_dot(x, g, upper, v), dtype, mag)

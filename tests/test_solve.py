@@ -1,0 +1,273 @@
+"""gradfusion.solve: optimality against reference solvers, KKT, determinism, dtypes."""
+
+import os
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from scipy.optimize import lsq_linear
+
+import gradfusion
+from gradfusion import DifferenceFilter, SobelGradient, gradient_error, paper_loss
+from gradfusion.baselines import heuristic
+
+
+def _pair(shape, seed, dtype=np.float64):
+    rng = np.random.default_rng(seed)
+    I = rng.random(shape)
+    # a proposal darker than the optics allow in places, brighter in others
+    P = np.clip(0.6 * I + 0.3 * rng.random(shape) - 0.1, 0, 1)
+    return I.astype(dtype), P.astype(dtype)
+
+
+def _assembled(shape, alpha, boundary, reg_weight):
+    """The problem as an explicit sparse least-squares system (per channel stack)."""
+    H, W = shape[:2]
+    S = sp.csr_matrix(SobelGradient((H, W), boundary=boundary) @ np.eye(H * W))
+    blocks = [S]
+    if reg_weight:
+        D = sp.csr_matrix(DifferenceFilter((H, W)) @ np.eye(H * W))
+        blocks.append(np.sqrt(reg_weight) * D)
+    return sp.vstack(blocks).tocsr()
+
+
+def _reference_solve(I, P, alpha, boundary="zero", reg_weight=0.0):
+    """Per-channel bounded least squares with scipy.optimize.lsq_linear."""
+    shape = I.shape
+    C = shape[2] if I.ndim == 3 else 1
+    Ic = I.reshape(shape[0], shape[1], C)
+    Pc = P.reshape(shape[0], shape[1], C)
+    A = _assembled(shape, alpha, boundary, reg_weight)
+    R = np.empty_like(Ic, dtype=np.float64)
+    for c in range(C):
+        t = (Pc[..., c] - alpha * Ic[..., c]).ravel()
+        res = lsq_linear(A.toarray(), A @ t, bounds=(0.0, 1.0 - alpha), method="bvls",
+                         tol=1e-14)
+        R[..., c] = res.x.reshape(shape[:2])
+    return R.reshape(shape)
+
+
+def _objective(I, P, R, alpha, boundary="zero", reg_weight=0.0):
+    O = alpha * I + R
+    m = 2 * O.size
+    A = _assembled(I.shape, alpha, boundary, reg_weight)
+    C = I.shape[2] if I.ndim == 3 else 1
+    d = (O - P).reshape(I.shape[0], I.shape[1], C)
+    return sum(float(np.sum((A @ d[..., c].ravel()) ** 2)) for c in range(C)) / m
+
+
+@pytest.mark.parametrize("shape", [(9, 11), (12, 10, 3)])
+@pytest.mark.parametrize("boundary", ["zero", "reflect"])
+@pytest.mark.parametrize("reg_weight", [0.0, 0.4])
+def test_matches_bounded_least_squares_reference(shape, boundary, reg_weight):
+    I, P = _pair(shape, seed=[1, len(shape), int(10 * reg_weight)])
+    res = gradfusion.solve(I, P, 0.7, boundary=boundary, reg_weight=reg_weight,
+                           regularizer="nyquist" if reg_weight else None)
+    assert res.success, res.message
+    R_ref = _reference_solve(I, P, 0.7, boundary, reg_weight)
+    f_ref = _objective(I, P, R_ref, 0.7, boundary, reg_weight)
+    assert res.fun == pytest.approx(f_ref, rel=1e-6)
+    assert _objective(I, P, res.residual, 0.7, boundary, reg_weight) == pytest.approx(res.fun, rel=1e-9)
+
+
+@pytest.mark.parametrize("reg_weight", [0.0, 0.4])
+def test_kkt_conditions(reg_weight):
+    """Projected gradient vanishes: g >= 0 at R = 0, g <= 0 at R = 1 - alpha, g = 0 inside."""
+    I, P = _pair((16, 14, 3), seed=2)
+    alpha = np.array([0.6, 0.7, 0.8])
+    res = gradfusion.solve(I, P, alpha, reg_weight=reg_weight, tol=1e-11)
+    R = res.residual
+    upper = 1 - alpha
+    assert np.all(R >= 0) and np.all(R <= upper)
+    A = _assembled(I.shape, 0.7, "zero", reg_weight)
+    for c in range(3):
+        d = (alpha[c] * I[..., c] + R[..., c] - P[..., c]).ravel()
+        g = (A.T @ (A @ d)).reshape(R.shape[:2])
+        lower, top = R[..., c] <= 0, R[..., c] >= upper[c]
+        free = ~lower & ~top
+        scale = np.abs(A.T @ (A @ P[..., c].ravel())).max()
+        assert np.all(g[lower] >= -1e-9 * scale)
+        assert np.all(g[top] <= 1e-9 * scale)
+        assert np.abs(g[free]).max(initial=0) <= 1e-9 * scale
+
+
+@pytest.mark.parametrize("reg_weight", [0.0, 0.4])
+def test_never_worse_than_heuristic(reg_weight):
+    I, P = _pair((20, 24, 3), seed=3)
+    res = gradfusion.solve(I, P, 0.7, reg_weight=reg_weight)
+    h = heuristic(I, P, 0.7)
+    # the minimised objective at the heuristic's residual
+    f_h = _objective(I, P, h.residual, 0.7, "zero", reg_weight)
+    assert res.fun <= f_h
+
+
+def test_bare_solve_reaches_bare_optimum():
+    """With the regulariser off, the bare objective is the minimum over the box."""
+    I, P = _pair((10, 10, 3), seed=4)
+    res = gradfusion.solve(I, P, 0.7, regularizer=None)
+    R_ref = _reference_solve(I, P, 0.7)
+    assert res.bare_objective == pytest.approx(_objective(I, P, R_ref, 0.7), rel=1e-6)
+    assert res.fun == res.bare_objective and res.regularization == 0.0
+
+
+def test_deterministic():
+    I, P = _pair((40, 30, 3), seed=5)
+    a = gradfusion.solve(I, P, 0.65)
+    b = gradfusion.solve(I, P, 0.65)
+    np.testing.assert_array_equal(a.output, b.output)
+    assert a.nit == b.nit and a.fun == b.fun
+
+
+@pytest.mark.parametrize("shape", [(24, 20), (24, 20, 3)])
+def test_float32_stays_float32_and_agrees(shape):
+    I, P = _pair(shape, seed=6)
+    r64 = gradfusion.solve(I, P, 0.7)
+    r32 = gradfusion.solve(I.astype(np.float32), P.astype(np.float32), 0.7)
+    assert r32.output.dtype == np.float32 and r32.residual.dtype == np.float32
+    assert r64.output.dtype == np.float64
+    assert r32.fun == pytest.approx(r64.fun, rel=1e-4)
+    np.testing.assert_allclose(r32.residual, r64.residual, atol=2e-3)
+
+
+def test_uint8_inputs_and_channel_axis():
+    I, P = _pair((16, 18, 3), seed=7)
+    I8, P8 = (np.round(a * 255).astype(np.uint8) for a in (I, P))
+    r = gradfusion.solve(I8, P8, 0.7)
+    assert r.output.dtype == np.float64 and r.output.shape == (16, 18, 3)
+    rf = gradfusion.solve(np.moveaxis(I8, -1, 0), np.moveaxis(P8, -1, 0), 0.7, channel_axis=0)
+    np.testing.assert_allclose(np.moveaxis(rf.output, 0, -1), r.output, atol=1e-12)
+
+
+def test_result_fields_and_consistency():
+    I, P = _pair((16, 16, 3), seed=8)
+    r = gradfusion.solve(I, P, 0.7)
+    for key in ("output", "residual", "x", "fun", "bare_objective", "regularization",
+                "optimality", "nit", "nmatvec", "success", "status", "message", "time"):
+        assert key in r
+    np.testing.assert_allclose(r.output, 0.7 * I + r.residual)
+    assert r.bare_objective == pytest.approx(gradient_error(r.output, P), rel=1e-12)
+    assert paper_loss(I, P, r.residual, 0.7) == pytest.approx(r.bare_objective, rel=1e-12)
+    assert r.fun == pytest.approx(r.bare_objective + gradfusion.DEFAULT_REG_WEIGHT * r.regularization)
+
+
+def test_maxiter_and_callback_stop():
+    I, P = _pair((32, 32, 3), seed=9)
+    r = gradfusion.solve(I, P, 0.7, maxiter=3)
+    assert r.status == 1 and not r.success and r.nit == 3
+    seen = []
+
+    def cb(info):
+        seen.append(info.nit)
+        if info.nit == 2:
+            raise StopIteration
+
+    r = gradfusion.solve(I, P, 0.7, callback=cb)
+    assert r.status == 2 and seen == [1, 2] and "callback" in r.message
+
+
+def test_warm_start_from_solution_converges_immediately():
+    I, P = _pair((32, 32, 3), seed=10)
+    r = gradfusion.solve(I, P, 0.7)
+    again = gradfusion.solve(I, P, 0.7, x0=r.residual)
+    assert again.nit <= 1 and again.fun == pytest.approx(r.fun, rel=1e-9)
+
+
+def test_exactly_reachable_proposal_is_reproduced():
+    rng = np.random.default_rng(11)
+    I = rng.random((20, 20, 3))
+    R0 = 0.3 * rng.random((20, 20, 3))
+    P = 0.7 * I + R0
+    r = gradfusion.solve(I, P, 0.7, tol=1e-12)
+    assert r.bare_objective < 1e-20
+    np.testing.assert_allclose(r.output, P, atol=1e-9)
+
+
+def test_inputs_not_modified():
+    I, P = _pair((12, 12, 3), seed=12)
+    x0 = np.full_like(I, 0.1)
+    copies = [a.copy() for a in (I, P, x0)]
+    gradfusion.solve(I, P, 0.7, x0=x0)
+    for a, b in zip((I, P, x0), copies):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("kwargs, exc, match", [
+    (dict(alpha=1.2), ValueError, r"alpha must lie in the open interval \(0, 1\), got 1.2"),
+    (dict(alpha=0.0), ValueError, r"alpha must lie in the open interval"),
+    (dict(alpha=float("nan")), ValueError, r"alpha must lie in the open interval"),
+    (dict(alpha=[0.5, 0.6]), ValueError, r"alpha has 2 values but the images have 3 channel"),
+    (dict(alpha="a"), TypeError, r"alpha must be a number"),
+    (dict(boundary="wrap"), ValueError, r"boundary must be one of \['reflect', 'zero'\], got 'wrap'"),
+    (dict(regularizer="tv"), ValueError, r"regularizer must be one of"),
+    (dict(reg_weight=-1.0), ValueError, r"reg_weight must be a finite number >= 0, got -1.0"),
+    (dict(tol=0.0), ValueError, r"tol must be a positive number"),
+    (dict(maxiter=-1), ValueError, r"maxiter must be a non-negative integer, got -1"),
+    (dict(channel_axis=None), ValueError, r"image is 3-D with shape \(8, 8, 3\) but channel_axis is None"),
+    (dict(callback=3), TypeError, r"callback must be callable"),
+    (dict(x0=np.zeros((8, 8))), ValueError, r"x0 must have the shape of image \(8, 8, 3\), got \(8, 8\)"),
+])
+def test_bad_arguments(kwargs, exc, match):
+    I, P = _pair((8, 8, 3), seed=13)
+    args = dict(alpha=0.7)
+    args.update(kwargs)
+    alpha = args.pop("alpha")
+    with pytest.raises(exc, match=match):
+        gradfusion.solve(I, P, alpha, **args)
+
+
+@pytest.mark.parametrize("image, proposal, exc, match", [
+    (np.zeros((8, 8, 3)), np.zeros((8, 9, 3)), ValueError,
+     r"image and proposal must have the same shape, got \(8, 8, 3\) and \(8, 9, 3\)"),
+    (np.zeros((8, 8, 3, 1)), np.zeros((8, 8, 3, 1)), ValueError, r"image must be 2-D .* got 4-D"),
+    (np.full((8, 8), 2.0), np.zeros((8, 8)), ValueError, r"image is a float image, so its values must lie in \[0, 1\]"),
+    (np.full((8, 8), np.nan), np.zeros((8, 8)), ValueError, r"image contains NaN"),
+    (np.zeros((8, 8), bool), np.zeros((8, 8)), TypeError, r"image must have an unsigned integer or floating dtype"),
+    (np.zeros((8, 8), np.int64), np.zeros((8, 8)), TypeError, r"got dtype int64"),
+    (np.zeros((8, 8), complex), np.zeros((8, 8)), TypeError, r"got dtype complex128"),
+    (np.zeros((0, 8)), np.zeros((0, 8)), ValueError, r"image is empty"),
+    (np.zeros((1, 1)), np.zeros((1, 1)), ValueError, r"image must be at least 2x2 pixels, got 1x1"),
+    (np.ma.zeros((8, 8)), np.zeros((8, 8)), TypeError, r"image must be a plain ndarray, got a masked array"),
+])
+def test_bad_images(image, proposal, exc, match):
+    with pytest.raises(exc, match=match):
+        gradfusion.solve(image, proposal, 0.7)
+
+
+def _load_pair(folder, a, b):
+    from gradfusion.io import read_image
+    return (read_image(os.path.join(folder, a)) / 255.0, read_image(os.path.join(folder, b)) / 255.0)
+
+
+def _nyquist_share(img):
+    tot = hi = 0.0
+    for c in range(img.shape[-1]):
+        u = img[..., c] - img[..., c].mean()
+        F = np.abs(np.fft.fft2(u)) ** 2
+        fy = np.abs(np.fft.fftfreq(u.shape[0]))[:, None]
+        fx = np.abs(np.fft.fftfreq(u.shape[1]))[None, :]
+        tot += F.sum()
+        hi += F[(fx > 0.45) | (fy > 0.45)].sum()
+    return hi / tot
+
+
+@pytest.mark.parametrize("pair", [
+    ("staypositive_demo", "demoA_input.png", "demoB_proposal.png"),
+    ("hidt_interp", "scene0_input.png", "scene0_night.png"),
+    ("hidt_interp", "scene3_input.png", "scene3_sunset.png"),
+])
+def test_stripe_free_on_real_images(shared_data, pair):
+    """Default solve: Nyquist share at most 2x the proposal's (issue #2)."""
+    I, P = _load_pair(os.path.join(shared_data, pair[0]), pair[1], pair[2])
+    r = gradfusion.solve(I, P, 0.7)
+    assert r.success
+    assert _nyquist_share(r.output) <= 2 * _nyquist_share(P)
+
+
+def test_staypositive_demo_figures(shared_data):
+    """Known figures from ../shared/README.md: bare optimum 9.1482e-4, authors' Adam 1.1386e-3."""
+    I, P = _load_pair(os.path.join(shared_data, "staypositive_demo"),
+                      "demoA_input.png", "demoB_proposal.png")
+    r = gradfusion.solve(I, P, 0.7)
+    assert r.bare_objective < 1.1386e-3
+    h = heuristic(I, P, 0.7)
+    assert h.bare_objective == pytest.approx(8.4983e-3, rel=1e-4)
