@@ -41,6 +41,9 @@ class SolveResult(OptimizeResult):
         entries); zero exactly at the optimum.
     nit, nmatvec : int
         Iterations and products with the normal operator.
+    steps : dict
+        How many iterations were conjugate-gradient, expansion and
+        proportioning steps.
     success : bool
         True when ``optimality <= tol``.
     status : int
@@ -257,6 +260,7 @@ def _result(problem, state, axis, t_start):
         optimality=state.optimality,
         nit=state.nit,
         nmatvec=state.nmatvec,
+        steps=state.steps,
         success=state.status == 0,
         status=state.status,
         message=STATUS_MESSAGES[state.status],

@@ -252,8 +252,11 @@ def projected_step(x, d, upper, step):
 
 
 def conjugate_direction(x, g, upper, p, gamma):
-    """``phi(x) - gamma p``."""
-    return free_gradient(x, g, upper) - gamma * _f64(p)
+    """``phi(x) - gamma p`` on free variables, 0 at a bound."""
+    x = _f64(x)
+    up = _f64(upper)[:, None, None]
+    inside = (x > 0) & (x < up)
+    return np.where(inside, _f64(g) - gamma * _f64(p), 0.0)
 
 
 def residual_gradient(ax, b):

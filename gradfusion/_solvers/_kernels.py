@@ -141,7 +141,7 @@ def projected_step(x, d, upper, step):
 
 @_pjit
 def conjugate_direction(x, g, upper, p, gamma):
-    """``p = phi(x) - gamma p`` with ``phi`` the free gradient."""
+    """``p = phi(x) - gamma p`` on free variables, 0 on variables at a bound."""
     C, H, W = x.shape
     for r in nb.prange(C * H):
         c = r // H
@@ -149,8 +149,10 @@ def conjugate_direction(x, g, upper, p, gamma):
         hi = upper[c]
         for j in range(W):
             xi = x[c, i, j]
-            phi = g[c, i, j] if (xi > 0.0 and xi < hi) else 0.0
-            p[c, i, j] = phi - gamma * p[c, i, j]
+            if xi > 0.0 and xi < hi:
+                p[c, i, j] = g[c, i, j] - gamma * p[c, i, j]
+            else:
+                p[c, i, j] = 0.0
 
 
 @_pjit

@@ -43,6 +43,7 @@ class QPState:
     status: int
     optimality: float
     time: float
+    steps: dict
 
 
 def mprgp(matvec, b, x, upper, *, tol, maxiter, step_scale, gamma=1.0,
@@ -76,6 +77,8 @@ def mprgp(matvec, b, x, upper, *, tol, maxiter, step_scale, gamma=1.0,
     g = np.empty_like(x)
     p = np.empty_like(x)
     ap = np.empty_like(x)
+    scratch = np.empty_like(x)
+    ax = np.empty_like(x)
     K.projected_step(x, x, upper, 0.0)
     matvec(x, ap)
     K.residual_gradient(ap, b, g)
@@ -83,6 +86,7 @@ def mprgp(matvec, b, x, upper, *, tol, maxiter, step_scale, gamma=1.0,
     K.free_gradient(x, g, upper, p)
     status = 1
     nit = 0
+    steps = {"cg": 0, "expansion": 0, "proportioning": 0}
     beta2, ptp, gp_inf, _ = K.projected_gradient_measures(x, g, upper, abar)
     while True:
         if gp_inf <= tol:
@@ -109,22 +113,18 @@ def mprgp(matvec, b, x, upper, *, tol, maxiter, step_scale, gamma=1.0,
                 a_cg = K.dot(g, p) / pap
                 a_f = K.max_feasible_step(x, p, upper)
                 if a_cg <= a_f:
+                    steps["cg"] += 1
                     K.step_and_update(x, g, p, ap, a_cg)
                     # new conjugate direction: p = phi - (phi^T A p / p^T A p) p
                     beta = K.free_dot(x, g, upper, ap) / pap
                     K.conjugate_direction(x, g, upper, p, beta)
                 else:
-                    # expansion step: go to the boundary, then a fixed projected
-                    # free-gradient step, then restart CG
-                    K.step_and_update(x, g, p, ap, a_f)
-                    K.free_gradient(x, g, upper, p)
-                    K.projected_step(x, p, upper, abar)
-                    matvec(x, ap)
-                    nmatvec += 1
-                    K.residual_gradient(ap, b, g)
-                    K.free_gradient(x, g, upper, p)
+                    steps["expansion"] += 1
+                    nmatvec += _expand(matvec, b, x, g, p, ap, upper, a_cg, a_f, abar,
+                                       scratch, ax)
         else:
             # proportioning step: release variables along the chopped gradient
+            steps["proportioning"] += 1
             K.chopped_gradient(x, g, upper, p)
             matvec(p, ap)
             nmatvec += 1
@@ -144,4 +144,42 @@ def mprgp(matvec, b, x, upper, *, tol, maxiter, step_scale, gamma=1.0,
             status = 2
             break
     return QPState(x=x, nit=nit, nmatvec=nmatvec, status=status,
-                   optimality=float(gp_inf), time=time.perf_counter() - t0)
+                   optimality=float(gp_inf), time=time.perf_counter() - t0, steps=steps)
+
+
+def _expand(matvec, b, x, g, p, ap, upper, a_cg, a_f, abar, scratch, ax):
+    """Expansion step when the CG step ``a_cg`` would leave the box.
+
+    First try the projected full CG step ``P(x - a_cg p)``, which moves every
+    variable that the step pushes out onto its bound at once; keep it when it
+    decreases the objective at least as much as Dostal's expansion step's
+    first half (the feasible step ``a_f``) does.  Otherwise take the classic
+    expansion: the feasible step, then a projected free-gradient step of
+    length ``abar``.  Either way CG restarts from the free gradient.  Returns
+    the number of products with ``A`` used.
+    """
+    q0 = 0.5 * K.dot(x, g) - 0.5 * K.dot(x, b)        # q(x) = 1/2 x.(g - b)
+    gp = K.dot(g, p)
+    pap = gp / a_cg                                     # p^T A p (a_cg = g.p / pAp)
+    q_feasible = q0 - a_f * gp + 0.5 * a_f * a_f * pap
+    x_saved = scratch
+    x_saved[...] = x
+    K.projected_step(x, p, upper, a_cg)
+    matvec(x, ax)
+    K.residual_gradient(ax, b, g)
+    if 0.5 * K.dot(x, g) - 0.5 * K.dot(x, b) <= q_feasible:
+        # keep CG momentum on the new face: p = phi - (phi^T A p / p^T A p) p,
+        # zero on the variables that became active
+        K.conjugate_direction(x, g, upper, p, K.free_dot(x, g, upper, ap) / pap)
+        return 1
+    # classic expansion from the saved point
+    x[...] = x_saved
+    K.projected_step(x, p, upper, a_f)                  # feasible half step (exact)
+    matvec(x, ap)
+    K.residual_gradient(ap, b, g)
+    K.free_gradient(x, g, upper, p)
+    K.projected_step(x, p, upper, abar)
+    matvec(x, ap)
+    K.residual_gradient(ap, b, g)
+    K.free_gradient(x, g, upper, p)
+    return 3
