@@ -1,0 +1,79 @@
+"""Coarse-to-fine driver: warm-start each scale from the one below.
+
+The box QP of an image pair is solved first on a 2x-downsampled pair (area
+averages, recursively), and the solution, upsampled by pixel replication and
+clipped into the box, starts the solve at the next finer scale.  The coarse
+solves fix the low-frequency content of the residual, which a Krylov method
+at full resolution would need many iterations to propagate; the finest solve
+then mostly refines edges and the active set.  The answer is the finest
+solve's: the same optimum and tolerance as a single-scale solve.
+"""
+
+import numpy as np
+
+from .mprgp import mprgp
+
+__all__ = ["downsample", "upsample", "coarse_to_fine"]
+
+
+def downsample(a):
+    """2x2 area average of a ``(C, H, W)`` array (odd edges replicate)."""
+    C, H, W = a.shape
+    if H % 2:
+        a = np.concatenate([a, a[:, -1:]], axis=1)
+    if W % 2:
+        a = np.concatenate([a, a[:, :, -1:]], axis=2)
+    return 0.25 * (a[:, 0::2, 0::2] + a[:, 1::2, 0::2] + a[:, 0::2, 1::2] + a[:, 1::2, 1::2])
+
+
+def upsample(a, shape):
+    """Pixel replication of ``a`` to ``shape`` (the inverse grid of :func:`downsample`)."""
+    up = np.repeat(np.repeat(a, 2, axis=1), 2, axis=2)
+    return np.ascontiguousarray(up[:, :shape[1], :shape[2]])
+
+
+def coarse_to_fine(make_problem, image, proposal, x0, *, min_size, tol, maxiter,
+                   callback=None):
+    """Solve at every scale from the coarsest up; return (problem, state, levels).
+
+    Parameters
+    ----------
+    make_problem : callable
+        ``make_problem(image, proposal)`` builds the problem of one scale;
+        it has ``matvec``, ``b``, ``upper``, ``lipschitz`` and ``heuristic()``.
+    image, proposal : ndarray, shape (C, H, W)
+    x0 : ndarray or None
+        Warm start at the finest scale; when given, no coarse scales are
+        solved (the caller already has a good point).
+    min_size : int
+        Stop coarsening when the next scale would have a side below this;
+        ``min_size <= 0`` or a large value disables the coarse scales.
+    tol, maxiter, callback
+        As for :func:`mprgp`; the callback and ``maxiter`` apply per scale.
+
+    Returns
+    -------
+    problem, state, levels
+        The finest problem, its :class:`QPState`, and a list of
+        ``(shape, nit, nmatvec, time)`` per scale, coarsest first.
+    """
+    pyramid = [(image, proposal)]
+    if x0 is None and min_size > 0:
+        while min(pyramid[-1][0].shape[1:]) // 2 >= min_size:
+            I, P = pyramid[-1]
+            pyramid.append((downsample(I), downsample(P)))
+    levels = []
+    x = x0
+    for depth, (I, P) in enumerate(reversed(pyramid)):
+        problem = make_problem(I, P)
+        if x is None:
+            x = problem.heuristic()
+        elif x.shape != I.shape:
+            x = upsample(x, I.shape)
+        finest = depth == len(pyramid) - 1
+        state = mprgp(problem.matvec, problem.b, x, problem.upper, tol=tol,
+                      maxiter=maxiter, step_scale=problem.lipschitz,
+                      callback=callback if finest else None)
+        levels.append((I.shape, state.nit, state.nmatvec, state.time))
+        x = state.x
+    return problem, state, levels
