@@ -279,16 +279,7 @@ def sobel_energy(d, mode):
         c = r // H
         i = r % H
         for j in range(W):
-            a = _ext(d, c, i - 1, j - 1, H, W, mode)
-            b = _ext(d, c, i - 1, j, H, W, mode)
-            e = _ext(d, c, i - 1, j + 1, H, W, mode)
-            f = _ext(d, c, i, j - 1, H, W, mode)
-            g = _ext(d, c, i, j + 1, H, W, mode)
-            h = _ext(d, c, i + 1, j - 1, H, W, mode)
-            k = _ext(d, c, i + 1, j, H, W, mode)
-            m = _ext(d, c, i + 1, j + 1, H, W, mode)
-            sx = (a - e) + 2.0 * (f - g) + (h - m)
-            sy = (a + 2.0 * b + e) - (h + 2.0 * k + m)
+            sx, sy = _sobel_at(d, c, i, j, H, W, mode)
             total += sx * sx + sy * sy
     return total
 
