@@ -271,3 +271,24 @@ def test_staypositive_demo_figures(shared_data):
     assert r.bare_objective < 1.1386e-3
     h = heuristic(I, P, 0.7)
     assert h.bare_objective == pytest.approx(8.4983e-3, rel=1e-4)
+
+
+def test_multiscale_reaches_the_same_optimum():
+    I, P = _pair((70, 90, 3), seed=14)
+    a = gradfusion.solve(I, P, 0.7, min_size=16)
+    b = gradfusion.solve(I, P, 0.7, multiscale=False)
+    assert len(a.levels) > 1 and len(b.levels) == 1
+    assert a.levels[-1]["shape"] == (70, 90)
+    assert a.fun == pytest.approx(b.fun, rel=1e-9)
+    np.testing.assert_allclose(a.residual, b.residual, atol=1e-5)
+
+
+@pytest.mark.parametrize("shape", [(1, 5, 7), (3, 8, 8), (2, 9, 4)])
+def test_pyramid_downsample_upsample(shape):
+    from gradfusion._solvers.multiscale import downsample, upsample
+    a = np.random.default_rng(15).random(shape)
+    d = downsample(a)
+    assert d.shape == (shape[0], (shape[1] + 1) // 2, (shape[2] + 1) // 2)
+    np.testing.assert_allclose(d[:, 0, 0], a[:, :2, :2].mean(axis=(1, 2)))
+    u = upsample(d, shape)
+    assert u.shape == shape and np.all(u[:, :2, :2] == d[:, :1, :1])
