@@ -6,6 +6,7 @@ residual ``0 <= R <= 1 - alpha``. :func:`solve` finds the residual whose
 output matches a proposal ``P`` best in the Sobel-gradient domain.
 """
 
+from . import baselines
 from .objective import gradient_error, paper_loss
 from .operators import DifferenceFilter, ForwardDifference, SobelGradient
 from .synthesis import DEFAULT_REG_WEIGHT, SolveResult, solve
@@ -21,5 +22,6 @@ __all__ = [
     "SobelGradient",
     "ForwardDifference",
     "DifferenceFilter",
+    "baselines",
     "__version__",
 ]
