@@ -91,7 +91,8 @@ def _cmd_solve(args):
         x0 = io.read_image(args.x0)
         if x0.shape != I.shape:
             raise UsageError(f"{args.x0}: size {x0.shape} differs from {args.input}: {I.shape}")
-        x0 = x0.astype(np.float64) / np.iinfo(x0.dtype).max if x0.dtype.kind == "u" else x0
+        x0 = _to_float(x0)
+    bits = args.bits or (16 if I.dtype == np.uint16 else 8)
     if args.float32:
         I, P = (np.asarray(_to_float(a), np.float32) for a in (I, P))
     kwargs = {}
@@ -100,7 +101,6 @@ def _cmd_solve(args):
     result = solve(I, P, args.alpha, x0=x0, boundary=args.boundary,
                    regularizer=None if args.regularizer == "none" else args.regularizer,
                    tol=args.tol, progress=not args.no_progress and sys.stderr.isatty(), **kwargs)
-    bits = args.bits or (16 if io.read_image(args.input).dtype == np.uint16 else 8)
     io.write_image(args.output, result.output, bits=bits, overwrite=args.overwrite)
     if args.residual:
         io.write_image(args.residual, result.residual, bits=bits, overwrite=args.overwrite)

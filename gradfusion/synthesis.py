@@ -58,7 +58,7 @@ class SolveResult(OptimizeResult):
     """
 
 
-def _check_options(boundary, regularizer, reg_weight, tol, maxiter):
+def _check_options(boundary, regularizer, reg_weight, tol, maxiter, min_size):
     if boundary not in BOUNDARY_MODES:
         raise ValueError(
             f"boundary must be one of {sorted(BOUNDARY_MODES)}, got {boundary!r}")
@@ -75,6 +75,9 @@ def _check_options(boundary, regularizer, reg_weight, tol, maxiter):
     if isinstance(maxiter, (bool, np.bool_)) or not isinstance(maxiter, (int, np.integer)) \
             or maxiter < 0:
         raise ValueError(f"maxiter must be a non-negative integer, got {maxiter!r}")
+    if (isinstance(min_size, (bool, np.bool_)) or not isinstance(min_size, (int, np.integer))
+            or min_size < 2):
+        raise ValueError(f"min_size must be an integer >= 2, got {min_size!r}")
 
 
 def default_tol(dtype):
@@ -212,7 +215,7 @@ def solve(image, proposal, alpha, *, channel_axis=-1, boundary="zero",
     """
     t_start = time.perf_counter()
     I, P, a, axis, dtype = v.prepare_pair(image, proposal, alpha, channel_axis)
-    _check_options(boundary, regularizer, reg_weight, tol, maxiter)
+    _check_options(boundary, regularizer, reg_weight, tol, maxiter, min_size)
     if callback is not None and not callable(callback):
         raise TypeError(f"callback must be callable or None, got {type(callback).__name__}")
     x = _warm_start(x0, image, channel_axis, dtype)

@@ -203,6 +203,7 @@ def test_inputs_not_modified():
     (dict(tol=0.0), ValueError, r"tol must be a positive number"),
     (dict(maxiter=-1), ValueError, r"maxiter must be a non-negative integer, got -1"),
     (dict(channel_axis=None), ValueError, r"image is 3-D with shape \(8, 8, 3\) but channel_axis is None"),
+    (dict(min_size=1), ValueError, r"min_size must be an integer >= 2, got 1"),
     (dict(callback=3), TypeError, r"callback must be callable"),
     (dict(x0=np.zeros((8, 8))), ValueError, r"x0 must have the shape of image \(8, 8, 3\), got \(8, 8\)"),
 ])

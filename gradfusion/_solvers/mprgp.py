@@ -120,8 +120,8 @@ def mprgp(matvec, b, x, upper, *, tol, maxiter, step_scale, gamma=1.0,
                     K.conjugate_direction(x, g, upper, p, beta)
                 else:
                     steps["expansion"] += 1
-                    nmatvec += _expand(matvec, b, x, g, p, ap, upper, a_cg, a_f, abar,
-                                       scratch, ax)
+                    nmatvec += _expand(matvec, b, x, g, p, ap, pap, upper, a_cg, a_f,
+                                       abar, scratch, ax)
         else:
             # proportioning step: release variables along the chopped gradient
             steps["proportioning"] += 1
@@ -147,27 +147,32 @@ def mprgp(matvec, b, x, upper, *, tol, maxiter, step_scale, gamma=1.0,
                    optimality=float(gp_inf), time=time.perf_counter() - t0, steps=steps)
 
 
-def _expand(matvec, b, x, g, p, ap, upper, a_cg, a_f, abar, scratch, ax):
+def _q(x, g, b):
+    """Objective ``1/2 x^T A x - b^T x = 1/2 x.(g - b)`` from the gradient ``g = A x - b``."""
+    return 0.5 * (K.dot(x, g) - K.dot(x, b))
+
+
+def _expand(matvec, b, x, g, p, ap, pap, upper, a_cg, a_f, abar, scratch, ax):
     """Expansion step when the CG step ``a_cg`` would leave the box.
 
     First try the projected full CG step ``P(x - a_cg p)``, which moves every
     variable that the step pushes out onto its bound at once; keep it when it
     decreases the objective at least as much as Dostal's expansion step's
-    first half (the feasible step ``a_f``) does.  Otherwise take the classic
-    expansion: the feasible step, then a projected free-gradient step of
-    length ``abar``.  Either way CG restarts from the free gradient.  Returns
-    the number of products with ``A`` used.
+    first half (the feasible step ``a_f``) does, and continue CG on the new
+    face (the conjugate direction restricted to the free variables).
+    Otherwise take the classic expansion: the feasible step, then a projected
+    free-gradient step of length ``abar``, and restart CG from the free
+    gradient.  ``pap`` is ``p^T A p``.  Returns the number of products with
+    ``A`` used.
     """
-    q0 = 0.5 * K.dot(x, g) - 0.5 * K.dot(x, b)        # q(x) = 1/2 x.(g - b)
-    gp = K.dot(g, p)
-    pap = gp / a_cg                                     # p^T A p (a_cg = g.p / pAp)
-    q_feasible = q0 - a_f * gp + 0.5 * a_f * a_f * pap
+    gp = a_cg * pap                                     # g.p (a_cg = g.p / pAp)
+    q_feasible = _q(x, g, b) - a_f * gp + 0.5 * a_f * a_f * pap
     x_saved = scratch
     x_saved[...] = x
     K.projected_step(x, p, upper, a_cg)
     matvec(x, ax)
     K.residual_gradient(ax, b, g)
-    if 0.5 * K.dot(x, g) - 0.5 * K.dot(x, b) <= q_feasible:
+    if _q(x, g, b) <= q_feasible:
         # keep CG momentum on the new face: p = phi - (phi^T A p / p^T A p) p,
         # zero on the variables that became active
         K.conjugate_direction(x, g, upper, p, K.free_dot(x, g, upper, ap) / pap)
