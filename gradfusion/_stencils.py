@@ -343,65 +343,74 @@ def _difference_normal_at(v, c, p, q, H, W, taps):
     return s
 
 
-@_pjit
 def normal_matvec(v, out, mode, weight, taps):
-    """``out = (S^T S + weight D^T D) v``: the solver's Hessian in one pass.
+    """``out = (S^T S + weight D^T D) v``: the solver's Hessian.
 
     ``D`` is the 'valid' difference filter with ``taps`` (at most 3 taps).
     Away from a two-pixel frame this is one fixed 5x5 stencil,
 
     ``S^T S = [1,4,6,4,1]_y (x) [-1,0,2,0,-1]_x + [-1,0,2,0,-1]_y (x) [1,4,6,4,1]_x``
 
-    plus ``weight`` times the autocorrelation of ``taps`` along x and y;
-    frame pixels compose the boundary-aware single-pixel paths.
+    plus ``weight`` times the autocorrelation of ``taps`` along x and y,
+    applied by a branch-free (vectorised) kernel; the frame pixels compose the
+    boundary-aware single-pixel paths in a second kernel.
     """
+    taps = np.asarray(taps, dtype=np.float64)
+    k = taps.size - 1
+    if k > 2:
+        raise ValueError(f"normal_matvec supports at most 3 taps, got {taps.size}")
+    acf = weight * np.correlate(np.pad(taps, (0, 2 - k)), np.pad(taps, (0, 2 - k)), "full")
+    # lags 0, 1, 2 of the (zero-extended) autocorrelation
+    a0, a1, a2 = (float(acf[2 + lag]) if 2 + lag < acf.size else 0.0 for lag in range(3))
+    _normal_interior(v, out, a0, a1, a2)
+    _normal_frame(v, out, mode, float(weight), taps.astype(v.dtype))
+    return out
+
+
+@_pjit
+def _normal_interior(v, out, a0, a1, a2):
+    """Interior rows/columns (2 .. n-3) of :func:`normal_matvec`."""
     C, H, W = v.shape
-    k = taps.shape[0] - 1
-    # autocorrelation of the taps, lags -2..2
-    acf = np.zeros(5)
-    for lag in range(-k, k + 1):
-        s = 0.0
-        for m in range(k + 1):
-            if 0 <= m + lag <= k:
-                s += taps[m] * taps[m + lag]
-        acf[lag + 2] = weight * s
-    a0 = acf[2]
-    a1 = acf[3]
-    a2 = acf[4]
-    for r in nb.prange(C * H):
-        c = r // H
-        i = r % H
-        if i < 2 or i >= H - 2 or W < 5:
-            for j in range(W):
-                val = _sobel_normal_at(v, c, i, j, H, W, mode)
-                if weight != 0.0:
-                    val += weight * _difference_normal_at(v, c, i, j, H, W, taps)
-                out[c, i, j] = val
-            continue
-        for j in (0, 1, W - 2, W - 1):
-            val = _sobel_normal_at(v, c, i, j, H, W, mode)
-            if weight != 0.0:
-                val += weight * _difference_normal_at(v, c, i, j, H, W, taps)
-            out[c, i, j] = val
+    if H < 5 or W < 5:
+        return
+    for r in nb.prange(C * (H - 4)):
+        c = r // (H - 4)
+        i = r % (H - 4) + 2
         r0 = v[c, i - 2]
         r1 = v[c, i - 1]
         r2 = v[c, i]
         r3 = v[c, i + 1]
         r4 = v[c, i + 2]
+        # vertical passes once per column: [1,4,6,4,1] (colb) and
+        # [-1,0,2,0,-1] (colc); the horizontal passes combine them
+        colb = np.empty(W)
+        colc = np.empty(W)
+        for j in range(W):
+            colb[j] = r0[j] + r4[j] + 4.0 * (r1[j] + r3[j]) + 6.0 * r2[j]
+            colc[j] = 2.0 * r2[j] - r0[j] - r4[j]
+        orow = out[c, i]
         for j in range(2, W - 2):
-            # column sums with [1,4,6,4,1] and [-1,0,2,0,-1] down the rows
-            bm2 = r0[j - 2] + 4.0 * r1[j - 2] + 6.0 * r2[j - 2] + 4.0 * r3[j - 2] + r4[j - 2]
-            b0 = r0[j] + 4.0 * r1[j] + 6.0 * r2[j] + 4.0 * r3[j] + r4[j]
-            bp2 = r0[j + 2] + 4.0 * r1[j + 2] + 6.0 * r2[j + 2] + 4.0 * r3[j + 2] + r4[j + 2]
-            sxx = 2.0 * b0 - bm2 - bp2
-            # [-1,0,2,0,-1] down the rows, then [1,4,6,4,1] across
-            cm2 = 2.0 * r2[j - 2] - r0[j - 2] - r4[j - 2]
-            cm1 = 2.0 * r2[j - 1] - r0[j - 1] - r4[j - 1]
-            c0 = 2.0 * r2[j] - r0[j] - r4[j]
-            cp1 = 2.0 * r2[j + 1] - r0[j + 1] - r4[j + 1]
-            cp2 = 2.0 * r2[j + 2] - r0[j + 2] - r4[j + 2]
-            syy = cm2 + 4.0 * cm1 + 6.0 * c0 + 4.0 * cp1 + cp2
+            sxx = 2.0 * colb[j] - colb[j - 2] - colb[j + 2]
+            syy = colc[j - 2] + colc[j + 2] + 4.0 * (colc[j - 1] + colc[j + 1]) + 6.0 * colc[j]
             reg = (2.0 * a0 * r2[j]
                    + a1 * (r2[j - 1] + r2[j + 1] + r1[j] + r3[j])
                    + a2 * (r2[j - 2] + r2[j + 2] + r0[j] + r4[j]))
-            out[c, i, j] = sxx + syy + reg
+            orow[j] = sxx + syy + reg
+
+
+@_pjit
+def _normal_frame(v, out, mode, weight, taps):
+    """The two-pixel frame of :func:`normal_matvec` (boundary-aware)."""
+    C, H, W = v.shape
+    for r in nb.prange(C * H):
+        c = r // H
+        i = r % H
+        full_row = i < 2 or i >= H - 2 or W < 5 or H < 5
+        n = W if full_row else 4
+        for m in range(n):
+            # all columns of a frame row; columns 0, 1, W-2, W-1 of the others
+            j = m if full_row else (m if m < 2 else W - 4 + m)
+            val = _sobel_normal_at(v, c, i, j, H, W, mode)
+            if weight != 0.0:
+                val += weight * _difference_normal_at(v, c, i, j, H, W, taps)
+            out[c, i, j] = val

@@ -267,3 +267,13 @@ def residual_gradient(ax, b):
 def free_dot(x, g, upper, v):
     """``phi(x) . v``."""
     return float(np.sum(free_gradient(x, g, upper) * _f64(v)))
+
+
+def normal_matvec(v, mode, weight, taps):
+    """``(S^T S + weight D^T D) v`` composed from the forward/adjoint references."""
+    gx, gy = sobel_forward(v, mode)
+    out = sobel_adjoint(gx, gy, mode)
+    if weight:
+        dx, dy = difference_forward(v, taps)
+        out = out + weight * difference_adjoint(dx, dy, taps)
+    return out

@@ -453,3 +453,24 @@ def test_free_dot(dtype, shape):
     got = kern.free_dot(x, g, upper, v)
     mag = float(np.sum(np.abs(g.astype(float) * v)))
     assert_close_sum(got, ref.free_dot(x, g, upper, v), dtype, mag)
+
+
+@dtype_param
+@pytest.mark.parametrize("shape", SHAPES + [(2, 5, 5), (1, 6, 9), (3, 12, 17)],
+                         ids=lambda s: "x".join(map(str, s)))
+@mode_param
+@pytest.mark.parametrize("taps", TAPS[:3], ids=lambda t: "taps" + str(len(t)))
+@pytest.mark.parametrize("weight", [0.0, 0.4])
+def test_normal_matvec(dtype, shape, mode, taps, weight):
+    """The fused Hessian (interior 5x5 kernel + frame kernel) against S^T S + w D^T D."""
+    v = np.random.default_rng([31, *shape]).random(shape).astype(dtype)
+    out = np.empty_like(v)
+    st.normal_matvec(v, out, mode, weight, np.asarray(taps, dtype))
+    expected = ref.normal_matvec(v, mode, weight, taps)
+    assert_close(out, expected, dtype, scale=64.0)
+
+
+def test_normal_matvec_refuses_long_filters():
+    v = np.zeros((1, 8, 8))
+    with pytest.raises(ValueError, match="at most 3 taps, got 4"):
+        st.normal_matvec(v, np.empty_like(v), st.ZERO, 1.0, np.ones(4))
