@@ -277,3 +277,30 @@ def normal_matvec(v, mode, weight, taps):
         dx, dy = difference_forward(v, taps)
         out = out + weight * difference_adjoint(dx, dy, taps)
     return out
+
+
+def cg_scalars(x, g, p, ap, b, upper):
+    """``(p.Ap, g.p, max feasible step, x.g, x.b)``."""
+    return (dot(p, ap), dot(g, p), max_feasible_step(x, p, upper), dot(x, g), dot(x, b))
+
+
+def step_update_free_dot(x, g, p, ap, step, upper):
+    """``(x', g', phi(x').Ap)`` after ``x -= step p``, ``g -= step Ap``."""
+    x2, g2 = step_and_update(x, g, p, ap, step)
+    return x2, g2, free_dot(x2, g2, upper, ap)
+
+
+def conjugate_direction_measures(x, g, upper, p, gamma, abar):
+    """``(p', measures)``: :func:`conjugate_direction` and :func:`projected_gradient_measures`."""
+    return conjugate_direction(x, g, upper, p, gamma), projected_gradient_measures(x, g, upper, abar)
+
+
+def save_and_project(x, p, upper, step):
+    """``(saved, x')`` with ``x' = clip(x - step p)``."""
+    return _f64(x).copy(), projected_step(x, p, upper, step)
+
+
+def gradient_and_dots(ax, b, x, upper, v):
+    """``(g, (x.g, x.b, phi(x).v))`` with ``g = ax - b``."""
+    g = residual_gradient(ax, b)
+    return g, (dot(x, g), dot(x, b), free_dot(x, g, upper, v))

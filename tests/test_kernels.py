@@ -423,19 +423,6 @@ def test_projected_step(dtype, shape):
 
 @dtype_param
 @solver_shape_param
-def test_conjugate_direction(dtype, shape):
-    rng = make_rng(37, shape, dtype)
-    x, g, upper = box_state(rng, shape, dtype)
-    p = rand(rng, shape, dtype)
-    gamma = -0.4375
-    expected = ref.conjugate_direction(x, g, upper, p, gamma)
-    pk = p.copy()
-    kern.conjugate_direction(x, g, upper, pk, gamma)
-    assert_close(pk, expected, dtype, 1.0 + abs(gamma))
-
-
-@dtype_param
-@solver_shape_param
 def test_residual_gradient(dtype, shape):
     rng = make_rng(38, shape, dtype)
     ax, b = rand(rng, shape, dtype), rand(rng, shape, dtype)
@@ -446,13 +433,76 @@ def test_residual_gradient(dtype, shape):
 
 @dtype_param
 @solver_shape_param
-def test_free_dot(dtype, shape):
+def test_cg_scalars(dtype, shape):
     rng = make_rng(39, shape, dtype)
     x, g, upper = box_state(rng, shape, dtype)
-    v = rand(rng, shape, dtype)
-    got = kern.free_dot(x, g, upper, v)
-    mag = float(np.sum(np.abs(g.astype(float) * v)))
-    assert_close_sum(got, ref.free_dot(x, g, upper, v), dtype, mag)
+    p, ap, b = rand(rng, shape, dtype), rand(rng, shape, dtype), rand(rng, shape, dtype)
+    got = kern.cg_scalars(x, g, p, ap, b, upper)
+    want = ref.cg_scalars(x, g, p, ap, b, upper)
+    for k, (a, e, other) in enumerate(zip(got, want, (ap, g, None, g, b))):
+        if other is None:                                   # the feasible step
+            assert a == pytest.approx(e, rel=RTOL[dtype]) or (np.isinf(a) and np.isinf(e))
+        else:
+            lhs = p if k < 2 else x
+            mag = float(np.sum(np.abs(lhs.astype(float) * other)))
+            assert_close_sum(a, e, dtype, mag)
+
+
+@dtype_param
+@solver_shape_param
+def test_step_update_free_dot(dtype, shape):
+    rng = make_rng(40, shape, dtype)
+    x, g, upper = box_state(rng, shape, dtype)
+    p, ap = rand(rng, shape, dtype), rand(rng, shape, dtype)
+    ex, eg, edot = ref.step_update_free_dot(x, g, p, ap, 0.0625, upper)
+    xk, gk = x.copy(), g.copy()
+    got = kern.step_update_free_dot(xk, gk, p, ap, 0.0625, upper)
+    assert_close(xk, ex, dtype, 2.0)
+    assert_close(gk, eg, dtype, 2.0)
+    assert_close_sum(got, edot, dtype, float(np.sum(np.abs(eg * ap))))
+
+
+@dtype_param
+@solver_shape_param
+def test_conjugate_direction_measures(dtype, shape):
+    rng = make_rng(41, shape, dtype)
+    x, g, upper = box_state(rng, shape, dtype)
+    p = rand(rng, shape, dtype)
+    ep, emeasures = ref.conjugate_direction_measures(x, g, upper, p, -0.4375, 0.7)
+    pk = p.copy()
+    got = kern.conjugate_direction_measures(x, g, upper, pk, -0.4375, 0.7)
+    assert_close(pk, ep, dtype, 1.5)
+    mag = float(np.sum(np.asarray(g, float) ** 2)) + 1.0
+    for a, e in zip(got, emeasures):
+        assert_close_sum(a, e, dtype, mag)
+
+
+@dtype_param
+@solver_shape_param
+def test_save_and_project(dtype, shape):
+    rng = make_rng(42, shape, dtype)
+    x, g, upper = box_state(rng, shape, dtype)
+    p = rand(rng, shape, dtype)
+    esaved, ex = ref.save_and_project(x, p, upper, 0.75)
+    xk, saved = x.copy(), np.empty_like(x)
+    kern.save_and_project(xk, p, upper, 0.75, saved)
+    np.testing.assert_array_equal(saved, x)
+    assert_close(xk, ex, dtype, 2.0)
+
+
+@dtype_param
+@solver_shape_param
+def test_gradient_and_dots(dtype, shape):
+    rng = make_rng(43, shape, dtype)
+    x, _, upper = box_state(rng, shape, dtype)
+    ax, b, v = rand(rng, shape, dtype), rand(rng, shape, dtype), rand(rng, shape, dtype)
+    eg, edots = ref.gradient_and_dots(ax, b, x, upper, v)
+    g = np.empty_like(x)
+    got = kern.gradient_and_dots(ax, b, x, upper, v, g)
+    assert_close(g, eg, dtype, 2.0)
+    mag = float(np.sum(np.abs(x.astype(float)) * (np.abs(ax) + 2 * np.abs(b) + np.abs(v)))) + 1.0
+    for a, e in zip(got, edots):
+        assert_close_sum(a, e, dtype, mag)
 
 
 @dtype_param

@@ -140,22 +140,6 @@ def projected_step(x, d, upper, step):
 
 
 @_pjit
-def conjugate_direction(x, g, upper, p, gamma):
-    """``p = phi(x) - gamma p`` on free variables, 0 on variables at a bound."""
-    C, H, W = x.shape
-    for r in nb.prange(C * H):
-        c = r // H
-        i = r % H
-        hi = upper[c]
-        for j in range(W):
-            xi = x[c, i, j]
-            if xi > 0.0 and xi < hi:
-                p[c, i, j] = g[c, i, j] - gamma * p[c, i, j]
-            else:
-                p[c, i, j] = 0.0
-
-
-@_pjit
 def residual_gradient(ax, b, out):
     """``out = ax - b``."""
     C, H, W = ax.shape
@@ -167,8 +151,35 @@ def residual_gradient(ax, b, out):
 
 
 @_pjit
-def free_dot(x, g, upper, v):
-    """``phi(x) . v`` with ``phi`` the free gradient."""
+def cg_scalars(x, g, p, ap, b, upper):
+    """``(p.Ap, g.p, max feasible step along -p, x.g, x.b)`` in one pass."""
+    C, H, W = x.shape
+    pap = 0.0
+    gp = 0.0
+    xg = 0.0
+    xb = 0.0
+    step = np.inf
+    for r in nb.prange(C * H):
+        c = r // H
+        i = r % H
+        hi = upper[c]
+        for j in range(W):
+            pj = p[c, i, j]
+            xj = x[c, i, j]
+            pap += pj * ap[c, i, j]
+            gp += g[c, i, j] * pj
+            xg += xj * g[c, i, j]
+            xb += xj * b[c, i, j]
+            if pj > 0.0:
+                step = min(step, xj / pj)
+            elif pj < 0.0:
+                step = min(step, (xj - hi) / pj)
+    return pap, gp, max(step, 0.0), xg, xb
+
+
+@_pjit
+def step_update_free_dot(x, g, p, ap, step, upper):
+    """``x -= step p; g -= step A p``; returns ``phi(x) . A p`` after the step."""
     C, H, W = x.shape
     s = 0.0
     for r in nb.prange(C * H):
@@ -176,7 +187,84 @@ def free_dot(x, g, upper, v):
         i = r % H
         hi = upper[c]
         for j in range(W):
-            xi = x[c, i, j]
+            xi = x[c, i, j] - step * p[c, i, j]
+            gi = g[c, i, j] - step * ap[c, i, j]
+            x[c, i, j] = xi
+            g[c, i, j] = gi
             if xi > 0.0 and xi < hi:
-                s += g[c, i, j] * v[c, i, j]
+                s += gi * ap[c, i, j]
     return s
+
+
+@_pjit
+def conjugate_direction_measures(x, g, upper, p, gamma, abar):
+    """:func:`conjugate_direction` and :func:`projected_gradient_measures` in one pass."""
+    C, H, W = x.shape
+    beta2 = 0.0
+    ptp = 0.0
+    gp2 = 0.0
+    gp_inf = 0.0
+    for r in nb.prange(C * H):
+        c = r // H
+        i = r % H
+        hi = upper[c]
+        for j in range(W):
+            xi = x[c, i, j]
+            gi = g[c, i, j]
+            if xi <= 0.0:
+                p[c, i, j] = 0.0
+                bt = min(gi, 0.0)
+                beta2 += bt * bt
+                gp = bt
+            elif xi >= hi:
+                p[c, i, j] = 0.0
+                bt = max(gi, 0.0)
+                beta2 += bt * bt
+                gp = bt
+            else:
+                p[c, i, j] = gi - gamma * p[c, i, j]
+                if gi > 0.0:
+                    pt = min(xi / abar, gi)
+                else:
+                    pt = max((xi - hi) / abar, gi)
+                ptp += pt * gi
+                gp = gi
+            gp2 += gp * gp
+            gp_inf = max(gp_inf, abs(gp))
+    return beta2, ptp, gp_inf, gp2
+
+
+@_pjit
+def save_and_project(x, p, upper, step, saved):
+    """``saved = x; x = clip(x - step p, 0, upper)``."""
+    C, H, W = x.shape
+    for r in nb.prange(C * H):
+        c = r // H
+        i = r % H
+        hi = upper[c]
+        for j in range(W):
+            xi = x[c, i, j]
+            saved[c, i, j] = xi
+            x[c, i, j] = min(max(xi - step * p[c, i, j], 0.0), hi)
+
+
+@_pjit
+def gradient_and_dots(ax, b, x, upper, v, g):
+    """``g = ax - b``; returns ``(x.g, x.b, phi(x).v)``."""
+    C, H, W = x.shape
+    xg = 0.0
+    xb = 0.0
+    fv = 0.0
+    for r in nb.prange(C * H):
+        c = r // H
+        i = r % H
+        hi = upper[c]
+        for j in range(W):
+            gi = ax[c, i, j] - b[c, i, j]
+            g[c, i, j] = gi
+            xi = x[c, i, j]
+            xg += xi * gi
+            xb += xi * b[c, i, j]
+            if xi > 0.0 and xi < hi:
+                fv += gi * v[c, i, j]
+    return xg, xb, fv

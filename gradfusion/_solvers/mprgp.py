@@ -100,7 +100,7 @@ def mprgp(matvec, b, x, upper, *, tol, maxiter, step_scale, gamma=1.0,
             # proportional iterate: CG step on the free face
             matvec(p, ap)
             nmatvec += 1
-            pap = K.dot(p, ap)
+            pap, gp, a_f, xg, xb = K.cg_scalars(x, g, p, ap, b, upper)
             if pap <= 0.0:
                 # flat direction: fall back to a projected gradient step
                 K.free_gradient(x, g, upper, p)
@@ -109,19 +109,19 @@ def mprgp(matvec, b, x, upper, *, tol, maxiter, step_scale, gamma=1.0,
                 nmatvec += 1
                 K.residual_gradient(ap, b, g)
                 K.free_gradient(x, g, upper, p)
+                beta2, ptp, gp_inf, _ = K.projected_gradient_measures(x, g, upper, abar)
+            elif gp / pap <= a_f:
+                steps["cg"] += 1
+                # CG step, then p = phi - (phi^T A p / p^T A p) p
+                phi_ap = K.step_update_free_dot(x, g, p, ap, gp / pap, upper)
+                beta2, ptp, gp_inf, _ = K.conjugate_direction_measures(
+                    x, g, upper, p, phi_ap / pap, abar)
             else:
-                a_cg = K.dot(g, p) / pap
-                a_f = K.max_feasible_step(x, p, upper)
-                if a_cg <= a_f:
-                    steps["cg"] += 1
-                    K.step_and_update(x, g, p, ap, a_cg)
-                    # new conjugate direction: p = phi - (phi^T A p / p^T A p) p
-                    beta = K.free_dot(x, g, upper, ap) / pap
-                    K.conjugate_direction(x, g, upper, p, beta)
-                else:
-                    steps["expansion"] += 1
-                    nmatvec += _expand(matvec, b, x, g, p, ap, pap, upper, a_cg, a_f,
-                                       abar, scratch, ax)
+                steps["expansion"] += 1
+                used, (beta2, ptp, gp_inf) = _expand(
+                    matvec, b, x, g, p, ap, pap, gp, a_f, 0.5 * (xg - xb), upper, abar,
+                    scratch, ax)
+                nmatvec += used
         else:
             # proportioning step: release variables along the chopped gradient
             steps["proportioning"] += 1
@@ -139,7 +139,7 @@ def mprgp(matvec, b, x, upper, *, tol, maxiter, step_scale, gamma=1.0,
                 nmatvec += 1
                 K.residual_gradient(ap, b, g)
             K.free_gradient(x, g, upper, p)
-        beta2, ptp, gp_inf, _ = K.projected_gradient_measures(x, g, upper, abar)
+            beta2, ptp, gp_inf, _ = K.projected_gradient_measures(x, g, upper, abar)
         if callback is not None and callback(nit, x, g, gp_inf):
             status = 2
             break
@@ -147,38 +147,30 @@ def mprgp(matvec, b, x, upper, *, tol, maxiter, step_scale, gamma=1.0,
                    optimality=float(gp_inf), time=time.perf_counter() - t0, steps=steps)
 
 
-def _q(x, g, b):
-    """Objective ``1/2 x^T A x - b^T x = 1/2 x.(g - b)`` from the gradient ``g = A x - b``."""
-    return 0.5 * (K.dot(x, g) - K.dot(x, b))
-
-
-def _expand(matvec, b, x, g, p, ap, pap, upper, a_cg, a_f, abar, scratch, ax):
-    """Expansion step when the CG step ``a_cg`` would leave the box.
+def _expand(matvec, b, x, g, p, ap, pap, gp, a_f, q0, upper, abar, saved, ax):
+    """Expansion step when the CG step ``a_cg = gp / pap`` would leave the box.
 
     First try the projected full CG step ``P(x - a_cg p)``, which moves every
     variable that the step pushes out onto its bound at once; keep it when it
-    decreases the objective at least as much as Dostal's expansion step's
-    first half (the feasible step ``a_f``) does, and continue CG on the new
-    face (the conjugate direction restricted to the free variables).
-    Otherwise take the classic expansion: the feasible step, then a projected
-    free-gradient step of length ``abar``, and restart CG from the free
-    gradient.  ``pap`` is ``p^T A p``.  Returns the number of products with
-    ``A`` used.
+    decreases the objective ``q`` (``q0`` at ``x``) at least as much as
+    stopping at the first bound (the feasible step ``a_f``) would, and
+    continue CG on the new face (the conjugate direction restricted to the
+    free variables).  Otherwise take Dostal's expansion: the feasible step,
+    then a projected free-gradient step of length ``abar``, and restart CG
+    from the free gradient.  ``pap = p^T A p``, ``gp = g . p``.
+
+    Returns ``(products with A used, (beta2, phit_phi, gp_inf))``.
     """
-    gp = a_cg * pap                                     # g.p (a_cg = g.p / pAp)
-    q_feasible = _q(x, g, b) - a_f * gp + 0.5 * a_f * a_f * pap
-    x_saved = scratch
-    x_saved[...] = x
-    K.projected_step(x, p, upper, a_cg)
+    q_feasible = q0 - a_f * gp + 0.5 * a_f * a_f * pap
+    K.save_and_project(x, p, upper, gp / pap, saved)
     matvec(x, ax)
-    K.residual_gradient(ax, b, g)
-    if _q(x, g, b) <= q_feasible:
-        # keep CG momentum on the new face: p = phi - (phi^T A p / p^T A p) p,
-        # zero on the variables that became active
-        K.conjugate_direction(x, g, upper, p, K.free_dot(x, g, upper, ap) / pap)
-        return 1
+    xg, xb, phi_ap = K.gradient_and_dots(ax, b, x, upper, ap, g)
+    if 0.5 * (xg - xb) <= q_feasible:          # q(x) = 1/2 x.(g - b)
+        beta2, ptp, gp_inf, _ = K.conjugate_direction_measures(
+            x, g, upper, p, phi_ap / pap, abar)
+        return 1, (beta2, ptp, gp_inf)
     # classic expansion from the saved point
-    x[...] = x_saved
+    x[...] = saved
     K.projected_step(x, p, upper, a_f)                  # feasible half step (exact)
     matvec(x, ap)
     K.residual_gradient(ap, b, g)
@@ -187,4 +179,5 @@ def _expand(matvec, b, x, g, p, ap, pap, upper, a_cg, a_f, abar, scratch, ax):
     matvec(x, ap)
     K.residual_gradient(ap, b, g)
     K.free_gradient(x, g, upper, p)
-    return 3
+    beta2, ptp, gp_inf, _ = K.projected_gradient_measures(x, g, upper, abar)
+    return 3, (beta2, ptp, gp_inf)
