@@ -1,17 +1,27 @@
-"""Solver benchmark: gradfusion.solve against a fast-transform unconstrained solve.
+"""Solver benchmark: gradfusion.solve beside a fast-transform solve and the authors' Adam.
 
-For each case (an RGB pair of a given size, float64 and float32) it reports the
-median time of ``--repeat`` solves, peak resident memory of a fresh process,
-iterations, objective and optimality, and, measured in the same run, the time of an
-unconstrained solve of the same-size problem by FFT (bounds dropped: divide
-``A t`` by the symbol of ``A``), the yardstick no solver of this objective can
-beat by much. Prints a table; ``--json FILE`` writes the rows.
+Per case (an RGB pair of a given size, float64 and float32), in a fresh process
+each (honest peak memory), it reports: the median time of ``--repeat`` solves at
+``--tol``, iterations (full resolution and all scales), the objective and its
+relative gap to a tight-tolerance solve (``--ref-tol``), optimality, peak
+resident memory (and the interpreter+imports baseline), and, measured in the
+same run, the time of an unconstrained solve of the same-size problem by FFT
+(bounds dropped: divide ``A t`` by the symbol of ``A``) - the yardstick no
+solver of this objective can beat by much - with the ratio.
 
-Pairs: ``--image PATH`` (a photograph, e.g. ../shared/data/hidt_daytime/*.jpg)
-resized to each case with a night-like proposal derived from it; without it the
-scikit-image astronaut is used.
+``--warm`` adds the sequence case: a frame solved from the previous frame's
+residual (the next frame of a slowly moving, re-lit scene). ``--adam N`` adds,
+when torch is installed, the authors' optimisation (Adam, lr 1e-2, their loss:
+recon of the clipped output + 10 mean|clip(R) - R|, initialised at
+``R = P - alpha I``) on the first size: the time it needs to reach
+gradfusion's loss, or the loss it reaches in N iterations, with the ratio.
 
-    python bench/bench_solve.py --sizes 256x256 1024x928 --image ../shared/data/hidt_daytime/000040140007.jpg
+Pairs: ``--image PHOTO`` (e.g. ../shared/data/hidt_daytime/000040140007.jpg)
+resized to each size with a night-like proposal; without it the scikit-image
+astronaut. Prints a table; ``--json FILE`` writes the rows.
+
+    python bench/bench_solve.py --image ../shared/data/hidt_daytime/000040140007.jpg \\
+        --sizes 256x256 1024x928 1280x720 3072x2048 4134x1496 --warm 1280x720 --adam 5000
 """
 
 import argparse
@@ -24,8 +34,14 @@ import time
 
 import numpy as np
 
+ALPHA = 0.7
 
-def make_pair(shape, image_path=None, dtype=np.float64):
+
+def make_pair(shape, image_path=None, dtype=np.float64, shift=0, gain=1.0):
+    """(I, P) of ``shape`` (H, W): the photo resized, and its night-like proposal.
+
+    ``shift`` (pixels, along x) and ``gain`` make the "next frame" of a sequence.
+    """
     from skimage.transform import resize
     from skimage.util import img_as_float
 
@@ -36,7 +52,10 @@ def make_pair(shape, image_path=None, dtype=np.float64):
         src = img_as_float(read_image(image_path))
     else:
         src = load_sample("astronaut")
-    I = resize(src, shape + (3,), order=1, anti_aliasing=True).clip(0, 1)
+    I = resize(src, shape + (3,), order=1, anti_aliasing=True)
+    if shift:
+        I = np.roll(I, shift, axis=1)
+    I = np.clip(gain * I, 0, 1)
     return I.astype(dtype), night_proposal(I).astype(dtype)
 
 
@@ -59,51 +78,189 @@ def fft_solve(I, P, alpha, reg_weight):
     return time.perf_counter() - t0, x
 
 
-def run_case(shape, dtype, repeat, image_path):
+def _rss_mb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run_case(shape, dtype, repeat, image_path, tol, ref_tol):
     import gradfusion
 
     I, P = make_pair(shape, image_path, dtype)
-    gradfusion.solve(I[:32, :32], P[:32, :32], 0.7)          # compile outside the timing
+    gradfusion.solve(I[:32, :32], P[:32, :32], ALPHA)          # compile outside the timing
+    base = _rss_mb()
     times, res = [], None
     for _ in range(repeat):
-        res = gradfusion.solve(I, P, 0.7)
+        res = gradfusion.solve(I, P, ALPHA, tol=tol)
         times.append(res.time)
-    fft_times = [fft_solve(I, P, 0.7, gradfusion.DEFAULT_REG_WEIGHT)[0] for _ in range(repeat)]
+    peak = _rss_mb()
+    fft_times = [fft_solve(I, P, ALPHA, gradfusion.DEFAULT_REG_WEIGHT)[0] for _ in range(repeat)]
+    gap = None
+    if ref_tol:
+        ref = gradfusion.solve(I, P, ALPHA, tol=ref_tol)
+        gap = (res.fun - ref.fun) / ref.fun
     t, tf = statistics.median(times), statistics.median(fft_times)
-    return dict(shape=f"{shape[1]}x{shape[0]}", dtype=np.dtype(dtype).name, time=t,
-                fft_time=tf, ratio=t / tf, nit=res.nit, nmatvec=res.nmatvec,
-                objective=res.fun, bare_objective=res.bare_objective,
+    return dict(case="solve", shape=f"{shape[1]}x{shape[0]}", dtype=np.dtype(dtype).name,
+                tol=tol, time=t, fft_time=tf, ratio=t / tf, nit=res.nit,
+                nit_all_scales=sum(lv["nit"] for lv in res.levels), nmatvec=res.nmatvec,
+                objective=res.fun, bare_objective=res.bare_objective, rel_gap=gap,
                 optimality=res.optimality, success=bool(res.success),
-                peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+                peak_rss_mb=peak, baseline_rss_mb=base,
+                time_per_mpixel=t / (shape[0] * shape[1] / 1e6))
+
+
+def run_warm(shape, dtype, repeat, image_path, tol):
+    import gradfusion
+
+    I1, P1 = make_pair(shape, image_path, dtype)
+    I2, P2 = make_pair(shape, image_path, dtype, shift=1, gain=1.02)
+    gradfusion.solve(I1[:32, :32], P1[:32, :32], ALPHA)
+    first = gradfusion.solve(I1, P1, ALPHA, tol=tol)
+    times, res = [], None
+    for _ in range(repeat):
+        res = gradfusion.solve(I2, P2, ALPHA, tol=tol, x0=first.residual)
+        times.append(res.time)
+    cold = gradfusion.solve(I2, P2, ALPHA, tol=tol)
+    tf = fft_solve(I2, P2, ALPHA, gradfusion.DEFAULT_REG_WEIGHT)[0]
+    t = statistics.median(times)
+    return dict(case="warm", shape=f"{shape[1]}x{shape[0]}", dtype=np.dtype(dtype).name,
+                tol=tol, time=t, cold_time=cold.time, fft_time=tf, ratio=t / tf,
+                nit=res.nit, cold_nit=cold.nit, objective=res.fun,
+                rel_gap=(res.fun - cold.fun) / cold.fun, optimality=res.optimality,
+                success=bool(res.success), peak_rss_mb=_rss_mb())
+
+
+def run_adam(shape, image_path, iters, tol):
+    """The authors' method re-implemented in PyTorch (CPU), timed against gradfusion."""
+    try:
+        import torch
+    except ImportError:
+        return dict(case="adam", skipped="torch is not installed (pip install torch==2.13.0)")
+    import gradfusion
+    from gradfusion import paper_loss
+
+    I, P = make_pair(shape, image_path, np.float32)
+    gradfusion.solve(I[:32, :32], P[:32, :32], ALPHA)
+    ours = gradfusion.solve(I, P, ALPHA, tol=tol)
+    our_loss = paper_loss(I, P, ours.residual, ALPHA)
+
+    kx = torch.tensor([[1.0, 0, -1], [2, 0, -2], [1, 0, -1]])
+    weight = torch.stack([kx, kx.T])[:, None].repeat(3, 1, 1, 1)      # (6, 1, 3, 3)
+    It = torch.from_numpy(np.moveaxis(I, -1, 0)[None].copy())
+    Pt = torch.from_numpy(np.moveaxis(P, -1, 0)[None].copy())
+    gP = torch.nn.functional.conv2d(Pt, weight, padding=1, groups=3)
+    R = (Pt - ALPHA * It).clone().requires_grad_(True)
+    opt = torch.optim.Adam([R], lr=1e-2)
+
+    def loss_fn():
+        Rc = R.clamp(0.0, 1.0 - ALPHA)
+        O = ALPHA * It + Rc
+        recon = ((torch.nn.functional.conv2d(O, weight, padding=1, groups=3) - gP) ** 2).mean()
+        return recon + 10.0 * (Rc - R).abs().mean()
+
+    t0 = time.perf_counter()
+    reached_at, loss = None, None
+    for k in range(1, iters + 1):
+        opt.zero_grad()
+        loss = loss_fn()
+        loss.backward()
+        opt.step()
+        if reached_at is None and loss.item() <= our_loss:
+            reached_at = (k, time.perf_counter() - t0)
+    total = time.perf_counter() - t0
+    final = float(paper_loss(I, P, np.moveaxis(R.detach().numpy()[0], 0, -1), ALPHA))
+    adam_time = reached_at[1] if reached_at else total
+    return dict(case="adam", shape=f"{shape[1]}x{shape[0]}", iterations=iters,
+                adam_time=total, adam_time_per_iter=total / iters, adam_final_loss=final,
+                adam_reached_ours_at=reached_at, gradfusion_time=ours.time,
+                gradfusion_loss=our_loss, speedup=adam_time / ours.time,
+                note=("time for Adam to reach gradfusion's loss" if reached_at else
+                      f"Adam did not reach gradfusion's loss in {iters} iterations; "
+                      "speedup uses its total time (a lower bound)"))
+
+
+def _print(r):
+    if r.get("skipped"):
+        print(f"{r['case']}: skipped: {r['skipped']}")
+    elif r["case"] == "solve":
+        gap = "-" if r["rel_gap"] is None else f"{r['rel_gap']:.1e}"
+        print(f"{r['shape']:>10} {r['dtype']:>8} {r['time']:8.2f} {r['fft_time']:7.3f} "
+              f"{r['ratio']:7.1f} {r['nit']:5d} {r['nit_all_scales']:5d} {r['objective']:.6e} "
+              f"{gap:>8} {r['optimality']:8.1e} {r['peak_rss_mb']:7.0f} {r['baseline_rss_mb']:7.0f} "
+              f"{r['time_per_mpixel']:7.2f}", flush=True)
+    elif r["case"] == "warm":
+        print(f"warm start {r['shape']} {r['dtype']}: {r['time']:.3f} s ({r['nit']} it; cold "
+              f"{r['cold_time']:.2f} s, {r['cold_nit']} it; fft {r['fft_time']:.3f} s), "
+              f"objective gap to cold {r['rel_gap']:.1e}", flush=True)
+    else:
+        print(f"adam {r['shape']}: {r['iterations']} it in {r['adam_time']:.1f} s "
+              f"({1e3 * r['adam_time_per_iter']:.0f} ms/it), final loss {r['adam_final_loss']:.6e}; "
+              f"gradfusion {r['gradfusion_time']:.2f} s, loss {r['gradfusion_loss']:.6e}; "
+              f"speedup {r['speedup']:.0f}x ({r['note']})", flush=True)
+
+
+HEADER = (f"{'shape':>10} {'dtype':>8} {'time s':>8} {'fft s':>7} {'ratio':>7} {'nit':>5} "
+          f"{'all':>5} {'objective':>12} {'rel gap':>8} {'optim.':>8} {'peakMB':>7} "
+          f"{'baseMB':>7} {'s/MPix':>7}")
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", nargs="+", default=["256x256", "1024x928"],
                     help="WIDTHxHEIGHT cases (default %(default)s)")
-    ap.add_argument("--dtypes", nargs="+", default=["float64", "float32"])
+    ap.add_argument("--dtypes", nargs="*", default=["float64", "float32"],
+                    help="dtypes of the solve cases (none: only --warm/--adam)")
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--tol", type=float, default=1e-2,
+                    help="solver tolerance of the timed solves (default %(default)s)")
+    ap.add_argument("--ref-tol", type=float, default=1e-7,
+                    help="tolerance of the reference solve for the objective gap (0: skip)")
+    ap.add_argument("--warm", metavar="WxH", help="also run the warm-start case at this size")
+    ap.add_argument("--adam", type=int, metavar="N", default=0,
+                    help="also run the authors' Adam for N iterations at the first size (torch)")
     ap.add_argument("--image", help="source photograph for the pairs")
     ap.add_argument("--json", help="write the rows to this file")
     ap.add_argument("--one", help=argparse.SUPPRESS)   # internal: run one case, print JSON
     args = ap.parse_args(argv)
+
+    def size(text):
+        w, h = (int(s) for s in text.split("x"))
+        return h, w
+
     if args.one:
-        size, dtype = args.one.split(":")
-        w, h = (int(s) for s in size.split("x"))
-        print(json.dumps(run_case((h, w), np.dtype(dtype), args.repeat, args.image)))
+        kind, sz, dtype = args.one.split(":")
+        if kind == "solve":
+            row = run_case(size(sz), np.dtype(dtype), args.repeat, args.image, args.tol,
+                           args.ref_tol)
+        elif kind == "warm":
+            row = run_warm(size(sz), np.dtype(dtype), args.repeat, args.image, args.tol)
+        else:
+            row = run_adam(size(sz), args.image, int(dtype), args.tol)
+        print(json.dumps(row))
         return 0
+    jobs = [f"solve:{s}:{d}" for s in args.sizes for d in args.dtypes]
+    if args.warm:
+        jobs += [f"warm:{args.warm}:{d}" for d in args.dtypes]
+    if args.adam:
+        jobs.append(f"adam:{args.sizes[0]}:{args.adam}")
+    print(HEADER)
     rows = []
-    for size in args.sizes:
-        for dtype in args.dtypes:
-            cmd = [sys.executable, __file__, "--one", f"{size}:{dtype}", "--repeat", str(args.repeat)]
-            if args.image:
-                cmd += ["--image", args.image]
-            out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-            rows.append(json.loads(out.strip().splitlines()[-1]))   # fresh process: honest peak memory
-            r = rows[-1]
-            print(f"{r['shape']:>10} {r['dtype']:>8} time {r['time']:8.3f} s  fft {r['fft_time']:7.3f} s  "
-                  f"ratio {r['ratio']:6.1f}  nit {r['nit']:5d}  objective {r['objective']:.6e}  "
-                  f"optimality {r['optimality']:.1e}  peak {r['peak_rss_mb']:7.0f} MB", flush=True)
+    for job in jobs:
+        cmd = [sys.executable, __file__, "--one", job, "--repeat", str(args.repeat),
+               "--tol", str(args.tol), "--ref-tol", str(args.ref_tol)]
+        if args.image:
+            cmd += ["--image", args.image]
+        out = subprocess.run(cmd, capture_output=True, text=True)
+        if out.returncode:
+            print(f"{job}: failed: {out.stderr.strip().splitlines()[-1]}", flush=True)
+            continue
+        rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
+        _print(rows[-1])
+    solves = [r for r in rows if r["case"] == "solve"]
+    if len(solves) > 1:
+        per = [r["time_per_mpixel"] for r in solves if r["dtype"] == "float64"]
+        if per:
+            print(f"float64 time per megapixel: {min(per):.2f} .. {max(per):.2f} s "
+                  f"(max/min {max(per) / min(per):.2f})")
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(rows, fh, indent=1)
