@@ -6,9 +6,10 @@ residual ``0 <= R <= 1 - alpha``. :func:`solve` finds the residual whose
 output matches a proposal ``P`` best in the Sobel-gradient domain.
 """
 
-from . import baselines
+from . import baselines, poisson
 from .objective import gradient_error, paper_loss
 from .operators import DifferenceFilter, ForwardDifference, SobelGradient
+from .poisson import BlendResult
 from .synthesis import DEFAULT_REG_WEIGHT, SolveResult, solve
 
 __version__ = "0.1.0"
@@ -23,5 +24,7 @@ __all__ = [
     "ForwardDifference",
     "DifferenceFilter",
     "baselines",
+    "poisson",
+    "BlendResult",
     "__version__",
 ]

@@ -1,0 +1,223 @@
+"""Poisson blending benchmark: gradfusion.poisson.blend against a DST yardstick, OpenCV and fpie.
+
+For each masked-region size (megapixels of the mask, a disk) and method it
+clones an RGB source into a larger target and reports, from one run:
+
+* ``gradfusion``: :func:`gradfusion.poisson.blend` (exact Perez system on the
+  mask, multigrid-preconditioned CG to a relative residual of 1e-6): time,
+  iterations, residual;
+* ``dst``: the fast-transform yardstick, a Dirichlet Poisson solve over the
+  mask's bounding box (grown to a fast transform length) by ``scipy.fft.dstn``
+  (one transform pair per channel; boundary values from the target on the
+  box, the source Laplacian inside).
+  It solves a different problem when the mask is not its box (the region
+  between them follows the source too), so it is a speed reference;
+* ``cv2 NORMAL/MIXED``: ``cv2.seamlessClone`` (opencv-python-headless, uint8
+  in and out) when importable;
+* ``fpie``: the fpie package's CPU backends (Jacobi, ``--fpie-iters`` sweeps)
+  when importable.
+
+Every row reports wall and process-CPU seconds (the latter is less sensitive
+to other jobs on the machine; it sums threads) and the PSNR of its output
+against gradfusion's inside the mask (inf when identical). Missing packages
+are reported and skipped.
+
+    python bench/bench_poisson.py --sizes 0.1 1 [--methods normal mixed] [--json out.json]
+"""
+
+import argparse
+import json
+import math
+import sys
+import time
+
+import numpy as np
+
+
+def make_case(mp, seed=0):
+    """Source, target, boolean disk mask of about ``mp`` megapixels, and the offset."""
+    from skimage import data
+    from skimage.transform import resize
+    from skimage.util import img_as_float
+
+    d = int(math.ceil(math.sqrt(mp * 1e6 / (math.pi / 4))))
+    side = d + 4 + d // 16                  # room to grow the DST box to a fast length
+    src = resize(img_as_float(data.coffee()), (side, side, 3), order=1, anti_aliasing=True)
+    margin = max(32, side // 8)
+    tgt = resize(img_as_float(data.astronaut()), (side + 2 * margin, side + 2 * margin + 17, 3),
+                 order=1, anti_aliasing=True)
+    yy, xx = np.mgrid[:side, :side]
+    c = (side - 1) / 2
+    mask = (yy - c) ** 2 + (xx - c) ** 2 <= (d / 2) ** 2
+    return src.clip(0, 1), tgt.clip(0, 1), mask, (margin, margin + 5)
+
+
+def psnr_in_mask(a, b, mask_t):
+    err = np.mean((a[mask_t] - b[mask_t]) ** 2)
+    return float("inf") if err == 0 else float(10 * np.log10(1.0 / err))
+
+
+def target_mask(mask, offset, shape):
+    m = np.zeros(shape[:2], bool)
+    dy, dx = offset
+    m[dy:dy + mask.shape[0], dx:dx + mask.shape[1]] = mask
+    return m
+
+
+class _Clock:
+    """Wall and process-CPU seconds of a block (CPU time is robust to a busy machine)."""
+
+    def __enter__(self):
+        self.w, self.c = time.perf_counter(), time.process_time()
+        return self
+
+    def __exit__(self, *exc):
+        self.wall = time.perf_counter() - self.w
+        self.cpu = time.process_time() - self.c
+
+
+def dst_box(src, tgt, mask, offset):
+    """Dirichlet Poisson solve over the mask's bounding box by DST-I (the yardstick)."""
+    import scipy.fft
+
+    t0 = time.perf_counter()
+    rows = np.flatnonzero(mask.any(axis=1))
+    cols = np.flatnonzero(mask.any(axis=0))
+    y0, y1, x0, x1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+    # grow the box (within the source) to a fast transform length: DST-I of n is an FFT of 2(n+1)
+    h = scipy.fft.next_fast_len(y1 - y0 + 1) - 1
+    w = scipy.fft.next_fast_len(x1 - x0 + 1) - 1
+    y0 = max(0, min(y0 - (h - (y1 - y0)) // 2, src.shape[0] - h))
+    x0 = max(0, min(x0 - (w - (x1 - x0)) // 2, src.shape[1] - w))
+    y1, x1 = y0 + min(h, src.shape[0]), x0 + min(w, src.shape[1])
+    h, w = y1 - y0, x1 - x0
+    dy, dx = offset
+    out = tgt.copy()
+    ky = 2 - 2 * np.cos(np.pi * np.arange(1, h + 1) / (h + 1))
+    kx = 2 - 2 * np.cos(np.pi * np.arange(1, w + 1) / (w + 1))
+    lam = ky[:, None] + kx[None, :]
+    for c in range(src.shape[2]):
+        g = np.pad(src[..., c], 1, mode="edge")[y0:y1 + 2, x0:x1 + 2]
+        lap = 4 * g[1:-1, 1:-1] - g[:-2, 1:-1] - g[2:, 1:-1] - g[1:-1, :-2] - g[1:-1, 2:]
+        T = tgt[y0 + dy - 1:y1 + dy + 1, x0 + dx - 1:x1 + dx + 1, c]
+        rhs = lap.copy()
+        rhs[0] += T[0, 1:-1]
+        rhs[-1] += T[-1, 1:-1]
+        rhs[:, 0] += T[1:-1, 0]
+        rhs[:, -1] += T[1:-1, -1]
+        f = scipy.fft.idstn(scipy.fft.dstn(rhs, type=1) / lam, type=1)
+        region = out[y0 + dy:y1 + dy, x0 + dx:x1 + dx, c]
+        region[mask[y0:y1, x0:x1]] = f[mask[y0:y1, x0:x1]]
+    return time.perf_counter() - t0, out.clip(0, 1)
+
+
+def run_cv2(src, tgt, mask, offset, method):
+    import cv2
+
+    s8 = np.round(src * 255).astype(np.uint8)
+    t8 = np.round(tgt * 255).astype(np.uint8)
+    m8 = mask.astype(np.uint8) * 255
+    rows = np.flatnonzero(mask.any(axis=1))
+    cols = np.flatnonzero(mask.any(axis=0))
+    h, w = rows[-1] + 1 - rows[0], cols[-1] + 1 - cols[0]
+    center = (int(cols[0] + offset[1] + w // 2), int(rows[0] + offset[0] + h // 2))
+    flag = cv2.NORMAL_CLONE if method == "normal" else cv2.MIXED_CLONE
+    t0 = time.perf_counter()
+    out = cv2.seamlessClone(s8[..., ::-1].copy(), t8[..., ::-1].copy(), m8, center, flag)
+    return time.perf_counter() - t0, out[..., ::-1] / 255.0
+
+
+def run_fpie(src, tgt, mask, offset, method, backend, iters):
+    from fpie.process import EquProcessor
+
+    s8 = np.round(src * 255).astype(np.uint8)
+    t8 = np.round(tgt * 255).astype(np.uint8)
+    m8 = mask.astype(np.uint8) * 255
+    proc = EquProcessor("src" if method == "normal" else "max", backend, 2, 1, 1024)
+    t0 = time.perf_counter()
+    proc.reset(s8, m8, t8, (0, 0), tuple(offset))
+    proc.sync()
+    out, _ = proc.step(iters)
+    return time.perf_counter() - t0, out / 255.0
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", nargs="+", type=float, default=[0.1, 1.0],
+                    help="masked-region sizes in megapixels (default %(default)s)")
+    ap.add_argument("--methods", nargs="+", default=["normal", "mixed"],
+                    choices=["normal", "mixed"])
+    ap.add_argument("--repeat", type=int, default=1, help="runs per case (median time)")
+    ap.add_argument("--fpie-iters", type=int, default=5000)
+    ap.add_argument("--fpie-backends", nargs="+", default=["openmp", "gcc", "numpy"])
+    ap.add_argument("--json", help="write the rows to this file")
+    args = ap.parse_args(argv)
+
+    import gradfusion.poisson as gp
+
+    have = {}
+    for name in ("cv2", "fpie"):
+        try:
+            __import__(name)
+            have[name] = True
+        except ImportError:
+            have[name] = False
+            print(f"skipping {name}: package not importable"
+                  + (" (pip install opencv-python-headless)" if name == "cv2" else
+                     " (pip install fpie)"), flush=True)
+    small = make_case(0.001)
+    gp.blend(*small[:3], small[3])                     # compile the kernels outside the timing
+    rows = []
+    print(f"{'MP':>5} {'method':>6} {'solver':>16} {'time s':>8} {'cpu s':>7} {'x gradfusion':>12} "
+          f"{'nit':>4} {'rel.res':>8} {'PSNR vs gf (dB)':>15}", flush=True)
+    for mp in args.sizes:
+        src, tgt, mask, off = make_case(mp)
+        mt = target_mask(mask, off, tgt.shape)
+        for method in args.methods:
+            times, cpus, res = [], [], None
+            for _ in range(args.repeat):
+                with _Clock() as ck:
+                    res = gp.blend(src, tgt, mask, off, method=method)
+                times.append(res.time)
+                cpus.append(ck.cpu)
+            t_gf = float(np.median(times))
+            entries = [dict(solver="gradfusion", time=t_gf, cpu=float(np.median(cpus)),
+                            nit=res.nit, residual=res.residual_norm, psnr=float("inf"))]
+            if method == "normal":
+                with _Clock() as ck:
+                    td, out_d = dst_box(src, tgt, mask, off)
+                entries.append(dict(solver="dst (bbox)", time=td, cpu=ck.cpu,
+                                    psnr=psnr_in_mask(out_d, res.output, mt)))
+            if have["cv2"]:
+                with _Clock() as ck:
+                    tc, out_c = run_cv2(src, tgt, mask, off, method)
+                entries.append(dict(solver=f"cv2 {method.upper()}", time=tc, cpu=ck.cpu,
+                                    psnr=psnr_in_mask(out_c, res.output, mt)))
+            if have["fpie"]:
+                for backend in args.fpie_backends:
+                    try:
+                        with _Clock() as ck:
+                            tf, out_f = run_fpie(src, tgt, mask, off, method, backend,
+                                                 args.fpie_iters)
+                    except Exception as exc:         # a backend not built in this install
+                        print(f"skipping fpie {backend}: {exc}", flush=True)
+                        continue
+                    entries.append(dict(solver=f"fpie {backend}", time=tf, cpu=ck.cpu,
+                                        psnr=psnr_in_mask(out_f, res.output, mt)))
+            for e in entries:
+                row = dict(mp=float(mask.sum() / 1e6), method=method, **e)
+                row["ratio"] = row["time"] / t_gf
+                rows.append(row)
+                nit = f"{row['nit']:4d}" if "nit" in row else "    "
+                rr = f"{row['residual']:8.1e}" if "residual" in row else " " * 8
+                print(f"{row['mp']:5.2f} {method:>6} {row['solver']:>16} {row['time']:8.3f} "
+                      f"{row['cpu']:7.3f} {row['ratio']:12.2f} {nit} {rr} {row['psnr']:15.1f}",
+                      flush=True)
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(rows, fh, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,399 @@
+"""Poisson image editing: exact reconstruction, blending against a direct sparse solve, multigrid."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import scipy.sparse.linalg as spl
+from scipy import ndimage
+
+from gradfusion import ForwardDifference
+from gradfusion import _poisson_kernels as pk
+from gradfusion.poisson import _Hierarchy, blend, color2gray, gradient, reconstruct
+
+# --------------------------------------------------------------------------- references
+
+
+def _reference_blend(source, target, mask, offset, mixed=False):
+    """Perez et al.'s discrete equation assembled pixel by pixel and solved by sparse LU.
+
+    Channels last (or 2-D), float64, unclipped. Mask pixels outside the target
+    are dropped; a source gradient across the source border is 0.
+    """
+    S = np.atleast_3d(np.asarray(source, dtype=np.float64))
+    T = np.atleast_3d(np.asarray(target, dtype=np.float64))
+    Hs, Ws, C = S.shape
+    Ht, Wt, _ = T.shape
+    dy, dx = offset
+    omega = np.zeros((Ht, Wt), bool)
+    for i, j in zip(*np.nonzero(mask)):
+        if 0 <= i + dy < Ht and 0 <= j + dx < Wt:
+            omega[i + dy, j + dx] = True
+    pts = list(zip(*np.nonzero(omega)))
+    index = {p: k for k, p in enumerate(pts)}
+    rows, cols, vals = [], [], []
+    b = np.zeros((len(pts), C))
+
+    def src(i, j):
+        si, sj = i - dy, j - dx
+        return S[si, sj] if (0 <= si < Hs and 0 <= sj < Ws) else None
+
+    for k, (i, j) in enumerate(pts):
+        nbrs = [(i + a, j + c) for a, c in ((-1, 0), (1, 0), (0, -1), (0, 1))
+                if 0 <= i + a < Ht and 0 <= j + c < Wt]
+        rows.append(k), cols.append(k), vals.append(float(len(nbrs)))
+        for qi, qj in nbrs:
+            gq = src(qi, qj)
+            v = src(i, j) - gq if gq is not None else np.zeros(C)
+            if mixed:
+                ft = T[i, j] - T[qi, qj]
+                v = np.where(np.abs(ft) > np.abs(v), ft, v)
+            b[k] += v
+            if omega[qi, qj]:
+                rows.append(k), cols.append(index[(qi, qj)]), vals.append(-1.0)
+            else:
+                b[k] += T[qi, qj]
+    A = sp.csc_matrix((vals, (rows, cols)), shape=(len(pts),) * 2)
+    f = spl.splu(A).solve(b)
+    out = T.copy()
+    for k, (i, j) in enumerate(pts):
+        out[i, j] = f[k]
+    return out if np.ndim(target) == 3 else out[..., 0]
+
+
+def _images(shape_s, shape_t, seed, channels=3):
+    rng = np.random.default_rng(seed)
+    extra = (channels,) if channels else ()
+    S = ndimage.gaussian_filter(rng.random(shape_s + extra), (2, 2, 0)[:2 + bool(channels)])
+    T = ndimage.gaussian_filter(rng.random(shape_t + extra), (2, 2, 0)[:2 + bool(channels)])
+    return S, T
+
+
+def _blob_mask(shape, seed, sigma=3.0, level=0.5):
+    rng = np.random.default_rng(seed)
+    return ndimage.gaussian_filter(rng.random(shape), sigma) > level
+
+
+# --------------------------------------------------------------------------- reconstruct
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (1, 9), (7, 1), (5, 7), (64, 48, 3), (257, 130)])
+def test_reconstruct_is_exact(shape):
+    img = np.random.default_rng(1).random(shape)
+    rec = reconstruct(gradient(img), value=img[0, 0])
+    assert np.abs(rec - img).max() < 1e-8
+
+
+def test_reconstruct_anchor_value_and_float32():
+    img = np.random.default_rng(2).random((33, 20, 3))
+    rec = reconstruct(gradient(img), value=img[-1, 5], anchor=(-1, 5))
+    assert np.abs(rec - img).max() < 1e-8
+    rec32 = reconstruct(gradient(img.astype(np.float32)), value=img[0, 0])
+    assert rec32.dtype == np.float32 and np.abs(rec32 - img).max() < 1e-5
+    # per-channel values with channels first
+    chw = np.moveaxis(img, -1, 0)
+    rec = reconstruct(gradient(chw, channel_axis=0), value=chw[:, 0, 0], channel_axis=0)
+    assert np.abs(rec - chw).max() < 1e-8
+
+
+def test_gradient_matches_forward_difference_operator():
+    img = np.random.default_rng(3).random((6, 8, 3))
+    op = ForwardDifference(img.shape)
+    np.testing.assert_allclose(gradient(img), (op @ img.ravel()).reshape((2,) + img.shape),
+                               atol=1e-15)
+
+
+def test_reconstruct_least_squares_for_a_non_gradient_field():
+    rng = np.random.default_rng(4)
+    g = rng.standard_normal((2, 12, 10))
+    g[0, :, -1] = 0.0
+    g[1, -1, :] = 0.0
+    x = reconstruct(g)
+    op = ForwardDifference((12, 10))
+    normal = op.rmatvec(op @ x.ravel() - g.ravel())          # D^T (D x - g) = 0
+    assert np.abs(normal).max() < 1e-10
+    assert x[0, 0] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_reconstruct_validation_messages():
+    with pytest.raises(ValueError, match=r"gradients must have shape \(2, H, W\) or \(2, H, W, C\)"):
+        reconstruct(np.zeros((3, 4, 4)))
+    with pytest.raises(ValueError, match=r"anchor must be a \(row, col\) pair inside the 4x5 image"):
+        reconstruct(np.zeros((2, 4, 5)), anchor=(4, 0))
+    with pytest.raises(ValueError, match=r"value must be a finite scalar or one value per channel \(3\)"):
+        reconstruct(np.zeros((2, 4, 5, 3)), value=[1.0, 2.0])
+    with pytest.raises(TypeError, match="gradients must be a floating-point"):
+        reconstruct(np.zeros((2, 4, 5), dtype=np.int64))
+    with pytest.raises(ValueError, match="gradients contains NaN"):
+        reconstruct(np.full((2, 4, 5), np.nan))
+
+
+# --------------------------------------------------------------------------- blend vs reference
+
+
+def _holes_mask():
+    """A 22x22 square with an X of unmasked pixels and two pin holes."""
+    m = np.ones((22, 22), bool)
+    m &= ~(np.eye(22, dtype=bool) | np.eye(22, dtype=bool)[::-1])
+    m[5, 11] = m[16, 11] = False
+    return np.pad(m, 2)
+
+
+CASES = {
+    # name: (source shape, target shape, mask builder, offset)
+    "interior": ((20, 24), (40, 44), lambda s: _blob_mask(s, 5), (8, 9)),
+    "touches_target_border": ((20, 24), (30, 30), lambda s: np.ones(s, bool), (-3, 12)),
+    "holes": ((26, 26), (40, 40), lambda s: _holes_mask(), (5, 6)),
+    "components": ((24, 30), (32, 40),
+                   lambda s: np.isin(ndimage.label(_blob_mask(s, 7, 2.0, 0.55))[0], [1, 2, 3, 4]),
+                   (3, 4)),
+    "partly_outside": ((25, 25), (30, 28), lambda s: _blob_mask(s, 8, 2.0, 0.45), (12, -7)),
+    "touches_source_border": ((18, 18), (40, 40), lambda s: np.ones(s, bool), (10, 11)),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+@pytest.mark.parametrize("method", ["normal", "mixed"])
+def test_blend_matches_direct_sparse_solve(case, method):
+    shape_s, shape_t, make_mask, offset = CASES[case]
+    S, T = _images(shape_s, shape_t, seed=sorted(CASES).index(case))
+    mask = make_mask(shape_s)
+    res = blend(S, T, mask, offset, method=method, tol=1e-11, clip=False)
+    ref = _reference_blend(S, T, mask, offset, mixed=method == "mixed")
+    assert res.success and res.residual_norm <= 1e-11
+    assert np.abs(res.output - ref).max() < 1e-8
+    if case == "partly_outside":
+        assert res.n_cropped > 0 and "dropped" in res.message
+
+
+@pytest.mark.parametrize("channels", [0, 1, 3])
+def test_blend_grayscale_and_channels(channels):
+    S, T = _images((30, 30), (50, 60), seed=9, channels=channels)
+    mask = _blob_mask((30, 30), 10)
+    res = blend(S, T, mask, (10, 20), tol=1e-11, clip=False)
+    ref = _reference_blend(S, T, mask, (10, 20))
+    assert res.output.shape == T.shape
+    assert np.abs(res.output - ref.reshape(T.shape)).max() < 1e-8
+
+
+def test_blend_multigrid_large_region_matches_reference():
+    """A region big enough for several multigrid levels, against the direct solve."""
+    S, T = _images((90, 100), (110, 120), seed=11, channels=3)
+    yy, xx = np.mgrid[:90, :100]
+    mask = ((yy - 45) ** 2 / 40 ** 2 + (xx - 50) ** 2 / 46 ** 2) < 1
+    mask &= ~((yy - 45) ** 2 + (xx - 30) ** 2 < 36)           # with a hole
+    res = blend(S, T, mask, (9, 8), tol=1e-11, clip=False)
+    assert res.levels >= 4
+    ref = _reference_blend(S, T, mask, (9, 8))
+    assert np.abs(res.output - ref).max() < 1e-8
+
+
+def test_blend_dtypes_and_layout():
+    S, T = _images((20, 22), (30, 30), seed=12)
+    mask = _blob_mask((20, 22), 13, 2.0, 0.45)
+    r64 = blend(S, T, mask, (4, 4))
+    r32 = blend(S.astype(np.float32), T.astype(np.float32), mask, (4, 4))
+    assert r32.output.dtype == np.float32 and r64.output.dtype == np.float64
+    np.testing.assert_allclose(r32.output, r64.output, atol=1e-5)
+    S8, T8 = (np.round(z * 255).astype(np.uint8) for z in (S, T))
+    r8 = blend(S8, T8, mask.astype(np.uint8), (4, 4))
+    assert r8.output.dtype == np.float64
+    rf = blend(np.moveaxis(S8, -1, 0), np.moveaxis(T8, -1, 0), mask, (4, 4), channel_axis=0)
+    np.testing.assert_allclose(np.moveaxis(rf.output, 0, -1), r8.output, atol=1e-12)
+
+
+# --------------------------------------------------------------------------- properties
+
+
+def test_blend_reproduces_the_target_when_source_is_target_plus_constant():
+    _, T = _images((5, 5), (40, 40), seed=14)
+    mask = _blob_mask((40, 40), 15)
+    res = blend(T * 0.5 + 0.1, T * 0.5 + 0.4, mask, tol=1e-12)   # same gradients everywhere
+    np.testing.assert_allclose(res.output, T * 0.5 + 0.4, atol=1e-9)
+
+
+def test_mixed_blend_of_a_flat_source_keeps_the_target():
+    _, T = _images((5, 5), (30, 30), seed=16)
+    res = blend(np.full((30, 30, 3), 0.3), T, _blob_mask((30, 30), 17), method="mixed", tol=1e-12)
+    np.testing.assert_allclose(res.output, T, atol=1e-9)
+
+
+def test_blend_reports_the_true_residual_and_converges_fast():
+    S, T = _images((200, 200), (240, 260), seed=18)
+    yy, xx = np.mgrid[:200, :200]
+    mask = (yy - 100) ** 2 + (xx - 100) ** 2 < 95 ** 2
+    res = blend(S, T, mask, (20, 30))
+    assert res.success and res.residual_norm <= 1e-6
+    assert res.nit <= 10                      # multigrid-preconditioned CG: mesh independent
+    assert res.residual_norms.shape == (3,)
+    assert res.n_unknowns == mask.sum() and res.n_cropped == 0
+    short = blend(S, T, mask, (20, 30), tol=1e-14, maxiter=2)
+    assert not short.success and short.status == 1 and short.nit == 2
+    assert "iteration limit" in short.message
+
+
+def test_blend_clip():
+    S = np.zeros((20, 20))
+    S[8:12, 8:12] = 1.0
+    T = np.full((30, 30), 0.9)
+    mask = np.zeros((20, 20), bool)
+    mask[2:18, 2:18] = True
+    unclipped = blend(S, T, mask, (5, 5), clip=False)
+    assert unclipped.output.max() > 1.0
+    clipped = blend(S, T, mask, (5, 5))
+    assert clipped.output.max() <= 1.0 and clipped.output.min() >= 0.0
+
+
+def test_empty_and_outside_masks_return_the_target():
+    S, T = _images((10, 10), (20, 20), seed=19)
+    res = blend(S, T, np.zeros((10, 10), bool))
+    np.testing.assert_array_equal(res.output, T)
+    assert res.success and res.nit == 0 and "the mask is empty" in res.message
+    res = blend(S, T, np.ones((10, 10), bool), (25, 0))
+    np.testing.assert_array_equal(res.output, T)
+    assert res.n_cropped == 100 and "fall outside the target" in res.message
+
+
+def test_blend_validation_messages():
+    S, T = _images((10, 10), (20, 20), seed=20)
+    m = np.ones((10, 10), bool)
+    with pytest.raises(ValueError, match="mask covers the whole target"):
+        blend(T, T, np.ones((20, 20), bool))
+    with pytest.raises(ValueError, match=r"mask must have the spatial shape of source \(10, 10\), got \(10, 9\)"):
+        blend(S, T, m[:, :9])
+    with pytest.raises(ValueError, match="mask must be 2-D, got 3-D"):
+        blend(S, T, np.ones((10, 10, 3)))
+    with pytest.raises(ValueError, match=r"mask must contain only 0 and 1 \(or be boolean\), found values \[2\]"):
+        blend(S, T, m * 2)
+    with pytest.raises(TypeError, match="mask must be boolean or numeric 0/1, got dtype <U1"):
+        blend(S, T, np.full((10, 10), "a"))
+    with pytest.raises(ValueError, match=r"offset must be a pair of integers \(row, col\), got \(1.5, 2\)"):
+        blend(S, T, m, (1.5, 2))
+    with pytest.raises(ValueError, match=r"offset must be a pair of integers \(row, col\), got 3"):
+        blend(S, T, m, 3)
+    with pytest.raises(ValueError, match=r"method must be one of \('normal', 'mixed'\), got 'seamless'"):
+        blend(S, T, m, method="seamless")
+    with pytest.raises(ValueError, match=r"tol must be a number in \(0, 1\), got 0"):
+        blend(S, T, m, tol=0)
+    with pytest.raises(ValueError, match="maxiter must be a positive integer, got 0"):
+        blend(S, T, m, maxiter=0)
+    with pytest.raises(ValueError, match="source and target must have the same number of channels, got 3 and 4"):
+        blend(S, np.zeros((20, 20, 4)), m)
+    with pytest.raises(ValueError, match="both be grayscale"):
+        blend(S[..., 0], T, m)
+    with pytest.raises(ValueError, match=r"target is a float image, so its values must lie in \[0, 1\]"):
+        blend(S, T + 2, m)
+
+
+# --------------------------------------------------------------------------- multigrid internals
+
+
+def _explicit_prolongation(hier, lev):
+    kind_f, kind_c = hier.kinds[lev], hier.kinds[lev + 1]
+    fi = np.flatnonzero(kind_f.ravel() == pk.UNKNOWN)
+    ci = np.flatnonzero(kind_c.ravel() == pk.UNKNOWN)
+    P = np.zeros((fi.size, ci.size))
+    for k, c in enumerate(ci):
+        e = np.zeros((1,) + kind_c.shape)
+        e.reshape(-1)[c] = 1.0
+        x = np.zeros((1,) + kind_f.shape)
+        pk.prolong_add(e, hier.masks[lev], *hier.tables[lev], x)
+        P[:, k] = x.reshape(-1)[fi]
+    return P
+
+
+@pytest.mark.parametrize("edge", [False, True])
+def test_coarse_operators_are_galerkin_products(edge, monkeypatch):
+    import gradfusion.poisson as gp
+
+    monkeypatch.setattr(gp, "_COARSEST_UNKNOWNS", 4)
+    rng = np.random.default_rng(21)
+    kind = np.ones((30, 33), np.int8)
+    if edge:                       # the mask reaches the image border (outside frame)
+        kind[0] = kind[:, 0] = pk.OUTSIDE
+    inner = ndimage.gaussian_filter(rng.random((28, 31)), 2) > 0.45
+    kind[1:-1, 1:-1][inner] = pk.UNKNOWN
+    rows = (1, 28 + 1) if edge else (0, 29)
+    cols = (1, 31 + 1) if edge else (0, 32)
+    hier = _Hierarchy(kind, rows, cols, 1)
+    assert len(hier.kinds) >= 3
+    for lev in range(len(hier.kinds) - 1):
+        P = _explicit_prolongation(hier, lev)
+        A = hier.matrix(lev)[0].toarray()
+        Ac = hier.matrix(lev + 1)[0].toarray()
+        np.testing.assert_allclose(Ac, P.T @ A @ P, atol=1e-12)
+        # restriction is the transpose of prolongation
+        r = rng.random((1,) + kind.shape if lev == 0 else (1,) + hier.kinds[lev].shape)
+        r *= hier.masks[lev]
+        bc = np.zeros((1,) + hier.kinds[lev + 1].shape)
+        pk.restrict(r, hier.masks[lev + 1], *hier.tables[lev], bc)
+        fi = np.flatnonzero(hier.kinds[lev].ravel() == pk.UNKNOWN)
+        ci = np.flatnonzero(hier.kinds[lev + 1].ravel() == pk.UNKNOWN)
+        np.testing.assert_allclose(bc.reshape(-1)[ci], P.T @ r.reshape(-1)[fi], atol=1e-12)
+
+
+def test_vcycle_is_symmetric_positive_definite(monkeypatch):
+    import gradfusion.poisson as gp
+
+    monkeypatch.setattr(gp, "_COARSEST_UNKNOWNS", 8)
+    kind = np.ones((26, 24), np.int8)
+    kind[1:-1, 1:-1][_blob_mask((24, 22), 22, 2.0, 0.45)] = pk.UNKNOWN
+    hier = _Hierarchy(kind, (0, 25), (0, 23), 1)
+    idx = np.flatnonzero(kind.ravel() == pk.UNKNOWN)
+    n = idx.size
+    B = np.zeros((n, n))
+    for k in range(n):
+        e = np.zeros((1,) + kind.shape)
+        e.reshape(-1)[idx[k]] = 1.0
+        z = np.zeros_like(e)
+        hier.cycle(0, e, z)
+        B[:, k] = z.reshape(-1)[idx]
+    np.testing.assert_allclose(B, B.T, atol=1e-12)
+    A = hier.matrix(0)[0].toarray()
+    ev = np.linalg.eigvals(B @ A).real
+    assert ev.min() > 0.5 and ev.max() <= 1.0 + 1e-9     # condition number <= 2
+
+
+# --------------------------------------------------------------------------- color2gray
+
+
+def test_color2gray_range_dtype_and_shape():
+    rng = np.random.default_rng(23)
+    img = ndimage.gaussian_filter(rng.random((40, 50, 3)), (3, 3, 0))
+    g = color2gray(img)
+    assert g.shape == (40, 50) and g.dtype == np.float64
+    assert g.min() >= 0.0 and g.max() <= 1.0
+    g32 = color2gray(img.astype(np.float32))
+    assert g32.dtype == np.float32
+    g8 = color2gray(np.round(img * 255).astype(np.uint8))
+    assert np.abs(g8 - g).max() < 0.05
+    gc = color2gray(np.moveaxis(img, -1, 0), channel_axis=0)
+    np.testing.assert_allclose(gc, g, atol=1e-12)
+
+
+@pytest.mark.parametrize("anchor_weight", [0.0, 1e-4, 1e-2])
+def test_color2gray_keeps_an_isoluminant_edge(anchor_weight):
+    from skimage.color import rgb2gray
+
+    img = np.zeros((32, 32, 3))
+    img[:, :16] = (0.8, 0.2, 0.2)
+    lum = rgb2gray(img[:1, :1])[0, 0]
+    img[:, 16:] = lum                        # a gray of the same luminance
+    assert np.ptp(rgb2gray(img)) < 1e-12     # plain luminance: no edge at all
+    g = color2gray(img, anchor_weight=anchor_weight)
+    assert abs(g[:, 15].mean() - g[:, 16].mean()) > 0.1
+
+
+def test_color2gray_of_a_gray_image_is_its_luminance():
+    rng = np.random.default_rng(24)
+    gray = ndimage.gaussian_filter(rng.random((20, 30)), 2)
+    g = color2gray(np.repeat(gray[..., None], 3, axis=-1))
+    np.testing.assert_allclose(g, gray, atol=1e-10)
+
+
+def test_color2gray_validation_messages():
+    with pytest.raises(ValueError, match=r"image must be an RGB image \(H, W, 3\), got shape \(4, 4\)"):
+        color2gray(np.zeros((4, 4)))
+    with pytest.raises(ValueError, match="image must have 3 \\(RGB\\) channels, got 4"):
+        color2gray(np.zeros((4, 4, 4)))
+    with pytest.raises(ValueError, match="anchor_weight must be a finite number >= 0, got -1"):
+        color2gray(np.zeros((4, 4, 3)), anchor_weight=-1)
