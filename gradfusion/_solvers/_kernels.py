@@ -10,6 +10,28 @@ import numba as nb
 import numpy as np
 
 _pjit = nb.njit(cache=True, nogil=True, parallel=True)
+_jit = nb.njit(cache=True, nogil=True)
+
+
+@_jit
+def _kkt_point(xi, gi, hi, abar):
+    """One variable's share of the KKT measures: ``(beta^2, phi~ phi, projected gradient)``.
+
+    At a bound the chopped gradient ``beta`` (the part pointing into the box)
+    is the projected gradient; a free variable contributes its reduced free
+    gradient ``phi~`` (the step ``abar`` would not cross a bound) times ``g``.
+    """
+    if xi <= 0.0:
+        b = min(gi, 0.0)
+        return b * b, 0.0, b
+    if xi >= hi:
+        b = max(gi, 0.0)
+        return b * b, 0.0, b
+    if gi > 0.0:
+        pt = min(xi / abar, gi)
+    else:
+        pt = max((xi - hi) / abar, gi)
+    return 0.0, pt * gi, gi
 
 
 @_pjit
@@ -30,23 +52,9 @@ def projected_gradient_measures(x, g, upper, abar):
         i = r % H
         hi = upper[c]
         for j in range(W):
-            xi = x[c, i, j]
-            gi = g[c, i, j]
-            if xi <= 0.0:
-                b = min(gi, 0.0)
-                beta2 += b * b
-                gp = b
-            elif xi >= hi:
-                b = max(gi, 0.0)
-                beta2 += b * b
-                gp = b
-            else:
-                if gi > 0.0:
-                    pt = min(xi / abar, gi)
-                else:
-                    pt = max((xi - hi) / abar, gi)
-                ptp += pt * gi
-                gp = gi
+            b2, pt_phi, gp = _kkt_point(x[c, i, j], g[c, i, j], hi, abar)
+            beta2 += b2
+            ptp += pt_phi
             gp2 += gp * gp
             gp_inf = max(gp_inf, abs(gp))
     return beta2, ptp, gp_inf, gp2
@@ -211,24 +219,13 @@ def conjugate_direction_measures(x, g, upper, p, gamma, abar):
         for j in range(W):
             xi = x[c, i, j]
             gi = g[c, i, j]
-            if xi <= 0.0:
-                p[c, i, j] = 0.0
-                bt = min(gi, 0.0)
-                beta2 += bt * bt
-                gp = bt
-            elif xi >= hi:
-                p[c, i, j] = 0.0
-                bt = max(gi, 0.0)
-                beta2 += bt * bt
-                gp = bt
-            else:
+            if xi > 0.0 and xi < hi:
                 p[c, i, j] = gi - gamma * p[c, i, j]
-                if gi > 0.0:
-                    pt = min(xi / abar, gi)
-                else:
-                    pt = max((xi - hi) / abar, gi)
-                ptp += pt * gi
-                gp = gi
+            else:
+                p[c, i, j] = 0.0
+            b2, pt_phi, gp = _kkt_point(xi, gi, hi, abar)
+            beta2 += b2
+            ptp += pt_phi
             gp2 += gp * gp
             gp_inf = max(gp_inf, abs(gp))
     return beta2, ptp, gp_inf, gp2
