@@ -6,7 +6,8 @@ residual ``0 <= R <= 1 - alpha``. :func:`solve` finds the residual whose
 output matches a proposal ``P`` best in the Sobel-gradient domain.
 """
 
-from . import baselines, poisson
+from . import baselines, metrics, poisson
+from .evaluation import Evaluation, comparison_figure, evaluate
 from .objective import gradient_error, paper_loss
 from .operators import DifferenceFilter, ForwardDifference, SobelGradient
 from .poisson import BlendResult
@@ -24,6 +25,10 @@ __all__ = [
     "ForwardDifference",
     "DifferenceFilter",
     "baselines",
+    "metrics",
+    "evaluate",
+    "Evaluation",
+    "comparison_figure",
     "poisson",
     "BlendResult",
     "__version__",

@@ -7,6 +7,7 @@ import numpy as np
 
 from . import _validation as v
 from ._problem import ResidualProblem
+from .metrics import minmax_normalize
 from .synthesis import SolveResult
 
 __all__ = ["heuristic", "stay_positive", "stay_positive_pixels", "stay_positive_loss",
@@ -61,14 +62,6 @@ STAY_POSITIVE_PENALTY = 10.0
 
 _jit = nb.njit(cache=True, fastmath=False, nogil=True, error_model="numpy")
 _pjit = nb.njit(cache=True, fastmath=False, nogil=True, parallel=True, error_model="numpy")
-
-
-def _normalize(x):
-    """Global min-max normalisation; a constant array normalises to 0."""
-    lo, hi = float(x.min()), float(x.max())
-    if hi > lo:
-        return (x - lo) / (hi - lo)
-    return np.zeros_like(x)
 
 
 @_jit
@@ -135,7 +128,7 @@ class _AffineProblem:
         C = I.shape[0]
         self.C = C
         self.penalty = float(penalty)
-        t = _normalize(P)
+        t = minmax_normalize(P)
         lo = a[:, None, None] * I
         u = np.broadcast_to((1.0 - a)[:, None, None], I.shape)
         ch = np.broadcast_to(np.arange(C, dtype=np.float64)[:, None, None], I.shape)
@@ -308,7 +301,7 @@ def stay_positive_loss(image, proposal, residual, alpha, *, channel_axis=-1,
     upper = (1.0 - a)[:, None, None]
     clipped = np.clip(Rc, 0.0, upper)
     O = a[:, None, None] * I.astype(np.float64) + clipped
-    fid = float(np.mean(np.abs(_normalize(P.astype(np.float64)) - _normalize(O))))
+    fid = float(np.mean(np.abs(minmax_normalize(P.astype(np.float64)) - minmax_normalize(O))))
     return fid + float(penalty) * float(np.mean(np.abs(clipped - Rc)))
 
 
@@ -542,7 +535,7 @@ def stay_positive_pixels(image, proposal, alpha, *, channel_axis=-1, boundary="z
     u = np.broadcast_to((1.0 - a64)[:, None, None], I.shape)
     lo3 = a64[:, None, None] * I.astype(np.float64)
     lo, hi = lo3.ravel(), (lo3 + u).ravel()
-    t = _normalize(P.astype(np.float64)).ravel()
+    t = minmax_normalize(P.astype(np.float64)).ravel()
     n = lo.size
     bounds = (lo.min(), hi.min(), lo.max(), hi.max())
     minlo, minhi, maxlo, maxhi = bounds
@@ -604,14 +597,14 @@ def stay_positive_pixels(image, proposal, alpha, *, channel_axis=-1, boundary="z
     O[j], O[k] = m, M
     R = (O - lo).reshape(I.shape)
     R = np.clip(R, 0.0, u)
-    fid = float(np.mean(np.abs(t.reshape(I.shape) - _normalize(lo3 + R))))
+    fid = float(np.mean(np.abs(t.reshape(I.shape) - minmax_normalize(lo3 + R))))
     if maxlo <= minhi:                                 # a constant output is feasible too
         const_loss = float(t.mean())
         lower = min(lower, const_loss)
         if const_loss < fid:
             R = np.broadcast_to(maxlo, I.shape) - lo3
             R = np.clip(R, 0.0, u)
-            fid = float(np.mean(np.abs(t.reshape(I.shape) - _normalize(lo3 + R))))
+            fid = float(np.mean(np.abs(t.reshape(I.shape) - minmax_normalize(lo3 + R))))
     R = _cast_residual(R, 1.0 - a64, np.dtype(dtype))
     fid = stay_positive_loss(v.channels_last(I, axis), v.channels_last(P, axis),
                              v.channels_last(R, axis), alpha, channel_axis=channel_axis)

@@ -1,4 +1,4 @@
-"""Command line: ``gradfusion solve`` and ``gradfusion demo``.
+"""Command line: ``gradfusion solve``, ``gradfusion evaluate`` and ``gradfusion demo``.
 
 User errors (missing or unreadable files, bad options, mismatched sizes)
 print one line to stderr and exit with status 2.
@@ -51,6 +51,25 @@ def _parser():
     s.add_argument("--float32", action="store_true", help="solve in single precision")
     s.add_argument("--overwrite", action="store_true", help="replace existing output files")
     s.add_argument("--no-progress", action="store_true", help="never show a progress bar")
+
+    e = sub.add_parser("evaluate", help="run every method on one pair: metric table and figure")
+    e.add_argument("input", help="scene image I (PNG/TIFF/JPEG)")
+    e.add_argument("proposal", help="proposal image P, same size")
+    e.add_argument("--alpha", type=_alpha, required=True,
+                   help="combiner transmission in (0, 1), or one value per channel")
+    e.add_argument("--patch", type=int, default=None,
+                   help="average PSNR/SSIM/GMSD/LPIPS over KxK patches (paper: 150 or 100)")
+    e.add_argument("--partial", choices=("drop", "shift"), default="drop",
+                   help="border strips narrower than a patch: drop, or shift the last patch")
+    e.add_argument("--normalize", choices=("none", "global", "patch"), default="none",
+                   help="min-max normalise proposal and outputs before the metrics")
+    e.add_argument("--methods", default="heuristic,stay_positive,stay_positive_pixels,gradfusion",
+                   help="comma-separated methods (default: %(default)s)")
+    e.add_argument("--lpips", choices=("auto", "on", "off"), default="auto",
+                   help="LPIPS column: when available (default), required, or never")
+    e.add_argument("--lpips-net", choices=("alex", "vgg", "squeeze"), default="alex")
+    e.add_argument("--out", help="folder for table.csv, table.json, figure.png and the outputs")
+    e.add_argument("--overwrite", action="store_true", help="replace existing files in --out")
 
     d = sub.add_parser("demo", help="end-to-end run on a photograph bundled with scikit-image")
     d.add_argument("--out", default="gradfusion-demo", help="output folder (default %(default)s)")
@@ -110,6 +129,38 @@ def _cmd_solve(args):
     return 0 if result.success else 1
 
 
+def _cmd_evaluate(args):
+    from . import io
+    from .evaluation import comparison_figure, evaluate
+
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    files = {}
+    if args.out:
+        names = ["table.csv", "table.json", "figure.png"] + [f"{m}.png" for m in methods]
+        files = {n: os.path.join(args.out, n) for n in names}
+        _check_outputs([args.input, args.proposal], list(files.values()), args.overwrite)
+    I = io.read_image(args.input)
+    P = io.read_image(args.proposal)
+    if I.shape != P.shape:
+        raise UsageError(f"{args.proposal}: size {P.shape} differs from {args.input}: {I.shape}")
+    ev = evaluate(I, P, args.alpha, methods=methods, patch_size=args.patch,
+                  partial=args.partial, normalize=None if args.normalize == "none" else args.normalize,
+                  lpips={"auto": "auto", "on": True, "off": False}[args.lpips],
+                  lpips_net=args.lpips_net)
+    print(ev.format_table())
+    if args.out:
+        os.makedirs(args.out, exist_ok=True)
+        bits = 16 if I.dtype == np.uint16 else 8
+        io.write_text(files["table.csv"], ev.to_csv(), overwrite=args.overwrite)
+        io.write_text(files["table.json"], ev.to_json() + "\n", overwrite=args.overwrite)
+        figure = comparison_figure({"input": I, "proposal": P, **ev.outputs})
+        io.write_image(files["figure.png"], figure, overwrite=args.overwrite)
+        for m, O in ev.outputs.items():
+            io.write_image(files[f"{m}.png"], O, bits=bits, overwrite=args.overwrite)
+        print(f"wrote {', '.join(sorted(files))} to {args.out}")
+    return 0
+
+
 def _to_float(a):
     return a.astype(np.float64) / np.iinfo(a.dtype).max if a.dtype.kind == "u" else a
 
@@ -125,14 +176,14 @@ def _cmd_demo(args):
 
 def main(argv=None):
     """Entry point of the ``gradfusion`` command."""
-    from .io import ImageFileError
-
     args = _parser().parse_args(argv)
+    from .io import ImageFileError
+    from .metrics import LPIPSUnavailableError
+
     try:
-        if args.command == "solve":
-            return _cmd_solve(args)
-        return _cmd_demo(args)
-    except (UsageError, ImageFileError, ValueError, TypeError) as exc:
+        command = {"solve": _cmd_solve, "evaluate": _cmd_evaluate, "demo": _cmd_demo}
+        return command[args.command](args)
+    except (UsageError, ImageFileError, LPIPSUnavailableError, ValueError, TypeError) as exc:
         print(f"gradfusion: error: {exc}", file=sys.stderr)
         return 2
 

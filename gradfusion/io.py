@@ -14,7 +14,7 @@ import imageio.v3 as iio
 import numpy as np
 import png  # pypng: Pillow reads and writes 16-bit RGB PNG only as 8-bit
 
-__all__ = ["read_image", "write_image", "ImageFileError", "WRITABLE_SUFFIXES"]
+__all__ = ["read_image", "write_image", "write_text", "ImageFileError", "WRITABLE_SUFFIXES"]
 
 WRITABLE_SUFFIXES = (".png", ".tif", ".tiff")
 
@@ -153,3 +153,45 @@ def write_image(path, image, *, bits=8, overwrite=False):
         if isinstance(exc, (OSError, ValueError)) and not isinstance(exc, ImageFileError):
             raise ImageFileError(f"{path}: cannot write ({type(exc).__name__}: {exc})") from None
         raise
+
+
+def _atomic_write(path, write, *, overwrite):
+    """Call ``write(tmp_path)`` on a temporary file beside ``path``, then rename it over
+    ``path``; on any failure remove the temporary file and leave ``path`` as it was."""
+    if os.path.exists(path) and not overwrite:
+        raise ImageFileError(f"{path}: exists; pass overwrite=True (--overwrite) to replace it")
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise ImageFileError(f"{path}: folder {folder} does not exist")
+    fd, tmp = tempfile.mkstemp(prefix=".gradfusion-", suffix=os.path.splitext(path)[1], dir=folder)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException as exc:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        if isinstance(exc, OSError):
+            raise ImageFileError(f"{path}: cannot write ({type(exc).__name__}: {exc})") from None
+        raise
+
+
+def write_text(path, text, *, overwrite=False):
+    """Write a text file (a CSV or JSON table) atomically, as :func:`write_image` does.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+    text : str
+    overwrite : bool, optional
+        Replace an existing file; otherwise an existing file is an error.
+    """
+    path = os.fspath(path)
+
+    def write(tmp):
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(text)
+
+    _atomic_write(path, write, overwrite=overwrite)

@@ -1,0 +1,335 @@
+"""The evaluation harness: every method on one pair, a metric table and a figure.
+
+Behind ``gradfusion evaluate``: runs the heuristic clip, StayPositive (two
+parameters and all pixels) and :func:`gradfusion.solve` on one (input,
+proposal) pair and scores each output against the proposal with the metrics
+of :mod:`gradfusion.metrics`.
+"""
+
+import csv
+import io as _io
+import json
+import math
+
+import numpy as np
+
+from . import _validation as v
+from . import baselines, metrics
+from .synthesis import solve
+
+__all__ = ["METHODS", "COLUMNS", "Evaluation", "evaluate", "comparison_figure"]
+
+#: method name -> function(image, proposal, alpha, channel_axis=..., **options)
+METHODS = {
+    "heuristic": baselines.heuristic,
+    "stay_positive": baselines.stay_positive,
+    "stay_positive_pixels": baselines.stay_positive_pixels,
+    "gradfusion": solve,
+}
+
+#: table columns: (key, header, format)
+COLUMNS = (
+    ("method", "method", "{}"),
+    ("psnr", "PSNR", "{:.2f}"),
+    ("ssim", "SSIM", "{:.4f}"),
+    ("gmsd", "GMSD", "{:.4f}"),
+    ("lpips", "LPIPS", "{:.4f}"),
+    ("gradient_error", "grad err", "{:.3e}"),
+    ("stripe_share", "stripes", "{:.2e}"),
+    ("stripe_ratio", "x prop", "{:.2f}"),
+    ("time", "time s", "{:.2f}"),
+)
+
+
+class Evaluation:
+    """The table of one :func:`evaluate` run, the outputs and the settings.
+
+    Attributes
+    ----------
+    rows : list of dict
+        One per method, with the keys of :data:`COLUMNS` (``lpips`` is
+        ``None`` when LPIPS was not computed).
+    outputs : dict of str to ndarray
+        Each method's output ``O``, in the layout of the inputs.
+    proposal_stripe_share : float
+        :func:`gradfusion.metrics.stripe_share` of the proposal, the
+        reference for each output's ``stripe_share`` (``stripe_ratio`` is
+        their ratio).
+    settings : dict
+        ``alpha``, ``patch_size``, ``partial``, ``normalize``, ``shape``,
+        ``lpips`` (the net, or why LPIPS is missing).
+    """
+
+    def __init__(self, rows, outputs, proposal_stripe_share, settings):
+        self.rows = rows
+        self.outputs = outputs
+        self.proposal_stripe_share = proposal_stripe_share
+        self.settings = settings
+
+    def __repr__(self):
+        return f"<Evaluation of {len(self.rows)} methods>\n{self.format_table()}"
+
+    def format_table(self):
+        """The table as fixed-width text, with a line saying how it was measured."""
+        s = self.settings
+        patches = (f"{s['patch_size']}x{s['patch_size']} patches ({s['partial']})"
+                   if s["patch_size"] else "whole image")
+        lines = [f"alpha {s['alpha']}, metrics vs the proposal over {patches}, "
+                 f"normalisation: {s['normalize'] or 'none'}, LPIPS: {s['lpips']}; "
+                 f"proposal stripe share {self.proposal_stripe_share:.2e}"]
+        cells = [[h for _, h, _ in COLUMNS]]
+        for row in self.rows:
+            cells.append(["n/a" if row[k] is None else f.format(row[k]) for k, _, f in COLUMNS])
+        widths = [max(len(r[i]) for r in cells) for i in range(len(COLUMNS))]
+        for r in cells:
+            lines.append("  ".join(c.ljust(w) if i == 0 else c.rjust(w)
+                                   for i, (c, w) in enumerate(zip(r, widths))))
+        return "\n".join(lines)
+
+    def to_csv(self):
+        """The table as CSV text (one row per method, empty cell = not computed)."""
+        buf = _io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=[k for k, _, _ in COLUMNS], lineterminator="\n")
+        writer.writeheader()
+        for row in self.rows:
+            writer.writerow({k: "" if row[k] is None else row[k] for k, _, _ in COLUMNS})
+        return buf.getvalue()
+
+    def to_json(self):
+        """The table, the settings and the proposal's stripe share as a JSON text."""
+        def clean(x):
+            return None if isinstance(x, float) and not math.isfinite(x) else x
+
+        return json.dumps({"settings": self.settings,
+                           "proposal_stripe_share": self.proposal_stripe_share,
+                           "rows": [{k: clean(val) for k, val in r.items()} for r in self.rows]},
+                          indent=2)
+
+
+def _check_methods(methods):
+    if methods is None:
+        return list(METHODS)
+    if isinstance(methods, str):
+        methods = [methods]
+    methods = list(methods)
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown or not methods:
+        raise ValueError(f"methods must be a non-empty subset of {list(METHODS)}, got {methods!r}")
+    return methods
+
+
+def _lpips_scorer(lpips, net, metric_kw):
+    """A function (P, O) -> LPIPS or None, and a note on what is used."""
+    if lpips not in ("auto", True, False):
+        raise ValueError(f"lpips must be 'auto', True or False, got {lpips!r}")
+    if lpips is False:
+        return None, "off"
+    try:
+        metrics._lpips_model(net)
+    except metrics.LPIPSUnavailableError as exc:
+        if lpips is True:
+            raise
+        return None, f"unavailable ({str(exc).split(';')[0]})"
+    return (lambda P, O: metrics.lpips(P, O, net=net, **metric_kw)), f"net={net!r}"
+
+
+def evaluate(image, proposal, alpha, *, methods=None, channel_axis=-1, patch_size=None,
+             partial="drop", normalize=None, lpips="auto", lpips_net="alex", options=None):
+    r"""Run every method on one pair and score the outputs against the proposal.
+
+    Parameters
+    ----------
+    image, proposal : (H, W) or (H, W, C) array
+        Scene ``I`` and proposal ``P`` (uint8, uint16 or float in [0, 1]).
+    alpha : float or sequence of float
+        Combiner transmission in (0, 1).
+    methods : sequence of str, optional
+        Names from :data:`METHODS`; default all, in the order heuristic,
+        stay_positive, stay_positive_pixels, gradfusion.
+    channel_axis : int or None, optional
+    patch_size : int, optional
+        Average PSNR, SSIM, GMSD and LPIPS over non-overlapping patches of
+        this size (the paper: 150 for Day2Night, 100 for the Last Supper).
+    partial : {"drop", "shift"}, optional
+        Border strips narrower than a patch (see :mod:`gradfusion.metrics`).
+    normalize : {None, "global", "patch"}, optional
+        Min-max normalise the proposal and each output before PSNR, SSIM,
+        GMSD and LPIPS (StayPositive's ``N``).
+    lpips : {"auto", True, False}, optional
+        Compute LPIPS: when available (``"auto"``: a missing torch, lpips or
+        backbone is noted in ``settings["lpips"]``), always (missing pieces
+        raise :class:`gradfusion.metrics.LPIPSUnavailableError`), or never.
+    lpips_net : {"alex", "vgg", "squeeze"}, optional
+    options : dict of str to dict, optional
+        Extra keyword arguments per method, e.g. ``{"gradfusion": {"tol":
+        1e-4}}``.
+
+    Returns
+    -------
+    evaluation : Evaluation
+        ``rows`` (PSNR, SSIM, GMSD, LPIPS, gradient error, stripe share and
+        its ratio to the proposal's, time), ``outputs`` and ``settings``.
+
+    Notes
+    -----
+    The gradient error is the bare objective of :func:`gradfusion.solve`,
+    :math:`\frac{1}{2CHW}\|S O - S P\|^2` (:func:`gradfusion.gradient_error`),
+    always on the whole image without normalisation. PSNR, SSIM, GMSD and
+    LPIPS compare ``O`` with ``P``: an additive display cannot reproduce a
+    proposal darker than ``alpha I``, so absolute metrics reward matching the
+    light level, normalised ones the structure. ``time`` is each method's own
+    ``result.time``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gradfusion.evaluation import evaluate
+    >>> rng = np.random.default_rng(0)
+    >>> I = rng.random((32, 32)); P = 0.3 * I
+    >>> ev = evaluate(I, P, 0.7, methods=["heuristic", "gradfusion"], lpips=False)
+    >>> [r["method"] for r in ev.rows]
+    ['heuristic', 'gradfusion']
+    >>> ev.rows[1]["gradient_error"] < ev.rows[0]["gradient_error"]
+    True
+    """
+    methods = _check_methods(methods)
+    options = dict(options or {})
+    bad = [k for k in options if k not in methods]
+    if bad:
+        raise ValueError(f"options names methods that are not run: {bad}")
+    metric_kw = dict(channel_axis=channel_axis, patch_size=patch_size, partial=partial,
+                     normalize=normalize)
+    # validate everything before any work
+    v.prepare_pair(image, proposal, alpha, channel_axis)
+    metrics.psnr(proposal, proposal, **metric_kw)
+    score_lpips, lpips_note = _lpips_scorer(lpips, lpips_net, metric_kw)
+
+    P = proposal
+    p_stripes = metrics.stripe_share(P, channel_axis=channel_axis)
+    rows, outputs = [], {}
+    for name in methods:
+        result = METHODS[name](image, proposal, alpha, channel_axis=channel_axis,
+                               **options.get(name, {}))
+        O = result.output
+        outputs[name] = O
+        s = metrics.stripe_share(O, channel_axis=channel_axis)
+        rows.append({
+            "method": name,
+            "psnr": metrics.psnr(P, O, **metric_kw),
+            "ssim": metrics.ssim(P, O, **metric_kw),
+            "gmsd": metrics.gmsd(P, O, **metric_kw),
+            "lpips": score_lpips(P, O) if score_lpips else None,
+            "gradient_error": metrics.gradient_error(O, P, channel_axis=channel_axis),
+            "stripe_share": s,
+            "stripe_ratio": s / p_stripes if p_stripes > 0 else math.inf,
+            "time": float(result.time),
+        })
+    alpha_out = np.asarray(alpha, dtype=float).tolist()
+    settings = {"alpha": alpha_out, "patch_size": patch_size, "partial": partial,
+                "normalize": normalize, "shape": list(np.shape(image)), "lpips": lpips_note}
+    return Evaluation(rows, outputs, p_stripes, settings)
+
+
+# --------------------------------------------------------------------------- figure
+
+def _crop_window(reference, candidate, side):
+    """Top-left corner of the ``side`` square where the gradients of two (H, W, C) images
+    differ most (mean squared Sobel difference)."""
+    import scipy.ndimage as ndi
+
+    d = reference - candidate
+    err = sum(ndi.sobel(d[..., c], axis=a) ** 2 for c in range(d.shape[-1]) for a in (0, 1))
+    local = ndi.uniform_filter(err, size=side, mode="constant")
+    h = side // 2
+    valid = local[h:err.shape[0] - side + h + 1, h:err.shape[1] - side + h + 1]
+    i, j = np.unravel_index(np.argmax(valid), valid.shape)
+    return int(i), int(j)
+
+
+def _label(panel, text):
+    """Write ``text`` in the top-left corner of a uint8 (H, W, 3) panel."""
+    from PIL import Image, ImageDraw
+
+    img = Image.fromarray(panel)
+    draw = ImageDraw.Draw(img)
+    box = draw.textbbox((4, 3), text)
+    draw.rectangle((box[0] - 3, box[1] - 2, box[2] + 3, box[3] + 2), fill=(0, 0, 0))
+    draw.text((4, 3), text, fill=(255, 255, 255))
+    return np.asarray(img)
+
+
+def comparison_figure(panels, *, channel_axis=-1, crop=None, crop_size=None, zoom=None,
+                      labels=True):
+    """Side-by-side figure: the images in a row, a zoomed crop of each below.
+
+    Parameters
+    ----------
+    panels : dict of str to ndarray
+        Images of one shape (uint8, uint16 or float in [0, 1]), in display
+        order, e.g. ``{"input": I, "proposal": P, "gradfusion": O}``.
+    channel_axis : int or None, optional
+    crop : (int, int), optional
+        Top-left corner (row, column) of the square crop. Default: where the
+        Sobel gradients of the third panel differ most from the second's
+        (the first output and the proposal, when the panels are input,
+        proposal, outputs...: where that method loses most structure).
+    crop_size : int, optional
+        Side of the crop (default a quarter of the shorter side).
+    zoom : int, optional
+        Integer magnification of the crop (nearest neighbour); default so the
+        crops are as wide as the panels.
+    labels : bool, optional
+        Write each panel's name in its corner.
+
+    Returns
+    -------
+    figure : (H + zoom * crop_size, n * W, 3) uint8 array
+        A red square marks the crop in the top row.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gradfusion.evaluation import comparison_figure
+    >>> a = np.zeros((40, 60, 3)); b = np.ones((40, 60, 3))
+    >>> comparison_figure({"a": a, "b": b}, crop=(0, 0), crop_size=10, zoom=4).shape
+    (80, 120, 3)
+    """
+    if not isinstance(panels, dict) or not panels:
+        raise ValueError("panels must be a non-empty dict of name -> image")
+    imgs = []
+    for name, image in panels.items():
+        x = v.as_float_image(image, f"panels[{name!r}]")
+        xc, _ = v.channels_first(x.astype(np.float64), f"panels[{name!r}]", channel_axis)
+        if xc.shape[0] == 1:
+            xc = np.repeat(xc, 3, axis=0)
+        if xc.shape[0] != 3:
+            raise ValueError(f"panels[{name!r}] must be grayscale or RGB, got {xc.shape[0]} channels")
+        imgs.append(np.moveaxis(xc, 0, -1))
+    shape = imgs[0].shape
+    for name, x in zip(panels, imgs):
+        if x.shape != shape:
+            raise ValueError(f"panels[{name!r}] has shape {x.shape[:2]}, the first {shape[:2]}")
+    H, W = shape[:2]
+    side = crop_size or max(1, min(H, W) // 4)
+    if not 1 <= side <= min(H, W):
+        raise ValueError(f"crop_size must be in [1, {min(H, W)}], got {crop_size!r}")
+    if crop is None:
+        crop = _crop_window(imgs[min(1, len(imgs) - 1)], imgs[min(2, len(imgs) - 1)], side)
+    i, j = (int(c) for c in crop)
+    if not (0 <= i <= H - side and 0 <= j <= W - side):
+        raise ValueError(f"crop {crop!r} with crop_size {side} leaves the {H}x{W} image")
+    zoom = zoom or max(1, W // side)
+    top, bottom = [], []
+    for name, x in zip(panels, imgs):
+        u8 = np.round(np.clip(x, 0, 1) * 255).astype(np.uint8)
+        piece = u8[i:i + side, j:j + side]
+        piece = np.repeat(np.repeat(piece, zoom, axis=0), zoom, axis=1)
+        framed = u8.copy()
+        for r0, r1, c0, c1 in ((i, i + 1, j, j + side), (i + side - 1, i + side, j, j + side),
+                               (i, i + side, j, j + 1), (i, i + side, j + side - 1, j + side)):
+            framed[r0:r1, c0:c1] = (255, 0, 0)
+        pad = np.zeros((piece.shape[0], W, 3), np.uint8)
+        pad[:, :min(W, piece.shape[1])] = piece[:, :W]
+        top.append(_label(framed, name) if labels else framed)
+        bottom.append(pad)
+    return np.concatenate([np.concatenate(top, axis=1), np.concatenate(bottom, axis=1)], axis=0)

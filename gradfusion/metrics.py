@@ -1,0 +1,564 @@
+r"""Image quality metrics for comparing outputs with the proposal.
+
+Every metric takes ``(reference, image)`` -- for gradfusion the proposal
+``P`` and an output ``O`` -- with scikit-image's conventions: arrays of the
+same shape, ``uint8``/``uint16`` (scaled to [0, 1]) or float in [0, 1], and
+``channel_axis`` naming the colour axis of 3-D images (2-D images are
+grayscale). Since images are brought to [0, 1], every data range is 1.
+
+The paper reports metrics averaged over non-overlapping square patches
+(150x150 for Day2Night, 100x100 for the Last Supper). ``patch_size=K`` does
+the same for PSNR, SSIM, GMSD and LPIPS; ``partial`` says what happens to the
+strips along the right and bottom borders that are narrower than ``K``:
+
+``"drop"`` (default)
+    They are left out: the image is tiled by full patches from its top-left
+    corner, as a ``reshape``-based tiling would.
+``"shift"``
+    The last patch of each row and column is moved back to end at the border,
+    so it overlaps its neighbour; every pixel is covered and every patch is
+    ``K x K``.
+
+``normalize`` applies StayPositive's global min-max normalisation
+:func:`minmax_normalize` to both images before the metric -- ``"global"``
+once per image, ``"patch"`` once per patch -- a stand-in for the eye's
+adaptation that compares structure rather than absolute light.
+
+LPIPS needs the optional packages ``torch`` and ``lpips``
+(``pip install "gradfusion[lpips]"``); they are imported only when
+:func:`lpips` is called.
+"""
+
+import functools
+import os
+
+import numpy as np
+
+from . import _validation as v
+from .objective import gradient_error
+
+__all__ = ["psnr", "ssim", "gmsd", "lpips", "gradient_error", "stripe_share",
+           "minmax_normalize", "patch_slices", "LPIPSUnavailableError"]
+
+PARTIAL_MODES = ("drop", "shift")
+NORMALIZE_MODES = (None, "global", "patch")
+
+#: torchvision backbone checkpoints that ``lpips.LPIPS(net=...)`` loads
+LPIPS_BACKBONES = {
+    "alex": ("alexnet-owt-7be5be79.pth", "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth"),
+    "vgg": ("vgg16-397923af.pth", "https://download.pytorch.org/models/vgg16-397923af.pth"),
+    "squeeze": ("squeezenet1_1-b8a52dc0.pth",
+                "https://download.pytorch.org/models/squeezenet1_1-b8a52dc0.pth"),
+}
+
+# GMSD constants (Xue et al. 2014): T = 170 for images in [0, 255].
+_GMSD_T = 170.0 / 255.0 ** 2
+_LUMA = np.array([0.299, 0.587, 0.114])
+
+
+class LPIPSUnavailableError(RuntimeError):
+    """LPIPS cannot run here: a package or the backbone weights are missing."""
+
+
+# --------------------------------------------------------------------------- helpers
+
+def minmax_normalize(image):
+    """StayPositive's normalisation ``N(x) = (x - min x) / (max x - min x)``.
+
+    The minimum and maximum are taken over the whole array (all channels).
+
+    Parameters
+    ----------
+    image : ndarray
+        Floating-point array.
+
+    Returns
+    -------
+    normalized : ndarray
+        Same shape and dtype, values in [0, 1]. A constant array (``max ==
+        min``) has no contrast to stretch and normalises to all zeros.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gradfusion.metrics import minmax_normalize
+    >>> minmax_normalize(np.array([0.2, 0.4, 0.6]))
+    array([0. , 0.5, 1. ])
+    >>> minmax_normalize(np.full(3, 0.7))
+    array([0., 0., 0.])
+    """
+    lo, hi = float(image.min()), float(image.max())
+    if hi > lo:
+        return (image - lo) / (hi - lo)
+    return np.zeros_like(image)
+
+
+def patch_slices(shape, patch_size, partial="drop"):
+    """The non-overlapping ``patch_size`` squares that tile an image.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        ``(H, W)`` of the image.
+    patch_size : int
+        Side of the square patches.
+    partial : {"drop", "shift"}, optional
+        What to do with the border strips narrower than ``patch_size``: leave
+        them out, or shift the last patch back so that it ends at the border.
+
+    Returns
+    -------
+    slices : list of (slice, slice)
+        Row-major order.
+
+    Raises
+    ------
+    ValueError
+        If ``patch_size`` is larger than the image.
+
+    Examples
+    --------
+    >>> from gradfusion.metrics import patch_slices
+    >>> [(r.start, c.start) for r, c in patch_slices((5, 7), 3)]
+    [(0, 0), (0, 3)]
+    >>> [(r.start, c.start) for r, c in patch_slices((5, 7), 3, "shift")]
+    [(0, 0), (0, 3), (0, 4), (2, 0), (2, 3), (2, 4)]
+    """
+    H, W = shape
+    if partial not in PARTIAL_MODES:
+        raise ValueError(f"partial must be one of {PARTIAL_MODES}, got {partial!r}")
+    K = _check_patch_size(patch_size, (H, W))
+
+    def starts(n):
+        s = list(range(0, n - K + 1, K))
+        if partial == "shift" and s[-1] + K < n:
+            s.append(n - K)
+        return s
+
+    return [(slice(i, i + K), slice(j, j + K)) for i in starts(H) for j in starts(W)]
+
+
+def _check_patch_size(patch_size, hw):
+    if isinstance(patch_size, (bool, np.bool_)) or not isinstance(patch_size, (int, np.integer)):
+        raise TypeError(f"patch_size must be a positive integer or None, got {patch_size!r}")
+    if patch_size < 1:
+        raise ValueError(f"patch_size must be a positive integer or None, got {patch_size!r}")
+    if patch_size > min(hw):
+        raise ValueError(
+            f"patch_size {patch_size} is larger than the image ({hw[0]}x{hw[1]})")
+    return int(patch_size)
+
+
+def _prepare(reference, image, channel_axis):
+    """Validated float64 ``(C, H, W)`` copies of both images."""
+    R = v.as_float_image(reference, "reference")
+    X = v.as_float_image(image, "image")
+    if R.shape != X.shape:
+        raise ValueError(
+            f"reference and image must have the same shape, got {R.shape} and {X.shape}")
+    Rc, _ = v.channels_first(R.astype(np.float64), "reference", channel_axis)
+    Xc, _ = v.channels_first(X.astype(np.float64), "image", channel_axis)
+    return Rc, Xc
+
+
+def _pairs(reference, image, channel_axis, patch_size, partial, normalize, min_size=1):
+    """Validate, normalise and cut both images; return lists of (C, h, w) pairs."""
+    if normalize not in NORMALIZE_MODES:
+        raise ValueError(f"normalize must be one of {NORMALIZE_MODES}, got {normalize!r}")
+    if partial not in PARTIAL_MODES:
+        raise ValueError(f"partial must be one of {PARTIAL_MODES}, got {partial!r}")
+    R, X = _prepare(reference, image, channel_axis)
+    v.check_min_size(R.shape, "reference", min_size)
+    if patch_size is not None and _check_patch_size(patch_size, R.shape[1:]) < min_size:
+        raise ValueError(f"patch_size must be at least {min_size} for this metric, "
+                         f"got {patch_size}")
+    if normalize == "global":
+        R, X = minmax_normalize(R), minmax_normalize(X)
+    if patch_size is None:
+        return [R], [X]
+    cuts = patch_slices(R.shape[1:], patch_size, partial)
+    Rs = [R[:, r, c] for r, c in cuts]
+    Xs = [X[:, r, c] for r, c in cuts]
+    if normalize == "patch":
+        Rs = [minmax_normalize(p) for p in Rs]
+        Xs = [minmax_normalize(p) for p in Xs]
+    return Rs, Xs
+
+
+def _mean_over(fn, Rs, Xs):
+    return float(np.mean([fn(r, x) for r, x in zip(Rs, Xs)]))
+
+
+_PATCH_DOC = """
+    channel_axis : int or None, optional
+        Axis of the colour channels of 3-D images.
+    patch_size : int, optional
+        Average the metric over non-overlapping ``patch_size`` squares
+        (the paper: 150 for Day2Night, 100 for the Last Supper). Default:
+        the whole image at once.
+    partial : {"drop", "shift"}, optional
+        Border strips narrower than ``patch_size``: left out, or covered by a
+        patch shifted back to the border (see the module notes).
+    normalize : {None, "global", "patch"}, optional
+        Min-max normalise both images (:func:`minmax_normalize`) first, once
+        per image or once per patch."""
+
+
+def _with_patch_doc(fn):
+    fn.__doc__ = fn.__doc__.replace("    {patch_parameters}", _PATCH_DOC.strip("\n"))
+    return fn
+
+
+# --------------------------------------------------------------------------- PSNR / SSIM
+
+def _psnr(r, x):
+    mse = float(np.mean((r - x) ** 2))
+    return np.inf if mse == 0.0 else 10.0 * np.log10(1.0 / mse)
+
+
+@_with_patch_doc
+def psnr(reference, image, *, channel_axis=-1, patch_size=None, partial="drop",
+         normalize=None):
+    r"""Peak signal-to-noise ratio in dB, optionally averaged over patches.
+
+    Parameters
+    ----------
+    reference, image : (H, W) or (H, W, C) array
+        The images to compare (uint8, uint16, or float in [0, 1]).
+    {patch_parameters}
+
+    Returns
+    -------
+    psnr : float
+        ``inf`` if the images (or, with patches, any patch pair) are equal.
+
+    Notes
+    -----
+    With a data range of 1, :math:`\mathrm{PSNR} = -10 \log_{10}
+    \mathrm{mean}((x - r)^2)` over all pixels and channels, equal to
+    :func:`skimage.metrics.peak_signal_noise_ratio` with ``data_range=1``.
+    Patch averages are means of the per-patch PSNR (in dB).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gradfusion.metrics import psnr
+    >>> r = np.zeros((4, 4)); x = np.full((4, 4), 0.1)
+    >>> round(psnr(r, x), 6)
+    20.0
+    """
+    Rs, Xs = _pairs(reference, image, channel_axis, patch_size, partial, normalize)
+    return _mean_over(_psnr, Rs, Xs)
+
+
+@_with_patch_doc
+def ssim(reference, image, *, channel_axis=-1, patch_size=None, partial="drop",
+         normalize=None, **kwargs):
+    r"""Structural similarity, optionally averaged over patches.
+
+    Parameters
+    ----------
+    reference, image : (H, W) or (H, W, C) array
+        The images to compare (uint8, uint16, or float in [0, 1]).
+    {patch_parameters}
+    **kwargs
+        Passed to :func:`skimage.metrics.structural_similarity` (for example
+        ``win_size``, ``gaussian_weights``); ``data_range`` is always 1.
+
+    Returns
+    -------
+    ssim : float
+
+    Notes
+    -----
+    Computed by :func:`skimage.metrics.structural_similarity` with
+    ``data_range=1`` and its defaults (7x7 uniform window), per channel and
+    averaged over channels. With patches, each patch pair is an image of its
+    own (the window does not see across patch borders), as when patches are
+    cropped and scored one by one.
+
+    References
+    ----------
+    .. [1] Z. Wang, A. C. Bovik, H. R. Sheikh and E. P. Simoncelli, "Image
+       quality assessment: from error visibility to structural similarity",
+       IEEE Trans. Image Process. 13(4), 2004.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gradfusion.metrics import ssim
+    >>> r = np.random.default_rng(0).random((32, 32))
+    >>> ssim(r, r)
+    1.0
+    """
+    from skimage.metrics import structural_similarity
+
+    if "data_range" in kwargs or "channel_axis" in kwargs:
+        raise TypeError("ssim: data_range is always 1 and channel_axis is a keyword of its own")
+    win = kwargs.get("win_size", 7)
+
+    def one(r, x):
+        return structural_similarity(r, x, data_range=1.0, channel_axis=0, **kwargs)
+
+    Rs, Xs = _pairs(reference, image, channel_axis, patch_size, partial, normalize,
+                    min_size=win if isinstance(win, int) else 7)
+    return _mean_over(one, Rs, Xs)
+
+
+# --------------------------------------------------------------------------- GMSD
+
+def _gmsd(r, x):
+    import scipy.ndimage as ndi
+
+    def luma_half(u):
+        y = u[0] if u.shape[0] == 1 else np.tensordot(_LUMA[: u.shape[0]], u, axes=1)
+        # 2x2 average then keep every second pixel (zero past the border)
+        H, W = y.shape
+        y = np.pad(y, ((0, H % 2), (0, W % 2)))
+        return 0.25 * (y[0::2, 0::2] + y[1::2, 0::2] + y[0::2, 1::2] + y[1::2, 1::2])
+
+    prewitt = np.array([[1.0, 0.0, -1.0]] * 3) / 3.0
+
+    def magnitude(y):
+        gx = ndi.correlate(y, prewitt, mode="constant")
+        gy = ndi.correlate(y, prewitt.T, mode="constant")
+        return np.sqrt(gx * gx + gy * gy)
+
+    mr, mx = magnitude(luma_half(r)), magnitude(luma_half(x))
+    gms = (2.0 * mr * mx + _GMSD_T) / (mr * mr + mx * mx + _GMSD_T)
+    return float(np.std(gms, ddof=1)) if gms.size > 1 else 0.0
+
+
+@_with_patch_doc
+def gmsd(reference, image, *, channel_axis=-1, patch_size=None, partial="drop",
+         normalize=None):
+    r"""Gradient magnitude similarity deviation (lower is better, 0 = same).
+
+    A classical perceptual index that needs no learned weights.
+
+    Parameters
+    ----------
+    reference, image : (H, W) or (H, W, C) array
+        The images to compare (uint8, uint16, or float in [0, 1]); colour
+        images are reduced to luma ``0.299 R + 0.587 G + 0.114 B``.
+    {patch_parameters}
+
+    Returns
+    -------
+    gmsd : float
+
+    Notes
+    -----
+    Follows the authors' reference code: the luma is averaged over 2x2
+    blocks and subsampled by 2, Prewitt gradients
+    ``[[1, 0, -1]] * 3 / 3`` (zero padding) give magnitudes :math:`m_r,
+    m_x`, and
+
+    .. math:: \mathrm{GMS} = \frac{2 m_r m_x + T}{m_r^2 + m_x^2 + T}, \qquad
+              \mathrm{GMSD} = \mathrm{std}(\mathrm{GMS}),
+
+    with :math:`T = 170 / 255^2` (their 170 for 8-bit values) and the
+    sample standard deviation (``ddof=1``, as MATLAB's ``std2``).
+
+    References
+    ----------
+    .. [1] W. Xue, L. Zhang, X. Mou and A. C. Bovik, "Gradient magnitude
+       similarity deviation: a highly efficient perceptual image quality
+       index", IEEE Trans. Image Process. 23(2), 2014.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gradfusion.metrics import gmsd
+    >>> r = np.random.default_rng(0).random((32, 32))
+    >>> gmsd(r, r)
+    0.0
+    >>> gmsd(r, 0.5 * r) > 0
+    True
+    """
+    Rs, Xs = _pairs(reference, image, channel_axis, patch_size, partial, normalize,
+                    min_size=2)
+    return _mean_over(_gmsd, Rs, Xs)
+
+
+# --------------------------------------------------------------------------- stripes
+
+def stripe_share(image, *, channel_axis=-1, cutoff=0.45):
+    r"""Share of spectral power above ``cutoff`` cycles/pixel along x or y.
+
+    Exposes the Nyquist stripes that the bare gradient objective leaves
+    free: report it for an output beside the proposal's.
+
+    Parameters
+    ----------
+    image : (H, W) or (H, W, C) array
+        uint8, uint16, or float in [0, 1].
+    channel_axis : int or None, optional
+    cutoff : float, optional
+        Frequency in cycles/pixel, in (0, 0.5).
+
+    Returns
+    -------
+    share : float
+        In [0, 1]; 0 for a constant image.
+
+    Notes
+    -----
+    With :math:`\hat u_c` the 2-D DFT of channel :math:`c` with its mean
+    removed, and :math:`f_x, f_y` in cycles/pixel,
+
+    .. math:: s = \frac{\sum_c \sum_{|f_x| > f_0 \,\lor\, |f_y| > f_0}
+              |\hat u_c|^2}{\sum_c \sum |\hat u_c|^2}.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gradfusion.metrics import stripe_share
+    >>> stripes = np.tile([0.0, 1.0], (8, 4))      # period 2: all at Nyquist
+    >>> stripe_share(stripes)
+    1.0
+    >>> stripe_share(np.tile(np.linspace(0, 1, 8), (8, 1))) < 0.1
+    True
+    """
+    if not isinstance(cutoff, (int, float, np.floating)) or not 0.0 < cutoff < 0.5:
+        raise ValueError(f"cutoff must be a number in (0, 0.5), got {cutoff!r}")
+    X = v.as_float_image(image, "image")
+    Xc, _ = v.channels_first(X.astype(np.float64), "image", channel_axis)
+    _, H, W = Xc.shape
+    U = Xc - Xc.mean(axis=(1, 2), keepdims=True)
+    power = np.abs(np.fft.fft2(U)) ** 2
+    fy = np.abs(np.fft.fftfreq(H))[:, None]
+    fx = np.abs(np.fft.fftfreq(W))[None, :]
+    total = float(power.sum())
+    if total == 0.0:
+        return 0.0
+    return float(power[:, (fx > cutoff) | (fy > cutoff)].sum()) / total
+
+
+# --------------------------------------------------------------------------- LPIPS
+
+def _lpips_checkpoint(net):
+    import torch
+
+    name, url = LPIPS_BACKBONES[net]
+    return os.path.join(torch.hub.get_dir(), "checkpoints", name), url
+
+
+@functools.lru_cache(maxsize=None)
+def _lpips_model(net):
+    """The ``lpips.LPIPS(net=net)`` module, built once per process."""
+    try:
+        import torch  # noqa: F401
+        import lpips as lpips_package
+    except Exception as exc:
+        raise LPIPSUnavailableError(
+            "LPIPS needs the optional packages torch and lpips (pip install "
+            f"'gradfusion[lpips]'); importing them failed: {exc}") from exc
+    path, url = _lpips_checkpoint(net)
+    present = os.path.exists(path)
+    try:
+        model = lpips_package.LPIPS(net=net, verbose=False)
+    except Exception as exc:
+        where = "is there but could not be loaded" if present else "is missing"
+        raise LPIPSUnavailableError(
+            f"LPIPS net={net!r} needs the ImageNet backbone weights "
+            f"{os.path.basename(path)}, which {where}; without network access, place "
+            f"the file (from {url}) in the folder {os.path.dirname(path)} "
+            f"(torch.hub.get_dir()/checkpoints; set TORCH_HOME to move it). "
+            f"Cause: {type(exc).__name__}: {exc}") from exc
+    return model.eval()
+
+
+def _lpips_batches(Rs, Xs):
+    """Stack patch pairs as float32 (N, 3, h, w) arrays in [-1, 1]."""
+    def stack(ps):
+        a = np.stack(ps).astype(np.float32)
+        if a.shape[1] == 1:
+            a = np.repeat(a, 3, axis=1)
+        return 2.0 * a - 1.0
+
+    return stack(Rs), stack(Xs)
+
+
+def lpips(reference, image, *, net="alex", channel_axis=-1, patch_size=None,
+          partial="drop", normalize=None, batch_size=64, model=None):
+    r"""Learned perceptual image patch similarity (lower is better).
+
+    Wraps the ``lpips`` package (an optional extra: ``pip install
+    "gradfusion[lpips]"``); torch and lpips are imported on the first call.
+
+    Parameters
+    ----------
+    reference, image : (H, W) or (H, W, C) array
+        The images to compare (uint8, uint16, or float in [0, 1]), RGB or
+        grayscale (repeated to three channels).
+    net : {"alex", "vgg", "squeeze"}, optional
+        Backbone of ``lpips.LPIPS``; the paper used AlexNet.
+    channel_axis : int or None, optional
+        Axis of the colour channels of 3-D images.
+    patch_size : int, optional
+        Average over non-overlapping ``patch_size`` squares (see
+        :func:`psnr`); the patches are scored in batches.
+    partial : {"drop", "shift"}, optional
+        Border strips narrower than ``patch_size`` (see :func:`psnr`).
+    normalize : {None, "global", "patch"}, optional
+        Min-max normalise both images first (see :func:`psnr`).
+    batch_size : int, optional
+        Patch pairs per forward pass; bounds the memory of the network's
+        activations.
+    model : callable, optional
+        A stand-in for ``lpips.LPIPS``: called as ``model(x, y)`` with two
+        float32 tensors of shape ``(N, 3, h, w)`` in [-1, 1], returns ``N``
+        distances (any shape with ``N`` elements). Default: the ``lpips``
+        network for ``net``, built once per process.
+
+    Returns
+    -------
+    lpips : float
+        Mean distance over the patches (or of the whole image).
+
+    Raises
+    ------
+    LPIPSUnavailableError
+        If torch or lpips cannot be imported, or the backbone weights are
+        missing and cannot be downloaded; the message names the file and the
+        folder it is looked up in.
+
+    Notes
+    -----
+    Inputs are mapped from [0, 1] to [-1, 1] (the range ``lpips`` expects).
+    A 4-megapixel image in 100x100 patches is 400 pairs, run in
+    ``ceil(400 / batch_size)`` forward passes without gradients.
+
+    References
+    ----------
+    .. [1] R. Zhang, P. Isola, A. A. Efros, E. Shechtman and O. Wang, "The
+       unreasonable effectiveness of deep features as a perceptual metric",
+       CVPR 2018.
+    """
+    if net not in LPIPS_BACKBONES:
+        raise ValueError(f"net must be one of {sorted(LPIPS_BACKBONES)}, got {net!r}")
+    if isinstance(batch_size, (bool, np.bool_)) or not isinstance(batch_size, (int, np.integer)) \
+            or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    if model is not None and not callable(model):
+        raise TypeError(f"model must be callable, got {type(model).__name__}")
+    Rs, Xs = _pairs(reference, image, channel_axis, patch_size, partial, normalize)
+    if Rs[0].shape[0] not in (1, 3):
+        raise ValueError(
+            f"LPIPS compares grayscale or RGB images, got {Rs[0].shape[0]} channels")
+    if model is None:
+        model = _lpips_model(net)
+    import torch
+
+    A, B = _lpips_batches(Rs, Xs)
+    total = 0.0
+    with torch.no_grad():
+        for s in range(0, A.shape[0], batch_size):
+            d = model(torch.from_numpy(A[s:s + batch_size]), torch.from_numpy(B[s:s + batch_size]))
+            d = torch.as_tensor(d).reshape(-1)
+            if d.numel() != min(batch_size, A.shape[0] - s):
+                raise ValueError(f"model returned {d.numel()} distances for "
+                                 f"{min(batch_size, A.shape[0] - s)} patch pairs")
+            total += float(d.double().sum())
+    return total / A.shape[0]

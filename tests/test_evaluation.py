@@ -1,0 +1,216 @@
+"""Tests of the evaluation harness (gradfusion.evaluate) and ``gradfusion evaluate``."""
+
+import csv
+import io
+import json
+import os
+import re
+
+import numpy as np
+import pytest
+
+import gradfusion
+from gradfusion import metrics
+from gradfusion.cli import main
+from gradfusion.evaluation import COLUMNS, METHODS, comparison_figure, evaluate
+from gradfusion.io import read_image, write_image
+
+
+def _pair(shape=(24, 28, 3), seed=0):
+    rng = np.random.default_rng(seed)
+    I = rng.random(shape)
+    P = np.clip(0.5 * I ** 2 + 0.05 * rng.standard_normal(shape), 0, 1)
+    return I, P
+
+
+@pytest.fixture(scope="module")
+def evaluation():
+    I, P = _pair()
+    return I, P, evaluate(I, P, 0.7, patch_size=8, lpips=False,
+                          options={"gradfusion": {"tol": 1e-7}})
+
+
+def test_rows_are_the_metrics_of_each_method(evaluation):
+    I, P, ev = evaluation
+    assert [r["method"] for r in ev.rows] == list(METHODS)
+    for row in ev.rows:
+        O = ev.outputs[row["method"]]
+        assert O.shape == I.shape
+        assert set(row) == {k for k, _, _ in COLUMNS}
+        assert row["psnr"] == metrics.psnr(P, O, patch_size=8)
+        assert row["ssim"] == metrics.ssim(P, O, patch_size=8)
+        assert row["gmsd"] == metrics.gmsd(P, O, patch_size=8)
+        assert row["lpips"] is None
+        assert row["gradient_error"] == gradfusion.gradient_error(O, P)
+        assert row["stripe_share"] == metrics.stripe_share(O)
+        assert row["stripe_ratio"] == pytest.approx(row["stripe_share"] / metrics.stripe_share(P))
+        assert row["time"] > 0
+
+
+def test_outputs_are_each_methods_output(evaluation):
+    I, P, ev = evaluation
+    np.testing.assert_array_equal(ev.outputs["heuristic"],
+                                  gradfusion.baselines.heuristic(I, P, 0.7).output)
+    np.testing.assert_array_equal(ev.outputs["gradfusion"], gradfusion.solve(I, P, 0.7, tol=1e-7).output)
+
+
+def test_gradfusion_has_the_smallest_gradient_error(evaluation):
+    _, _, ev = evaluation
+    errors = {r["method"]: r["gradient_error"] for r in ev.rows}
+    assert errors["gradfusion"] == min(errors.values())
+
+
+def test_table_csv_json(evaluation):
+    _, _, ev = evaluation
+    text = ev.format_table()
+    assert "8x8 patches (drop)" in text and "LPIPS: off" in text
+    assert all(m in text for m in METHODS)
+    rows = list(csv.DictReader(io.StringIO(ev.to_csv())))
+    assert [r["method"] for r in rows] == list(METHODS)
+    assert float(rows[-1]["ssim"]) == pytest.approx(ev.rows[-1]["ssim"], rel=1e-15)
+    assert rows[0]["lpips"] == ""
+    data = json.loads(ev.to_json())
+    assert data["settings"]["patch_size"] == 8 and data["settings"]["alpha"] == 0.7
+    assert data["rows"][1]["method"] == "stay_positive"
+    assert data["proposal_stripe_share"] == ev.proposal_stripe_share
+
+
+def test_infinite_psnr_is_null_in_json():
+    I = np.full((16, 16), 0.5)
+    P = 0.7 * I + 0.1                                    # exactly reachable
+    ev = evaluate(I, P, 0.7, methods=["heuristic"], lpips=False)
+    assert ev.rows[0]["psnr"] == np.inf
+    assert json.loads(ev.to_json())["rows"][0]["psnr"] is None
+
+
+def test_lpips_auto_notes_why_missing(monkeypatch):
+    def unavailable(net):
+        raise metrics.LPIPSUnavailableError("LPIPS needs torch; details")
+    monkeypatch.setattr(metrics, "_lpips_model", unavailable)
+    I, P = _pair((16, 16))
+    ev = evaluate(I, P, 0.7, methods=["heuristic"])
+    assert ev.rows[0]["lpips"] is None
+    assert ev.settings["lpips"] == "unavailable (LPIPS needs torch)"
+    with pytest.raises(metrics.LPIPSUnavailableError):
+        evaluate(I, P, 0.7, methods=["heuristic"], lpips=True)
+
+
+def test_lpips_column_with_a_stand_in(monkeypatch):
+    torch = pytest.importorskip("torch", reason="torch not installed (pip install torch==2.13.0)")
+    monkeypatch.setattr(metrics, "_lpips_model",
+                        lambda net: (lambda x, y: ((x - y) ** 2).mean(dim=(1, 2, 3))))
+    I, P = _pair((16, 16, 3))
+    ev = evaluate(I, P, 0.7, methods=["heuristic"], lpips=True)
+    O = ev.outputs["heuristic"]
+    assert ev.rows[0]["lpips"] == pytest.approx(4 * np.mean((O - P) ** 2), rel=1e-5)
+    assert torch is not None
+
+
+@pytest.mark.parametrize("kwargs,exc,message", [
+    (dict(methods=["heuristic", "adam"]), ValueError,
+     "methods must be a non-empty subset of ['heuristic', 'stay_positive', "
+     "'stay_positive_pixels', 'gradfusion'], got ['heuristic', 'adam']"),
+    (dict(methods=[]), ValueError, "methods must be a non-empty subset"),
+    (dict(options={"gradfusion": {}}, methods=["heuristic"]), ValueError,
+     "options names methods that are not run: ['gradfusion']"),
+    (dict(lpips="yes"), ValueError, "lpips must be 'auto', True or False, got 'yes'"),
+    (dict(patch_size=100), ValueError, "patch_size 100 is larger than the image (24x28)"),
+    (dict(normalize="local"), ValueError, "normalize must be one of"),
+    (dict(alpha=1.2), ValueError, "alpha must lie in the open interval (0, 1), got 1.2"),
+])
+def test_bad_arguments_fail_before_work(kwargs, exc, message, monkeypatch):
+    called = []
+    monkeypatch.setitem(METHODS, "heuristic", lambda *a, **k: called.append(1))
+    I, P = _pair()
+    alpha = kwargs.pop("alpha", 0.7)
+    with pytest.raises(exc, match=re.escape(message)):
+        evaluate(I, P, alpha, **kwargs)
+    assert called == []
+
+
+# ---------------------------------------------------------------- figure
+
+def test_figure_layout():
+    I, P = _pair((40, 60, 3))
+    fig = comparison_figure({"input": I, "proposal": P, "out": P[..., 0]}, crop=(5, 7),
+                            crop_size=10, zoom=3, labels=False)
+    assert fig.dtype == np.uint8 and fig.shape == (40 + 30, 180, 3)
+    # the zoomed crop of the proposal, nearest neighbour
+    want = np.round(P[5:15, 7:17] * 255).astype(np.uint8).repeat(3, 0).repeat(3, 1)
+    np.testing.assert_array_equal(fig[40:, 60:90], want)
+    # grayscale panels are shown gray; the crop is framed in red
+    assert np.all(fig[20, 130] == fig[20, 130, 0])
+    np.testing.assert_array_equal(fig[5, 7 + 60], (255, 0, 0))
+
+
+def test_figure_default_crop_finds_the_lost_structure():
+    I = np.zeros((64, 64)); P = np.zeros((64, 64))
+    P[40:50, 8:18] = np.indices((10, 10)).sum(0) % 2             # texture only in P
+    fig_crop = gradfusion.evaluation._crop_window(P[..., None], I[..., None], 16)
+    assert 24 < fig_crop[0] + 8 < 66 and 0 <= fig_crop[1] + 8 < 26
+
+
+@pytest.mark.parametrize("panels,kwargs,message", [
+    ({}, {}, "panels must be a non-empty dict"),
+    ({"a": np.zeros((8, 8)), "b": np.zeros((8, 9))}, {}, "panels['b'] has shape (8, 9), the first (8, 8)"),
+    ({"a": np.zeros((8, 8))}, dict(crop_size=9), "crop_size must be in [1, 8], got 9"),
+    ({"a": np.zeros((8, 8))}, dict(crop=(5, 0), crop_size=4), "crop (5, 0) with crop_size 4 leaves"),
+    ({"a": np.zeros((8, 8, 4))}, {}, "panels['a'] must be grayscale or RGB, got 4 channels"),
+])
+def test_figure_bad_arguments(panels, kwargs, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        comparison_figure(panels, **kwargs)
+
+
+# ---------------------------------------------------------------- CLI
+
+@pytest.fixture
+def pair_files(tmp_path):
+    I, P = _pair((24, 28, 3), seed=4)
+    write_image(tmp_path / "in.png", I)
+    write_image(tmp_path / "prop.png", P)
+    return tmp_path
+
+
+def test_cli_evaluate_writes_table_and_figure(pair_files, capsys):
+    out = pair_files / "eval"
+    rc = main(["evaluate", str(pair_files / "in.png"), str(pair_files / "prop.png"),
+               "--alpha", "0.7", "--patch", "8", "--methods", "heuristic,gradfusion",
+               "--lpips", "off", "--out", str(out)])
+    assert rc == 0
+    text = capsys.readouterr().out
+    assert "heuristic" in text and "gradfusion" in text and "8x8 patches" in text
+    assert sorted(os.listdir(out)) == ["figure.png", "gradfusion.png", "heuristic.png",
+                                       "table.csv", "table.json"]
+    rows = list(csv.DictReader(open(out / "table.csv")))
+    assert [r["method"] for r in rows] == ["heuristic", "gradfusion"]
+    assert json.load(open(out / "table.json"))["settings"]["patch_size"] == 8
+    # 4 panels of 28 px; crop side 24 // 4 = 6 zoomed 28 // 6 = 4 times
+    assert read_image(out / "figure.png").shape == (24 + 6 * 4, 4 * 28, 3)
+    # existing files need --overwrite
+    rc = main(["evaluate", str(pair_files / "in.png"), str(pair_files / "prop.png"),
+               "--alpha", "0.7", "--methods", "heuristic", "--lpips", "off", "--out", str(out)])
+    assert rc == 2
+    assert "exists; pass --overwrite" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("extra,message", [
+    (["--methods", "adam"], "methods must be a non-empty subset"),
+    (["--patch", "50"], "patch_size 50 is larger than the image (24x28)"),
+])
+def test_cli_evaluate_user_errors(pair_files, capsys, extra, message):
+    rc = main(["evaluate", str(pair_files / "in.png"), str(pair_files / "prop.png"),
+               "--alpha", "0.7", "--lpips", "off"] + extra)
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err
+
+
+def test_cli_evaluate_lpips_on_without_lpips(pair_files, capsys, monkeypatch):
+    def unavailable(net):
+        raise metrics.LPIPSUnavailableError("LPIPS net='alex' needs the ImageNet backbone weights")
+    monkeypatch.setattr(metrics, "_lpips_model", unavailable)
+    rc = main(["evaluate", str(pair_files / "in.png"), str(pair_files / "prop.png"),
+               "--alpha", "0.7", "--methods", "heuristic", "--lpips", "on"])
+    assert rc == 2
+    assert "backbone weights" in capsys.readouterr().err
