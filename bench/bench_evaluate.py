@@ -84,21 +84,21 @@ def mean_table(per_pair, keys):
 def print_table(title, table, keys, ref="heuristic"):
     print(f"\n{title}")
     base = next((r for r in table if r["method"] == ref), None)
-    head = f"{'method':<22}" + "".join(f"{k:>16}" for k in keys)
+    head = f"{'method':<22}" + "".join(f"{k:>22}" for k in keys)
     print(head)
     for row in table:
         cells = []
         for k in keys:
             val = row.get(k)
             if val is None:
-                cells.append(f"{'n/a':>16}")
+                cells.append(f"{'n/a':>22}")
                 continue
             txt = f"{val:.4g}"
             if k + "_best" in row:
                 txt += f" ({row[k + '_best']})"
             if k in ("gradient_error", "time", "gmsd") and base and base.get(k):
                 txt += f" x{val / base[k]:.2f}"
-            cells.append(f"{txt:>16}")
+            cells.append(f"{txt:>22}")
         print(f"{row['method']:<22}" + "".join(cells))
 
 

@@ -6,12 +6,21 @@ residual ``0 <= R <= 1 - alpha``. :func:`solve` finds the residual whose
 output matches a proposal ``P`` best in the Sobel-gradient domain.
 """
 
-from . import baselines, metrics, poisson
-from .evaluation import Evaluation, comparison_figure, evaluate
-from .objective import gradient_error, paper_loss
-from .operators import DifferenceFilter, ForwardDifference, SobelGradient
-from .poisson import BlendResult
-from .synthesis import DEFAULT_REG_WEIGHT, SolveResult, solve
+import os as _os
+
+# Numba runs the parallel kernels on GNU OpenMP, whose threads busy-wait at every
+# barrier by default. When other processes share the cores, a spinning thread burns
+# the time slice its partner needs: the same solve took 38.6 s instead of 5.5 s on a
+# loaded 2-core machine (docs/solver.md, "Threads"). Set before Numba starts its
+# thread pool; a value chosen by the user wins.
+_os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+from . import baselines, metrics, poisson  # noqa: E402
+from .evaluation import Evaluation, comparison_figure, evaluate  # noqa: E402
+from .objective import gradient_error, paper_loss  # noqa: E402
+from .operators import DifferenceFilter, ForwardDifference, SobelGradient  # noqa: E402
+from .poisson import BlendResult  # noqa: E402
+from .synthesis import DEFAULT_REG_WEIGHT, SolveResult, solve  # noqa: E402
 
 __version__ = "0.1.0"
 

@@ -287,3 +287,17 @@ def test_pyramid_downsample_upsample(shape):
         (np.arange(8.0)[None, :] + 2 * np.arange(6.0)[:, None])[None])
     back = upsample(downsample(ramp), ramp.shape)
     np.testing.assert_allclose(back[:, 1:-1, 1:-1], ramp[:, 1:-1, 1:-1], atol=1e-12)
+
+
+@pytest.mark.parametrize("preset,want", [(None, "PASSIVE"), ("ACTIVE", "ACTIVE")])
+def test_openmp_wait_policy(preset, want):
+    """Importing gradfusion makes OpenMP threads wait passively unless the user chose."""
+    import subprocess
+    import sys
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    if preset:
+        env["OMP_WAIT_POLICY"] = preset
+    out = subprocess.run([sys.executable, "-c", "import os, gradfusion; "
+                          "print(os.environ['OMP_WAIT_POLICY'])"],
+                         capture_output=True, text=True, env=env, check=True)
+    assert out.stdout.strip() == want
