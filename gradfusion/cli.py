@@ -175,7 +175,20 @@ def _cmd_demo(args):
 
 
 def main(argv=None):
-    """Entry point of the ``gradfusion`` command."""
+    """Entry point of the ``gradfusion`` command.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        The arguments after the program name (default: ``sys.argv[1:]``).
+
+    Returns
+    -------
+    status : int
+        0 on success, 1 when ``solve`` did not reach its tolerance, 2 on a
+        user error (reported as one line on stderr). ``--help`` and argument
+        errors exit through :class:`SystemExit` as argparse does.
+    """
     args = _parser().parse_args(argv)
     from .io import ImageFileError
     from .metrics import LPIPSUnavailableError
