@@ -93,6 +93,7 @@ def _write_cli_help():
     os.environ["COLUMNS"] = "100"           # argparse wraps to the terminal width
     try:
         for name, argv in (("help.txt", ["--help"]), ("help-solve.txt", ["solve", "--help"]),
+                           ("help-evaluate.txt", ["evaluate", "--help"]),
                            ("help-demo.txt", ["demo", "--help"])):
             text = _cli_help(argv)
             path = os.path.join(folder, name)

@@ -19,7 +19,7 @@ from .synthesis import solve
 
 __all__ = ["METHODS", "COLUMNS", "Evaluation", "evaluate", "comparison_figure"]
 
-#: method name -> function(image, proposal, alpha, channel_axis=..., **options)
+#: method name -> ``function(image, proposal, alpha, channel_axis=..., **options)``
 METHODS = {
     "heuristic": baselines.heuristic,
     "stay_positive": baselines.stay_positive,
@@ -27,7 +27,7 @@ METHODS = {
     "gradfusion": solve,
 }
 
-#: table columns: (key, header, format)
+#: table columns: ``(key, header, format)``
 COLUMNS = (
     ("method", "method", "{}"),
     ("psnr", "PSNR", "{:.2f}"),
@@ -47,7 +47,7 @@ class Evaluation:
     Attributes
     ----------
     rows : list of dict
-        One per method, with the keys of :data:`COLUMNS` (``lpips`` is
+        One per method, with the keys of :data:`~gradfusion.evaluation.COLUMNS` (``lpips`` is
         ``None`` when LPIPS was not computed).
     outputs : dict of str to ndarray
         Each method's output ``O``, in the layout of the inputs.
@@ -144,7 +144,7 @@ def evaluate(image, proposal, alpha, *, methods=None, channel_axis=-1, patch_siz
     alpha : float or sequence of float
         Combiner transmission in (0, 1).
     methods : sequence of str, optional
-        Names from :data:`METHODS`; default all, in the order heuristic,
+        Names from :data:`~gradfusion.evaluation.METHODS`; default all, in the order heuristic,
         stay_positive, stay_positive_pixels, gradfusion.
     channel_axis : int or None, optional
     patch_size : int, optional
