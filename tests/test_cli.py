@@ -118,6 +118,7 @@ def test_demo_runs(tmp_path, capsys, monkeypatch):
         __import__("skimage").img_as_float(__import__("skimage").data.astronaut()[::8, ::8])))
     assert main(["demo", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert "gradfusion" in out and "PSNR" in out
+    assert "gradfusion" in out and "PSNR" in out and "GMSD" in out
     panel = io.read_image(tmp_path / "panel.png")
-    assert panel.shape == (64, 256, 3)
+    assert panel.shape == (64 + 16 * 4, 4 * 64, 3)      # crop of side 64 // 4 zoomed 4x below
+    assert {"table.csv", "residual.png", "gradfusion.png"} <= set(os.listdir(tmp_path))
