@@ -1,0 +1,539 @@
+"""Every kernel of ``gradfusion._poisson_kernels`` agrees with its NumPy reference (``poisson_reference.py``).
+
+Inputs are built the way :func:`gradfusion.poisson.blend` builds them: a boolean region in a target image,
+its padded bounding box with cell kinds (the frame is ``OUTSIDE`` where the region touches the image
+border), and the multigrid levels of :class:`gradfusion.poisson._Hierarchy`. The kernels only take float64
+fields there, so that is the dtype tested.
+"""
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+import poisson_reference as ref  # noqa: E402
+
+import gradfusion.poisson as gp
+from gradfusion import _poisson_kernels as pk
+
+RTOL = 1e-12
+
+
+def _blob(shape, seed, sigma=2.0, level=0.5):
+    rng = np.random.default_rng(seed)
+    return ndimage.gaussian_filter(rng.random(shape), sigma) > level
+
+
+def _interior_blob():
+    m = _blob((31, 29), 1, 3.0, 0.5)
+    m[[0, -1]] = m[:, [0, -1]] = False
+    return m
+
+
+def _border_blob():
+    m = _blob((23, 26), 2, 2.5, 0.47)
+    m[:6, :5] = True            # the top-left corner and both of its borders
+    m[10:14, -3:] = True        # the right border
+    return m
+
+
+def _holes():
+    m = np.zeros((21, 20), bool)
+    m[2:19, 2:18] = True
+    m[np.arange(3, 18), np.arange(3, 18)] = False          # a diagonal cut
+    m[5, 12] = m[14, 6] = False                             # pin holes
+    m[9:11, 13:15] = False                                  # a 2x2 hole
+    return m
+
+
+def _components():
+    m = np.isin(ndimage.label(_blob((25, 30), 3, 1.5, 0.56))[0], [1, 2, 3, 4, 5])
+    m[0, 0] = m[12, 29] = m[24, 15] = True                  # isolated pixels, two on the border
+    return m
+
+
+def _single():
+    m = np.zeros((9, 8), bool)
+    m[4, 3] = True
+    return m
+
+
+def _pair_in_corner():
+    m = np.zeros((5, 6), bool)
+    m[0, 0] = m[0, 1] = True
+    return m
+
+
+def _full_row():
+    m = np.zeros((7, 13), bool)
+    m[3] = True                 # from the left border to the right one
+    return m
+
+
+def _ellipse_with_hole():
+    yy, xx = np.mgrid[:47, :43]
+    m = ((yy - 26) / 21.0) ** 2 + ((xx - 21) / 19.0) ** 2 < 1      # reaches the bottom border
+    m &= (yy - 24) ** 2 + (xx - 14) ** 2 >= 16
+    return m
+
+
+CASES = {
+    "interior": _interior_blob, "border": _border_blob, "holes": _holes,
+    "components": _components, "single": _single, "pair_corner": _pair_in_corner,
+    "full_row": _full_row, "ellipse": _ellipse_with_hole,
+}
+#: cases large enough for several multigrid levels
+DEEP = ["interior", "border", "holes", "ellipse"]
+
+case_param = pytest.mark.parametrize("case", sorted(CASES))
+channels_param = pytest.mark.parametrize("C", [1, 3])
+
+
+def padded_problem(omega):
+    """``(kind, rows, cols, (py0, px0))`` of a region ``omega`` of the target, as ``blend`` builds it."""
+    Ht, Wt = omega.shape
+    y0, y1, x0, x1 = gp._bbox(omega)
+    py0, px0 = y0 - 1, x0 - 1
+    Hp, Wp = (y1 - y0) + 2, (x1 - x0) + 2
+    ti, tj = py0 + np.arange(Hp), px0 + np.arange(Wp)
+    inside = ((ti >= 0) & (ti < Ht))[:, None] & ((tj >= 0) & (tj < Wt))[None, :]
+    kind = np.where(inside, pk.FIXED, pk.OUTSIDE).astype(np.int8)
+    kind[1:-1, 1:-1][omega[y0:y1, x0:x1]] = pk.UNKNOWN
+    return kind, (-py0, Ht - 1 - py0), (-px0, Wt - 1 - px0), (py0, px0)
+
+
+def fine_level(case):
+    """``(kind, m, d, inv_d, rows, cols)`` of the fine level of a case."""
+    kind, rows, cols, _ = padded_problem(CASES[case]())
+    m = (kind == pk.UNKNOWN).astype(np.float64)
+    d = ref.neighbour_count(kind)
+    inv_d = np.divide(1.0, d, out=np.zeros_like(d), where=m > 0)
+    return kind, m, d, inv_d, rows, cols
+
+
+def coarse_level(kind, rows, cols):
+    """``(kind_c, rng_c)`` one level down (coarse ranges from the reference, kinds from ``_Hierarchy``)."""
+    rng_c = ref.coarse_range(*rows) + ref.coarse_range(*cols)
+    return gp._Hierarchy._coarsen(kind, rng_c), rng_c
+
+
+def tables(shape_f, rng_c):
+    """The parent tables (the kernels' input format) of a transfer."""
+    rlo, rhi, clo, chi = rng_c
+    return pk.parent_table(shape_f[0], rlo, rhi) + pk.parent_table(shape_f[1], clo, chi)
+
+
+def hierarchy(case, monkeypatch, C=1):
+    """A ``_Hierarchy`` of the case, coarsened as far as it goes."""
+    monkeypatch.setattr(gp, "_COARSEST_UNKNOWNS", 4)
+    kind, rows, cols, _ = padded_problem(CASES[case]())
+    return gp._Hierarchy(kind, rows, cols, C)
+
+
+def transfers(case, monkeypatch):
+    """Every transfer of a case as ``(kind_f, kind_c, rng_c)``: level 0 -> 1 built directly (so tiny
+    regions have one too), then the deeper ones of its ``_Hierarchy``."""
+    kind, _, _, _, rows, cols = fine_level(case)
+    out = [(kind,) + coarse_level(kind, rows, cols)]
+    if case in DEEP:
+        h = hierarchy(case, monkeypatch)
+        out += [(h.kinds[lev], h.kinds[lev + 1], h.ranges[lev + 1])
+                for lev in range(1, len(h.kinds) - 1)]
+    return out
+
+
+def field(rng, C, m, lo=-1.0, hi=1.0):
+    """A random ``(C, H, W)`` field, 0 off the unknowns."""
+    return np.ascontiguousarray(rng.uniform(lo, hi, (C,) + m.shape) * m)
+
+
+def garbage(rng, shape):
+    """NaN-free junk for output arrays the kernel must overwrite (frame rows and columns 0)."""
+    a = rng.uniform(-50.0, 50.0, shape)
+    a[..., [0, -1], :] = 0.0
+    a[..., :, [0, -1]] = 0.0
+    return a
+
+
+def assert_close(actual, expected, scale=1.0, rtol=RTOL):
+    np.testing.assert_allclose(actual, expected, rtol=rtol, atol=rtol * scale)
+
+
+# --------------------------------------------------------------------------- the references themselves
+
+
+@case_param
+def test_reference_operator_is_symmetric_and_matches_apply(case):
+    kind, m, d, _, _, _ = fine_level(case)
+    A, idx = ref.operator_matrix(kind, diag=d)
+    np.testing.assert_array_equal(A, A.T)
+    x = field(np.random.default_rng(0), 1, m)
+    assert_close(ref.apply_laplacian(m, d, x).ravel()[idx], A @ x.ravel()[idx], 8.0)
+    # the stencil round trip of the same operator
+    st = ref.stencils_from_matrix(A, idx, kind.shape)
+    assert_close(ref.apply9(m, st, np.zeros(kind.shape, bool), np.zeros(9), x),
+                 ref.apply_laplacian(m, d, x), 8.0)
+
+
+def test_reference_prolongation_1d_examples():
+    P = ref.prolongation_1d(7, 0, 3)
+    np.testing.assert_array_equal(P[:, :4], [[1, 0, 0, 0], [.5, .5, 0, 0], [0, 1, 0, 0],
+                                             [0, .5, .5, 0], [0, 0, 1, 0], [0, 0, .5, .5],
+                                             [0, 0, 0, 1]])
+    P = ref.prolongation_1d(6, 1, 2)           # lines 0 and 3 outside: mirrored into 1 and 2
+    np.testing.assert_array_equal(P[1], [0, 1, 0, 0])
+    np.testing.assert_array_equal(P[5], [0, 0, 1, 0])
+    assert not ref.prolongation_1d(3, 2, 1)[1].any()         # no parent inside: a zero row
+
+
+# --------------------------------------------------------------------------- fine level
+
+
+@case_param
+@channels_param
+def test_residual(case, C):
+    kind, m, d, _, _, _ = fine_level(case)
+    rng = np.random.default_rng([1, C, len(case)])
+    x, b = field(rng, C, m), field(rng, C, m)
+    r = np.full_like(x, np.nan)
+    pk.residual(m, d, x, b, r)
+    assert_close(r, ref.residual(m, d, x, b), 8.0)
+
+
+@case_param
+@channels_param
+@pytest.mark.parametrize("reverse", [False, True], ids=["red_black", "black_red"])
+def test_gauss_seidel(case, C, reverse):
+    kind, m, d, inv_d, _, _ = fine_level(case)
+    rng = np.random.default_rng([2, C, reverse, len(case)])
+    x, b = field(rng, C, m), field(rng, C, m)
+    expected = ref.gauss_seidel(inv_d, x, b, reverse)
+    pk.gauss_seidel(inv_d, x, b, reverse)
+    assert_close(x, expected, 4.0)
+
+
+def test_gauss_seidel_colour_order():
+    """One unknown between two: the colour swept first sees the other's old values."""
+    kind = np.full((3, 5), pk.FIXED, np.int8)
+    kind[1, 1:4] = pk.UNKNOWN                # (1, 1) and (1, 3) are red, (1, 2) black
+    m = (kind == pk.UNKNOWN).astype(float)
+    d = ref.neighbour_count(kind)
+    inv_d = np.divide(1.0, d, out=np.zeros_like(d), where=m > 0)
+    b = 4.0 * m[None]
+    for reverse in (False, True):
+        x = np.zeros_like(b)
+        pk.gauss_seidel(inv_d, x, b, reverse)
+        np.testing.assert_allclose(x, ref.gauss_seidel(inv_d, np.zeros_like(b), b, reverse), rtol=1e-15)
+        red, black = (1.0, 1.5) if not reverse else (1.25, 1.0)
+        np.testing.assert_allclose(x[0, 1, 1:4], [red, black, red], rtol=1e-15)
+
+
+# --------------------------------------------------------------------------- transfers
+
+
+def test_parent_table():
+    """Every small fine size and coarse range, including empty ones and ranges beyond the grid."""
+    for n in range(1, 14):
+        nc = n // 2 + 1
+        for lo in range(-2, nc + 2):
+            for hi in range(lo - 1, nc + 2):
+                idx, w = pk.parent_table(n, lo, hi)
+                assert idx.shape == w.shape == (n, 2) and idx.dtype == np.int64
+                assert np.all((idx >= 0) & (idx < nc))
+                assert np.all(idx[w == 0] == 0), (n, lo, hi)       # a missing parent: index 0
+                P = np.zeros((n, nc))
+                np.add.at(P, (np.arange(n)[:, None], idx), w)
+                np.testing.assert_array_equal(P, ref.prolongation_1d(n, lo, hi), err_msg=str((n, lo, hi)))
+
+
+@case_param
+@channels_param
+def test_restrict(case, C, monkeypatch):
+    rng = np.random.default_rng([3, C, len(case)])
+    for kind_f, kind_c, rng_c in transfers(case, monkeypatch):
+        m_f = (kind_f == pk.UNKNOWN).astype(float)
+        mc = (kind_c == pk.UNKNOWN).astype(float)
+        r = field(rng, C, m_f)
+        b_c = np.full((C,) + kind_c.shape, np.nan)
+        pk.restrict(r, mc, *tables(kind_f.shape, rng_c), b_c)
+        assert_close(b_c, ref.restrict(r, mc, rng_c), 4.0)
+
+
+@case_param
+@channels_param
+def test_prolong_add(case, C, monkeypatch):
+    rng = np.random.default_rng([4, C, len(case)])
+    for kind_f, kind_c, rng_c in transfers(case, monkeypatch):
+        m_f = (kind_f == pk.UNKNOWN).astype(float)
+        mc = (kind_c == pk.UNKNOWN).astype(float)
+        e_c, x = field(rng, C, mc), field(rng, C, m_f)
+        expected = ref.prolong_add(e_c, m_f, rng_c, x)
+        pk.prolong_add(e_c, m_f, *tables(kind_f.shape, rng_c), x)
+        assert_close(x, expected, 2.0)
+
+
+def test_restrict_is_the_transpose_of_prolong_add():
+    kind, _, _, _, rows, cols = fine_level("border")
+    kind_c, rng_c = coarse_level(kind, rows, cols)
+    P, fi, ci = ref.prolongation_matrix(kind == pk.UNKNOWN, kind_c == pk.UNKNOWN, rng_c)
+    for k, c in enumerate(ci[:40]):
+        e = np.zeros((1,) + kind_c.shape)
+        e.reshape(-1)[c] = 1.0
+        x = ref.prolong_add(e, (kind == pk.UNKNOWN).astype(float), rng_c, np.zeros((1,) + kind.shape))
+        np.testing.assert_array_equal(x.reshape(-1)[fi], P[:, k])
+    r = np.zeros((1,) + kind.shape)
+    r.reshape(-1)[fi] = np.random.default_rng(5).random(fi.size)
+    bc = ref.restrict(r, (kind_c == pk.UNKNOWN).astype(float), rng_c)
+    np.testing.assert_allclose(bc.reshape(-1)[ci], P.T @ r.reshape(-1)[fi], rtol=1e-13)
+
+
+# --------------------------------------------------------------------------- Galerkin
+
+
+def _galerkin(kind_f, kind_c, rng_c, const_c, reg_f, diag=None, st=None):
+    """Run the kernel on fresh (junk-filled) outputs."""
+    five = st is None
+    st_c = np.full((9,) + kind_c.shape, np.nan)
+    reg_c = np.ones(kind_c.shape, dtype=np.bool_)
+    pk.galerkin(kind_f, np.zeros((1, 1)) if diag is None else diag,
+                np.zeros((9, 1, 1)) if st is None else st, five, reg_f, kind_c, *rng_c,
+                const_c, st_c, reg_c)
+    return st_c, reg_c
+
+
+FIVE = np.array([0.0, -1.0, 0.0, -1.0, 4.0, -1.0, 0.0, -1.0, 0.0])
+
+
+@case_param
+def test_galerkin_of_the_fine_laplacian(case):
+    kind, m, d, _, rows, cols = fine_level(case)
+    kind_c, rng_c = coarse_level(kind, rows, cols)
+    reg_f = ref.regular_fine_rows(kind)
+    st_c, reg_c = _galerkin(kind, kind_c, rng_c, gp._galerkin_constant(FIVE), reg_f, diag=d)
+    assert_close(st_c, ref.galerkin(kind, kind_c, rng_c, diag=d), 4.0)
+    np.testing.assert_array_equal(reg_c, ref.regular_coarse_rows(kind, reg_f, kind_c))
+    if case in ("interior", "ellipse"):
+        assert reg_c.sum() > 10                # the shortcut is exercised
+
+
+@pytest.mark.parametrize("case", DEEP)
+def test_galerkin_of_the_coarse_levels(case, monkeypatch):
+    h = hierarchy(case, monkeypatch)
+    assert len(h.kinds) >= 3
+    for lev in range(1, len(h.kinds) - 1):
+        kind_f, kind_c, rng_c = h.kinds[lev], h.kinds[lev + 1], h.ranges[lev + 1]
+        st_c, reg_c = _galerkin(kind_f, kind_c, rng_c, h.consts[lev + 1], h.regs[lev], st=h.ops[lev])
+        assert_close(st_c, ref.galerkin(kind_f, kind_c, rng_c, st=h.ops[lev]), 8.0)
+        np.testing.assert_array_equal(reg_c, ref.regular_coarse_rows(kind_f, h.regs[lev], kind_c))
+
+
+@case_param
+@pytest.mark.parametrize("five", [True, False], ids=["diag", "nine"])
+def test_galerkin_of_random_operators(case, five):
+    """Arbitrary diagonals / 9-point coefficients (no regular rows): the general path alone."""
+    kind, m, _, _, rows, cols = fine_level(case)
+    kind_c, rng_c = coarse_level(kind, rows, cols)
+    rng = np.random.default_rng([6, five, len(case)])
+    no_reg = np.zeros(kind.shape, dtype=np.bool_)
+    if five:
+        diag = rng.uniform(1.0, 5.0, kind.shape) * m
+        st_c, reg_c = _galerkin(kind, kind_c, rng_c, FIVE, no_reg, diag=diag)
+        expected = ref.galerkin(kind, kind_c, rng_c, diag=diag)
+    else:
+        A, idx = ref.operator_matrix(kind, st=rng.uniform(-1.0, 1.0, (9,) + kind.shape))
+        st = ref.stencils_from_matrix(A, idx, kind.shape)     # 0 towards cells that are not unknown
+        st_c, reg_c = _galerkin(kind, kind_c, rng_c, FIVE, no_reg, st=st)
+        expected = ref.galerkin(kind, kind_c, rng_c, st=st)
+    assert_close(st_c, expected, 16.0)
+    assert not reg_c.any()
+
+
+# --------------------------------------------------------------------------- coarse 9-point levels
+
+
+def nine_point_levels(case, monkeypatch, rng):
+    """``(m, st, reg, const, inv_d)`` of 9-point levels: the coarse levels of the case's hierarchy, and a
+    random operator on the case's fine grid with random regular rows whose stored stencils are NaN (the
+    kernels must not read them)."""
+    out = []
+    if case in DEEP:
+        h = hierarchy(case, monkeypatch)
+        out += [(h.masks[lev], h.ops[lev], h.regs[lev], h.consts[lev], h.inv_d[lev])
+                for lev in range(1, len(h.kinds))]
+    kind, m, _, _, _, _ = fine_level(case)
+    st = rng.uniform(-1.0, 1.0, (9,) + m.shape) * m          # nonzero towards fixed cells too
+    st[4] = rng.uniform(4.0, 8.0, m.shape) * m
+    const = np.array([-0.5, -1.0, -0.5, -1.5, 7.0, -1.5, -0.5, -1.0, -0.5])   # symmetric
+    reg = (rng.random(m.shape) < 0.4) & (m > 0)
+    st[:, reg] = np.nan
+    diag = np.where(reg, const[4], st[4])
+    inv_d = np.divide(1.0, diag, out=np.zeros_like(m), where=m > 0)
+    out.append((m, st, reg, const, inv_d))
+    return out
+
+
+@case_param
+@channels_param
+def test_residual9(case, C, monkeypatch):
+    rng = np.random.default_rng([7, C, len(case)])
+    for m, st, reg, const, _ in nine_point_levels(case, monkeypatch, rng):
+        x, b = field(rng, C, m), field(rng, C, m)
+        r = np.full_like(x, np.nan)
+        pk.residual9(m, st, reg, const, x, b, r)
+        assert_close(r, ref.residual9(m, st, reg, const, x, b), 16.0)
+
+
+@case_param
+@channels_param
+@pytest.mark.parametrize("reverse", [False, True], ids=["forward", "backward"])
+def test_gauss_seidel9(case, C, reverse, monkeypatch):
+    rng = np.random.default_rng([8, C, reverse, len(case)])
+    for m, st, reg, const, inv_d in nine_point_levels(case, monkeypatch, rng):
+        x, b = field(rng, C, m), field(rng, C, m)
+        expected = ref.gauss_seidel9(inv_d, st, reg, const, x, b, reverse)
+        pk.gauss_seidel9(inv_d, st, reg, const, x, b, reverse)
+        assert_close(x, expected, 4.0)
+
+
+# --------------------------------------------------------------------------- fused fine-level passes
+
+
+def fused_inputs(case, C, seed):
+    kind, m, d, inv_d, rows, cols = fine_level(case)
+    kind_c, rng_c = coarse_level(kind, rows, cols)
+    mc = (kind_c == pk.UNKNOWN).astype(float)
+    return m, d, inv_d, mc, rng_c, np.random.default_rng([seed, C, len(case)])
+
+
+@case_param
+@channels_param
+@pytest.mark.parametrize("mode", ["smooth", "no_smooth", "single_level"])
+def test_fused_update_presmooth(case, C, mode):
+    m, d, inv_d, mc, rng_c, rng = fused_inputs(case, C, 9)
+    x, r, p, q = (field(rng, C, m) for _ in range(4))
+    alpha = rng.uniform(-2.0, 2.0, C)
+    alpha[0] = 0.0                      # the first pass of the solver
+    z = garbage(rng, x.shape)           # overwritten from z = 0 when smoothing, else untouched
+    b_c = rng.uniform(-50.0, 50.0, (C,) + mc.shape)
+    parents = tables(m.shape, rng_c)
+    if mode == "single_level":          # the single-level solver's call: dummy tables, b_c is z
+        parents, mc, b_c = pk.parent_table(1, 0, 0) * 2, m, z
+    do_smooth = mode == "smooth"
+    ex, er, ez, eb, err = ref.fused_update_presmooth(m, d, inv_d, x, r, p, q, alpha, z, mc, b_c,
+                                                      rng_c, do_smooth)
+    rr = np.full(C, np.nan)
+    pk.fused_update_presmooth(m, d, inv_d, x, r, p, q, alpha, z, *parents, mc, b_c, rr, do_smooth)
+    assert_close(x, ex, 4.0)
+    assert_close(r, er, 4.0)
+    assert_close(z, ez, 8.0)
+    assert_close(b_c, eb, 64.0)
+    assert_close(rr, err, 16.0 * m.sum())
+
+
+@case_param
+@channels_param
+def test_fused_prolong_postsmooth(case, C):
+    m, d, inv_d, mc, rng_c, rng = fused_inputs(case, C, 11)
+    r, z, e_c = field(rng, C, m), field(rng, C, m), field(rng, C, mc)
+    ez, erz = ref.fused_prolong_postsmooth(m, inv_d, r, z, e_c, rng_c)
+    rz = np.full(C, np.nan)
+    pk.fused_prolong_postsmooth(m, inv_d, r, z, e_c, *tables(m.shape, rng_c), rz)
+    assert_close(z, ez, 8.0)
+    assert_close(rz, erz, 8.0 * m.sum())
+
+
+@case_param
+@channels_param
+def test_fused_direction_apply(case, C):
+    m, d, _, _, _, rng = fused_inputs(case, C, 12)
+    z, p = field(rng, C, m), field(rng, C, m)
+    beta = rng.uniform(0.0, 2.0, C)
+    beta[0] = 0.0                       # the first iteration
+    q = garbage(rng, z.shape)
+    ep, eq, epq = ref.fused_direction_apply(m, d, z, p, beta)
+    pq = np.full(C, np.nan)
+    pk.fused_direction_apply(m, d, z, p, beta, q, pq)
+    assert_close(p, ep, 4.0)
+    assert_close(q, eq, 32.0)
+    assert_close(pq, epq, 64.0 * m.sum())
+
+
+# --------------------------------------------------------------------------- set-up and output
+
+
+def images(case, C, seed, quantised):
+    """``(kind, target, source, valid)`` on the padded grid: the target on the in-image cells, the source
+    where it exists (cut off on one side so that some neighbours have none); quantised images (multiples
+    of 1/4) make ties between the mixed gradients."""
+    kind, rows, cols, _ = padded_problem(CASES[case]())
+    rng = np.random.default_rng([seed, C, quantised, len(case)])
+    shape = (C,) + kind.shape
+    target, source = rng.random(shape), rng.random(shape)
+    if quantised:
+        target, source = np.round(target * 4) / 4, np.round(source * 4) / 4
+    target *= kind != pk.OUTSIDE
+    valid = np.ones(kind.shape, dtype=np.bool_)
+    valid[:, -1] = False                 # the source ends left of the last column ...
+    valid[kind == pk.OUTSIDE] = False
+    valid[kind == pk.UNKNOWN] = True     # ... but every unknown has a source pixel
+    source *= valid
+    return kind, target, source, valid
+
+
+@case_param
+@channels_param
+@pytest.mark.parametrize("mixed", [False, True], ids=["normal", "mixed"])
+@pytest.mark.parametrize("quantised", [False, True], ids=["real", "quarters"])
+def test_guided_rhs(case, C, mixed, quantised):
+    kind, target, source, valid = images(case, C, 13, quantised)
+    b = garbage(np.random.default_rng(0), target.shape) + np.nan
+    pk.guided_rhs(kind, target, source, valid, mixed, b)
+    assert_close(b, ref.guided_rhs(kind, target, source, valid, mixed), 8.0)
+
+
+@case_param
+@channels_param
+def test_initial_guess(case, C):
+    kind, target, source, _ = images(case, C, 14, False)
+    x = np.full(target.shape, np.nan)
+    pk.initial_guess(kind, target, source, x)
+    assert_close(x, ref.initial_guess(kind, target, source), 2.0)
+
+
+def test_initial_guess_without_fixed_neighbours():
+    """A region that fills the image: no (unknown, fixed) pair, the shift is 0."""
+    kind = np.zeros((6, 7), np.int8)
+    kind[1:-1, 1:-1] = pk.UNKNOWN
+    rng = np.random.default_rng(15)
+    target, source = rng.random((2,) + kind.shape), rng.random((2,) + kind.shape)
+    x = np.full(target.shape, np.nan)
+    pk.initial_guess(kind, target, source, x)
+    expected = ref.initial_guess(kind, target, source)
+    np.testing.assert_array_equal(expected[:, 1:-1, 1:-1], source[:, 1:-1, 1:-1])
+    assert_close(x, expected)
+
+
+@case_param
+@channels_param
+@pytest.mark.parametrize("clip", [True, False], ids=["clip", "no_clip"])
+def test_write_solution(case, C, clip):
+    """Into a channels-first view of a channels-last target, as ``blend`` writes."""
+    omega = CASES[case]()
+    kind, _, _, (py0, px0) = padded_problem(omega)
+    rng = np.random.default_rng([16, C, clip, len(case)])
+    x = field(rng, C, (kind == pk.UNKNOWN).astype(float), -0.5, 1.5)
+    target = rng.random(omega.shape + (C,))
+    out = np.moveaxis(target, -1, 0)
+    expected = ref.write_solution(kind, x, out, py0, px0, clip)
+    pk.write_solution(kind, x, out, py0, px0, clip)
+    np.testing.assert_array_equal(out, expected)
+    np.testing.assert_array_equal(np.moveaxis(target, -1, 0)[:, ~omega], expected[:, ~omega])
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 1), (1, 3, 5), (3, 7, 9), (2, 40, 33)],
+                         ids=lambda s: "x".join(map(str, s)))
+def test_dots(shape):
+    rng = np.random.default_rng([17, *shape])
+    a, b = rng.standard_normal(shape), rng.standard_normal(shape)
+    out = pk.dots(a, b)
+    assert out.shape == (shape[0],)
+    assert_close(out, ref.dots(a, b), np.abs(a * b).sum(axis=(1, 2)).max())
