@@ -20,6 +20,8 @@ The adjoint of a padded stencil ``y = K E x`` (``E`` the extension) is
 back onto the edge pixels (reflect) or dropped (zero).
 """
 
+import functools
+
 import numba as nb
 import numpy as np
 
@@ -352,8 +354,10 @@ def normal_matvec(v, out, mode, weight, taps):
     ``S^T S = [1,4,6,4,1]_y (x) [-1,0,2,0,-1]_x + [-1,0,2,0,-1]_y (x) [1,4,6,4,1]_x``
 
     plus ``weight`` times the autocorrelation of ``taps`` along x and y,
-    applied by a branch-free (vectorised) kernel; the frame pixels compose the
-    boundary-aware single-pixel paths in a second kernel.
+    applied by a branch-free (vectorised) kernel. Near the border the stencil
+    depends only on the pixel's distance to it: the frame pixels use 24 such
+    5x5 stencils, read off the boundary-aware single-pixel path once per
+    (mode, weight, taps) by :func:`_frame_table`.
     """
     taps = np.asarray(taps, dtype=np.float64)
     k = taps.size - 1
@@ -362,8 +366,12 @@ def normal_matvec(v, out, mode, weight, taps):
     acf = weight * np.correlate(np.pad(taps, (0, 2 - k)), np.pad(taps, (0, 2 - k)), "full")
     # lags 0, 1, 2 of the (zero-extended) autocorrelation
     a0, a1, a2 = (float(acf[2 + lag]) if 2 + lag < acf.size else 0.0 for lag in range(3))
+    C, H, W = v.shape
+    if H < 5 or W < 5:
+        _normal_slow(v, out, mode, float(weight), taps.astype(v.dtype), False)
+        return out
     _normal_interior(v, out, a0, a1, a2)
-    _normal_frame(v, out, mode, float(weight), taps.astype(v.dtype))
+    _normal_frame(v, out, _frame_table(int(mode), float(weight), tuple(taps.tolist())))
     return out
 
 
@@ -398,19 +406,89 @@ def _normal_interior(v, out, a0, a1, a2):
             orow[j] = sxx + syy + reg
 
 
+@_jit
+def _normal_slow(v, out, mode, weight, taps, frame_only):
+    """:func:`normal_matvec` by the boundary-aware single-pixel paths, at every
+    pixel or (``frame_only``) on the two-pixel frame; serial (small inputs)."""
+    C, H, W = v.shape
+    for c in range(C):
+        for i in range(H):
+            full_row = not frame_only or i < 2 or i >= H - 2 or W < 5 or H < 5
+            n = W if full_row else 4
+            for m in range(n):
+                j = m if full_row else (m if m < 2 else W - 4 + m)
+                val = _sobel_normal_at(v, c, i, j, H, W, mode)
+                if weight != 0.0:
+                    val += weight * _difference_normal_at(v, c, i, j, H, W, taps)
+                out[c, i, j] = val
+
+
+#: side of the probe grid on which the frame stencils are measured: every
+#: (row class, column class) of an image with H, W >= 5 occurs in it
+_PROBE = 9
+#: probe pixel of each class: border 0, 1, interior, second last, last
+_PROBE_PIXELS = (0, 1, _PROBE // 2, _PROBE - 2, _PROBE - 1)
+
+
+@functools.lru_cache(maxsize=32)
+def _frame_table(mode, weight, taps):
+    """Coefficients of :func:`normal_matvec` near the border, by position class.
+
+    ``table[rc, cc, 2 + di, 2 + dj]`` is the weight of ``v[p + di, q + dj]``
+    in ``out[p, q]`` for a pixel whose row is of class ``rc`` and column of
+    class ``cc`` (0, 1: first rows/columns; 2: interior; 3, 4: the last two).
+    Read off the single-pixel path as impulse responses on a 9x9 probe: the
+    operator reaches two pixels, so a border class looks the same in every
+    image of at least 5x5 pixels.
+    """
+    n = _PROBE
+    taps = np.asarray(taps, dtype=np.float64)
+    impulse = np.zeros((1, n, n))
+    response = np.empty_like(impulse)
+    table = np.zeros((5, 5, 5, 5))
+    for a in range(n):
+        for b in range(n):
+            impulse[0, a, b] = 1.0
+            _normal_slow(impulse, response, mode, float(weight), taps, False)
+            impulse[0, a, b] = 0.0
+            for rc, p in enumerate(_PROBE_PIXELS):
+                for cc, q in enumerate(_PROBE_PIXELS):
+                    if abs(a - p) <= 2 and abs(b - q) <= 2:
+                        table[rc, cc, a - p + 2, b - q + 2] = response[0, p, q]
+    return table
+
+
+@_jit
+def _position_class(i, n):
+    if i < 2:
+        return i
+    if i >= n - 2:
+        return 4 - (n - 1 - i)
+    return 2
+
+
 @_pjit
-def _normal_frame(v, out, mode, weight, taps):
-    """The two-pixel frame of :func:`normal_matvec` (boundary-aware)."""
+def _normal_frame(v, out, table):
+    """The two-pixel frame of :func:`normal_matvec` from the class stencils of
+    :func:`_frame_table` (``H, W >= 5``)."""
     C, H, W = v.shape
     for r in nb.prange(C * H):
         c = r // H
         i = r % H
-        full_row = i < 2 or i >= H - 2 or W < 5 or H < 5
+        rc = _position_class(i, H)
+        full_row = rc != 2
         n = W if full_row else 4
         for m in range(n):
             # all columns of a frame row; columns 0, 1, W-2, W-1 of the others
             j = m if full_row else (m if m < 2 else W - 4 + m)
-            val = _sobel_normal_at(v, c, i, j, H, W, mode)
-            if weight != 0.0:
-                val += weight * _difference_normal_at(v, c, i, j, H, W, taps)
-            out[c, i, j] = val
+            cc = _position_class(j, W)
+            s = 0.0
+            for di in range(-2, 3):
+                ii = i + di
+                if ii < 0 or ii >= H:
+                    continue
+                for dj in range(-2, 3):
+                    jj = j + dj
+                    if 0 <= jj < W:
+                        s += table[rc, cc, di + 2, dj + 2] * v[c, ii, jj]
+            out[c, i, j] = s
