@@ -53,7 +53,7 @@ def upsample(a, shape):
 
 
 def coarse_to_fine(make_problem, image, proposal, x0, *, min_size, tol, maxiter,
-                   callback=None):
+                   callback=None, coarse_tol=None):
     """Solve at every scale from the coarsest up; return (problem, state, levels).
 
     Parameters
@@ -69,7 +69,11 @@ def coarse_to_fine(make_problem, image, proposal, x0, *, min_size, tol, maxiter,
         Stop coarsening when the next scale would have a side below this;
         ``min_size <= 0`` or a large value disables the coarse scales.
     tol, maxiter, callback
-        As for :func:`mprgp`; the callback and ``maxiter`` apply per scale.
+        As for :func:`mprgp`; ``maxiter`` applies per scale, the callback to
+        the finest scale only.
+    coarse_tol : float, optional
+        Tolerance of the coarse scales (never tighter than ``tol``): they only
+        provide a warm start, so solving them tightly is wasted work.
 
     Returns
     -------
@@ -91,7 +95,8 @@ def coarse_to_fine(make_problem, image, proposal, x0, *, min_size, tol, maxiter,
         elif x.shape != I.shape:
             x = upsample(x, I.shape)
         finest = depth == len(pyramid) - 1
-        state = mprgp(problem.matvec, problem.b, x, problem.upper, tol=tol,
+        level_tol = tol if finest or coarse_tol is None else max(tol, coarse_tol)
+        state = mprgp(problem.matvec, problem.b, x, problem.upper, tol=level_tol,
                       maxiter=maxiter, step_scale=problem.lipschitz,
                       callback=callback if finest else None)
         levels.append((I.shape, state.nit, state.nmatvec, state.time))
