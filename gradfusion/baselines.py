@@ -6,7 +6,7 @@ import numba as nb
 import numpy as np
 
 from . import _validation as v
-from ._problem import ResidualProblem
+from ._problem import BOUNDARY_MODES, ResidualProblem
 from .synthesis import SolveResult
 
 __all__ = ["heuristic", "stay_positive", "stay_positive_pixels", "stay_positive_loss",
@@ -42,6 +42,7 @@ def heuristic(image, proposal, alpha, *, channel_axis=-1, boundary="zero"):
     0.35
     """
     t0 = time.perf_counter()
+    _check_boundary(boundary)
     I, P, a, axis, _ = v.prepare_pair(image, proposal, alpha, channel_axis)
     problem = ResidualProblem(I, P, a, boundary=boundary, regularizer=None)
     R = problem.heuristic()
@@ -250,9 +251,12 @@ def _cast_residual(R, upper, dtype):
 
 
 def _check_penalty(penalty):
-    if isinstance(penalty, (bool, np.bool_)) or not np.isscalar(penalty) \
-            or not np.isfinite(penalty) or penalty < 0:
-        raise ValueError(f"penalty must be a finite number >= 0, got {penalty!r}")
+    return v.real(penalty, "penalty", "a finite number >= 0",
+                  lambda x: np.isfinite(x) and x >= 0)
+
+
+def _check_boundary(boundary):
+    v.choice(boundary, "boundary", sorted(BOUNDARY_MODES))
 
 
 def stay_positive_loss(image, proposal, residual, alpha, *, channel_axis=-1,
@@ -295,16 +299,12 @@ def stay_positive_loss(image, proposal, residual, alpha, *, channel_axis=-1,
     >>> round(stay_positive_loss(I, P, np.zeros((4, 4)), 0.7), 12)   # O = 0.7 I: same shape
     0.0
     """
-    I, P, _, _, _ = v.prepare_pair(image, proposal, alpha, channel_axis)
-    a = v.channel_alpha(alpha, I.shape[0], np.float64)      # not rounded to the image dtype
     _check_penalty(penalty)
-    R = np.asarray(residual)
-    if R.shape != np.shape(image):
-        raise ValueError(
-            f"residual must have the shape of image {np.shape(image)}, got {R.shape}")
-    if R.dtype.kind != "f" or not np.all(np.isfinite(R)):
-        raise ValueError("residual must be a finite floating-point array")
-    Rc, _ = v.channels_first(R.astype(np.float64), "residual", channel_axis)
+    I, P, _, _, _ = v.prepare_pair(
+        image, proposal, alpha, channel_axis,
+        before_work=lambda shape, dtype: v.check_like_image(residual, "residual", image))
+    a = v.channel_alpha(alpha, I.shape[0], np.float64)      # not rounded to the image dtype
+    Rc = v.like_image(residual, "residual", image, channel_axis, np.float64)
     upper = (1.0 - a)[:, None, None]
     clipped = np.clip(Rc, 0.0, upper)
     O = a[:, None, None] * I.astype(np.float64) + clipped
@@ -394,10 +394,13 @@ def stay_positive(image, proposal, alpha, *, channel_axis=-1, per_channel=False,
     ((2,), True)
     """
     t0 = time.perf_counter()
+    v.flag(per_channel, "per_channel")
+    if _check_penalty(penalty) == 0:
+        raise ValueError("penalty must be > 0 for the 2-parameter search (it bounds the "
+                         f"domain), got {penalty!r}")
+    v.integer(grid, "grid", "an integer >= 3", lambda n: n >= 3)
+    _check_boundary(boundary)
     I, P, a, axis, dtype = v.prepare_pair(image, proposal, alpha, channel_axis)
-    _check_penalty(penalty)
-    if isinstance(grid, (bool, np.bool_)) or not isinstance(grid, (int, np.integer)) or grid < 3:
-        raise ValueError(f"grid must be an integer >= 3, got {grid!r}")
     I64, P64 = I.astype(np.float64), P.astype(np.float64)
     a64 = v.channel_alpha(alpha, I.shape[0], np.float64)
     prob = _AffineProblem(I64, P64, a64, penalty)
@@ -409,9 +412,7 @@ def stay_positive(image, proposal, alpha, *, channel_axis=-1, per_channel=False,
     if pmax > pmin:
         feasible.append((umin / (pmax - pmin), -umin * pmin / (pmax - pmin)))
     L_f = min(prob.loss(fa, fb, True)[0] for fa, fb in feasible)
-    delta = L_f / penalty if penalty > 0 else np.inf
-    if not np.isfinite(delta):
-        raise ValueError("penalty must be > 0 for the 2-parameter search (it bounds the domain)")
+    delta = L_f / penalty
     a_max, s_max, med = _domain(P64, umax, delta)
     A0, B0 = np.zeros(1), np.zeros(1)
     ga, gb, _, nit = _search_2d(
@@ -535,9 +536,9 @@ def stay_positive_pixels(image, proposal, alpha, *, channel_axis=-1, boundary="z
     True
     """
     t0 = time.perf_counter()
+    _check_boundary(boundary)
+    v.real(xtol, "xtol", "a number in (0, 1)", lambda x: 0 < x < 1)
     I, P, a, axis, dtype = v.prepare_pair(image, proposal, alpha, channel_axis)
-    if not np.isscalar(xtol) or not 0 < xtol < 1:
-        raise ValueError(f"xtol must be a number in (0, 1), got {xtol!r}")
     a64 = v.channel_alpha(alpha, I.shape[0], np.float64)
     u = np.broadcast_to((1.0 - a64)[:, None, None], I.shape)
     lo3 = a64[:, None, None] * I.astype(np.float64)
