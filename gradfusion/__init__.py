@@ -7,6 +7,7 @@ output matches a proposal ``P`` best in the Sobel-gradient domain.
 """
 
 from . import baselines, poisson
+from ._memory import MemoryLimitError
 from .objective import gradient_error, paper_loss
 from .operators import DifferenceFilter, ForwardDifference, SobelGradient
 from .poisson import BlendResult
@@ -26,5 +27,6 @@ __all__ = [
     "baselines",
     "poisson",
     "BlendResult",
+    "MemoryLimitError",
     "__version__",
 ]

@@ -5,6 +5,7 @@ import time
 import numpy as np
 from scipy.optimize import OptimizeResult
 
+from . import _memory
 from . import _validation as v
 from ._problem import BOUNDARY_MODES, REGULARIZER_TAPS, ResidualProblem
 from ._solvers import STATUS_MESSAGES, coarse_to_fine
@@ -104,7 +105,7 @@ class _Progress:
 def solve(image, proposal, alpha, *, channel_axis=-1, boundary="zero",
           regularizer="nyquist", reg_weight=DEFAULT_REG_WEIGHT, x0=None,
           tol=None, maxiter=20000, multiscale=True, min_size=32, callback=None,
-          progress=False):
+          progress=False, max_memory=None):
     r"""Find the feasible residual whose output best matches the proposal's gradients.
 
     Parameters
@@ -155,6 +156,12 @@ def solve(image, proposal, alpha, *, channel_axis=-1, boundary="zero",
         solve (``status`` 2).
     progress : bool, optional
         Show a progress bar (tqdm) on stderr.
+    max_memory : int, float or str, optional
+        Refuse the problem when its estimated peak memory exceeds this many
+        bytes (a number, ``math.inf`` for no limit, or a string such as
+        ``"8GiB"``). Default: the ``GRADFUSION_MAX_MEMORY`` environment
+        variable if set, else the memory available to the process (see
+        ``docs/errors.md``).
 
     Returns
     -------
@@ -168,6 +175,9 @@ def solve(image, proposal, alpha, *, channel_axis=-1, boundary="zero",
     TypeError, ValueError
         On a bad argument, before any work (the cases are listed in
         ``docs/errors.md``).
+    gradfusion.MemoryLimitError
+        When the estimated peak memory (about ``14 * C * H * W * itemsize``
+        bytes) exceeds ``max_memory``, before any allocation.
 
     Notes
     -----
@@ -217,10 +227,13 @@ def solve(image, proposal, alpha, *, channel_axis=-1, boundary="zero",
     t_start = time.perf_counter()
     _check_options(boundary, regularizer, reg_weight, tol, maxiter, multiscale, min_size,
                    callback, progress)
+    if max_memory is not None:
+        _memory.parse_bytes(max_memory, "max_memory")
 
     def before_work(shape, dtype):
         if x0 is not None:
             v.check_like_image(x0, "x0", image)
+        _memory.check_solve_memory(shape, dtype, max_memory)
 
     I, P, a, axis, dtype = v.prepare_pair(image, proposal, alpha, channel_axis,
                                           before_work=before_work)
