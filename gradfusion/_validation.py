@@ -20,7 +20,8 @@ _IMAGE_DTYPES = "(uint8, uint16, float32, float64)"
 def _describe(value):
     """``value`` as an error message shows what was received."""
     if isinstance(value, np.ndarray):
-        return f"array of shape {value.shape} and dtype {value.dtype}"
+        kind = "masked array" if isinstance(value, np.ma.MaskedArray) else "array"
+        return f"{kind} of shape {value.shape} and dtype {value.dtype}"
     if value is None:
         return "None"
     return f"{type(value).__name__} {value!r}"
@@ -256,7 +257,8 @@ def prepare_pair(image, proposal, alpha, channel_axis, before_work=None):
     """Validate an (image, proposal, alpha) triple for the synthesis problem.
 
     Returns ``(I, P, alpha_c, axis, dtype)`` with ``I`` and ``P`` as
-    C-contiguous ``(C, H, W)`` arrays of the common float dtype.
+    C-contiguous ``(C, H, W)`` arrays of the common float dtype and ``alpha_c``
+    float64, shape (C,) (not rounded to ``dtype``: the bounds are derived from it).
     ``before_work(shape_chw, dtype)``, when given, runs after every check and
     before the first copy (the memory check of :func:`gradfusion.solve`).
     """
@@ -266,7 +268,7 @@ def prepare_pair(image, proposal, alpha, channel_axis, before_work=None):
     dtype = np.result_type(float_dtype(I.dtype), float_dtype(P.dtype))
     shape, axis = channels_first_shape(I.shape, "image", channel_axis)
     check_min_size(shape, "image")
-    a = channel_alpha(alpha, shape[0], dtype)
+    a = channel_alpha(alpha, shape[0], np.float64)
     if before_work is not None:
         before_work(shape, dtype)
     Ic, _ = channels_first(to_float(I).astype(dtype, copy=False), "image", channel_axis)

@@ -6,7 +6,7 @@ import numba as nb
 import numpy as np
 
 from . import _validation as v
-from ._problem import BOUNDARY_MODES, ResidualProblem
+from ._problem import BOUNDARY_MODES, ResidualProblem, round_down
 from .synthesis import SolveResult
 
 __all__ = ["heuristic", "stay_positive", "stay_positive_pixels", "stay_positive_loss",
@@ -47,7 +47,7 @@ def heuristic(image, proposal, alpha, *, channel_axis=-1, boundary="zero"):
     problem = ResidualProblem(I, P, a, boundary=boundary, regularizer=None)
     R = problem.heuristic()
     _, bare, _ = problem.terms(R)
-    O = a[:, None, None] * I + R
+    O = problem.alpha[:, None, None] * I + R
     return SolveResult(
         output=v.channels_last(O, axis), residual=v.channels_last(R, axis),
         x=v.channels_last(R, axis), fun=bare, bare_objective=bare, regularization=0.0,
@@ -234,7 +234,7 @@ def _search_2d(fun_grid, fun, a_max, s_max, med, upper, n_grid, n_starts=5):
 def _baseline_result(I, P, a, R, axis, boundary, t0, **extra):
     problem = ResidualProblem(I, P, a, boundary=boundary, regularizer=None)
     _, bare, _ = problem.terms(R)
-    O = a[:, None, None] * I + R
+    O = problem.alpha[:, None, None] * I + R
     return SolveResult(
         output=v.channels_last(O, axis), residual=v.channels_last(R, axis),
         x=v.channels_last(R, axis), bare_objective=bare, regularization=0.0,
@@ -245,9 +245,7 @@ def _baseline_result(I, P, a, R, axis, boundary, t0, **extra):
 def _cast_residual(R, upper, dtype):
     """``R`` (float64, inside ``[0, upper]``) in ``dtype`` without rounding above ``upper``."""
     up = np.asarray(upper, dtype=np.float64).reshape(-1, 1, 1)
-    top = up.astype(dtype)
-    top = np.where(top.astype(np.float64) > up, np.nextafter(top, dtype.type(0)), top)
-    return np.clip(np.clip(R, 0.0, up).astype(dtype), dtype.type(0), top.astype(dtype))
+    return np.clip(np.clip(R, 0.0, up).astype(dtype), dtype.type(0), round_down(up, dtype))
 
 
 def _check_penalty(penalty):
@@ -300,10 +298,9 @@ def stay_positive_loss(image, proposal, residual, alpha, *, channel_axis=-1,
     0.0
     """
     _check_penalty(penalty)
-    I, P, _, _, _ = v.prepare_pair(
+    I, P, a, _, _ = v.prepare_pair(                        # a: float64, not rounded
         image, proposal, alpha, channel_axis,
         before_work=lambda shape, dtype: v.check_like_image(residual, "residual", image))
-    a = v.channel_alpha(alpha, I.shape[0], np.float64)      # not rounded to the image dtype
     Rc = v.like_image(residual, "residual", image, channel_axis, np.float64)
     upper = (1.0 - a)[:, None, None]
     clipped = np.clip(Rc, 0.0, upper)
@@ -402,7 +399,7 @@ def stay_positive(image, proposal, alpha, *, channel_axis=-1, per_channel=False,
     _check_boundary(boundary)
     I, P, a, axis, dtype = v.prepare_pair(image, proposal, alpha, channel_axis)
     I64, P64 = I.astype(np.float64), P.astype(np.float64)
-    a64 = v.channel_alpha(alpha, I.shape[0], np.float64)
+    a64 = a
     prob = _AffineProblem(I64, P64, a64, penalty)
     C = I.shape[0]
     u = 1.0 - a64
@@ -539,7 +536,7 @@ def stay_positive_pixels(image, proposal, alpha, *, channel_axis=-1, boundary="z
     _check_boundary(boundary)
     v.real(xtol, "xtol", "a number in (0, 1)", lambda x: 0 < x < 1)
     I, P, a, axis, dtype = v.prepare_pair(image, proposal, alpha, channel_axis)
-    a64 = v.channel_alpha(alpha, I.shape[0], np.float64)
+    a64 = a
     u = np.broadcast_to((1.0 - a64)[:, None, None], I.shape)
     lo3 = a64[:, None, None] * I.astype(np.float64)
     lo, hi = lo3.ravel(), (lo3 + u).ravel()

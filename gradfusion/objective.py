@@ -4,7 +4,7 @@ import numpy as np
 
 from . import _stencils as st
 from . import _validation as v
-from ._problem import BOUNDARY_MODES
+from ._problem import BOUNDARY_MODES, residual_upper
 
 __all__ = ["gradient_error", "paper_loss"]
 
@@ -101,8 +101,8 @@ def paper_loss(image, proposal, residual, alpha, *, channel_axis=-1, boundary="z
         before_work=lambda shape, dtype: v.check_like_image(residual, "residual", image))
     Rc = v.like_image(residual, "residual", image, channel_axis, dtype)
     clipped = np.empty_like(Rc)
-    violation = st.clip_channels(Rc, (1.0 - a).astype(dtype), clipped)
+    violation = st.clip_channels(Rc, residual_upper(a, dtype), clipped)
     d = np.empty_like(Rc)
-    st.output_difference(I, P, clipped, a, d)
+    st.output_difference(I, P, clipped, a.astype(dtype), d)
     recon = float(st.sobel_energy(d, mode)) / (2 * d.size)
     return recon + penalty * float(violation) / Rc.size
