@@ -30,6 +30,17 @@ def _describe(value):
 # --------------------------------------------------------------------------- scalars
 
 
+def _scalar(kind, convert, value, name, requirement, valid):
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value[()]
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, kind):
+        raise TypeError(f"{name} must be {requirement}, got {_describe(value)}")
+    x = convert(value)
+    if valid is not None and not valid(x):
+        raise ValueError(f"{name} must be {requirement}, got {value!r}")
+    return x
+
+
 def real(value, name, requirement, valid=None):
     """``float(value)`` for a real scalar such that ``valid(x)``.
 
@@ -37,24 +48,12 @@ def real(value, name, requirement, valid=None):
     None, complex numbers and arrays with dimensions are a ``TypeError``;
     a number that fails ``valid`` a ``ValueError``.
     """
-    if isinstance(value, np.ndarray) and value.ndim == 0:
-        value = value[()]
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be {requirement}, got {_describe(value)}")
-    x = float(value)
-    if valid is not None and not valid(x):
-        raise ValueError(f"{name} must be {requirement}, got {value!r}")
-    return x
+    return _scalar(numbers.Real, float, value, name, requirement, valid)
 
 
 def integer(value, name, requirement, valid=None):
     """``int(value)`` for an integer such that ``valid(n)`` (see :func:`real`)."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be {requirement}, got {_describe(value)}")
-    n = int(value)
-    if valid is not None and not valid(n):
-        raise ValueError(f"{name} must be {requirement}, got {value!r}")
-    return n
+    return _scalar(numbers.Integral, int, value, name, requirement, valid)
 
 
 def flag(value, name):
