@@ -124,9 +124,11 @@ def read_image(path):
     --------
     >>> import numpy as np, os, tempfile
     >>> from gradfusion.io import read_image, write_image
-    >>> path = os.path.join(tempfile.mkdtemp(), "a.png")
-    >>> write_image(path, np.ones((4, 6, 3)))
-    >>> read_image(path).shape, read_image(path).dtype
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = os.path.join(folder, "a.png")
+    ...     write_image(path, np.ones((4, 6, 3)))
+    ...     image = read_image(path)
+    >>> image.shape, image.dtype
     ((4, 6, 3), dtype('uint8'))
     """
     path = _check_path(path)
@@ -428,9 +430,10 @@ def write_image(path, image, *, bits=8, overwrite=False):
     --------
     >>> import numpy as np, os, tempfile
     >>> from gradfusion.io import write_image
-    >>> path = os.path.join(tempfile.mkdtemp(), "gray16.png")
-    >>> write_image(path, np.linspace(0, 1, 12).reshape(3, 4), bits=16)
-    >>> os.path.exists(path)
-    True
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = os.path.join(folder, "gray16.png")
+    ...     write_image(path, np.linspace(0, 1, 12).reshape(3, 4), bits=16)
+    ...     sorted(os.listdir(folder))                   # no temporary file left
+    ['gray16.png']
     """
     _write_all([(path, image)], bits=bits, overwrite=overwrite)
