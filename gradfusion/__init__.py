@@ -16,6 +16,7 @@ import os as _os
 _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from . import baselines, metrics, poisson  # noqa: E402
+from ._memory import MemoryLimitError  # noqa: E402
 from .evaluation import Evaluation, comparison_figure, evaluate  # noqa: E402
 from .objective import gradient_error, paper_loss  # noqa: E402
 from .operators import DifferenceFilter, ForwardDifference, SobelGradient  # noqa: E402
@@ -40,5 +41,6 @@ __all__ = [
     "comparison_figure",
     "poisson",
     "BlendResult",
+    "MemoryLimitError",
     "__version__",
 ]

@@ -26,30 +26,45 @@ REGULARIZER_TAPS = {
 BOUNDARY_MODES = {"zero": st.ZERO, "reflect": st.REFLECT}
 
 
+def round_down(x, dtype):
+    """float64 ``x`` in ``dtype``, rounded towards zero where rounding would go above ``x``."""
+    x = np.asarray(x, dtype=np.float64)
+    dtype = np.dtype(dtype)
+    y = x.astype(dtype)
+    return np.where(y.astype(np.float64) > x, np.nextafter(y, dtype.type(0)), y).astype(dtype)
+
+
+def residual_upper(alpha, dtype):
+    """The residual's upper bound ``1 - alpha`` per channel in ``dtype``, from the float64
+    ``alpha`` and rounded down: a float32 residual at its bound never exceeds ``1 - alpha``."""
+    return round_down(1.0 - np.asarray(alpha, dtype=np.float64), dtype)
+
+
 class ResidualProblem:
     """Box-constrained least squares of one (image, proposal, alpha) triple.
 
-    Arrays are ``(C, H, W)`` of one float dtype; ``alpha`` has shape (C,).
+    Arrays are ``(C, H, W)`` of one float dtype; ``alpha`` has shape (C,) (float64:
+    the bounds are rounded from it, ``self.alpha`` is it in the images' dtype).
     """
 
     def __init__(self, image, proposal, alpha, *, boundary="zero",
                  regularizer="nyquist", reg_weight=0.0):
         self.image = image
         self.proposal = proposal
-        self.alpha = alpha
         self.dtype = image.dtype
+        self.alpha = np.asarray(alpha).astype(self.dtype)
         self.mode = BOUNDARY_MODES[boundary]
         self.boundary = boundary
         self.regularizer = regularizer
         self.reg_weight = float(reg_weight) if regularizer is not None else 0.0
         taps = REGULARIZER_TAPS.get(regularizer, (0.0,))
         self.taps = np.asarray(taps, dtype=self.dtype)
-        self.upper = (1.0 - alpha).astype(self.dtype)
+        self.upper = residual_upper(alpha, self.dtype)
         self.n_entries = 2 * image.size
         self._tx = np.empty_like(image)
         self._ty = np.empty_like(image)
         self._tmp = np.empty_like(image)
-        self.target = (proposal - alpha[:, None, None] * image).astype(self.dtype)
+        self.target = (proposal - self.alpha[:, None, None] * image).astype(self.dtype)
         self.b = np.empty_like(image)
         self.matvec(self.target, self.b)
 

@@ -1,7 +1,11 @@
 """Input checks shared by every public entry point.
 
 Everything here runs before any numerical work, so that a bad call fails
-fast with a message that names the argument and what was received.
+fast with a message that names the argument and what was received. The
+convention: ``TypeError`` when an argument has the wrong type (a string for
+a number, a complex or masked array for an image), ``ValueError`` when it
+has the right type but a wrong value (shape, range, NaN). The table of
+every case is ``docs/errors.md``.
 """
 
 import numbers
@@ -10,11 +14,142 @@ import numpy as np
 
 __all__ = []
 
+_IMAGE_DTYPES = "(uint8, uint16, float32, float64)"
+
 
 def _describe(value):
+    """``value`` as an error message shows what was received."""
     if isinstance(value, np.ndarray):
-        return f"array of shape {value.shape} and dtype {value.dtype}"
+        kind = "masked array" if isinstance(value, np.ma.MaskedArray) else "array"
+        return f"{kind} of shape {value.shape} and dtype {value.dtype}"
+    if value is None:
+        return "None"
     return f"{type(value).__name__} {value!r}"
+
+
+# --------------------------------------------------------------------------- scalars
+
+
+def _scalar(kind, convert, value, name, requirement, valid):
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value[()]
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, kind):
+        raise TypeError(f"{name} must be {requirement}, got {_describe(value)}")
+    x = convert(value)
+    if valid is not None and not valid(x):
+        raise ValueError(f"{name} must be {requirement}, got {value!r}")
+    return x
+
+
+def real(value, name, requirement, valid=None):
+    """``float(value)`` for a real scalar such that ``valid(x)``.
+
+    ``requirement`` completes "``name`` must be ...". Booleans, strings,
+    None, complex numbers and arrays with dimensions are a ``TypeError``;
+    a number that fails ``valid`` a ``ValueError``.
+    """
+    return _scalar(numbers.Real, float, value, name, requirement, valid)
+
+
+def integer(value, name, requirement, valid=None):
+    """``int(value)`` for an integer such that ``valid(n)`` (see :func:`real`)."""
+    return _scalar(numbers.Integral, int, value, name, requirement, valid)
+
+
+def flag(value, name):
+    """A boolean option: only ``True``/``False`` (or NumPy booleans)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {_describe(value)}")
+    return bool(value)
+
+
+def choice(value, name, choices, alternatives=""):
+    """A string option from ``choices`` (a ValueError for anything else)."""
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"{name} must be one of {choices!r}{alternatives}, got {value!r}")
+    return value
+
+
+def check_channel_axis(channel_axis):
+    """``channel_axis`` is None or an integer (its range depends on the image)."""
+    if channel_axis is not None and (isinstance(channel_axis, (bool, np.bool_))
+                                     or not isinstance(channel_axis, numbers.Integral)):
+        raise TypeError(f"channel_axis must be an integer or None, got {_describe(channel_axis)}")
+
+
+# --------------------------------------------------------------------------- arrays
+
+
+def _as_array(value, name):
+    """An ndarray for ``value`` (no copy for an ndarray); masked arrays are refused."""
+    if isinstance(value, np.ma.MaskedArray):
+        raise TypeError(f"{name} must be a plain ndarray, got a masked array; "
+                        "fill it first (np.ma.filled)")
+    if isinstance(value, np.ndarray):
+        return value
+    if value is None or isinstance(value, (str, bytes)):
+        raise TypeError(f"{name} must be an array, got {_describe(value)}")
+    try:
+        return np.asarray(value)
+    except Exception:
+        raise TypeError(f"{name} must be array-like, got {_describe(value)}") from None
+
+
+def _check_dtype_and_size(a, name):
+    dt = a.dtype
+    if dt.kind not in "uf":
+        raise TypeError(
+            f"{name} must have an unsigned integer or floating dtype {_IMAGE_DTYPES}, "
+            f"got dtype {dt}")
+    if a.size == 0:
+        raise ValueError(f"{name} is empty (shape {a.shape})")
+
+
+def _finite_range(a, name):
+    """``(min, max)`` of a float array; a ValueError if it holds NaN or inf.
+
+    ``min``/``max`` propagate NaN and reach +-inf, so no temporary array is
+    needed unless the check fails.
+    """
+    lo, hi = float(a.min()), float(a.max())
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        bad = a.size - int(np.count_nonzero(np.isfinite(a)))
+        raise ValueError(f"{name} contains NaN or infinite values ({bad} of {a.size})")
+    return lo, hi
+
+
+def check_image(image, name):
+    """Validate an image without converting it; return it as an ndarray.
+
+    The dtype must be unsigned integer or floating; a float image must be
+    finite and lie in [0, 1].
+    """
+    a = _as_array(image, name)
+    _check_dtype_and_size(a, name)
+    if a.dtype.kind == "f":
+        lo, hi = _finite_range(a, name)
+        if lo < 0.0 or hi > 1.0:
+            raise ValueError(
+                f"{name} is a float image, so its values must lie in [0, 1]; "
+                f"got values in [{lo:.6g}, {hi:.6g}]")
+    return a
+
+
+def float_dtype(dtype):
+    """The working dtype of an image of ``dtype`` (scikit-image's ``img_as_float``)."""
+    dtype = np.dtype(dtype)
+    if dtype.kind == "u" or dtype == np.float64:
+        return np.dtype(np.float64)
+    return np.dtype(np.float32)
+
+
+def to_float(a):
+    """Unsigned integers scaled by their maximum into float64; float16 to float32."""
+    if a.dtype.kind == "u":
+        return np.divide(a, np.iinfo(a.dtype).max, dtype=np.float64)
+    if a.dtype == np.float16:
+        return a.astype(np.float32)
+    return a
 
 
 def as_float_image(image, name):
@@ -24,33 +159,46 @@ def as_float_image(image, name):
     scaled by their maximum into float64, float32 stays float32, float64 stays
     float64. Float inputs must already lie in [0, 1].
     """
-    if isinstance(image, np.ma.MaskedArray):
-        raise TypeError(f"{name} must be a plain ndarray, got a masked array; "
-                        "fill it first (np.ma.filled)")
-    if not isinstance(image, np.ndarray):
-        try:
-            image = np.asarray(image)
-        except Exception as exc:  # pragma: no cover - exotic inputs
-            raise TypeError(f"{name} must be array-like, got {_describe(image)}") from exc
-    dt = image.dtype
-    if dt == np.bool_ or dt.kind in "cOSUVmM" or dt.kind == "i":
-        raise TypeError(
-            f"{name} must have an unsigned integer or floating dtype "
-            f"(uint8, uint16, float32, float64), got dtype {dt}")
-    if image.size == 0:
-        raise ValueError(f"{name} is empty (shape {image.shape})")
-    if dt.kind == "u":
-        return image.astype(np.float64) / np.iinfo(dt).max
-    if dt == np.float16:
-        image = image.astype(np.float32)
-    if not np.all(np.isfinite(image)):
-        raise ValueError(f"{name} contains NaN or infinite values")
-    lo, hi = float(image.min()), float(image.max())
-    if lo < 0.0 or hi > 1.0:
+    return to_float(check_image(image, name))
+
+
+def check_real(value, name):
+    """Validate a finite real array of any range without converting it (same dtypes as images)."""
+    a = _as_array(value, name)
+    _check_dtype_and_size(a, name)
+    if a.dtype.kind == "f":
+        _finite_range(a, name)
+    return a
+
+
+def as_real_array(value, name):
+    """A finite float array of any range (gradients, residuals, warm starts).
+
+    Unsigned integers are scaled to [0, 1] as images are; the same dtypes are
+    refused as for images.
+    """
+    return to_float(check_real(value, name))
+
+
+def channels_first_shape(shape, name, channel_axis):
+    """``((C, H, W), axis)`` of an image of ``shape`` (see :func:`channels_first`)."""
+    check_channel_axis(channel_axis)
+    if len(shape) == 2:
+        return (1,) + tuple(shape), None
+    if len(shape) != 3:
         raise ValueError(
-            f"{name} is a float image, so its values must lie in [0, 1]; "
-            f"got values in [{lo:.6g}, {hi:.6g}]")
-    return image
+            f"{name} must be 2-D (grayscale) or 3-D (with channels), got "
+            f"{len(shape)}-D shape {tuple(shape)}")
+    if channel_axis is None:
+        raise ValueError(
+            f"{name} is 3-D with shape {tuple(shape)} but channel_axis is None; "
+            "pass channel_axis (e.g. -1) or a 2-D grayscale image")
+    if not -3 <= channel_axis < 3:
+        raise ValueError(
+            f"channel_axis must be an integer in [-3, 2] or None, got {channel_axis!r}")
+    axis = int(channel_axis) % 3
+    rest = [s for k, s in enumerate(shape) if k != axis]
+    return (shape[axis], rest[0], rest[1]), axis
 
 
 def channels_first(image, name, channel_axis):
@@ -59,22 +207,10 @@ def channels_first(image, name, channel_axis):
     A 2-D image is grayscale (one channel) whatever ``channel_axis`` says; a
     3-D image needs ``channel_axis`` to say where its channels are.
     """
-    if image.ndim == 2:
+    _, axis = channels_first_shape(image.shape, name, channel_axis)
+    if axis is None:
         return np.ascontiguousarray(image[np.newaxis]), None
-    if image.ndim != 3:
-        raise ValueError(
-            f"{name} must be 2-D (grayscale) or 3-D (with channels), got "
-            f"{image.ndim}-D shape {image.shape}")
-    if channel_axis is None:
-        raise ValueError(
-            f"{name} is 3-D with shape {image.shape} but channel_axis is None; "
-            "pass channel_axis (e.g. -1) or a 2-D grayscale image")
-    if not isinstance(channel_axis, numbers.Integral) or not -3 <= channel_axis < 3:
-        raise ValueError(
-            f"channel_axis must be an integer in [-3, 2] or None, got {channel_axis!r}")
-    axis = int(channel_axis) % 3
-    out = np.ascontiguousarray(np.moveaxis(image, axis, 0))
-    return out, axis
+    return np.ascontiguousarray(np.moveaxis(image, axis, 0)), axis
 
 
 def check_min_size(shape, name, minimum=2):
@@ -84,16 +220,27 @@ def check_min_size(shape, name, minimum=2):
             f"{name} must be at least {minimum}x{minimum} pixels, got {H}x{W}")
 
 
+def check_same_shape(a, b, name_a, name_b):
+    if a.shape != b.shape:
+        raise ValueError(
+            f"{name_a} and {name_b} must have the same shape, got {a.shape} and {b.shape}")
+
+
 def channel_alpha(alpha, n_channels, dtype):
     """Validate ``alpha`` (scalar or one value per channel), return shape (C,)."""
-    if isinstance(alpha, (bool, np.bool_)):
-        raise TypeError(f"alpha must be a number or a sequence of numbers, got {alpha!r}")
+    what = "a number or a sequence of numbers"
+    if (alpha is None or isinstance(alpha, (bool, np.bool_, str, bytes))
+            or isinstance(alpha, np.ma.MaskedArray)):
+        raise TypeError(f"alpha must be {what}, got {_describe(alpha)}")
     try:
-        arr = np.asarray(alpha, dtype=np.float64)
+        arr = np.asarray(alpha)
+        if arr.dtype.kind == "O":
+            arr = arr.astype(np.float64)
     except (TypeError, ValueError):
-        raise TypeError(
-            f"alpha must be a number or a sequence of numbers, got {_describe(alpha)}"
-        ) from None
+        raise TypeError(f"alpha must be {what}, got {_describe(alpha)}") from None
+    if arr.dtype.kind not in "uif":
+        raise TypeError(f"alpha must be {what}, got {_describe(alpha)}")
+    arr = arr.astype(np.float64)
     if arr.ndim > 1:
         raise ValueError(f"alpha must be a scalar or 1-D, got shape {arr.shape}")
     if arr.ndim == 1 and arr.shape[0] != n_channels:
@@ -105,23 +252,43 @@ def channel_alpha(alpha, n_channels, dtype):
     return np.broadcast_to(arr, (n_channels,)).astype(dtype)
 
 
-def prepare_pair(image, proposal, alpha, channel_axis):
+def prepare_pair(image, proposal, alpha, channel_axis, before_work=None):
     """Validate an (image, proposal, alpha) triple for the synthesis problem.
 
     Returns ``(I, P, alpha_c, axis, dtype)`` with ``I`` and ``P`` as
-    C-contiguous ``(C, H, W)`` arrays of the common float dtype.
+    C-contiguous ``(C, H, W)`` arrays of the common float dtype and ``alpha_c``
+    float64, shape (C,) (not rounded to ``dtype``: the bounds are derived from it).
+    ``before_work(shape_chw, dtype)``, when given, runs after every check and
+    before the first copy (the memory check of :func:`gradfusion.solve`).
     """
-    I = as_float_image(image, "image")
-    P = as_float_image(proposal, "proposal")
-    if I.shape != P.shape:
-        raise ValueError(
-            f"image and proposal must have the same shape, got {I.shape} and {P.shape}")
-    dtype = np.result_type(I.dtype, P.dtype)
-    Ic, axis = channels_first(I.astype(dtype, copy=False), "image", channel_axis)
-    Pc, _ = channels_first(P.astype(dtype, copy=False), "proposal", channel_axis)
-    check_min_size(Ic.shape, "image")
-    a = channel_alpha(alpha, Ic.shape[0], dtype)
+    I = check_image(image, "image")
+    P = check_image(proposal, "proposal")
+    check_same_shape(I, P, "image", "proposal")
+    dtype = np.result_type(float_dtype(I.dtype), float_dtype(P.dtype))
+    shape, axis = channels_first_shape(I.shape, "image", channel_axis)
+    check_min_size(shape, "image")
+    a = channel_alpha(alpha, shape[0], np.float64)
+    if before_work is not None:
+        before_work(shape, dtype)
+    Ic, _ = channels_first(to_float(I).astype(dtype, copy=False), "image", channel_axis)
+    Pc, _ = channels_first(to_float(P).astype(dtype, copy=False), "proposal", channel_axis)
     return Ic, Pc, a, axis, dtype
+
+
+def check_like_image(value, name, image):
+    """Validate a real array shaped like ``image`` (a residual, a warm start); no conversion."""
+    a = check_real(value, name)
+    shape = np.shape(image)
+    if a.shape != shape:
+        raise ValueError(f"{name} must have the shape of image {shape}, got {a.shape}")
+    return a
+
+
+def like_image(value, name, image, channel_axis, dtype):
+    """:func:`check_like_image`, then ``(C, H, W)`` of ``dtype`` (may share memory with ``value``)."""
+    a = to_float(check_like_image(value, name, image))
+    out, _ = channels_first(a.astype(dtype, copy=False), name, channel_axis)
+    return out
 
 
 def channels_last(array_chw, axis):

@@ -6,7 +6,7 @@ import numba as nb
 import numpy as np
 
 from . import _validation as v
-from ._problem import ResidualProblem
+from ._problem import BOUNDARY_MODES, ResidualProblem, round_down
 from .metrics import minmax_normalize
 from .synthesis import SolveResult
 
@@ -43,11 +43,12 @@ def heuristic(image, proposal, alpha, *, channel_axis=-1, boundary="zero"):
     0.35
     """
     t0 = time.perf_counter()
+    _check_boundary(boundary)
     I, P, a, axis, _ = v.prepare_pair(image, proposal, alpha, channel_axis)
     problem = ResidualProblem(I, P, a, boundary=boundary, regularizer=None)
     R = problem.heuristic()
     _, bare, _ = problem.terms(R)
-    O = a[:, None, None] * I + R
+    O = problem.alpha[:, None, None] * I + R
     return SolveResult(
         output=v.channels_last(O, axis), residual=v.channels_last(R, axis),
         x=v.channels_last(R, axis), fun=bare, bare_objective=bare, regularization=0.0,
@@ -226,7 +227,7 @@ def _search_2d(fun_grid, fun, a_max, s_max, med, upper, n_grid, n_starts=5):
 def _baseline_result(I, P, a, R, axis, boundary, t0, **extra):
     problem = ResidualProblem(I, P, a, boundary=boundary, regularizer=None)
     _, bare, _ = problem.terms(R)
-    O = a[:, None, None] * I + R
+    O = problem.alpha[:, None, None] * I + R
     return SolveResult(
         output=v.channels_last(O, axis), residual=v.channels_last(R, axis),
         x=v.channels_last(R, axis), bare_objective=bare, regularization=0.0,
@@ -237,15 +238,16 @@ def _baseline_result(I, P, a, R, axis, boundary, t0, **extra):
 def _cast_residual(R, upper, dtype):
     """``R`` (float64, inside ``[0, upper]``) in ``dtype`` without rounding above ``upper``."""
     up = np.asarray(upper, dtype=np.float64).reshape(-1, 1, 1)
-    top = up.astype(dtype)
-    top = np.where(top.astype(np.float64) > up, np.nextafter(top, dtype.type(0)), top)
-    return np.clip(np.clip(R, 0.0, up).astype(dtype), dtype.type(0), top.astype(dtype))
+    return np.clip(np.clip(R, 0.0, up).astype(dtype), dtype.type(0), round_down(up, dtype))
 
 
 def _check_penalty(penalty):
-    if isinstance(penalty, (bool, np.bool_)) or not np.isscalar(penalty) \
-            or not np.isfinite(penalty) or penalty < 0:
-        raise ValueError(f"penalty must be a finite number >= 0, got {penalty!r}")
+    return v.real(penalty, "penalty", "a finite number >= 0",
+                  lambda x: np.isfinite(x) and x >= 0)
+
+
+def _check_boundary(boundary):
+    v.choice(boundary, "boundary", sorted(BOUNDARY_MODES))
 
 
 def stay_positive_loss(image, proposal, residual, alpha, *, channel_axis=-1,
@@ -288,16 +290,11 @@ def stay_positive_loss(image, proposal, residual, alpha, *, channel_axis=-1,
     >>> round(stay_positive_loss(I, P, np.zeros((4, 4)), 0.7), 12)   # O = 0.7 I: same shape
     0.0
     """
-    I, P, _, _, _ = v.prepare_pair(image, proposal, alpha, channel_axis)
-    a = v.channel_alpha(alpha, I.shape[0], np.float64)      # not rounded to the image dtype
     _check_penalty(penalty)
-    R = np.asarray(residual)
-    if R.shape != np.shape(image):
-        raise ValueError(
-            f"residual must have the shape of image {np.shape(image)}, got {R.shape}")
-    if R.dtype.kind != "f" or not np.all(np.isfinite(R)):
-        raise ValueError("residual must be a finite floating-point array")
-    Rc, _ = v.channels_first(R.astype(np.float64), "residual", channel_axis)
+    I, P, a, _, _ = v.prepare_pair(                        # a: float64, not rounded
+        image, proposal, alpha, channel_axis,
+        before_work=lambda shape, dtype: v.check_like_image(residual, "residual", image))
+    Rc = v.like_image(residual, "residual", image, channel_axis, np.float64)
     upper = (1.0 - a)[:, None, None]
     clipped = np.clip(Rc, 0.0, upper)
     O = a[:, None, None] * I.astype(np.float64) + clipped
@@ -387,12 +384,15 @@ def stay_positive(image, proposal, alpha, *, channel_axis=-1, per_channel=False,
     ((2,), True)
     """
     t0 = time.perf_counter()
+    v.flag(per_channel, "per_channel")
+    if _check_penalty(penalty) == 0:
+        raise ValueError("penalty must be > 0 for the 2-parameter search (it bounds the "
+                         f"domain), got {penalty!r}")
+    v.integer(grid, "grid", "an integer >= 3", lambda n: n >= 3)
+    _check_boundary(boundary)
     I, P, a, axis, dtype = v.prepare_pair(image, proposal, alpha, channel_axis)
-    _check_penalty(penalty)
-    if isinstance(grid, (bool, np.bool_)) or not isinstance(grid, (int, np.integer)) or grid < 3:
-        raise ValueError(f"grid must be an integer >= 3, got {grid!r}")
     I64, P64 = I.astype(np.float64), P.astype(np.float64)
-    a64 = v.channel_alpha(alpha, I.shape[0], np.float64)
+    a64 = a
     prob = _AffineProblem(I64, P64, a64, penalty)
     C = I.shape[0]
     u = 1.0 - a64
@@ -402,9 +402,7 @@ def stay_positive(image, proposal, alpha, *, channel_axis=-1, per_channel=False,
     if pmax > pmin:
         feasible.append((umin / (pmax - pmin), -umin * pmin / (pmax - pmin)))
     L_f = min(prob.loss(fa, fb, True)[0] for fa, fb in feasible)
-    delta = L_f / penalty if penalty > 0 else np.inf
-    if not np.isfinite(delta):
-        raise ValueError("penalty must be > 0 for the 2-parameter search (it bounds the domain)")
+    delta = L_f / penalty
     a_max, s_max, med = _domain(P64, umax, delta)
     A0, B0 = np.zeros(1), np.zeros(1)
     ga, gb, _, nit = _search_2d(
@@ -528,10 +526,10 @@ def stay_positive_pixels(image, proposal, alpha, *, channel_axis=-1, boundary="z
     True
     """
     t0 = time.perf_counter()
+    _check_boundary(boundary)
+    v.real(xtol, "xtol", "a number in (0, 1)", lambda x: 0 < x < 1)
     I, P, a, axis, dtype = v.prepare_pair(image, proposal, alpha, channel_axis)
-    if not np.isscalar(xtol) or not 0 < xtol < 1:
-        raise ValueError(f"xtol must be a number in (0, 1), got {xtol!r}")
-    a64 = v.channel_alpha(alpha, I.shape[0], np.float64)
+    a64 = a
     u = np.broadcast_to((1.0 - a64)[:, None, None], I.shape)
     lo3 = a64[:, None, None] * I.astype(np.float64)
     lo, hi = lo3.ravel(), (lo3 + u).ravel()

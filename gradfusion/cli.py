@@ -1,13 +1,16 @@
 """Command line: ``gradfusion solve``, ``gradfusion evaluate`` and ``gradfusion demo``.
 
-User errors (missing or unreadable files, bad options, mismatched sizes)
-print one line to stderr and exit with status 2.
+User errors (missing, unreadable, corrupt or truncated files, bad options,
+mismatched sizes, a problem too large for the memory limit) print one line
+to stderr and exit with status 2; no output file is left behind. Warnings
+(an applied EXIF orientation, an ignored ICC profile) print one line each.
 """
 
 import argparse
 import os
 import sys
 import time
+import warnings
 
 import numpy as np
 
@@ -79,50 +82,71 @@ def _parser():
     return p
 
 
+def _same_file(a, b):
+    """The same file, through symbolic or hard links too."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return os.path.realpath(a) == os.path.realpath(b)
+
+
 def _check_outputs(inputs, outputs, overwrite):
-    real_inputs = {os.path.realpath(x) for x in inputs if x}
     for out in outputs:
         if out is None:
             continue
-        if os.path.realpath(out) in real_inputs:
+        if any(_same_file(out, x) for x in inputs if x):
             raise UsageError(f"{out}: refusing to overwrite an input file")
         if os.path.exists(out) and not overwrite:
             raise UsageError(f"{out}: exists; pass --overwrite to replace it")
     named = [os.path.realpath(o) for o in outputs if o]
     if len(set(named)) != len(named):
         raise UsageError("--output and --residual name the same file")
+    for out in outputs:
+        if out and not os.path.isdir(os.path.dirname(os.path.abspath(out))):
+            raise UsageError(f"{out}: folder {os.path.dirname(os.path.abspath(out))} does not exist")
+
+
+def _read(path):
+    """An input image, its values checked with the file named in the message."""
+    from . import _validation, io
+
+    image = io.read_image(path)
+    if image.dtype.kind == "f":
+        _validation.check_image(image, path)
+    return image
 
 
 def _cmd_solve(args):
-    from . import io, solve
+    from . import _validation, io, solve
 
     _check_outputs([args.input, args.proposal, args.x0], [args.output, args.residual],
                    args.overwrite)
     for out in (args.output, args.residual):
         if out and os.path.splitext(out)[1].lower() not in io.WRITABLE_SUFFIXES:
             raise UsageError(f"{out}: output must end in one of {', '.join(io.WRITABLE_SUFFIXES)}")
-    I = io.read_image(args.input)
-    P = io.read_image(args.proposal)
+    I = _read(args.input)
+    P = _read(args.proposal)
     if I.shape != P.shape:
         raise UsageError(f"{args.proposal}: size {P.shape} differs from {args.input}: {I.shape}")
     x0 = None
     if args.x0:
-        x0 = io.read_image(args.x0)
+        x0 = _read(args.x0)
         if x0.shape != I.shape:
             raise UsageError(f"{args.x0}: size {x0.shape} differs from {args.input}: {I.shape}")
-        x0 = _to_float(x0)
+        x0 = _validation.to_float(x0)
     bits = args.bits or (16 if I.dtype == np.uint16 else 8)
     if args.float32:
-        I, P = (np.asarray(_to_float(a), np.float32) for a in (I, P))
+        I, P = (np.asarray(_validation.to_float(a), np.float32) for a in (I, P))
     kwargs = {}
     if args.reg_weight is not None:
         kwargs["reg_weight"] = args.reg_weight
     result = solve(I, P, args.alpha, x0=x0, boundary=args.boundary,
                    regularizer=None if args.regularizer == "none" else args.regularizer,
                    tol=args.tol, progress=not args.no_progress and sys.stderr.isatty(), **kwargs)
-    io.write_image(args.output, result.output, bits=bits, overwrite=args.overwrite)
+    outputs = [(args.output, result.output)]
     if args.residual:
-        io.write_image(args.residual, result.residual, bits=bits, overwrite=args.overwrite)
+        outputs.append((args.residual, result.residual))
+    io._write_all(outputs, bits=bits, overwrite=args.overwrite)     # both files or neither
     print(f"objective {result.fun:.6e}  bare objective {result.bare_objective:.6e}  "
           f"optimality {result.optimality:.1e}  iterations {result.nit}  "
           f"time {result.time:.2f} s  ({result.message})")
@@ -138,9 +162,16 @@ def _cmd_evaluate(args):
     if args.out:
         names = ["table.csv", "table.json", "figure.png"] + [f"{m}.png" for m in methods]
         files = {n: os.path.join(args.out, n) for n in names}
-        _check_outputs([args.input, args.proposal], list(files.values()), args.overwrite)
-    I = io.read_image(args.input)
-    P = io.read_image(args.proposal)
+        created = not os.path.isdir(args.out)
+        os.makedirs(args.out, exist_ok=True)
+        try:
+            _check_outputs([args.input, args.proposal], list(files.values()), args.overwrite)
+        except UsageError:
+            if created:
+                os.rmdir(args.out)          # leave nothing behind
+            raise
+    I = _read(args.input)
+    P = _read(args.proposal)
     if I.shape != P.shape:
         raise UsageError(f"{args.proposal}: size {P.shape} differs from {args.input}: {I.shape}")
     ev = evaluate(I, P, args.alpha, methods=methods, patch_size=args.patch,
@@ -149,7 +180,6 @@ def _cmd_evaluate(args):
                   lpips_net=args.lpips_net)
     print(ev.format_table())
     if args.out:
-        os.makedirs(args.out, exist_ok=True)
         bits = 16 if I.dtype == np.uint16 else 8
         io.write_text(files["table.csv"], ev.to_csv(), overwrite=args.overwrite)
         io.write_text(files["table.json"], ev.to_json() + "\n", overwrite=args.overwrite)
@@ -161,10 +191,6 @@ def _cmd_evaluate(args):
     return 0
 
 
-def _to_float(a):
-    return a.astype(np.float64) / np.iinfo(a.dtype).max if a.dtype.kind == "u" else a
-
-
 def _cmd_demo(args):
     from .demo import run_demo
 
@@ -172,6 +198,10 @@ def _cmd_demo(args):
         raise UsageError(f"--alpha must lie in (0, 1), got {args.alpha}")
     run_demo(args.out, image=args.image, alpha=args.alpha)
     return 0
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    print(f"gradfusion: warning: {message}", file=sys.stderr)
 
 
 def main(argv=None):
@@ -190,15 +220,20 @@ def main(argv=None):
         errors exit through :class:`SystemExit` as argparse does.
     """
     args = _parser().parse_args(argv)
+    from ._memory import MemoryLimitError
     from .io import ImageFileError
     from .metrics import LPIPSUnavailableError
 
-    try:
-        command = {"solve": _cmd_solve, "evaluate": _cmd_evaluate, "demo": _cmd_demo}
-        return command[args.command](args)
-    except (UsageError, ImageFileError, LPIPSUnavailableError, ValueError, TypeError) as exc:
-        print(f"gradfusion: error: {exc}", file=sys.stderr)
-        return 2
+    command = {"solve": _cmd_solve, "evaluate": _cmd_evaluate, "demo": _cmd_demo}
+    with warnings.catch_warnings():
+        warnings.showwarning = _show_warning
+        try:
+            return command[args.command](args)
+        except (UsageError, ImageFileError, LPIPSUnavailableError, ValueError, TypeError,
+                MemoryLimitError, OSError) as exc:
+            message = " ".join(str(exc).splitlines())
+            print(f"gradfusion: error: {message}", file=sys.stderr)
+            return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

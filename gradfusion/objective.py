@@ -4,16 +4,13 @@ import numpy as np
 
 from . import _stencils as st
 from . import _validation as v
-from ._problem import BOUNDARY_MODES
+from ._problem import BOUNDARY_MODES, residual_upper
 
 __all__ = ["gradient_error", "paper_loss"]
 
 
 def _mode(boundary):
-    if boundary not in BOUNDARY_MODES:
-        raise ValueError(
-            f"boundary must be one of {sorted(BOUNDARY_MODES)}, got {boundary!r}")
-    return BOUNDARY_MODES[boundary]
+    return BOUNDARY_MODES[v.choice(boundary, "boundary", sorted(BOUNDARY_MODES))]
 
 
 def gradient_error(output, proposal, *, channel_axis=-1, boundary="zero"):
@@ -46,11 +43,12 @@ def gradient_error(output, proposal, *, channel_axis=-1, boundary="zero"):
     0.0
     """
     mode = _mode(boundary)
-    O = v.as_float_image(output, "output")
-    P = v.as_float_image(proposal, "proposal")
-    if O.shape != P.shape:
-        raise ValueError(
-            f"output and proposal must have the same shape, got {O.shape} and {P.shape}")
+    O = v.check_image(output, "output")
+    P = v.check_image(proposal, "proposal")
+    v.check_same_shape(O, P, "output", "proposal")
+    shape, _ = v.channels_first_shape(O.shape, "output", channel_axis)
+    v.check_min_size(shape, "output")
+    O, P = v.to_float(O), v.to_float(P)
     dtype = np.result_type(O.dtype, P.dtype)
     d, _ = v.channels_first((O.astype(dtype) - P.astype(dtype)), "output", channel_axis)
     return float(st.sobel_energy(d, mode)) / (2 * d.size)
@@ -96,17 +94,15 @@ def paper_loss(image, proposal, residual, alpha, *, channel_axis=-1, boundary="z
     1.0
     """
     mode = _mode(boundary)
-    I, P, a, _, dtype = v.prepare_pair(image, proposal, alpha, channel_axis)
-    R = np.asarray(residual)
-    if R.shape != np.shape(image):
-        raise ValueError(
-            f"residual must have the shape of image {np.shape(image)}, got {R.shape}")
-    if R.dtype.kind != "f" or not np.all(np.isfinite(R)):
-        raise ValueError("residual must be a finite floating-point array")
-    Rc, _ = v.channels_first(R.astype(dtype), "residual", channel_axis)
+    penalty = v.real(penalty, "penalty", "a finite number >= 0",
+                     lambda x: np.isfinite(x) and x >= 0)
+    I, P, a, _, dtype = v.prepare_pair(
+        image, proposal, alpha, channel_axis,
+        before_work=lambda shape, dtype: v.check_like_image(residual, "residual", image))
+    Rc = v.like_image(residual, "residual", image, channel_axis, dtype)
     clipped = np.empty_like(Rc)
-    violation = st.clip_channels(Rc, (1.0 - a).astype(dtype), clipped)
+    violation = st.clip_channels(Rc, residual_upper(a, dtype), clipped)
     d = np.empty_like(Rc)
-    st.output_difference(I, P, clipped, a, d)
+    st.output_difference(I, P, clipped, a.astype(dtype), d)
     recon = float(st.sobel_energy(d, mode)) / (2 * d.size)
     return recon + penalty * float(violation) / Rc.size

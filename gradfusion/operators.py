@@ -6,13 +6,26 @@ stacked as ``(2, *image_shape)`` and flattened; ``rmatvec`` is the exact
 adjoint.  Products run in the Numba stencils of :mod:`gradfusion._stencils`.
 """
 
+import numbers
+
 import numpy as np
 from scipy.sparse.linalg import LinearOperator
 
 from . import _stencils as st
+from . import _validation as v
 from ._problem import BOUNDARY_MODES
 
 __all__ = ["SobelGradient", "ForwardDifference", "DifferenceFilter"]
+
+
+def _float_dtype(dtype):
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"dtype must be float32 or float64, got {dtype!r}") from None
+    if dt not in (np.float32, np.float64):
+        raise TypeError(f"dtype must be float32 or float64, got {dt}")
+    return dt
 
 
 class _GradientOperator(LinearOperator):
@@ -20,19 +33,17 @@ class _GradientOperator(LinearOperator):
 
     def __init__(self, image_shape, channel_axis, dtype):
         if (not isinstance(image_shape, (tuple, list))
-                or not all(isinstance(s, (int, np.integer)) for s in image_shape)):
-            raise ValueError(f"image_shape must be a tuple of integers, got {image_shape!r}")
+                or not all(isinstance(s, numbers.Integral) and not isinstance(s, (bool, np.bool_))
+                           for s in image_shape)):
+            raise TypeError(f"image_shape must be a tuple of integers, got {image_shape!r}")
         image_shape = tuple(int(s) for s in image_shape)
         if len(image_shape) not in (2, 3) or min(image_shape) < 1:
             raise ValueError(
                 f"image_shape must be (H, W) or 3-D with positive sizes, got {image_shape}")
-        dtype = np.dtype(dtype)
-        if dtype not in (np.float32, np.float64):
-            raise TypeError(f"dtype must be float32 or float64, got {dtype}")
+        dtype = _float_dtype(dtype)
         if len(image_shape) == 3:
-            if (isinstance(channel_axis, (bool, np.bool_))
-                    or not isinstance(channel_axis, (int, np.integer))
-                    or not -3 <= channel_axis < 3):
+            v.check_channel_axis(channel_axis)
+            if channel_axis is None or not -3 <= channel_axis < 3:
                 raise ValueError(
                     f"channel_axis must be in [-3, 2] for a 3-D image_shape, got {channel_axis!r}")
             self._axis = channel_axis % 3
@@ -112,10 +123,7 @@ class SobelGradient(_GradientOperator):
     """
 
     def __init__(self, image_shape, channel_axis=-1, boundary="zero", dtype=np.float64):
-        if not isinstance(boundary, str) or boundary not in BOUNDARY_MODES:
-            raise ValueError(
-                f"boundary must be one of {sorted(BOUNDARY_MODES)}, got {boundary!r}")
-        self.boundary = boundary
+        self.boundary = v.choice(boundary, "boundary", sorted(BOUNDARY_MODES))
         self._mode = BOUNDARY_MODES[boundary]
         super().__init__(image_shape, channel_axis, dtype)
 
@@ -184,7 +192,12 @@ class DifferenceFilter(_GradientOperator):
 
     def __init__(self, image_shape, taps=(1.0, -2.0, 1.0), channel_axis=-1,
                  dtype=np.float64):
-        taps = np.asarray(taps, dtype=dtype)
+        dtype = _float_dtype(dtype)
+        try:
+            taps = np.asarray(taps, dtype=dtype)
+        except (TypeError, ValueError):
+            raise TypeError(
+                f"taps must be a sequence of real numbers, got {v._describe(taps)}") from None
         if taps.ndim != 1 or taps.size < 1 or not np.all(np.isfinite(taps)):
             raise ValueError(f"taps must be a non-empty 1-D sequence of finite numbers, got {taps!r}")
         self.taps = taps

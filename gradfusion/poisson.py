@@ -16,6 +16,7 @@ Three tools built on the 4-neighbour (forward-difference) discretisation of
 
 import numbers
 import time
+import warnings
 
 import numpy as np
 import scipy.fft
@@ -41,18 +42,19 @@ def _is_int(x):
 
 
 def _check_tol_maxiter(tol, maxiter):
-    if isinstance(tol, (bool, np.bool_)) or not isinstance(tol, numbers.Real) \
-            or not np.isfinite(tol) or not 0 < tol < 1:
-        raise ValueError(f"tol must be a number in (0, 1), got {tol!r}")
-    if not _is_int(maxiter) or maxiter < 1:
-        raise ValueError(f"maxiter must be a positive integer, got {maxiter!r}")
+    v.real(tol, "tol", "a number in (0, 1)", lambda t: 0 < t < 1)
+    v.integer(maxiter, "maxiter", "a positive integer", lambda n: n >= 1)
 
 
 def _as_mask(mask, shape):
     """Validate a 2-D boolean (or 0/1) mask of spatial shape ``shape``."""
     if isinstance(mask, np.ma.MaskedArray):
         raise TypeError("mask must be a plain ndarray, got a masked array")
+    if mask is None or isinstance(mask, (str, bytes)):
+        raise TypeError(f"mask must be a boolean or 0/1 array, got {v._describe(mask)}")
     m = np.asarray(mask)
+    if m.dtype != np.bool_ and m.dtype.kind not in "uif":
+        raise TypeError(f"mask must be boolean or numeric 0/1, got dtype {m.dtype}")
     if m.ndim != 2:
         raise ValueError(f"mask must be 2-D, got {m.ndim}-D shape {m.shape}")
     if m.shape != shape:
@@ -60,22 +62,27 @@ def _as_mask(mask, shape):
             f"mask must have the spatial shape of source {shape}, got {m.shape}")
     if m.dtype == np.bool_:
         return m
-    if m.dtype.kind not in "uif":
-        raise TypeError(f"mask must be boolean or numeric 0/1, got dtype {m.dtype}")
     if not np.all((m == 0) | (m == 1)):
         bad = np.unique(m[(m != 0) & (m != 1)])[:5]
         raise ValueError(f"mask must contain only 0 and 1 (or be boolean), found values {bad}")
     return m != 0
 
 
-def _as_offset(offset):
+def _pair_of_ints(value, name, what="(row, col)"):
+    """``(int, int)`` from a pair; TypeError for anything that is not a pair of integers."""
     try:
-        dy, dx = offset
+        a, b = value
     except (TypeError, ValueError):
-        raise ValueError(f"offset must be a pair of integers (row, col), got {offset!r}") from None
-    if not (_is_int(dy) and _is_int(dx)):
-        raise ValueError(f"offset must be a pair of integers (row, col), got {offset!r}")
-    return int(dy), int(dx)
+        if isinstance(value, (tuple, list, np.ndarray)):
+            raise ValueError(f"{name} must be a pair of integers {what}, got {value!r}") from None
+        raise TypeError(f"{name} must be a pair of integers {what}, got {value!r}") from None
+    if not (_is_int(a) and _is_int(b)):
+        raise TypeError(f"{name} must be a pair of integers {what}, got {value!r}")
+    return int(a), int(b)
+
+
+def _as_offset(offset):
+    return _pair_of_ints(offset, "offset")
 
 
 # --------------------------------------------------------------------------- reconstruct
@@ -106,29 +113,12 @@ def gradient(image, *, channel_axis=-1):
     >>> gradient(np.array([[0.0, 1.0, 3.0]]))[0]
     array([[1., 2., 0.]])
     """
-    x = _as_real_image(image, "image")
+    x = v.as_real_array(image, "image")
     xc, axis = v.channels_first(x, "image", channel_axis)
     g = np.zeros((2,) + xc.shape, dtype=xc.dtype)
     g[0, :, :, :-1] = np.diff(xc, axis=2)
     g[1, :, :-1, :] = np.diff(xc, axis=1)
     return np.stack([v.channels_last(g[0], axis), v.channels_last(g[1], axis)])
-
-
-def _as_real_image(image, name):
-    """A finite float array (any range); unsigned integers are scaled to [0, 1]."""
-    a = np.asarray(image)
-    if a.dtype.kind == "u":
-        return v.as_float_image(a, name)
-    if a.dtype.kind != "f":
-        raise TypeError(f"{name} must be a floating-point (or unsigned integer) array, "
-                        f"got dtype {a.dtype}")
-    if a.size == 0:
-        raise ValueError(f"{name} is empty (shape {a.shape})")
-    if a.dtype == np.float16:
-        a = a.astype(np.float32)
-    if not np.all(np.isfinite(a)):
-        raise ValueError(f"{name} contains NaN or infinite values")
-    return a
 
 
 def _neumann_eigenvalues(H, W, dtype=np.float64):
@@ -213,7 +203,8 @@ def reconstruct(gradients, value=0.0, *, anchor=(0, 0), channel_axis=-1):
     >>> bool(np.abs(rec - img).max() < 1e-12)
     True
     """
-    g = _as_real_image(gradients, "gradients")
+    g = v.as_real_array(gradients, "gradients")
+    v.check_channel_axis(channel_axis)
     if g.ndim not in (3, 4) or g.shape[0] != 2:
         raise ValueError(
             "gradients must have shape (2, H, W) or (2, H, W, C) (the x and y maps stacked "
@@ -221,13 +212,16 @@ def reconstruct(gradients, value=0.0, *, anchor=(0, 0), channel_axis=-1):
     gx, axis = v.channels_first(g[0], "gradients[0]", channel_axis)
     gy, _ = v.channels_first(g[1], "gradients[1]", channel_axis)
     C, H, W = gx.shape
-    try:
-        ai, aj = anchor
-    except (TypeError, ValueError):
-        raise ValueError(f"anchor must be a pair of integers (row, col), got {anchor!r}") from None
-    if not (_is_int(ai) and _is_int(aj)) or not (-H <= ai < H and -W <= aj < W):
+    ai, aj = _pair_of_ints(anchor, "anchor")
+    if not (-H <= ai < H and -W <= aj < W):
         raise ValueError(f"anchor must be a (row, col) pair inside the {H}x{W} image, got {anchor!r}")
-    val = np.asarray(value, dtype=np.float64)
+    try:
+        if isinstance(value, (str, bytes, bool, np.bool_)) or value is None:
+            raise TypeError
+        val = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"value must be a number or one number per channel ({C}), "
+                        f"got {v._describe(value)}") from None
     if val.ndim > 1 or (val.ndim == 1 and val.shape[0] != C) or not np.all(np.isfinite(val)):
         raise ValueError(
             f"value must be a finite scalar or one value per channel ({C}), got {value!r}")
@@ -278,6 +272,12 @@ def _channels_first_view(image, name, channel_axis):
         return image[np.newaxis], None
     _, axis = v.channels_first(image[:1, :1], name, channel_axis)   # validates only
     return np.moveaxis(image, axis, 0), axis
+
+
+def _span(flags):
+    """``'a..b'``: first and last index of the True entries of a 1-D array."""
+    idx = np.flatnonzero(flags)
+    return f"{idx[0]}..{idx[-1]}"
 
 
 def _bbox(mask):
@@ -545,9 +545,11 @@ def blend(source, target, mask, offset=(0, 0), *, method="normal", channel_axis=
 
     Raises
     ------
-    ValueError
-        On invalid arguments, and when the mask covers the whole target (no
-        Dirichlet value anywhere: the problem has no unique solution).
+    TypeError, ValueError
+        On invalid arguments (see ``docs/errors.md``), when the offset places
+        the whole mask outside the target, and when the mask covers the whole
+        target (no Dirichlet value anywhere: the problem has no unique
+        solution).
 
     Notes
     -----
@@ -568,8 +570,10 @@ def blend(source, target, mask, offset=(0, 0), *, method="normal", channel_axis=
     * where ``q`` has no source pixel (the mask touches the source border),
       the source gradient across that edge is taken as 0;
     * mask pixels that the offset places outside the target are dropped
-      (``n_cropped`` counts them; the message says so); a mask that is empty
-      or entirely outside returns a copy of the target with a message;
+      (``n_cropped`` counts them; the message says so and a ``UserWarning``
+      is issued); an offset that places the whole mask outside the target
+      is a ``ValueError``; an empty mask returns a copy of the target with a
+      ``UserWarning``;
     * a mask covering the whole target is refused (no boundary values).
 
     The system is symmetric positive definite. It is solved by conjugate
@@ -602,11 +606,12 @@ def blend(source, target, mask, offset=(0, 0), *, method="normal", channel_axis=
     True
     """
     t_start = time.perf_counter()
+    v.check_channel_axis(channel_axis)
+    v.choice(method, "method", BLEND_METHODS)
+    _check_tol_maxiter(tol, maxiter)
+    clip = v.flag(clip, "clip")
     S = v.as_float_image(source, "source")
     T = v.as_float_image(target, "target")
-    if method not in BLEND_METHODS:
-        raise ValueError(f"method must be one of {BLEND_METHODS}, got {method!r}")
-    _check_tol_maxiter(tol, maxiter)
     if S.ndim != T.ndim:
         raise ValueError(
             f"source and target must both be grayscale (2-D) or both have channels (3-D), "
@@ -633,19 +638,28 @@ def blend(source, target, mask, offset=(0, 0), *, method="normal", channel_axis=
         omega[ty0:ty1, tx0:tx1] = m[ty0 - dy:ty1 - dy, tx0 - dx:tx1 - dx]
     n_unknowns = int(np.count_nonzero(omega))
     n_cropped = n_total - n_unknowns
+    if n_total and not n_unknowns:
+        raise ValueError(
+            f"offset {(dy, dx)} places all {n_total} mask pixels outside the {Ht}x{Wt} "
+            f"target (the mask spans rows {_span(m.any(axis=1))} and columns "
+            f"{_span(m.any(axis=0))} of the source)")
     if n_unknowns == 0:
-        why = ("the mask is empty" if n_total == 0 else
-               f"all {n_total} mask pixels fall outside the target at offset {(dy, dx)}")
+        warnings.warn("blend: the mask is empty; the target is returned unchanged",
+                      UserWarning, stacklevel=2)
         return BlendResult(
             output=T.astype(dtype, copy=True), residual_norm=0.0,
-            residual_norms=np.zeros(C), nit=0, n_unknowns=0, n_cropped=n_cropped, levels=0,
+            residual_norms=np.zeros(C), nit=0, n_unknowns=0, n_cropped=0, levels=0,
             setup_time=0.0, time=time.perf_counter() - t_start, success=True, status=0,
-            message=f"{why}: target returned unchanged")
+            message="the mask is empty: target returned unchanged")
     if n_unknowns == Ht * Wt:
         raise ValueError(
             "mask covers the whole target: there are no target pixels around it to give "
             "boundary (Dirichlet) values, so the blend has no unique solution; leave at "
             "least one target pixel outside the mask")
+    if n_cropped:
+        warnings.warn(
+            f"blend: offset {(dy, dx)} places {n_cropped} of {n_total} mask pixels outside "
+            f"the {Ht}x{Wt} target; they are dropped", UserWarning, stacklevel=2)
 
     # padded bounding box of Omega in target coordinates
     y0, y1, x0, x1 = _bbox(omega)
@@ -689,7 +703,7 @@ def blend(source, target, mask, offset=(0, 0), *, method="normal", channel_axis=
     success = bool(np.all(rel <= tol))
     out = T.astype(np.float64, copy=True)                # the target's own layout
     pk.write_solution(kind, x, _channels_first_view(out, "target", channel_axis)[0], py0, px0,
-                      bool(clip))
+                      clip)
     msg = (f"converged: relative residual {rel.max():.1e} <= tol {tol:g}" if success else
            f"iteration limit reached: relative residual {rel.max():.1e} > tol {tol:g}")
     if n_cropped:
@@ -759,15 +773,14 @@ def color2gray(image, *, channel_axis=-1, anchor_weight=1e-4):
     """
     from skimage.color import rgb2gray, rgb2hsv
 
+    v.real(anchor_weight, "anchor_weight", "a finite number >= 0",
+           lambda w: np.isfinite(w) and w >= 0)
     img = v.as_float_image(image, "image")
     if img.ndim != 3:
         raise ValueError(f"image must be an RGB image (H, W, 3), got shape {img.shape}")
     rgb, _ = v.channels_first(img, "image", channel_axis)
     if rgb.shape[0] != 3:
         raise ValueError(f"image must have 3 (RGB) channels, got {rgb.shape[0]}")
-    if isinstance(anchor_weight, (bool, np.bool_)) or not isinstance(anchor_weight, numbers.Real) \
-            or not np.isfinite(anchor_weight) or anchor_weight < 0:
-        raise ValueError(f"anchor_weight must be a finite number >= 0, got {anchor_weight!r}")
     rgb_last = np.moveaxis(rgb, 0, -1).astype(np.float64)
     hsv = rgb2hsv(rgb_last)
     Y = rgb2gray(rgb_last)

@@ -5,6 +5,7 @@ import time
 import numpy as np
 from scipy.optimize import OptimizeResult
 
+from . import _memory
 from . import _validation as v
 from ._problem import BOUNDARY_MODES, REGULARIZER_TAPS, ResidualProblem
 from ._solvers import STATUS_MESSAGES, coarse_to_fine
@@ -58,26 +59,21 @@ class SolveResult(OptimizeResult):
     """
 
 
-def _check_options(boundary, regularizer, reg_weight, tol, maxiter, min_size):
-    if boundary not in BOUNDARY_MODES:
-        raise ValueError(
-            f"boundary must be one of {sorted(BOUNDARY_MODES)}, got {boundary!r}")
-    if regularizer is not None and regularizer not in REGULARIZER_TAPS:
-        raise ValueError(
-            f"regularizer must be one of {sorted(REGULARIZER_TAPS)} or None, "
-            f"got {regularizer!r}")
-    if (isinstance(reg_weight, (bool, np.bool_))
-            or not np.isscalar(reg_weight) or not np.isfinite(reg_weight)
-            or reg_weight < 0):
-        raise ValueError(f"reg_weight must be a finite number >= 0, got {reg_weight!r}")
-    if tol is not None and (not np.isscalar(tol) or not tol > 0):
-        raise ValueError(f"tol must be a positive number or None, got {tol!r}")
-    if isinstance(maxiter, (bool, np.bool_)) or not isinstance(maxiter, (int, np.integer)) \
-            or maxiter < 0:
-        raise ValueError(f"maxiter must be a non-negative integer, got {maxiter!r}")
-    if (isinstance(min_size, (bool, np.bool_)) or not isinstance(min_size, (int, np.integer))
-            or min_size < 2):
-        raise ValueError(f"min_size must be an integer >= 2, got {min_size!r}")
+def _check_options(boundary, regularizer, reg_weight, tol, maxiter, multiscale, min_size,
+                   callback, progress):
+    v.choice(boundary, "boundary", sorted(BOUNDARY_MODES))
+    if regularizer is not None:
+        v.choice(regularizer, "regularizer", sorted(REGULARIZER_TAPS), " or None")
+    v.real(reg_weight, "reg_weight", "a finite number >= 0",
+           lambda w: np.isfinite(w) and w >= 0)
+    if tol is not None:
+        v.real(tol, "tol", "a positive number or None", lambda t: t > 0)
+    v.integer(maxiter, "maxiter", "a non-negative integer", lambda n: n >= 0)
+    v.flag(multiscale, "multiscale")
+    v.integer(min_size, "min_size", "an integer >= 2", lambda n: n >= 2)
+    if callback is not None and not callable(callback):
+        raise TypeError(f"callback must be callable or None, got {v._describe(callback)}")
+    v.flag(progress, "progress")
 
 
 #: tolerance of the coarse scales of the coarse-to-fine driver: they only warm-start the
@@ -115,7 +111,7 @@ class _Progress:
 def solve(image, proposal, alpha, *, channel_axis=-1, boundary="zero",
           regularizer="nyquist", reg_weight=DEFAULT_REG_WEIGHT, x0=None,
           tol=None, maxiter=20000, multiscale=True, min_size=32, callback=None,
-          progress=False):
+          progress=False, max_memory=None):
     r"""Find the feasible residual whose output best matches the proposal's gradients.
 
     Parameters
@@ -166,6 +162,12 @@ def solve(image, proposal, alpha, *, channel_axis=-1, boundary="zero",
         solve (``status`` 2).
     progress : bool, optional
         Show a progress bar (tqdm) on stderr.
+    max_memory : int, float or str, optional
+        Refuse the problem when its estimated peak memory exceeds this many
+        bytes (a number, ``math.inf`` for no limit, or a string such as
+        ``"8GiB"``). Default: the ``GRADFUSION_MAX_MEMORY`` environment
+        variable if set, else the memory available to the process (see
+        ``docs/errors.md``).
 
     Returns
     -------
@@ -173,6 +175,15 @@ def solve(image, proposal, alpha, *, channel_axis=-1, boundary="zero",
         Always the same object: ``output``, ``residual``, ``fun``,
         ``bare_objective``, ``regularization``, ``optimality``, ``nit``,
         ``nmatvec``, ``success``, ``status``, ``message``, ``time``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        On a bad argument, before any work (the cases are listed in
+        ``docs/errors.md``).
+    gradfusion.MemoryLimitError
+        When the estimated peak memory (about ``14 * C * H * W * itemsize``
+        bytes) exceeds ``max_memory``, before any allocation.
 
     Notes
     -----
@@ -220,10 +231,18 @@ def solve(image, proposal, alpha, *, channel_axis=-1, boundary="zero",
     True
     """
     t_start = time.perf_counter()
-    I, P, a, axis, dtype = v.prepare_pair(image, proposal, alpha, channel_axis)
-    _check_options(boundary, regularizer, reg_weight, tol, maxiter, min_size)
-    if callback is not None and not callable(callback):
-        raise TypeError(f"callback must be callable or None, got {type(callback).__name__}")
+    _check_options(boundary, regularizer, reg_weight, tol, maxiter, multiscale, min_size,
+                   callback, progress)
+    if max_memory is not None:
+        _memory.parse_bytes(max_memory, "max_memory")
+
+    def before_work(shape, dtype):
+        if x0 is not None:
+            v.check_like_image(x0, "x0", image)
+        _memory.check_solve_memory(shape, dtype, max_memory)
+
+    I, P, a, axis, dtype = v.prepare_pair(image, proposal, alpha, channel_axis,
+                                          before_work=before_work)
     x = _warm_start(x0, image, channel_axis, dtype)
     tol = default_tol(dtype) if tol is None else float(tol)
 
@@ -256,14 +275,8 @@ def solve(image, proposal, alpha, *, channel_axis=-1, boundary="zero",
 def _warm_start(x0, image, channel_axis, dtype):
     if x0 is None:
         return None
-    shape = np.shape(image)
-    x0 = v.as_float_image(x0, "x0") if np.asarray(x0).dtype.kind == "u" else np.asarray(x0)
-    if x0.shape != shape:
-        raise ValueError(f"x0 must have the shape of image {shape}, got {x0.shape}")
-    if x0.dtype.kind != "f" or not np.all(np.isfinite(x0)):
-        raise ValueError("x0 must be a finite floating-point array")
-    out, _ = v.channels_first(x0.astype(dtype), "x0", channel_axis)
-    return out.copy()
+    x = v.like_image(x0, "x0", image, channel_axis, dtype)
+    return x.copy() if np.may_share_memory(x, x0) else x      # the solver writes into it
 
 
 def _result(problem, state, levels, axis, t_start):

@@ -107,7 +107,7 @@ def test_loss_validation_messages():
     I, P = _pair((5, 5), seed=4)
     with pytest.raises(ValueError, match=r"residual must have the shape of image \(5, 5\)"):
         stay_positive_loss(I, P, np.zeros((5, 4)), 0.7)
-    with pytest.raises(ValueError, match="residual must be a finite floating-point array"):
+    with pytest.raises(ValueError, match=r"residual contains NaN or infinite values \(25 of 25\)"):
         stay_positive_loss(I, P, np.full((5, 5), np.nan), 0.7)
     with pytest.raises(ValueError, match="penalty must be a finite number >= 0, got -1"):
         stay_positive_loss(I, P, np.zeros((5, 5)), 0.7, penalty=-1)

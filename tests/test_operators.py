@@ -392,7 +392,7 @@ def test_bad_channel_axis(cls, channel_axis):
 
 @pytest.mark.parametrize("cls", ALL_CLASSES)
 def test_non_integer_channel_axis_rejected(cls):
-    with pytest.raises(ValueError, match=r"channel_axis"):
+    with pytest.raises(TypeError, match=r"channel_axis must be an integer or None, got float 1.5"):
         cls((4, 5, 3), channel_axis=1.5)
 
 

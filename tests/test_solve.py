@@ -301,3 +301,17 @@ def test_openmp_wait_policy(preset, want):
                           "print(os.environ['OMP_WAIT_POLICY'])"],
                          capture_output=True, text=True, env=env, check=True)
     assert out.stdout.strip() == want
+
+
+@pytest.mark.parametrize("alpha", [0.95, 0.7, 0.3, [0.95, 0.55, 0.15]])
+def test_float32_residual_never_exceeds_one_minus_alpha(alpha):
+    """float32(1 - float32(alpha)) can lie above 1 - alpha: the bound is rounded down (found by
+    tests/test_properties.py: the heuristic gave 0.05000001 for alpha 0.95)."""
+    I = np.ones((6, 5, 3), np.float32)
+    I[0] = 0.0
+    P = np.ones_like(I)                        # asks for more than the display can add
+    upper = 1.0 - np.asarray(alpha, dtype=np.float64)
+    for r in (heuristic(I, P, alpha), gradfusion.solve(I, P, alpha)):
+        assert r.residual.dtype == np.float32
+        assert np.all(r.residual.astype(np.float64) <= upper)
+        assert r.output.max() <= 1.0

@@ -1,0 +1,998 @@
+"""Every bad input: its exception (or warning) and exact message, one case per row of docs/errors.md.
+
+The table in docs/errors.md is generated from the cases below and
+``test_table_is_in_step`` checks that the file holds exactly it: after adding
+or changing a case, regenerate the table with ``python tests/test_errors.py``
+and paste it between the markers. In a message, ``…`` stands for text that
+varies (a folder, a decoder's own words); everything else is matched exactly,
+from the first character to the last.
+"""
+
+import math
+import os
+import re
+import sys
+from unittest import mock
+
+import numpy as np
+import pytest
+
+import gradfusion
+from gradfusion import MemoryLimitError, baselines, io, metrics, poisson
+from gradfusion.cli import main
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+DOC = os.path.join(os.path.dirname(HERE), "docs", "errors.md")
+BEGIN, END = "<!-- table:begin -->", "<!-- table:end -->"
+CLI_BEGIN, CLI_END = "<!-- cli-table:begin -->", "<!-- cli-table:end -->"
+
+
+class Case:
+    """One row: what is called, with which bad input, and what must happen."""
+
+    def __init__(self, id, function, argument, bad, exc, message, call):
+        self.id, self.function, self.argument, self.bad = id, function, argument, bad
+        self.exc, self.message, self.call = exc, message, call
+
+    @property
+    def outcome(self):
+        if self.exc is None:
+            return "accepted"
+        if isinstance(self.exc, str):
+            return self.exc
+        name = self.exc.__name__
+        return f"{name} (warning)" if issubclass(self.exc, Warning) else name
+
+
+def _pattern(message):
+    """The message as an anchored regex; ``…`` matches anything."""
+    return "^" + ".*".join(re.escape(part) for part in message.split("…")) + "$"
+
+
+def _img(shape=(8, 8, 3), fill=0.5, dtype=np.float64, at=None, value=None):
+    a = np.full(shape, fill, dtype=dtype)
+    if at is not None:
+        a[at] = value
+    return a
+
+
+def _env(**values):
+    return mock.patch.dict(os.environ, values)
+
+
+def _file(name, content):
+    """Create ``name`` in the working folder (tests run in a temporary one); return the name."""
+    if isinstance(content, bytes):
+        with open(name, "wb") as fh:
+            fh.write(content)
+    elif isinstance(content, str) and content == "folder":
+        os.makedirs(name, exist_ok=True)
+    else:
+        import imageio.v3 as iio
+        iio.imwrite(name, content)
+    return name
+
+
+I3, P3 = _img(), _img(fill=0.25)
+NAN, INF = float("nan"), float("inf")
+RGBA = np.dstack([np.full((4, 4, 3), 255, np.uint8), np.full((4, 4), 10, np.uint8)])
+
+
+# --------------------------------------------------------------------------- (image, proposal, alpha)
+
+
+def _residual_for(image):
+    try:
+        return np.zeros(np.shape(image))
+    except Exception:
+        return np.zeros((8, 8, 3))
+
+
+#: every function that takes an (image, proposal, alpha) triple runs every PAIR case
+PAIR_FUNCTIONS = {
+    "solve": lambda I, P, a, **k: gradfusion.solve(I, P, a, **k),
+    "heuristic": lambda I, P, a, **k: baselines.heuristic(I, P, a, **k),
+    "stay_positive": lambda I, P, a, **k: baselines.stay_positive(I, P, a, **k),
+    "stay_positive_pixels": lambda I, P, a, **k: baselines.stay_positive_pixels(I, P, a, **k),
+    "stay_positive_loss":
+        lambda I, P, a, **k: baselines.stay_positive_loss(I, P, _residual_for(I), a, **k),
+    "paper_loss": lambda I, P, a, **k: gradfusion.paper_loss(I, P, _residual_for(I), a, **k),
+}
+PAIR = "solve, baselines.*, paper_loss"
+
+
+def _pair(id, argument, bad, exc, message, image=I3, proposal=P3, alpha=0.7, **kwargs):
+    return Case(id, PAIR, argument, bad, exc, message,
+                lambda fn: fn(image, proposal, alpha, **kwargs))
+
+
+_DTYPE = "must have an unsigned integer or floating dtype (uint8, uint16, float32, float64), got"
+_ALPHA_RANGE = "alpha must lie in the open interval (0, 1), got"
+_ALPHA_TYPE = "alpha must be a number or a sequence of numbers, got"
+
+PAIR_CASES = [
+    _pair("pair-shape-mismatch", "image, proposal", "shapes (8, 8, 3) and (8, 9, 3)", ValueError,
+          "image and proposal must have the same shape, got (8, 8, 3) and (8, 9, 3)",
+          proposal=_img((8, 9, 3))),
+    _pair("pair-gray-vs-rgb", "image, proposal", "a gray image and an RGB proposal", ValueError,
+          "image and proposal must have the same shape, got (8, 8) and (8, 8, 3)",
+          image=_img((8, 8))),
+    _pair("pair-ndim-1", "image", "1-D array", ValueError,
+          "image must be 2-D (grayscale) or 3-D (with channels), got 1-D shape (8,)",
+          image=_img((8,)), proposal=_img((8,))),
+    _pair("pair-ndim-4", "image", "4-D array", ValueError,
+          "image must be 2-D (grayscale) or 3-D (with channels), got 4-D shape (8, 8, 3, 1)",
+          image=_img((8, 8, 3, 1)), proposal=_img((8, 8, 3, 1))),
+    _pair("pair-scalar", "image", "a number", ValueError,
+          "image must be 2-D (grayscale) or 3-D (with channels), got 0-D shape ()",
+          image=0.5, proposal=0.5),
+    _pair("pair-channel-axis-none", "channel_axis", "None with 3-D images", ValueError,
+          "image is 3-D with shape (8, 8, 3) but channel_axis is None; pass channel_axis (e.g. -1) "
+          "or a 2-D grayscale image", channel_axis=None),
+    _pair("pair-channel-axis-range", "channel_axis", "3", ValueError,
+          "channel_axis must be an integer in [-3, 2] or None, got 3", channel_axis=3),
+    _pair("pair-channel-axis-float", "channel_axis", "1.0", TypeError,
+          "channel_axis must be an integer or None, got float 1.0", channel_axis=1.0),
+    _pair("pair-channel-axis-bool", "channel_axis", "True", TypeError,
+          "channel_axis must be an integer or None, got bool True", channel_axis=True),
+    _pair("pair-channel-count", "channel_axis, alpha",
+          "(3, 8, 8) images with channel_axis=-1 (8 channels) and 3 alphas", ValueError,
+          "alpha has 3 values but the images have 8 channel(s); give one alpha per channel or a "
+          "scalar", image=_img((3, 8, 8)), proposal=_img((3, 8, 8)), alpha=[0.6, 0.7, 0.8]),
+    _pair("pair-empty", "image", "shape (0, 8)", ValueError, "image is empty (shape (0, 8))",
+          image=_img((0, 8)), proposal=_img((0, 8))),
+    _pair("pair-empty-channels", "image", "shape (8, 8, 0)", ValueError,
+          "image is empty (shape (8, 8, 0))", image=_img((8, 8, 0)), proposal=_img((8, 8, 0))),
+    _pair("pair-one-pixel", "image", "1x1 pixel", ValueError,
+          "image must be at least 2x2 pixels, got 1x1", image=_img((1, 1)), proposal=_img((1, 1))),
+    _pair("pair-one-row", "image", "1x8 pixels, RGB", ValueError,
+          "image must be at least 2x2 pixels, got 1x8", image=_img((1, 8, 3)),
+          proposal=_img((1, 8, 3))),
+    _pair("pair-nan", "image", "one NaN", ValueError,
+          "image contains NaN or infinite values (1 of 192)", image=_img(at=(2, 3, 1), value=NAN)),
+    _pair("pair-inf", "proposal", "one +inf", ValueError,
+          "proposal contains NaN or infinite values (1 of 192)", proposal=_img(at=(0, 0, 0), value=INF)),
+    _pair("pair-minus-inf", "image", "one -inf", ValueError,
+          "image contains NaN or infinite values (1 of 192)", image=_img(at=(7, 7, 2), value=-INF)),
+    _pair("pair-above-1", "image", "a float value 1.5", ValueError,
+          "image is a float image, so its values must lie in [0, 1]; got values in [0.5, 1.5]",
+          image=_img(at=(1, 1, 1), value=1.5)),
+    _pair("pair-below-0", "proposal", "a float value -0.1", ValueError,
+          "proposal is a float image, so its values must lie in [0, 1]; got values in [-0.1, 0.25]",
+          proposal=_img(fill=0.25, at=(1, 1, 1), value=-0.1)),
+    _pair("pair-float32-above-1", "image", "float32 value 1.25", ValueError,
+          "image is a float image, so its values must lie in [0, 1]; got values in [0.5, 1.25]",
+          image=_img(dtype=np.float32, at=(0, 1, 2), value=1.25)),
+    _pair("pair-complex", "image", "complex128 array", TypeError, f"image {_DTYPE} dtype complex128",
+          image=I3.astype(complex)),
+    _pair("pair-bool", "image", "bool array", TypeError, f"image {_DTYPE} dtype bool",
+          image=I3 > 0.3),
+    _pair("pair-object", "proposal", "object array", TypeError, f"proposal {_DTYPE} dtype object",
+          proposal=P3.astype(object)),
+    _pair("pair-signed-int", "image", "int16 array", TypeError, f"image {_DTYPE} dtype int16",
+          image=np.zeros((8, 8, 3), np.int16)),
+    _pair("pair-strings", "image", "array of strings", TypeError, f"image {_DTYPE} dtype <U1",
+          image=np.full((8, 8, 3), "a")),
+    _pair("pair-str", "image", "a file name", TypeError,
+          "image must be an array, got str 'scene.png'", image="scene.png"),
+    _pair("pair-none", "proposal", "None", TypeError, "proposal must be an array, got None",
+          proposal=None),
+    _pair("pair-masked-image", "image", "masked array", TypeError,
+          "image must be a plain ndarray, got a masked array; fill it first (np.ma.filled)",
+          image=np.ma.masked_array(I3)),
+    _pair("pair-masked-proposal", "proposal", "masked array", TypeError,
+          "proposal must be a plain ndarray, got a masked array; fill it first (np.ma.filled)",
+          proposal=np.ma.masked_array(P3, mask=P3 > 1)),
+    _pair("pair-ragged", "image", "ragged nested list", TypeError,
+          "image must be array-like, got list [[0.5, 0.5], [0.5]]", image=[[0.5, 0.5], [0.5]]),
+    _pair("pair-alpha-above", "alpha", "1.5", ValueError, f"{_ALPHA_RANGE} 1.5", alpha=1.5),
+    _pair("pair-alpha-one", "alpha", "1.0", ValueError, f"{_ALPHA_RANGE} 1.0", alpha=1.0),
+    _pair("pair-alpha-zero", "alpha", "0", ValueError, f"{_ALPHA_RANGE} 0", alpha=0),
+    _pair("pair-alpha-negative", "alpha", "-0.2", ValueError, f"{_ALPHA_RANGE} -0.2", alpha=-0.2),
+    _pair("pair-alpha-nan", "alpha", "NaN", ValueError, f"{_ALPHA_RANGE} nan", alpha=NAN),
+    _pair("pair-alpha-inf", "alpha", "inf", ValueError, f"{_ALPHA_RANGE} inf", alpha=INF),
+    _pair("pair-alpha-one-channel-out", "alpha", "[0.5, 1.2, 0.5]", ValueError,
+          f"{_ALPHA_RANGE} [0.5, 1.2, 0.5]", alpha=[0.5, 1.2, 0.5]),
+    _pair("pair-alpha-length", "alpha", "2 values for 3 channels", ValueError,
+          "alpha has 2 values but the images have 3 channel(s); give one alpha per channel or a "
+          "scalar", alpha=[0.6, 0.7]),
+    _pair("pair-alpha-empty", "alpha", "[]", ValueError,
+          "alpha has 0 values but the images have 3 channel(s); give one alpha per channel or a "
+          "scalar", alpha=[]),
+    _pair("pair-alpha-2d", "alpha", "shape (1, 3)", ValueError,
+          "alpha must be a scalar or 1-D, got shape (1, 3)", alpha=np.full((1, 3), 0.5)),
+    _pair("pair-alpha-str", "alpha", "'0.7'", TypeError, f"{_ALPHA_TYPE} str '0.7'", alpha="0.7"),
+    _pair("pair-alpha-none", "alpha", "None", TypeError, f"{_ALPHA_TYPE} None", alpha=None),
+    _pair("pair-alpha-bool", "alpha", "True", TypeError, f"{_ALPHA_TYPE} bool True", alpha=True),
+    _pair("pair-alpha-complex", "alpha", "0.7j", TypeError, f"{_ALPHA_TYPE} complex 0.7j",
+          alpha=0.7j),
+    _pair("pair-alpha-strings", "alpha", "['0.5', 'a', '0.5']", TypeError,
+          f"{_ALPHA_TYPE} list ['0.5', 'a', '0.5']", alpha=["0.5", "a", "0.5"]),
+    _pair("pair-alpha-masked", "alpha", "masked array", TypeError,
+          f"{_ALPHA_TYPE} masked array of shape (3,) and dtype float64",
+          alpha=np.ma.masked_array([0.5, 0.6, 0.7])),
+]
+
+
+# --------------------------------------------------------------------------- one function each
+
+sp = baselines.stay_positive
+spp = baselines.stay_positive_pixels
+spl = baselines.stay_positive_loss
+S10, T20, M10 = _img((10, 10), 0.3), _img((20, 20), 0.6), np.ones((10, 10), bool)
+G = np.zeros((2, 4, 5))
+_RW = "reg_weight must be a finite number >= 0, got"
+_MM = "max_memory must be a positive number of bytes or a size such as '8GiB', got"
+_PEN = "penalty must be a finite number >= 0, got"
+_MASK01 = "mask must be boolean or numeric 0/1, got dtype"
+
+
+def solve(**kwargs):
+    return gradfusion.solve(I3, P3, 0.7, **kwargs)
+
+
+def blend(*args, **kwargs):
+    return poisson.blend(*args, **kwargs)
+
+
+CASES = [
+    # solve
+    Case("solve-boundary", "solve", "boundary", "'wrap'", ValueError,
+         "boundary must be one of ['reflect', 'zero'], got 'wrap'", lambda: solve(boundary="wrap")),
+    Case("solve-regularizer", "solve", "regularizer", "'tv'", ValueError,
+         "regularizer must be one of ['gradient', 'nyquist'] or None, got 'tv'",
+         lambda: solve(regularizer="tv")),
+    Case("solve-reg-weight-negative", "solve", "reg_weight", "-1.0", ValueError, f"{_RW} -1.0",
+         lambda: solve(reg_weight=-1.0)),
+    Case("solve-reg-weight-nan", "solve", "reg_weight", "NaN", ValueError, f"{_RW} nan",
+         lambda: solve(reg_weight=NAN)),
+    Case("solve-reg-weight-inf", "solve", "reg_weight", "inf", ValueError, f"{_RW} inf",
+         lambda: solve(reg_weight=INF)),
+    Case("solve-reg-weight-array", "solve", "reg_weight", "one weight per channel (shape (3,))",
+         TypeError, f"{_RW} array of shape (3,) and dtype float64",
+         lambda: solve(reg_weight=np.full(3, 0.4))),
+    Case("solve-reg-weight-str", "solve", "reg_weight", "'0.4'", TypeError, f"{_RW} str '0.4'",
+         lambda: solve(reg_weight="0.4")),
+    Case("solve-tol-zero", "solve", "tol", "0.0", ValueError,
+         "tol must be a positive number or None, got 0.0", lambda: solve(tol=0.0)),
+    Case("solve-tol-nan", "solve", "tol", "NaN", ValueError,
+         "tol must be a positive number or None, got nan", lambda: solve(tol=NAN)),
+    Case("solve-tol-str", "solve", "tol", "'1e-6'", TypeError,
+         "tol must be a positive number or None, got str '1e-6'", lambda: solve(tol="1e-6")),
+    Case("solve-maxiter-negative", "solve", "maxiter", "-1", ValueError,
+         "maxiter must be a non-negative integer, got -1", lambda: solve(maxiter=-1)),
+    Case("solve-maxiter-float", "solve", "maxiter", "100.0", TypeError,
+         "maxiter must be a non-negative integer, got float 100.0", lambda: solve(maxiter=100.0)),
+    Case("solve-min-size", "solve", "min_size", "1", ValueError,
+         "min_size must be an integer >= 2, got 1", lambda: solve(min_size=1)),
+    Case("solve-multiscale", "solve", "multiscale", "'no'", TypeError,
+         "multiscale must be True or False, got str 'no'", lambda: solve(multiscale="no")),
+    Case("solve-progress", "solve", "progress", "1", TypeError,
+         "progress must be True or False, got int 1", lambda: solve(progress=1)),
+    Case("solve-callback", "solve", "callback", "3", TypeError,
+         "callback must be callable or None, got int 3", lambda: solve(callback=3)),
+    Case("solve-x0-shape", "solve", "x0", "shape (8, 8) for (8, 8, 3) images", ValueError,
+         "x0 must have the shape of image (8, 8, 3), got (8, 8)", lambda: solve(x0=_img((8, 8)))),
+    Case("solve-x0-nan", "solve", "x0", "one NaN", ValueError,
+         "x0 contains NaN or infinite values (1 of 192)",
+         lambda: solve(x0=_img(fill=0.1, at=(0, 0, 0), value=NAN))),
+    Case("solve-x0-complex", "solve", "x0", "complex array", TypeError,
+         f"x0 {_DTYPE} dtype complex128", lambda: solve(x0=np.zeros((8, 8, 3), complex))),
+    Case("solve-x0-signed", "solve", "x0", "int64 array", TypeError,
+         f"x0 {_DTYPE} dtype int64", lambda: solve(x0=np.zeros((8, 8, 3), np.int64))),
+    Case("solve-x0-masked", "solve", "x0", "masked array", TypeError,
+         "x0 must be a plain ndarray, got a masked array; fill it first (np.ma.filled)",
+         lambda: solve(x0=np.ma.zeros((8, 8, 3)))),
+    Case("solve-max-memory-negative", "solve", "max_memory", "-1", ValueError, f"{_MM} -1",
+         lambda: solve(max_memory=-1)),
+    Case("solve-max-memory-text", "solve", "max_memory", "'lots'", ValueError, f"{_MM} 'lots'",
+         lambda: solve(max_memory="lots")),
+    Case("solve-max-memory-type", "solve", "max_memory", "[1]", TypeError, f"{_MM} list [1]",
+         lambda: solve(max_memory=[1])),
+    Case("solve-too-large", "solve", "max_memory", "'1K' (below the estimate)", MemoryLimitError,
+         "gradfusion.solve needs an estimated 16.0 MiB for a 3x8x8 float64 problem; the limit is "
+         "1.0 KiB (max_memory); pass max_memory=... or set GRADFUSION_MAX_MEMORY to raise it",
+         lambda: solve(max_memory="1K")),
+    Case("solve-env-too-small", "solve", "GRADFUSION_MAX_MEMORY", "'1K'", MemoryLimitError,
+         "gradfusion.solve needs an estimated 16.0 MiB for a 3x8x8 float64 problem; the limit is "
+         "1.0 KiB (GRADFUSION_MAX_MEMORY); pass max_memory=... or set GRADFUSION_MAX_MEMORY to "
+         "raise it", lambda: _with_env(solve, GRADFUSION_MAX_MEMORY="1K")),
+    Case("solve-env-invalid", "solve", "GRADFUSION_MAX_MEMORY", "'lots'", ValueError,
+         "GRADFUSION_MAX_MEMORY must be a positive number of bytes or a size such as '8GiB', "
+         "got 'lots'", lambda: _with_env(solve, GRADFUSION_MAX_MEMORY="lots")),
+    # baselines
+    Case("heuristic-boundary", "baselines.heuristic", "boundary", "'wrap'", ValueError,
+         "boundary must be one of ['reflect', 'zero'], got 'wrap'",
+         lambda: baselines.heuristic(I3, P3, 0.7, boundary="wrap")),
+    Case("sp-per-channel", "baselines.stay_positive", "per_channel", "'yes'", TypeError,
+         "per_channel must be True or False, got str 'yes'",
+         lambda: sp(I3, P3, 0.7, per_channel="yes")),
+    Case("sp-penalty-negative", "baselines.stay_positive", "penalty", "-1", ValueError,
+         f"{_PEN} -1", lambda: sp(I3, P3, 0.7, penalty=-1)),
+    Case("sp-penalty-zero", "baselines.stay_positive", "penalty", "0.0", ValueError,
+         "penalty must be > 0 for the 2-parameter search (it bounds the domain), got 0.0",
+         lambda: sp(I3, P3, 0.7, penalty=0.0)),
+    Case("sp-penalty-str", "baselines.stay_positive", "penalty", "'10'", TypeError,
+         f"{_PEN} str '10'", lambda: sp(I3, P3, 0.7, penalty="10")),
+    Case("sp-grid-small", "baselines.stay_positive", "grid", "2", ValueError,
+         "grid must be an integer >= 3, got 2", lambda: sp(I3, P3, 0.7, grid=2)),
+    Case("sp-grid-float", "baselines.stay_positive", "grid", "64.0", TypeError,
+         "grid must be an integer >= 3, got float 64.0", lambda: sp(I3, P3, 0.7, grid=64.0)),
+    Case("sp-boundary", "baselines.stay_positive", "boundary", "'wrap'", ValueError,
+         "boundary must be one of ['reflect', 'zero'], got 'wrap'",
+         lambda: sp(I3, P3, 0.7, boundary="wrap")),
+    Case("spp-xtol-zero", "baselines.stay_positive_pixels", "xtol", "0", ValueError,
+         "xtol must be a number in (0, 1), got 0", lambda: spp(I3, P3, 0.7, xtol=0)),
+    Case("spp-xtol-str", "baselines.stay_positive_pixels", "xtol", "'1e-9'", TypeError,
+         "xtol must be a number in (0, 1), got str '1e-9'", lambda: spp(I3, P3, 0.7, xtol="1e-9")),
+    Case("spp-boundary", "baselines.stay_positive_pixels", "boundary", "None", ValueError,
+         "boundary must be one of ['reflect', 'zero'], got None",
+         lambda: spp(I3, P3, 0.7, boundary=None)),
+    Case("spl-residual-shape", "baselines.stay_positive_loss", "residual", "shape (8, 8)",
+         ValueError, "residual must have the shape of image (8, 8, 3), got (8, 8)",
+         lambda: spl(I3, P3, _img((8, 8)), 0.7)),
+    Case("spl-residual-nan", "baselines.stay_positive_loss", "residual", "one NaN", ValueError,
+         "residual contains NaN or infinite values (1 of 192)",
+         lambda: spl(I3, P3, _img(at=(0, 0, 0), value=NAN), 0.7)),
+    Case("spl-residual-complex", "baselines.stay_positive_loss", "residual", "complex array",
+         TypeError, f"residual {_DTYPE} dtype complex128",
+         lambda: spl(I3, P3, np.zeros((8, 8, 3), complex), 0.7)),
+    Case("spl-penalty-nan", "baselines.stay_positive_loss", "penalty", "NaN", ValueError,
+         f"{_PEN} nan", lambda: spl(I3, P3, np.zeros((8, 8, 3)), 0.7, penalty=NAN)),
+    # objective
+    Case("pl-residual-shape", "paper_loss", "residual", "shape (8, 8, 1)", ValueError,
+         "residual must have the shape of image (8, 8, 3), got (8, 8, 1)",
+         lambda: gradfusion.paper_loss(I3, P3, _img((8, 8, 1)), 0.7)),
+    Case("pl-residual-masked", "paper_loss", "residual", "masked array", TypeError,
+         "residual must be a plain ndarray, got a masked array; fill it first (np.ma.filled)",
+         lambda: gradfusion.paper_loss(I3, P3, np.ma.zeros((8, 8, 3)), 0.7)),
+    Case("pl-penalty-negative", "paper_loss", "penalty", "-10", ValueError, f"{_PEN} -10",
+         lambda: gradfusion.paper_loss(I3, P3, np.zeros((8, 8, 3)), 0.7, penalty=-10)),
+    Case("pl-boundary", "paper_loss", "boundary", "'same'", ValueError,
+         "boundary must be one of ['reflect', 'zero'], got 'same'",
+         lambda: gradfusion.paper_loss(I3, P3, np.zeros((8, 8, 3)), 0.7, boundary="same")),
+    Case("ge-shape", "gradient_error", "output, proposal", "shapes (8, 8, 3) and (8, 8)",
+         ValueError, "output and proposal must have the same shape, got (8, 8, 3) and (8, 8)",
+         lambda: gradfusion.gradient_error(I3, _img((8, 8)))),
+    Case("ge-one-pixel", "gradient_error", "output", "1x1 pixel", ValueError,
+         "output must be at least 2x2 pixels, got 1x1",
+         lambda: gradfusion.gradient_error(_img((1, 1)), _img((1, 1)))),
+    Case("ge-nan", "gradient_error", "proposal", "one NaN", ValueError,
+         "proposal contains NaN or infinite values (1 of 192)",
+         lambda: gradfusion.gradient_error(I3, _img(at=(3, 3, 0), value=NAN))),
+    Case("ge-complex", "gradient_error", "output", "complex array", TypeError,
+         f"output {_DTYPE} dtype complex64",
+         lambda: gradfusion.gradient_error(I3.astype(np.complex64), P3)),
+    Case("ge-channel-axis-none", "gradient_error", "channel_axis", "None with 3-D images",
+         ValueError, "output is 3-D with shape (8, 8, 3) but channel_axis is None; pass "
+         "channel_axis (e.g. -1) or a 2-D grayscale image",
+         lambda: gradfusion.gradient_error(I3, P3, channel_axis=None)),
+    Case("ge-boundary", "gradient_error", "boundary", "'periodic'", ValueError,
+         "boundary must be one of ['reflect', 'zero'], got 'periodic'",
+         lambda: gradfusion.gradient_error(I3, P3, boundary="periodic")),
+    # operators
+    Case("op-shape-1d", "SobelGradient & co.", "image_shape", "(5,)", ValueError,
+         "image_shape must be (H, W) or 3-D with positive sizes, got (5,)",
+         lambda: gradfusion.SobelGradient((5,))),
+    Case("op-shape-zero", "SobelGradient & co.", "image_shape", "(0, 4)", ValueError,
+         "image_shape must be (H, W) or 3-D with positive sizes, got (0, 4)",
+         lambda: gradfusion.ForwardDifference((0, 4))),
+    Case("op-shape-str", "SobelGradient & co.", "image_shape", "'4x5'", TypeError,
+         "image_shape must be a tuple of integers, got '4x5'",
+         lambda: gradfusion.SobelGradient("4x5")),
+    Case("op-shape-float", "SobelGradient & co.", "image_shape", "(4.0, 5)", TypeError,
+         "image_shape must be a tuple of integers, got (4.0, 5)",
+         lambda: gradfusion.DifferenceFilter((4.0, 5))),
+    Case("op-channel-axis-range", "SobelGradient & co.", "channel_axis", "3 for a 3-D shape",
+         ValueError, "channel_axis must be in [-3, 2] for a 3-D image_shape, got 3",
+         lambda: gradfusion.SobelGradient((4, 5, 3), channel_axis=3)),
+    Case("op-channel-axis-float", "SobelGradient & co.", "channel_axis", "1.5", TypeError,
+         "channel_axis must be an integer or None, got float 1.5",
+         lambda: gradfusion.SobelGradient((4, 5, 3), channel_axis=1.5)),
+    Case("op-dtype-int", "SobelGradient & co.", "dtype", "int32", TypeError,
+         "dtype must be float32 or float64, got int32",
+         lambda: gradfusion.SobelGradient((4, 5), dtype=np.int32)),
+    Case("op-dtype-unknown", "SobelGradient & co.", "dtype", "'double precision'", TypeError,
+         "dtype must be float32 or float64, got 'double precision'",
+         lambda: gradfusion.ForwardDifference((4, 5), dtype="double precision")),
+    Case("op-boundary", "SobelGradient", "boundary", "'wrap'", ValueError,
+         "boundary must be one of ['reflect', 'zero'], got 'wrap'",
+         lambda: gradfusion.SobelGradient((4, 5), boundary="wrap")),
+    Case("op-taps-empty", "DifferenceFilter", "taps", "()", ValueError,
+         "taps must be a non-empty 1-D sequence of finite numbers, got array([], dtype=float64)",
+         lambda: gradfusion.DifferenceFilter((4, 5), taps=())),
+    Case("op-taps-nan", "DifferenceFilter", "taps", "(1.0, NaN)", ValueError,
+         "taps must be a non-empty 1-D sequence of finite numbers, got array(…)",
+         lambda: gradfusion.DifferenceFilter((4, 5), taps=(1.0, NAN))),
+    Case("op-taps-str", "DifferenceFilter", "taps", "'1,-2,1'", TypeError,
+         "taps must be a sequence of real numbers, got str '1,-2,1'",
+         lambda: gradfusion.DifferenceFilter((4, 5), taps="1,-2,1")),
+    # poisson.gradient / reconstruct
+    Case("pg-masked", "poisson.gradient", "image", "masked array", TypeError,
+         "image must be a plain ndarray, got a masked array; fill it first (np.ma.filled)",
+         lambda: poisson.gradient(np.ma.zeros((4, 4)))),
+    Case("pg-complex", "poisson.gradient", "image", "complex array", TypeError,
+         f"image {_DTYPE} dtype complex128", lambda: poisson.gradient(np.zeros((4, 4), complex))),
+    Case("pg-nan", "poisson.gradient", "image", "one NaN", ValueError,
+         "image contains NaN or infinite values (1 of 16)",
+         lambda: poisson.gradient(_img((4, 4), at=(1, 1), value=NAN))),
+    Case("pg-empty", "poisson.gradient", "image", "shape (4, 0)", ValueError,
+         "image is empty (shape (4, 0))", lambda: poisson.gradient(_img((4, 0)))),
+    Case("pg-ndim", "poisson.gradient", "image", "4-D array", ValueError,
+         "image must be 2-D (grayscale) or 3-D (with channels), got 4-D shape (2, 2, 2, 2)",
+         lambda: poisson.gradient(_img((2, 2, 2, 2)))),
+    Case("pg-one-pixel", "poisson.gradient", "image", "1x1 pixel", None,
+         "accepted: zero gradients (exact)", lambda: poisson.gradient(_img((1, 1)))),
+    Case("pr-shape", "poisson.reconstruct", "gradients", "shape (3, 4, 4)", ValueError,
+         "gradients must have shape (2, H, W) or (2, H, W, C) (the x and y maps stacked first), "
+         "got shape (3, 4, 4)", lambda: poisson.reconstruct(np.zeros((3, 4, 4)))),
+    Case("pr-signed", "poisson.reconstruct", "gradients", "int64 array", TypeError,
+         f"gradients {_DTYPE} dtype int64", lambda: poisson.reconstruct(G.astype(np.int64))),
+    Case("pr-nan", "poisson.reconstruct", "gradients", "all NaN", ValueError,
+         "gradients contains NaN or infinite values (40 of 40)",
+         lambda: poisson.reconstruct(np.full((2, 4, 5), NAN))),
+    Case("pr-anchor-outside", "poisson.reconstruct", "anchor", "(4, 0) in a 4x5 image", ValueError,
+         "anchor must be a (row, col) pair inside the 4x5 image, got (4, 0)",
+         lambda: poisson.reconstruct(G, anchor=(4, 0))),
+    Case("pr-anchor-float", "poisson.reconstruct", "anchor", "(1.0, 1)", TypeError,
+         "anchor must be a pair of integers (row, col), got (1.0, 1)",
+         lambda: poisson.reconstruct(G, anchor=(1.0, 1))),
+    Case("pr-value-length", "poisson.reconstruct", "value", "2 values for 3 channels", ValueError,
+         "value must be a finite scalar or one value per channel (3), got [1.0, 2.0]",
+         lambda: poisson.reconstruct(np.zeros((2, 4, 5, 3)), value=[1.0, 2.0])),
+    Case("pr-value-nan", "poisson.reconstruct", "value", "NaN", ValueError,
+         "value must be a finite scalar or one value per channel (1), got nan",
+         lambda: poisson.reconstruct(G, value=NAN)),
+    Case("pr-value-str", "poisson.reconstruct", "value", "'0.5'", TypeError,
+         "value must be a number or one number per channel (1), got str '0.5'",
+         lambda: poisson.reconstruct(G, value="0.5")),
+    Case("pr-one-pixel", "poisson.reconstruct", "gradients", "a 1x1 image's (2, 1, 1)", None,
+         "accepted: the image is the anchor value", lambda: poisson.reconstruct(np.zeros((2, 1, 1)))),
+    # poisson.blend
+    Case("pb-mask-empty", "poisson.blend", "mask", "all False", UserWarning,
+         "blend: the mask is empty; the target is returned unchanged",
+         lambda: blend(S10, T20, np.zeros((10, 10), bool))),
+    Case("pb-offset-outside", "poisson.blend", "offset", "(25, 0): the mask lands below the target",
+         ValueError, "offset (25, 0) places all 100 mask pixels outside the 20x20 target (the mask "
+         "spans rows 0..9 and columns 0..9 of the source)", lambda: blend(S10, T20, M10, (25, 0))),
+    Case("pb-offset-partly", "poisson.blend", "offset", "(15, 0): half the mask outside",
+         UserWarning, "blend: offset (15, 0) places 50 of 100 mask pixels outside the 20x20 "
+         "target; they are dropped", lambda: blend(S10, T20, M10, (15, 0))),
+    Case("pb-offset-float", "poisson.blend", "offset", "(1.5, 2)", TypeError,
+         "offset must be a pair of integers (row, col), got (1.5, 2)",
+         lambda: blend(S10, T20, M10, (1.5, 2))),
+    Case("pb-offset-int", "poisson.blend", "offset", "3", TypeError,
+         "offset must be a pair of integers (row, col), got 3", lambda: blend(S10, T20, M10, 3)),
+    Case("pb-offset-triple", "poisson.blend", "offset", "(1, 2, 3)", ValueError,
+         "offset must be a pair of integers (row, col), got (1, 2, 3)",
+         lambda: blend(S10, T20, M10, (1, 2, 3))),
+    Case("pb-mask-shape", "poisson.blend", "mask", "shape (10, 9) for a 10x10 source", ValueError,
+         "mask must have the spatial shape of source (10, 10), got (10, 9)",
+         lambda: blend(S10, T20, M10[:, :9])),
+    Case("pb-mask-3d", "poisson.blend", "mask", "3-D array", ValueError,
+         "mask must be 2-D, got 3-D shape (10, 10, 3)", lambda: blend(S10, T20, np.ones((10, 10, 3)))),
+    Case("pb-mask-values", "poisson.blend", "mask", "values 0 and 2", ValueError,
+         "mask must contain only 0 and 1 (or be boolean), found values [2]",
+         lambda: blend(S10, T20, M10 * 2)),
+    Case("pb-mask-nan", "poisson.blend", "mask", "float NaN", ValueError,
+         "mask must contain only 0 and 1 (or be boolean), found values [nan]",
+         lambda: blend(S10, T20, _img((10, 10), 1.0, at=(0, 0), value=NAN))),
+    Case("pb-mask-strings", "poisson.blend", "mask", "array of strings", TypeError,
+         f"{_MASK01} <U1", lambda: blend(S10, T20, np.full((10, 10), "a"))),
+    Case("pb-mask-object", "poisson.blend", "mask", "object array", TypeError,
+         f"{_MASK01} object", lambda: blend(S10, T20, M10.astype(object))),
+    Case("pb-mask-complex", "poisson.blend", "mask", "complex array", TypeError,
+         f"{_MASK01} complex128", lambda: blend(S10, T20, M10.astype(complex))),
+    Case("pb-mask-masked", "poisson.blend", "mask", "masked array", TypeError,
+         "mask must be a plain ndarray, got a masked array",
+         lambda: blend(S10, T20, np.ma.masked_array(M10))),
+    Case("pb-mask-none", "poisson.blend", "mask", "None", TypeError,
+         "mask must be a boolean or 0/1 array, got None", lambda: blend(S10, T20, None)),
+    Case("pb-mask-whole-target", "poisson.blend", "mask", "covers the whole target", ValueError,
+         "mask covers the whole target: there are no target pixels around it to give boundary "
+         "(Dirichlet) values, so the blend has no unique solution; leave at least one target pixel "
+         "outside the mask", lambda: blend(T20, T20, np.ones((20, 20), bool))),
+    Case("pb-method", "poisson.blend", "method", "'seamless'", ValueError,
+         "method must be one of ('normal', 'mixed'), got 'seamless'",
+         lambda: blend(S10, T20, M10, method="seamless")),
+    Case("pb-tol", "poisson.blend", "tol", "0", ValueError, "tol must be a number in (0, 1), got 0",
+         lambda: blend(S10, T20, M10, tol=0)),
+    Case("pb-maxiter", "poisson.blend", "maxiter", "0", ValueError,
+         "maxiter must be a positive integer, got 0", lambda: blend(S10, T20, M10, maxiter=0)),
+    Case("pb-maxiter-float", "poisson.blend", "maxiter", "2.5", TypeError,
+         "maxiter must be a positive integer, got float 2.5",
+         lambda: blend(S10, T20, M10, maxiter=2.5)),
+    Case("pb-clip", "poisson.blend", "clip", "'no'", TypeError,
+         "clip must be True or False, got str 'no'", lambda: blend(S10, T20, M10, clip="no")),
+    Case("pb-channel-axis", "poisson.blend", "channel_axis", "'last'", TypeError,
+         "channel_axis must be an integer or None, got str 'last'",
+         lambda: blend(S10, T20, M10, channel_axis="last")),
+    Case("pb-channels", "poisson.blend", "source, target", "3 and 4 channels", ValueError,
+         "source and target must have the same number of channels, got 3 and 4",
+         lambda: blend(_img((10, 10, 3)), _img((20, 20, 4)), M10)),
+    Case("pb-gray-vs-rgb", "poisson.blend", "source, target", "gray source, RGB target",
+         ValueError, "source and target must both be grayscale (2-D) or both have channels (3-D), "
+         "got shapes (10, 10) and (20, 20, 3)", lambda: blend(S10, _img((20, 20, 3)), M10)),
+    Case("pb-target-range", "poisson.blend", "target", "values up to 2.6", ValueError,
+         "target is a float image, so its values must lie in [0, 1]; got values in [2.6, 2.6]",
+         lambda: blend(S10, T20 + 2, M10)),
+    Case("pb-source-nan", "poisson.blend", "source", "one NaN", ValueError,
+         "source contains NaN or infinite values (1 of 100)",
+         lambda: blend(_img((10, 10), at=(5, 5), value=NAN), T20, M10)),
+    Case("pb-source-empty", "poisson.blend", "source", "shape (0, 10)", ValueError,
+         "source is empty (shape (0, 10))", lambda: blend(_img((0, 10)), T20, M10)),
+    # color2gray
+    Case("cg-gray", "poisson.color2gray", "image", "a 2-D image", ValueError,
+         "image must be an RGB image (H, W, 3), got shape (4, 4)",
+         lambda: poisson.color2gray(_img((4, 4)))),
+    Case("cg-channels", "poisson.color2gray", "image", "4 channels", ValueError,
+         "image must have 3 (RGB) channels, got 4", lambda: poisson.color2gray(_img((4, 4, 4)))),
+    Case("cg-nan", "poisson.color2gray", "image", "one NaN", ValueError,
+         "image contains NaN or infinite values (1 of 48)",
+         lambda: poisson.color2gray(_img((4, 4, 3), at=(0, 0, 0), value=NAN))),
+    Case("cg-anchor-weight-negative", "poisson.color2gray", "anchor_weight", "-1", ValueError,
+         "anchor_weight must be a finite number >= 0, got -1",
+         lambda: poisson.color2gray(_img((4, 4, 3)), anchor_weight=-1)),
+    Case("cg-anchor-weight-str", "poisson.color2gray", "anchor_weight", "'1e-4'", TypeError,
+         "anchor_weight must be a finite number >= 0, got str '1e-4'",
+         lambda: poisson.color2gray(_img((4, 4, 3)), anchor_weight="1e-4")),
+    # io
+    Case("io-read-path-type", "io.read_image", "path", "None", TypeError,
+         "path must be a str or os.PathLike, got None", lambda: io.read_image(None)),
+    Case("io-read-missing", "io.read_image", "path", "a missing file", io.ImageFileError,
+         "missing.png: no such file", lambda: io.read_image("missing.png")),
+    Case("io-read-folder", "io.read_image", "path", "a folder", io.ImageFileError,
+         "sub: is a folder, not an image file", lambda: io.read_image(_file("sub", "folder"))),
+    Case("io-read-empty", "io.read_image", "path", "a 0-byte file", io.ImageFileError,
+         "empty.png: is empty (0 bytes)", lambda: io.read_image(_file("empty.png", b""))),
+    Case("io-read-not-image", "io.read_image", "path", "a text file", io.ImageFileError,
+         "notes.txt: cannot read image (not a supported image format)",
+         lambda: io.read_image(_file("notes.txt", b"hello\n" * 20))),
+    Case("io-read-corrupt", "io.read_image", "path", "PNG signature, then garbage",
+         io.ImageFileError, "corrupt.png: cannot read image (…)",
+         lambda: io.read_image(_file("corrupt.png", b"\x89PNG\r\n\x1a\n not really"))),
+    Case("io-read-truncated", "io.read_image", "path", "first half of a PNG", io.ImageFileError,
+         "cut.png: cannot read image (…truncated…)",
+         lambda: io.read_image(_truncated("cut.png"))),
+    Case("io-read-translucent", "io.read_image", "path", "RGBA with alpha < 255",
+         io.ImageFileError,
+         "rgba.png: has a translucent alpha channel; composite it onto a background first",
+         lambda: io.read_image(_file("rgba.png", RGBA))),
+    Case("io-read-orientation", "io.read_image", "path", "EXIF orientation 6", io.ImageFileWarning,
+         "rot.png: EXIF orientation 6 applied (the pixels are rotated 90 degrees clockwise, now "
+         "6x4, as viewers show them); outputs are written in this orientation without the tag",
+         lambda: io.read_image(_oriented("rot.png", 6))),
+    Case("io-read-icc", "io.read_image", "path", "an embedded ICC profile", io.ImageFileWarning,
+         "icc.png: embedded ICC colour profile ignored: pixel values are used as stored and "
+         "outputs carry no profile (viewers assume sRGB)", lambda: io.read_image(_with_icc("icc.png"))),
+    Case("io-write-path-type", "io.write_image", "path", "3", TypeError,
+         "path must be a str or os.PathLike, got int 3", lambda: io.write_image(3, I3)),
+    Case("io-write-suffix", "io.write_image", "path", "'out.jpg'", io.ImageFileError,
+         "out.jpg: output must end in one of .png, .tif, .tiff", lambda: io.write_image("out.jpg", I3)),
+    Case("io-write-exists", "io.write_image", "path", "an existing file", io.ImageFileError,
+         "old.png: exists; pass overwrite=True (--overwrite) to replace it",
+         lambda: io.write_image(_file("old.png", b"previous"), I3)),
+    Case("io-write-folder-missing", "io.write_image", "path", "in a missing folder",
+         io.ImageFileError, "nofolder/out.png: folder …nofolder does not exist",
+         lambda: io.write_image("nofolder/out.png", I3)),
+    Case("io-write-bits", "io.write_image", "bits", "12", ValueError, "bits must be 8 or 16, got 12",
+         lambda: io.write_image("out.png", I3, bits=12)),
+    Case("io-write-overwrite", "io.write_image", "overwrite", "'yes'", TypeError,
+         "overwrite must be True or False, got str 'yes'",
+         lambda: io.write_image("out.png", I3, overwrite="yes")),
+    Case("io-write-nan", "io.write_image", "image", "all NaN", ValueError,
+         "image contains NaN or infinite values (16 of 16)",
+         lambda: io.write_image("out.png", np.full((4, 4), NAN))),
+    Case("io-write-range", "io.write_image", "image", "a float value 2.0", ValueError,
+         "image is a float image, so its values must lie in [0, 1]; got values in [0.5, 2]",
+         lambda: io.write_image("out.png", _img((4, 4), at=(0, 0), value=2.0))),
+    Case("io-write-layout", "io.write_image", "image", "4 channels", ValueError,
+         "image must be (H, W) or (H, W, 3), got shape (4, 4, 4)",
+         lambda: io.write_image("out.png", _img((4, 4, 4)))),
+    Case("io-write-complex", "io.write_image", "image", "complex array", TypeError,
+         f"image {_DTYPE} dtype complex128",
+         lambda: io.write_image("out.png", np.zeros((4, 4), complex))),
+    Case("io-text-exists", "io.write_text", "path", "an existing file", io.ImageFileError,
+         "old.csv: exists; pass overwrite=True (--overwrite) to replace it",
+         lambda: io.write_text(_file("old.csv", b"previous"), "new")),
+    Case("io-text-folder-missing", "io.write_text", "path", "in a missing folder",
+         io.ImageFileError, "nofolder/t.csv: folder …nofolder does not exist",
+         lambda: io.write_text("nofolder/t.csv", "x")),
+    Case("io-text-type", "io.write_text", "text", "bytes", TypeError,
+         "text must be a str, got bytes", lambda: io.write_text("t.csv", b"x")),
+    # metrics: (reference, image) pairs, patches, normalisation
+    Case("metrics-shape", "metrics.*", "reference, image", "shapes (8, 8, 3) and (8, 7, 3)",
+         ValueError, "reference and image must have the same shape, got (8, 8, 3) and (8, 7, 3)",
+         lambda: metrics.psnr(I3, I3[:, :7])),
+    Case("metrics-nan", "metrics.*", "image", "a NaN", ValueError,
+         "image contains NaN or infinite values (1 of 192)",
+         lambda: metrics.ssim(I3, _img(at=(0, 0, 0), value=NAN))),
+    Case("metrics-range", "metrics.*", "reference", "a float value 1.5", ValueError,
+         "reference is a float image, so its values must lie in [0, 1]; got values in [0.5, 1.5]",
+         lambda: metrics.gmsd(_img(at=(0, 0, 0), value=1.5), I3)),
+    Case("metrics-patch-large", "metrics.*", "patch_size", "9 for an 8x8 image", ValueError,
+         "patch_size 9 is larger than the image (8x8)", lambda: metrics.psnr(I3, P3, patch_size=9)),
+    Case("metrics-patch-zero", "metrics.*", "patch_size", "0", ValueError,
+         "patch_size must be a positive integer or None, got 0",
+         lambda: metrics.psnr(I3, P3, patch_size=0)),
+    Case("metrics-patch-float", "metrics.*", "patch_size", "2.5", TypeError,
+         "patch_size must be a positive integer or None, got 2.5",
+         lambda: metrics.psnr(I3, P3, patch_size=2.5)),
+    Case("metrics-ssim-patch", "metrics.ssim", "patch_size", "5 (below the 7x7 window)",
+         ValueError, "patch_size must be at least 7 for this metric, got 5",
+         lambda: metrics.ssim(I3, P3, patch_size=5)),
+    Case("metrics-partial", "metrics.*", "partial", "'keep'", ValueError,
+         "partial must be one of ('drop', 'shift'), got 'keep'",
+         lambda: metrics.psnr(I3, P3, partial="keep")),
+    Case("metrics-normalize", "metrics.*", "normalize", "'local'", ValueError,
+         "normalize must be one of (None, 'global', 'patch'), got 'local'",
+         lambda: metrics.gmsd(I3, P3, normalize="local")),
+    Case("metrics-ssim-data-range", "metrics.ssim", "data_range", "255", TypeError,
+         "ssim: data_range is always 1 and channel_axis is a keyword of its own",
+         lambda: metrics.ssim(I3, P3, data_range=255)),
+    Case("metrics-stripe-cutoff", "metrics.stripe_share", "cutoff", "0.6", ValueError,
+         "cutoff must be a number in (0, 0.5), got 0.6", lambda: metrics.stripe_share(I3, cutoff=0.6)),
+    Case("metrics-lpips-net", "metrics.lpips", "net", "'resnet'", ValueError,
+         "net must be one of ['alex', 'squeeze', 'vgg'], got 'resnet'",
+         lambda: metrics.lpips(I3, P3, net="resnet")),
+    Case("metrics-lpips-batch", "metrics.lpips", "batch_size", "0", ValueError,
+         "batch_size must be a positive integer, got 0", lambda: metrics.lpips(I3, P3, batch_size=0)),
+    Case("metrics-lpips-model", "metrics.lpips", "model", "'alex'", TypeError,
+         "model must be callable, got str", lambda: metrics.lpips(I3, P3, model="alex")),
+    Case("metrics-lpips-channels", "metrics.lpips", "reference, image", "4 channels", ValueError,
+         "LPIPS compares grayscale or RGB images, got 4 channels",
+         lambda: metrics.lpips(_img((8, 8, 4)), _img((8, 8, 4)), model=lambda a, b: a)),
+    Case("metrics-lpips-missing", "metrics.lpips", "(environment)", "no lpips package",
+         metrics.LPIPSUnavailableError,
+         "LPIPS needs the optional packages torch and lpips (pip install 'gradfusion[lpips]'); "
+         "importing them failed: …", lambda: _without_lpips(lambda: metrics.lpips(I3, P3))),
+    # the evaluation harness and its figure
+    Case("evaluate-methods", "evaluate", "methods", "['adam']", ValueError,
+         "methods must be a non-empty subset of ['heuristic', 'stay_positive', "
+         "'stay_positive_pixels', 'gradfusion'], got ['adam']",
+         lambda: gradfusion.evaluate(I3, P3, 0.7, methods=["adam"])),
+    Case("evaluate-options", "evaluate", "options", "for a method not run", ValueError,
+         "options names methods that are not run: ['gradfusion']",
+         lambda: gradfusion.evaluate(I3, P3, 0.7, methods=["heuristic"], options={"gradfusion": {}})),
+    Case("evaluate-lpips", "evaluate", "lpips", "'yes'", ValueError,
+         "lpips must be 'auto', True or False, got 'yes'",
+         lambda: gradfusion.evaluate(I3, P3, 0.7, lpips="yes")),
+    Case("evaluate-alpha", "evaluate", "alpha", "1.5", ValueError, f"{_ALPHA_RANGE} 1.5",
+         lambda: gradfusion.evaluate(I3, P3, 1.5)),
+    Case("figure-empty", "comparison_figure", "panels", "{}", ValueError,
+         "panels must be a non-empty dict of name -> image",
+         lambda: gradfusion.comparison_figure({})),
+    Case("figure-shapes", "comparison_figure", "panels", "images of different shapes", ValueError,
+         "panels['b'] has shape (8, 7), the first (8, 8)",
+         lambda: gradfusion.comparison_figure({"a": I3, "b": I3[:, :7]})),
+    Case("figure-crop", "comparison_figure", "crop", "(6, 0) with crop_size 4", ValueError,
+         "crop (6, 0) with crop_size 4 leaves the 8x8 image",
+         lambda: gradfusion.comparison_figure({"a": I3}, crop=(6, 0), crop_size=4)),
+]
+
+
+def _without_lpips(call):
+    metrics._lpips_model.cache_clear()
+    try:
+        with mock.patch.dict(sys.modules, {"lpips": None}):
+            return call()
+    finally:
+        metrics._lpips_model.cache_clear()
+
+
+def _with_env(fn, **values):
+    with _env(**values):
+        return fn()
+
+
+def _truncated(name):
+    io.write_image("whole.png", np.random.default_rng(0).random((32, 32, 3)), overwrite=True)
+    with open("whole.png", "rb") as fh:
+        data = fh.read()
+    return _file(name, data[:len(data) // 2])
+
+
+def _oriented(name, orientation):
+    from PIL import Image
+    im = Image.fromarray(np.zeros((4, 6, 3), np.uint8))
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    im.save(name, exif=exif.tobytes())
+    return name
+
+
+def _with_icc(name):
+    from PIL import Image, ImageCms
+    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    Image.fromarray(np.zeros((4, 6, 3), np.uint8)).save(name, icc_profile=profile)
+    return name
+
+
+# --------------------------------------------------------------------------- the command line
+
+def _argv(*extra, inputs=("in.png", "prop.png"), output="o.png", alpha="0.7"):
+    """``gradfusion solve`` arguments: the valid pair, one output, and ``extra``."""
+    return ["solve", *inputs, "--alpha", alpha, "-o", output, *extra]
+
+
+def _memory_argv():
+    os.environ["GRADFUSION_MAX_MEMORY"] = "1K"        # restored by the test's monkeypatch
+    return _argv()
+
+
+#: (id, arguments, what is wrong, message) for ``gradfusion``; the folder holds in.png, prop.png
+CLI_CASES = [
+    ("cli-missing", "INPUT", "a missing file", "missing.png: no such file",
+     lambda: _argv(inputs=("missing.png", "prop.png"))),
+    ("cli-folder", "PROPOSAL", "a folder", "sub: is a folder, not an image file",
+     lambda: _argv(inputs=("in.png", _file("sub", "folder")))),
+    ("cli-empty-file", "INPUT", "a 0-byte file", "empty.png: is empty (0 bytes)",
+     lambda: _argv(inputs=(_file("empty.png", b""), "prop.png"))),
+    ("cli-corrupt", "PROPOSAL", "PNG signature, then garbage", "corrupt.png: cannot read image (…)",
+     lambda: _argv(inputs=("in.png", _file("corrupt.png", b"\x89PNG\r\n\x1a\n not really")))),
+    ("cli-not-image", "INPUT", "a text file",
+     "notes.txt: cannot read image (not a supported image format)",
+     lambda: _argv(inputs=(_file("notes.txt", b"hello\n" * 20), "prop.png"))),
+    ("cli-truncated-png", "INPUT", "first half of a PNG", "cut.png: cannot read image (…)",
+     lambda: _argv(inputs=(_truncated("cut.png"), "prop.png"))),
+    ("cli-truncated-tiff", "--x0", "first half of a TIFF", "cut.tif: cannot read image (…)",
+     lambda: _argv("--x0", _truncated_tiff("cut.tif"))),
+    ("cli-unreadable", "INPUT", "no read permission (skipped as root)",
+     "locked.png: cannot read image (PermissionError: …)",
+     lambda: _argv(inputs=(_locked("locked.png"), "prop.png"))),
+    ("cli-translucent", "INPUT", "RGBA with alpha < 255",
+     "rgba.png: has a translucent alpha channel; composite it onto a background first",
+     lambda: _argv(inputs=(_file("rgba.png", RGBA), "prop.png"))),
+    ("cli-float-range", "INPUT", "float TIFF with values 2.0",
+     "hdr.tif is a float image, so its values must lie in [0, 1]; got values in [2, 2]",
+     lambda: _argv(inputs=(_float_tiff("hdr.tif"), "prop.png"))),
+    ("cli-size-mismatch", "PROPOSAL", "5x5 against 24x20",
+     "small.png: size (5, 5, 3) differs from in.png: (24, 20, 3)",
+     lambda: _argv(inputs=("in.png", _small("small.png")))),
+    ("cli-x0-size", "--x0", "5x5 against 24x20",
+     "small.png: size (5, 5, 3) differs from in.png: (24, 20, 3)",
+     lambda: _argv("--x0", _small("small.png"))),
+    ("cli-output-is-input", "-o", "the input file", "in.png: refusing to overwrite an input file",
+     lambda: _argv("--overwrite", output="in.png")),
+    ("cli-output-exists", "-o", "an existing file, no --overwrite",
+     "old.png: exists; pass --overwrite to replace it",
+     lambda: _argv(output=_file("old.png", b"x"))),
+    ("cli-outputs-same", "-o, --residual", "the same file",
+     "--output and --residual name the same file", lambda: _argv("--residual", "o.png")),
+    ("cli-output-suffix", "-o", "'o.jpg'", "o.jpg: output must end in one of .png, .tif, .tiff",
+     lambda: _argv(output="o.jpg")),
+    ("cli-output-folder", "--residual", "in a missing folder",
+     "nofolder/r.png: folder …nofolder does not exist",
+     lambda: _argv("--residual", "nofolder/r.png")),
+    ("cli-alpha-range", "--alpha", "1.5", "alpha must lie in the open interval (0, 1), got 1.5",
+     lambda: _argv(alpha="1.5")),
+    ("cli-alpha-channels", "--alpha", "0.5,0.6 for RGB",
+     "alpha has 2 values but the images have 3 channel(s); give one alpha per channel or a scalar",
+     lambda: _argv(alpha="0.5,0.6")),
+    ("cli-tol", "--tol", "-1", "tol must be a positive number or None, got -1.0",
+     lambda: _argv("--tol", "-1")),
+    ("cli-reg-weight", "--reg-weight", "nan", "reg_weight must be a finite number >= 0, got nan",
+     lambda: _argv("--reg-weight", "nan")),
+    ("cli-memory", "GRADFUSION_MAX_MEMORY", "'1K'",
+     "gradfusion.solve needs an estimated 16.2 MiB for a 3x24x20 float64 problem; the limit is "
+     "1.0 KiB (GRADFUSION_MAX_MEMORY); pass max_memory=... or set GRADFUSION_MAX_MEMORY to raise "
+     "it", _memory_argv),
+    ("cli-demo-alpha", "demo --alpha", "1.5", "--alpha must lie in (0, 1), got 1.5",
+     lambda: ["demo", "--alpha", "1.5", "--out", "demo"]),
+    ("cli-demo-out", "demo --out", "an existing file", "[Errno 17] File exists: 'afile'",
+     lambda: ["demo", "--out", _file("afile", b"x")]),
+    ("cli-evaluate-missing", "evaluate INPUT", "a missing file", "missing.png: no such file",
+     lambda: ["evaluate", "missing.png", "prop.png", "--alpha", "0.7"]),
+    ("cli-evaluate-methods", "evaluate --methods", "'adam'",
+     "methods must be a non-empty subset of ['heuristic', 'stay_positive', "
+     "'stay_positive_pixels', 'gradfusion'], got ['adam']",
+     lambda: ["evaluate", "in.png", "prop.png", "--alpha", "0.7", "--methods", "adam"]),
+    ("cli-evaluate-patch", "evaluate --patch", "50 for a 24x20 image",
+     "patch_size 50 is larger than the image (24x20)",
+     lambda: ["evaluate", "in.png", "prop.png", "--alpha", "0.7", "--patch", "50", "--lpips", "off"]),
+    ("cli-evaluate-out-exists", "evaluate --out", "a folder holding table.csv",
+     "ev/table.csv: exists; pass --overwrite to replace it",
+     lambda: ["evaluate", "in.png", "prop.png", "--alpha", "0.7", "--out",
+              os.path.dirname(_file(os.path.join(_file("ev", "folder"), "table.csv"), b"x"))]),
+]
+
+
+def _truncated_tiff(name):
+    io.write_image("whole.tif", np.random.default_rng(0).random((24, 20, 3)), overwrite=True)
+    with open("whole.tif", "rb") as fh:
+        data = fh.read()
+    return _file(name, data[:len(data) // 2])
+
+
+def _locked(name):
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        pytest.skip("running as root: chmod 000 does not deny reads")
+    io.write_image(name, np.zeros((24, 20, 3)))
+    os.chmod(name, 0)
+    return name
+
+
+def _float_tiff(name):
+    import tifffile
+    tifffile.imwrite(name, np.full((24, 20, 3), 2.0, np.float32), photometric="rgb")
+    return name
+
+
+def _small(name):
+    io.write_image(name, np.zeros((5, 5, 3)))
+    return name
+
+
+# --------------------------------------------------------------------------- the tests
+
+
+@pytest.fixture(autouse=True)
+def _in_a_temporary_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("GRADFUSION_MAX_MEMORY", raising=False)
+
+
+def _check(exc, message, call):
+    if exc is None:
+        call()
+    elif issubclass(exc, Warning):
+        with pytest.warns(exc, match=_pattern(message)):
+            call()
+    else:
+        with pytest.raises(exc, match=_pattern(message)):
+            call()
+
+
+@pytest.mark.parametrize("function", sorted(PAIR_FUNCTIONS))
+@pytest.mark.parametrize("case", PAIR_CASES, ids=[c.id for c in PAIR_CASES])
+def test_pair_functions_refuse(case, function):
+    _check(case.exc, case.message, lambda: case.call(PAIR_FUNCTIONS[function]))
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_bad_input(case):
+    _check(case.exc, case.message, case.call)
+
+
+@pytest.mark.parametrize("row", CLI_CASES, ids=[c[0] for c in CLI_CASES])
+def test_cli_bad_input_is_one_line_and_exit_2(row, tmp_path, capsys, monkeypatch):
+    rng = np.random.default_rng(0)
+    I = rng.random((24, 20, 3))
+    io.write_image("in.png", I)
+    io.write_image("prop.png", 0.5 * I)
+    monkeypatch.setitem(os.environ, "GRADFUSION_MAX_MEMORY", "")
+    argv = row[4]()
+    before = sorted(os.listdir(tmp_path))
+    try:
+        rc = main(argv)
+    finally:
+        for name in os.listdir(tmp_path):
+            os.chmod(tmp_path / name, 0o755)
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert err.count("\n") == 1 and re.match(_pattern("gradfusion: error: " + row[3]),
+                                             err.rstrip("\n")), err
+    assert sorted(os.listdir(tmp_path)) == before           # nothing written, no temporary
+
+
+# --------------------------------------------------------------------------- inputs stay untouched
+
+
+def _read_only(*arrays):
+    out = []
+    for a in arrays:
+        a = np.array(a)
+        a.flags.writeable = False
+        out.append(a)
+    return out
+
+
+LAYOUTS = {
+    "float64": lambda a: a,
+    "float32": lambda a: a.astype(np.float32),
+    "uint8": lambda a: np.round(a * 255).astype(np.uint8),
+    "channels-first": lambda a: np.ascontiguousarray(np.moveaxis(a, -1, 0)),
+    "gray": lambda a: np.ascontiguousarray(a[..., 0]),
+    "non-contiguous": lambda a: np.asfortranarray(a),
+}
+
+
+def _calls(layout):
+    rng = np.random.default_rng(42)
+    I0 = rng.random((12, 10, 3))
+    I = LAYOUTS[layout](I0)
+    P = LAYOUTS[layout](np.clip(0.5 * I0 + 0.2 * rng.random(I0.shape), 0, 1))
+    R = LAYOUTS[layout](0.2 * rng.random(I0.shape))
+    axis = 0 if layout == "channels-first" else -1
+    alpha = np.array([0.6, 0.7, 0.8]) if I.ndim == 3 else 0.7
+    I, P, R, alpha = _read_only(I, P, R, alpha)
+    kw = dict(channel_axis=axis)
+    calls = {
+        "solve": lambda: gradfusion.solve(I, P, alpha, x0=R, **kw),
+        "solve-multiscale": lambda: gradfusion.solve(I, P, alpha, min_size=4, **kw),
+        "heuristic": lambda: baselines.heuristic(I, P, alpha, **kw),
+        "stay_positive": lambda: baselines.stay_positive(I, P, alpha, grid=8, per_channel=True,
+                                                         **kw),
+        "stay_positive_pixels": lambda: baselines.stay_positive_pixels(I, P, alpha, **kw),
+        "stay_positive_loss": lambda: baselines.stay_positive_loss(I, P, R, alpha, **kw),
+        "paper_loss": lambda: gradfusion.paper_loss(I, P, R, alpha, **kw),
+        "gradient_error": lambda: gradfusion.gradient_error(I, P, **kw),
+        "poisson.gradient": lambda: poisson.gradient(I, **kw),
+        "poisson.reconstruct": lambda: poisson.reconstruct(
+            _read_only(poisson.gradient(I, **kw))[0], **kw),
+        "poisson.blend": lambda: poisson.blend(P, I, _read_only(np.pad(
+            np.ones((6, 4), bool), ((3, 3), (3, 3))))[0], **kw),
+        "io.write_image": lambda: io.write_image("x.png", I if I.ndim == 2 or axis == -1
+                                                 else np.moveaxis(I, 0, -1), overwrite=True),
+    }
+    if I.ndim == 3:
+        calls["poisson.color2gray"] = lambda: poisson.color2gray(I, **kw)
+        x = _read_only(np.ravel(I).astype(np.float64))[0]
+        op = gradfusion.SobelGradient(I.shape, channel_axis=axis)
+        calls["SobelGradient"] = lambda: (op @ x, op.H @ _read_only(op @ x)[0])
+    return calls, (I, P, R, alpha)
+
+
+@pytest.mark.parametrize("layout", sorted(LAYOUTS))
+def test_no_function_modifies_its_inputs(layout):
+    """Read-only inputs (a write would raise) of every layout, compared with copies after."""
+    calls, inputs = _calls(layout)
+    copies = [np.copy(a) for a in inputs]
+    for name, call in calls.items():
+        call()
+        for a, b in zip(inputs, copies):
+            np.testing.assert_array_equal(a, b, err_msg=name)
+
+
+def test_solve_result_does_not_alias_the_inputs():
+    I, P, x0 = _read_only(*(np.full((3, 8, 8), v) for v in (0.5, 0.25, 0.1)))
+    r = gradfusion.solve(I, P, 0.7, x0=x0, channel_axis=0)
+    for out in (r.output, r.residual):
+        assert out.flags.writeable and not any(np.shares_memory(out, a) for a in (I, P, x0))
+
+
+# --------------------------------------------------------------------------- the table
+
+
+def _cell(text):
+    return text.replace("|", "\\|")
+
+
+def table():
+    """The Markdown tables of docs/errors.md (library, then command line)."""
+    lines = ["| id | function | argument | bad input | outcome | message |",
+             "|---|---|---|---|---|---|"]
+    for c in PAIR_CASES + CASES:
+        lines.append(f"| `{c.id}` | {c.function} | `{c.argument}` | {_cell(c.bad)} | "
+                     f"{c.outcome} | {'' if c.exc is None else '`'}{_cell(c.message)}"
+                     f"{'' if c.exc is None else '`'} |")
+    cli = ["| id | argument | bad input | message after `gradfusion: error: ` |",
+           "|---|---|---|---|"]
+    for id, argument, bad, message, _ in CLI_CASES:
+        cli.append(f"| `{id}` | `{argument}` | {_cell(bad)} | `{_cell(message)}` |")
+    return "\n".join(lines), "\n".join(cli)
+
+
+def _between(text, begin, end):
+    return text[text.index(begin) + len(begin):text.index(end)].strip()
+
+
+def test_table_is_in_step():
+    """docs/errors.md holds exactly the rows of these cases (regenerate: python tests/test_errors.py)."""
+    with open(DOC, encoding="utf-8") as fh:
+        doc = fh.read()
+    library, cli = table()
+    assert _between(doc, BEGIN, END) == library
+    assert _between(doc, CLI_BEGIN, CLI_END) == cli
+
+
+def test_case_ids_are_unique():
+    ids = [c.id for c in PAIR_CASES + CASES] + [c[0] for c in CLI_CASES]
+    assert len(ids) == len(set(ids))
+
+
+if __name__ == "__main__":
+    library, cli = table()
+    print(BEGIN, library, END, "", CLI_BEGIN, cli, CLI_END, sep="\n")
+    print(f"\n{len(PAIR_CASES)} pair cases x {len(PAIR_FUNCTIONS)} functions, {len(CASES)} "
+          f"single-function cases, {len(CLI_CASES)} command-line cases", file=sys.stderr)
