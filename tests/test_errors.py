@@ -672,11 +672,20 @@ CASES = [
 
 
 def _without_lpips(call):
+    """``import lpips`` fails. Only that one entry of sys.modules is swapped and restored:
+    restoring a copy of the whole dict would drop modules imported meanwhile (torch), and
+    importing those a second time crashes the interpreter."""
     metrics._lpips_model.cache_clear()
+    missing = object()
+    saved = sys.modules.get("lpips", missing)
+    sys.modules["lpips"] = None
     try:
-        with mock.patch.dict(sys.modules, {"lpips": None}):
-            return call()
+        return call()
     finally:
+        if saved is missing:
+            del sys.modules["lpips"]
+        else:
+            sys.modules["lpips"] = saved
         metrics._lpips_model.cache_clear()
 
 
