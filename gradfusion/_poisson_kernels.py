@@ -54,6 +54,8 @@ FIXED = 1
 UNKNOWN = 2
 
 _jit = nb.njit(cache=True, fastmath=False, nogil=True, error_model="numpy")
+# the per-channel kernels: channels are independent, so they run in parallel (same results)
+_pjit = nb.njit(cache=True, fastmath=False, nogil=True, error_model="numpy", parallel=True)
 
 
 # --------------------------------------------------------------------------- fine level
@@ -77,23 +79,23 @@ def _residual_row(m, d, b, x, i, out):
                                        - x[i, j - 1] - x[i, j + 1]))
 
 
-@_jit
+@_pjit
 def residual(m, d, x, b, r):
     """``r = b - A x`` (0 off the unknowns)."""
     C, Hp, Wp = x.shape
-    for c in range(C):
+    for c in nb.prange(C):
         r[c, 0] = 0.0
         r[c, Hp - 1] = 0.0
         for i in range(1, Hp - 1):
             _residual_row(m, d, b[c], x[c], i, r[c, i])
 
 
-@_jit
+@_pjit
 def gauss_seidel(inv_d, x, b, reverse):
     """One red-black sweep (black-red if ``reverse``) on ``A x = b``."""
     C, Hp, Wp = x.shape
     first = 1 if reverse else 0
-    for c in range(C):
+    for c in nb.prange(C):
         for i in range(1, Hp - 1):
             _gs_row(inv_d, b[c], x[c], i, first)
         for i in range(1, Hp - 1):
@@ -173,11 +175,11 @@ def _prolong_row(e_c, m, ri, rw, ci, cw, i, erow, x):
         x[i, j] += m[i, j] * (cw[j, 0] * erow[ci[j, 0]] + cw[j, 1] * erow[ci[j, 1]])
 
 
-@_jit
+@_pjit
 def restrict(r, mc, ri, rw, ci, cw, b_c):
     """``b_c = P^T r`` (``r`` 0 off the fine unknowns), times the coarse mask ``mc``."""
     C, Hp, Wp = r.shape
-    for c in range(C):
+    for c in nb.prange(C):
         trow = np.zeros(b_c.shape[2])
         b_c[c] = 0.0
         for i in range(1, Hp - 1):
@@ -185,11 +187,11 @@ def restrict(r, mc, ri, rw, ci, cw, b_c):
         b_c[c] *= mc
 
 
-@_jit
+@_pjit
 def prolong_add(e_c, m, ri, rw, ci, cw, x):
     """``x += P e_c`` on the fine unknowns (``e_c`` is 0 off the coarse unknowns)."""
     C, Hp, Wp = x.shape
-    for c in range(C):
+    for c in nb.prange(C):
         erow = np.empty(e_c.shape[2])
         for i in range(1, Hp - 1):
             _prolong_row(e_c[c], m, ri, rw, ci, cw, i, erow, x[c])
@@ -312,12 +314,12 @@ def _offdiag9_const(k, x, i, j):
             + k[1] * (x[i - 1, j] + x[i + 1, j]) + k[3] * (x[i, j - 1] + x[i, j + 1]))
 
 
-@_jit
+@_pjit
 def residual9(m, st, reg, const, x, b, r):
     """``r = b - A x`` for the 9-point operator ``st`` (0 off the unknowns); rows flagged
     ``reg`` use the interior constant ``const`` (no stencil reads)."""
     C, Hp, Wp = x.shape
-    for c in range(C):
+    for c in nb.prange(C):
         r[c] = 0.0
         xc = x[c]
         for i in range(1, Hp - 1):
@@ -331,12 +333,12 @@ def residual9(m, st, reg, const, x, b, r):
                 r[c, i, j] = v
 
 
-@_jit
+@_pjit
 def gauss_seidel9(inv_d, st, reg, const, x, b, reverse):
     """One lexicographic Gauss-Seidel sweep on a 9-point level: forward, or backward if
     ``reverse`` (the adjoint sweep, so that the V-cycle stays symmetric)."""
     C, Hp, Wp = x.shape
-    for c in range(C):
+    for c in nb.prange(C):
         xc = x[c]
         bc = b[c]
         for ii in range(1, Hp - 1):
@@ -355,14 +357,14 @@ def gauss_seidel9(inv_d, st, reg, const, x, b, reverse):
 # --------------------------------------------------------------------------- fused fine-level passes
 
 
-@_jit
+@_pjit
 def fused_update_presmooth(m, d, inv_d, x, r, p, q, alpha, z, ri, rw, ci, cw, mc, b_c, rr,
                            do_smooth):
     """``x += alpha p``, ``r -= alpha q``, ``rr = ||r||^2`` per channel; then, if
     ``do_smooth``, ``z`` = one red-black sweep on ``A z = r`` from ``z = 0`` and
     ``b_c = P^T (r - A z)`` (times the coarse mask ``mc``)."""
     C, Hp, Wp = x.shape
-    for c in range(C):
+    for c in nb.prange(C):
         res = np.zeros(Wp)
         trow = np.zeros(b_c.shape[2])
         a = alpha[c]
@@ -395,11 +397,11 @@ def fused_update_presmooth(m, d, inv_d, x, r, p, q, alpha, z, ri, rw, ci, cw, mc
             b_c[c] *= mc
 
 
-@_jit
+@_pjit
 def fused_prolong_postsmooth(m, inv_d, r, z, e_c, ri, rw, ci, cw, rz):
     """``z += P e_c``, then a black-red sweep on ``A z = r``; ``rz = <r, z>`` per channel."""
     C, Hp, Wp = z.shape
-    for c in range(C):
+    for c in nb.prange(C):
         erow = np.empty(e_c.shape[2])
         rc, zc = r[c], z[c]
         acc = 0.0
@@ -418,11 +420,11 @@ def fused_prolong_postsmooth(m, inv_d, r, z, e_c, ri, rw, ci, cw, rz):
         rz[c] = acc
 
 
-@_jit
+@_pjit
 def fused_direction_apply(m, d, z, p, beta, q, pq):
     """``p = z + beta p``, ``q = A p``, ``pq = <p, q>`` per channel."""
     C, Hp, Wp = z.shape
-    for c in range(C):
+    for c in nb.prange(C):
         bt = beta[c]
         zc, pc, qc = z[c], p[c], q[c]
         acc = 0.0
@@ -444,7 +446,7 @@ def fused_direction_apply(m, d, z, p, beta, q, pq):
 # --------------------------------------------------------------------------- set-up and output
 
 
-@_jit
+@_pjit
 def guided_rhs(kind, target, source, valid, mixed, b):
     """Right-hand side of Perez et al.'s discrete equation on the unknown cells.
 
@@ -454,7 +456,7 @@ def guided_rhs(kind, target, source, valid, mixed, b):
     """
     C, Hp, Wp = target.shape
     b[:] = 0.0
-    for c in range(C):
+    for c in nb.prange(C):
         for i in range(1, Hp - 1):
             for j in range(1, Wp - 1):
                 if kind[i, j] != UNKNOWN:
@@ -486,12 +488,12 @@ def guided_rhs(kind, target, source, valid, mixed, b):
                 b[c, i, j] = acc
 
 
-@_jit
+@_pjit
 def initial_guess(kind, target, source, x):
     """``x = source + shift`` on the unknowns (0 elsewhere), ``shift`` per channel the mean of
     ``target_q - source_p`` over the pairs (unknown p, fixed neighbour q)."""
     C, Hp, Wp = x.shape
-    for c in range(C):
+    for c in nb.prange(C):
         shift = 0.0
         count = 0
         for i in range(1, Hp - 1):
@@ -517,11 +519,11 @@ def initial_guess(kind, target, source, x):
                 x[c, i, j] = source[c, i, j] + shift if kind[i, j] == UNKNOWN else 0.0
 
 
-@_jit
+@_pjit
 def write_solution(kind, x, out, i0, j0, clip):
     """``out[c, i0 + i, j0 + j] = x[c, i, j]`` on the unknowns (clipped to [0, 1] if ``clip``)."""
     C, Hp, Wp = x.shape
-    for c in range(C):
+    for c in nb.prange(C):
         for i in range(Hp):
             for j in range(Wp):
                 if kind[i, j] != UNKNOWN:
@@ -532,12 +534,12 @@ def write_solution(kind, x, out, i0, j0, clip):
                 out[c, i0 + i, j0 + j] = v
 
 
-@_jit
+@_pjit
 def dots(a, b):
     """Per-channel inner products of two ``(C, H, W)`` arrays (no BLAS threads involved)."""
     C = a.shape[0]
     out = np.zeros(C)
-    for c in range(C):
+    for c in nb.prange(C):
         ac = a[c].ravel()
         bc = b[c].ravel()
         s = 0.0
