@@ -199,9 +199,10 @@ def evaluate(image, proposal, alpha, *, methods=None, channel_axis=-1, patch_siz
         raise ValueError(f"options names methods that are not run: {bad}")
     metric_kw = dict(channel_axis=channel_axis, patch_size=patch_size, partial=partial,
                      normalize=normalize)
-    # validate everything before any work
-    v.prepare_pair(image, proposal, alpha, channel_axis)
-    metrics.psnr(proposal, proposal, **metric_kw)
+    # validate everything before any work (SSIM, in every row, needs the most pixels)
+    I, _, _, _, _ = v.prepare_pair(image, proposal, alpha, channel_axis)
+    metrics._check_options(I.shape, patch_size, partial, normalize, min_size=metrics.SSIM_WINDOW,
+                           name="image")
     score_lpips, lpips_note = _lpips_scorer(lpips, lpips_net, metric_kw)
 
     P = proposal

@@ -42,6 +42,8 @@ __all__ = ["psnr", "ssim", "gmsd", "lpips", "gradient_error", "stripe_share",
 
 PARTIAL_MODES = ("drop", "shift")
 NORMALIZE_MODES = (None, "global", "patch")
+#: side of scikit-image's default SSIM window: the smallest image or patch SSIM can score
+SSIM_WINDOW = 7
 
 #: torchvision backbone checkpoints that ``lpips.LPIPS(net=...)`` loads
 LPIPS_BACKBONES = {
@@ -161,17 +163,24 @@ def _prepare(reference, image, channel_axis):
     return Rc, Xc
 
 
-def _pairs(reference, image, channel_axis, patch_size, partial, normalize, min_size=1):
-    """Validate, normalise and cut both images; return lists of (C, h, w) pairs."""
+def _check_options(shape, patch_size, partial, normalize, min_size=1, name="reference"):
+    """Validate the patch and normalisation options for ``(C, H, W)`` images of
+    ``shape`` (called ``name`` in messages) and a metric that needs at least
+    ``min_size`` pixels per side."""
     if normalize not in NORMALIZE_MODES:
         raise ValueError(f"normalize must be one of {NORMALIZE_MODES}, got {normalize!r}")
     if partial not in PARTIAL_MODES:
         raise ValueError(f"partial must be one of {PARTIAL_MODES}, got {partial!r}")
-    R, X = _prepare(reference, image, channel_axis)
-    v.check_min_size(R.shape, "reference", min_size)
-    if patch_size is not None and _check_patch_size(patch_size, R.shape[1:]) < min_size:
+    v.check_min_size(shape, name, min_size)
+    if patch_size is not None and _check_patch_size(patch_size, shape[1:]) < min_size:
         raise ValueError(f"patch_size must be at least {min_size} for this metric, "
                          f"got {patch_size}")
+
+
+def _pairs(reference, image, channel_axis, patch_size, partial, normalize, min_size=1):
+    """Validate, normalise and cut both images; return lists of (C, h, w) pairs."""
+    R, X = _prepare(reference, image, channel_axis)
+    _check_options(R.shape, patch_size, partial, normalize, min_size)
     if normalize == "global":
         R, X = minmax_normalize(R), minmax_normalize(X)
     if patch_size is None:
@@ -295,13 +304,13 @@ def ssim(reference, image, *, channel_axis=-1, patch_size=None, partial="drop",
 
     if "data_range" in kwargs or "channel_axis" in kwargs:
         raise TypeError("ssim: data_range is always 1 and channel_axis is a keyword of its own")
-    win = kwargs.get("win_size", 7)
+    win = kwargs.get("win_size", SSIM_WINDOW)
 
     def one(r, x):
         return structural_similarity(r, x, data_range=1.0, channel_axis=0, **kwargs)
 
     Rs, Xs = _pairs(reference, image, channel_axis, patch_size, partial, normalize,
-                    min_size=win if isinstance(win, int) else 7)
+                    min_size=win if isinstance(win, int) else SSIM_WINDOW)
     return _mean_over(one, Rs, Xs)
 
 

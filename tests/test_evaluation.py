@@ -116,6 +116,7 @@ def test_lpips_column_with_a_stand_in(monkeypatch):
     (dict(lpips="yes"), ValueError, "lpips must be 'auto', True or False, got 'yes'"),
     (dict(patch_size=100), ValueError, "patch_size 100 is larger than the image (24x28)"),
     (dict(normalize="local"), ValueError, "normalize must be one of"),
+    (dict(patch_size=5), ValueError, "patch_size must be at least 7 for this metric, got 5"),
     (dict(alpha=1.2), ValueError, "alpha must lie in the open interval (0, 1), got 1.2"),
 ])
 def test_bad_arguments_fail_before_work(kwargs, exc, message, monkeypatch):
@@ -125,6 +126,15 @@ def test_bad_arguments_fail_before_work(kwargs, exc, message, monkeypatch):
     alpha = kwargs.pop("alpha", 0.7)
     with pytest.raises(exc, match=re.escape(message)):
         evaluate(I, P, alpha, **kwargs)
+    assert called == []
+
+
+def test_too_small_for_ssim_fails_before_work(monkeypatch):
+    called = []
+    monkeypatch.setitem(METHODS, "heuristic", lambda *a, **k: called.append(1))
+    I, P = _pair((5, 6, 3))
+    with pytest.raises(ValueError, match=re.escape("image must be at least 7x7 pixels, got 5x6")):
+        evaluate(I, P, 0.7, methods=["heuristic"], lpips=False)
     assert called == []
 
 
