@@ -446,6 +446,18 @@ def fused_direction_apply(m, d, z, p, beta, q, pq):
 # --------------------------------------------------------------------------- set-up and output
 
 
+@_jit
+def _neighbour(i, j, k):
+    """The ``k``-th (0..3: up, down, left, right) 4-neighbour of pixel ``(i, j)``."""
+    if k == 0:
+        return i - 1, j
+    if k == 1:
+        return i + 1, j
+    if k == 2:
+        return i, j - 1
+    return i, j + 1
+
+
 @_pjit
 def guided_rhs(kind, target, source, valid, mixed, b):
     """Right-hand side of Perez et al.'s discrete equation on the unknown cells.
@@ -463,14 +475,7 @@ def guided_rhs(kind, target, source, valid, mixed, b):
                     continue
                 acc = 0.0
                 for k in range(4):
-                    if k == 0:
-                        qi, qj = i - 1, j
-                    elif k == 1:
-                        qi, qj = i + 1, j
-                    elif k == 2:
-                        qi, qj = i, j - 1
-                    else:
-                        qi, qj = i, j + 1
+                    qi, qj = _neighbour(i, j, k)
                     kq = kind[qi, qj]
                     if kq == OUTSIDE:
                         continue
@@ -501,14 +506,7 @@ def initial_guess(kind, target, source, x):
                 if kind[i, j] != UNKNOWN:
                     continue
                 for k in range(4):
-                    if k == 0:
-                        qi, qj = i - 1, j
-                    elif k == 1:
-                        qi, qj = i + 1, j
-                    elif k == 2:
-                        qi, qj = i, j - 1
-                    else:
-                        qi, qj = i, j + 1
+                    qi, qj = _neighbour(i, j, k)
                     if kind[qi, qj] == FIXED:
                         count += 1
                         shift += target[c, qi, qj] - source[c, i, j]

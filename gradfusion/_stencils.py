@@ -368,7 +368,7 @@ def normal_matvec(v, out, mode, weight, taps):
     a0, a1, a2 = (float(acf[2 + lag]) if 2 + lag < acf.size else 0.0 for lag in range(3))
     C, H, W = v.shape
     if H < 5 or W < 5:
-        _normal_slow(v, out, mode, float(weight), taps.astype(v.dtype), False)
+        _normal_slow(v, out, mode, float(weight), taps.astype(v.dtype))
         return out
     _normal_interior(v, out, a0, a1, a2)
     _normal_frame(v, out, _frame_table(int(mode), float(weight), tuple(taps.tolist())))
@@ -407,16 +407,13 @@ def _normal_interior(v, out, a0, a1, a2):
 
 
 @_jit
-def _normal_slow(v, out, mode, weight, taps, frame_only):
-    """:func:`normal_matvec` by the boundary-aware single-pixel paths, at every
-    pixel or (``frame_only``) on the two-pixel frame; serial (small inputs)."""
+def _normal_slow(v, out, mode, weight, taps):
+    """:func:`normal_matvec` at every pixel by the boundary-aware single-pixel
+    paths; serial (images under 5x5 and the 9x9 probe of :func:`_frame_table`)."""
     C, H, W = v.shape
     for c in range(C):
         for i in range(H):
-            full_row = not frame_only or i < 2 or i >= H - 2 or W < 5 or H < 5
-            n = W if full_row else 4
-            for m in range(n):
-                j = m if full_row else (m if m < 2 else W - 4 + m)
+            for j in range(W):
                 val = _sobel_normal_at(v, c, i, j, H, W, mode)
                 if weight != 0.0:
                     val += weight * _difference_normal_at(v, c, i, j, H, W, taps)
@@ -449,7 +446,7 @@ def _frame_table(mode, weight, taps):
     for a in range(n):
         for b in range(n):
             impulse[0, a, b] = 1.0
-            _normal_slow(impulse, response, mode, float(weight), taps, False)
+            _normal_slow(impulse, response, mode, float(weight), taps)
             impulse[0, a, b] = 0.0
             for rc, p in enumerate(_PROBE_PIXELS):
                 for cc, q in enumerate(_PROBE_PIXELS):
