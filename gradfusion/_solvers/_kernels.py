@@ -60,6 +60,21 @@ def _row_max(buf, n):
     return best
 
 
+@_inline
+def _row_min(buf, n):
+    """``min(buf[:n])`` (``inf`` if empty) with ``_LANES`` independent running minima."""
+    lanes = np.full(_LANES, np.inf, dtype=buf.dtype)
+    m = n - n % _LANES
+    for j0 in range(0, m, _LANES):
+        for k in range(_LANES):
+            q = buf[j0 + k]
+            lanes[k] = q if q < lanes[k] else lanes[k]
+    best = lanes.min()
+    for j in range(m, n):
+        best = min(best, buf[j])
+    return best
+
+
 @_pjit
 def projected_gradient_measures(x, g, upper, abar):
     """One pass over the KKT state of the box QP.
@@ -217,26 +232,48 @@ def residual_gradient(ax, b, out):
 def cg_scalars(x, g, p, ap, b, upper):
     """``(p.Ap, g.p, max feasible step along -p, x.g, x.b)`` in one pass."""
     C, H, W = x.shape
+    rows = np.zeros((C * H, 5))
+    for r in nb.prange(C * H):
+        c = r // H
+        i = r % H
+        hi = upper[c]
+        xr = x[c, i]
+        gr = g[c, i]
+        pr = p[c, i]
+        apr = ap[c, i]
+        br = b[c, i]
+        steps = np.empty(W)
+        pap = 0.0
+        gp = 0.0
+        xg = 0.0
+        xb = 0.0
+        for j in range(W):
+            pj = pr[j]
+            xj = xr[j]
+            pap += pj * apr[j]
+            gp += gr[j] * pj
+            xg += xj * gr[j]
+            xb += xj * br[j]
+            # largest step along -p before a bound: select, then one division
+            room = xj if pj > 0.0 else xj - hi
+            t = room / (pj if pj != 0.0 else 1.0)
+            steps[j] = t if pj != 0.0 else np.inf
+        rows[r, 0] = pap
+        rows[r, 1] = gp
+        rows[r, 2] = xg
+        rows[r, 3] = xb
+        rows[r, 4] = _row_min(steps, W)
     pap = 0.0
     gp = 0.0
     xg = 0.0
     xb = 0.0
     step = np.inf
-    for r in nb.prange(C * H):
-        c = r // H
-        i = r % H
-        hi = upper[c]
-        for j in range(W):
-            pj = p[c, i, j]
-            xj = x[c, i, j]
-            pap += pj * ap[c, i, j]
-            gp += g[c, i, j] * pj
-            xg += xj * g[c, i, j]
-            xb += xj * b[c, i, j]
-            # largest step along -p before a bound: select, then one division
-            room = xj if pj > 0.0 else xj - hi
-            t = room / (pj if pj != 0.0 else 1.0)
-            step = min(step, t if pj != 0.0 else np.inf)
+    for r in range(C * H):
+        pap += rows[r, 0]
+        gp += rows[r, 1]
+        xg += rows[r, 2]
+        xb += rows[r, 3]
+        step = min(step, rows[r, 4])
     return pap, gp, max(step, 0.0), xg, xb
 
 
