@@ -17,6 +17,20 @@ clones an RGB source into a larger target and reports, from one run:
 * ``fpie``: the fpie package's CPU backends (Jacobi, ``--fpie-iters`` sweeps)
   when importable.
 
+Installing fpie (bench only, in its own environment: it pulls in taichi). Its
+source release builds its C++ backends (``gcc``, ``openmp``) with CMake and
+fetches pybind11 with ``git clone``; without network access to GitHub that
+step fails silently and only the Python backends (``numpy``, ``numba``,
+``taichi-cpu``) remain. Place pybind11's source release in the source tree
+first (cmake and a C++ compiler are needed)::
+
+    python -m venv /tmp/fpievenv && /tmp/fpievenv/bin/pip install fpie opencv-python-headless
+    pip download fpie pybind11 --no-binary :all: --no-deps -d /tmp/src && cd /tmp/src
+    tar xzf fpie-*.tar.gz && tar xzf pybind11-*.tar.gz && mv pybind11-*/ fpie-*/pybind11
+    /tmp/fpievenv/bin/pip install --no-deps --force-reinstall ./fpie-*/
+    /tmp/fpievenv/bin/pip install -e /path/to/gradfusion
+    /tmp/fpievenv/bin/fpie --check-backend      # [..., 'gcc', 'openmp', ...]
+
 Every row reports wall and process-CPU seconds (the latter is less sensitive
 to other jobs on the machine; it sums threads) and the PSNR of its output
 against gradfusion's inside the mask (inf when identical). Missing packages
@@ -149,7 +163,8 @@ def main(argv=None):
                     choices=["normal", "mixed"])
     ap.add_argument("--repeat", type=int, default=1, help="runs per case (median time)")
     ap.add_argument("--fpie-iters", type=int, default=5000)
-    ap.add_argument("--fpie-backends", nargs="+", default=["openmp", "gcc", "numpy"])
+    ap.add_argument("--fpie-backends", nargs="+", default=["openmp", "gcc", "taichi-cpu"],
+                    help="fpie backends to run (default %(default)s; numpy and numba take minutes per megapixel)")
     ap.add_argument("--json", help="write the rows to this file")
     args = ap.parse_args(argv)
 

@@ -524,3 +524,22 @@ def test_normal_matvec_refuses_long_filters():
     v = np.zeros((1, 8, 8))
     with pytest.raises(ValueError, match="at most 3 taps, got 4"):
         st.normal_matvec(v, np.empty_like(v), st.ZERO, 1.0, np.ones(4))
+
+
+@dtype_param
+@pytest.mark.parametrize("width", [1, 7, 8, 9, 16, 23])
+def test_row_extrema_find_the_extreme_at_every_position(dtype, width):
+    """The inf-norm and the feasible step are reduced per row in 8 lanes plus a scalar tail
+    (:func:`_row_max`, :func:`_row_min`): the extreme value is found wherever it sits."""
+    rng = make_rng(60, (width,), dtype)
+    upper = np.array([0.5], dtype)
+    for pos in range(width):
+        x = np.full((1, 1, width), 0.25, dtype)        # all free
+        g = (0.01 * rng.uniform(-1, 1, size=(1, 1, width))).astype(dtype)
+        g[0, 0, pos] = -3.0
+        _, _, gp_inf, _ = kern.projected_gradient_measures(x, g, upper, 0.03)
+        assert gp_inf == pytest.approx(3.0, rel=RTOL[dtype])
+        p = np.full((1, 1, width), 1e-3, dtype)
+        p[0, 0, pos] = 2.0                                # the first bound reached: x / p = 0.125
+        step = kern.cg_scalars(x, g, p, p, p, upper)[2]
+        assert step == pytest.approx(0.125, rel=RTOL[dtype])
