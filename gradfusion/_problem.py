@@ -92,6 +92,11 @@ class ResidualProblem:
         st.normal_matvec(v, out, self.mode, self.reg_weight, self.taps)
         return out
 
+    def columns(self):
+        """``(table, row_class, col_class)`` of :func:`gradfusion._stencils.hessian_columns`
+        (None for images under 5x5): the solver's sparse gradient corrections."""
+        return st.hessian_columns(self.image.shape, self.mode, self.reg_weight, self.taps)
+
     def heuristic(self):
         """The heuristic residual ``clip(P - alpha I, 0, 1 - alpha)``."""
         out = np.empty_like(self.target)

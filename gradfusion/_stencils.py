@@ -464,6 +464,31 @@ def _frame_table(mode, weight, taps):
     return table
 
 
+def hessian_columns(shape, mode, weight, taps):
+    """The columns of :func:`normal_matvec`'s operator, for sparse updates.
+
+    Returns ``(table, row_class, col_class)`` with ``table`` from
+    :func:`_frame_table` and the border class of every row and column index
+    (0, 1: first; 2: interior; 3, 4: last two), so that the column (= row, the
+    operator is symmetric) at pixel ``(i, j)`` is the 5x5 stencil
+    ``table[row_class[i], col_class[j]]``; None when ``H`` or ``W`` is below 5
+    (such images use the single-pixel path, which has no class table).
+    """
+    _, H, W = shape
+    if H < 5 or W < 5:
+        return None
+    taps = tuple(float(t) for t in np.asarray(taps, dtype=np.float64))
+    table = _frame_table(int(mode), float(weight), taps)
+
+    def classes(n):
+        k = np.full(n, 2, dtype=np.int64)
+        k[:2] = (0, 1)
+        k[-2:] = (3, 4)
+        return k
+
+    return table, classes(H), classes(W)
+
+
 @_jit
 def _position_class(i, n):
     if i < 2:

@@ -295,12 +295,27 @@ def conjugate_direction_measures(x, g, upper, p, gamma, abar):
     return conjugate_direction(x, g, upper, p, gamma), projected_gradient_measures(x, g, upper, abar)
 
 
-def save_and_project(x, p, upper, step):
-    """``(saved, x')`` with ``x' = clip(x - step p)``."""
-    return _f64(x).copy(), projected_step(x, p, upper, step)
-
-
 def gradient_and_dots(ax, b, x, upper, v):
     """``(g, (x.g, x.b, phi(x).v))`` with ``g = ax - b``."""
     g = residual_gradient(ax, b)
     return g, (dot(x, g), dot(x, b), free_dot(x, g, upper, v))
+
+
+def project_step_update(x, g, p, ap, upper, step):
+    """``(saved, x', g', clipped per (c, i) row)``: ``x' = clip(x - step p)``,
+    ``g' = g - step ap`` (the gradient at the unclipped point)."""
+    y = _f64(x) - step * _f64(p)
+    xn = projected_step(x, p, upper, step)
+    clipped = (xn != y).sum(axis=2).reshape(-1)
+    return _f64(x).copy(), xn, _f64(g) - step * _f64(ap), clipped
+
+
+def sparse_correction(x, saved, p, step, g, mode, weight, taps):
+    """``g + A (x - (saved - step p))`` by a dense product with the operator."""
+    d = _f64(x) - (_f64(saved) - step * _f64(p))
+    return _f64(g) + normal_matvec(d, mode, weight, taps)
+
+
+def objective_dots(x, g, b, upper, v):
+    """``(x.g, x.b, phi(x).v)``."""
+    return dot(x, g), dot(x, b), free_dot(x, g, upper, v)

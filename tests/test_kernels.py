@@ -479,19 +479,6 @@ def test_conjugate_direction_measures(dtype, shape):
 
 @dtype_param
 @solver_shape_param
-def test_save_and_project(dtype, shape):
-    rng = make_rng(42, shape, dtype)
-    x, g, upper = box_state(rng, shape, dtype)
-    p = rand(rng, shape, dtype)
-    esaved, ex = ref.save_and_project(x, p, upper, 0.75)
-    xk, saved = x.copy(), np.empty_like(x)
-    kern.save_and_project(xk, p, upper, 0.75, saved)
-    np.testing.assert_array_equal(saved, x)
-    assert_close(xk, ex, dtype, 2.0)
-
-
-@dtype_param
-@solver_shape_param
 def test_gradient_and_dots(dtype, shape):
     rng = make_rng(43, shape, dtype)
     x, _, upper = box_state(rng, shape, dtype)
@@ -543,3 +530,68 @@ def test_row_extrema_find_the_extreme_at_every_position(dtype, width):
         p[0, 0, pos] = 2.0                                # the first bound reached: x / p = 0.125
         step = kern.cg_scalars(x, g, p, p, p, upper)[2]
         assert step == pytest.approx(0.125, rel=RTOL[dtype])
+
+
+@dtype_param
+@solver_shape_param
+def test_project_step_update(dtype, shape):
+    rng = make_rng(61, shape, dtype)
+    x, g, upper = box_state(rng, shape, dtype)
+    p, ap = rand(rng, shape, dtype), rand(rng, shape, dtype)
+    step = 0.75
+    esaved, ex, eg, eclips = ref.project_step_update(x, g, p, ap, upper, step)
+    xk, gk, saved = x.copy(), g.copy(), np.empty_like(x)
+    row_clips = np.full(shape[0] * shape[1], -1, dtype=np.int64)
+    total = kern.project_step_update(xk, gk, p, ap, upper, step, saved, row_clips)
+    np.testing.assert_array_equal(saved, x)
+    assert_close(xk, ex, dtype, 2.0)
+    assert_close(gk, eg, dtype, 2.0)
+    if dtype == np.float64:            # float32 rounding may decide a borderline clip
+        np.testing.assert_array_equal(row_clips, eclips)
+        assert total == eclips.sum()
+    assert total == row_clips.sum()
+
+
+@pytest.mark.parametrize("shape", [(1, 5, 5), (2, 6, 9), (3, 12, 17), (1, 9, 5)],
+                         ids=lambda s: "x".join(map(str, s)))
+@mode_param
+@pytest.mark.parametrize("weight, taps", [(0.0, (0.0,)), (0.4, (1.0, -2.0, 1.0)),
+                                          (1.5, (-1.0, 1.0))], ids=["bare", "nyquist", "grad"])
+@dtype_param
+def test_sparse_correction_adds_the_operator_columns(dtype, weight, taps, mode, shape):
+    """``g + A d`` for the clipped variables, against a dense product: every border class
+    (rows/columns 0, 1, interior, n-2, n-1) is clipped somewhere."""
+    rng = make_rng(62, shape, dtype, mode, int(10 * weight))
+    C, H, W = shape
+    upper = np.full(C, 0.5, dtype)
+    saved = (upper[0] * rng.uniform(0.1, 0.9, size=shape)).astype(dtype)
+    p = (0.01 * rng.uniform(-1, 1, size=shape)).astype(dtype)
+    big = rng.random(shape) < 0.3                # these leave the box: clipped
+    p[big] = np.where(rng.random(int(big.sum())) < 0.5, 2.0, -2.0).astype(dtype)
+    step = 1.0
+    x, g = saved.copy(), rand(rng, shape, dtype)
+    ap = np.zeros_like(x)
+    row_clips = np.zeros(C * H, dtype=np.int64)
+    kern.project_step_update(x, g, p, ap, upper, step, np.empty_like(x), row_clips)
+    assert row_clips.sum() == big.sum()            # exactly the large moves were clipped
+    expected = ref.sparse_correction(x, saved, p, step, g, mode, weight, taps)
+    table, rows, cols = st.hessian_columns(shape, mode, weight, np.asarray(taps, dtype))
+    kern.sparse_correction(x, saved, p, step, upper, row_clips, table, rows, cols, g)
+    assert_close(g, expected, dtype, 64.0)
+
+
+def test_hessian_columns_none_below_five():
+    assert st.hessian_columns((1, 4, 9), st.ZERO, 0.4, (1.0, -2.0, 1.0)) is None
+    assert st.hessian_columns((1, 9, 4), st.ZERO, 0.4, (1.0, -2.0, 1.0)) is None
+
+
+@dtype_param
+@solver_shape_param
+def test_objective_dots(dtype, shape):
+    rng = make_rng(63, shape, dtype)
+    x, g, upper = box_state(rng, shape, dtype)
+    b, v = rand(rng, shape, dtype), rand(rng, shape, dtype)
+    got = kern.objective_dots(x, g, b, upper, v)
+    mag = float(np.sum(np.abs(x.astype(float)) * (np.abs(g) + np.abs(b)) + np.abs(g * v))) + 1.0
+    for a, e in zip(got, ref.objective_dots(x, g, b, upper, v)):
+        assert_close_sum(a, e, dtype, mag)

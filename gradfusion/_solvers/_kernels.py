@@ -328,20 +328,6 @@ def conjugate_direction_measures(x, g, upper, p, gamma, abar):
 
 
 @_pjit
-def save_and_project(x, p, upper, step, saved):
-    """``saved = x; x = clip(x - step p, 0, upper)``."""
-    C, H, W = x.shape
-    for r in nb.prange(C * H):
-        c = r // H
-        i = r % H
-        hi = upper[c]
-        for j in range(W):
-            xi = x[c, i, j]
-            saved[c, i, j] = xi
-            x[c, i, j] = min(max(xi - step * p[c, i, j], 0.0), hi)
-
-
-@_pjit
 def gradient_and_dots(ax, b, x, upper, v, g):
     """``g = ax - b``; returns ``(x.g, x.b, phi(x).v)``."""
     C, H, W = x.shape
@@ -360,4 +346,96 @@ def gradient_and_dots(ax, b, x, upper, v, g):
             xb += xi * b[c, i, j]
             if xi > 0.0 and xi < hi:
                 fv += gi * v[c, i, j]
+    return xg, xb, fv
+
+
+# --------------------------------------------------------------------------- sparse gradient correction
+
+
+@_pjit
+def project_step_update(x, g, p, ap, upper, step, saved, row_clips):
+    """``saved = x``; ``x = clip(x - step p, 0, upper)``; ``g -= step A p``.
+
+    ``g`` becomes the gradient at the *unclipped* point ``x - step p``;
+    ``row_clips[c * H + i]`` counts the variables of row ``(c, i)`` that the
+    projection moved (they need :func:`sparse_correction`). Returns their total.
+    """
+    C, H, W = x.shape
+    for r in nb.prange(C * H):
+        c = r // H
+        i = r % H
+        hi = upper[c]
+        xr = x[c, i]
+        gr = g[c, i]
+        pr = p[c, i]
+        apr = ap[c, i]
+        sr = saved[c, i]
+        n = 0
+        for j in range(W):
+            xo = xr[j]
+            y = xo - step * pr[j]
+            xn = min(max(y, 0.0), hi)
+            sr[j] = xo
+            xr[j] = xn
+            gr[j] -= step * apr[j]
+            n += 1 if xn != y else 0
+        row_clips[r] = n
+    total = 0
+    for r in range(C * H):
+        total += row_clips[r]
+    return total
+
+
+@_pjit
+def sparse_correction(x, saved, p, step, upper, row_clips, table, row_class, col_class, g):
+    """``g += A (x - (saved - step p))``: the columns of ``A`` of the variables that
+    :func:`project_step_update` clipped (at a bound now, and moved by the clip).
+
+    ``A`` is symmetric, so its column at ``q`` is its row there: the 5x5 stencil
+    ``table[row_class[i], col_class[j]]`` (``table[rc, cc, 2 + di, 2 + dj]``: the
+    weight of ``v[i + di, j + dj]`` in ``(A v)[i, j]``). Channels in parallel, the
+    rows of a channel in order (the columns of neighbouring variables overlap).
+    """
+    C, H, W = x.shape
+    for c in nb.prange(C):
+        hi = upper[c]
+        for i in range(H):
+            if row_clips[c * H + i] == 0:
+                continue
+            rc = row_class[i]
+            for j in range(W):
+                xn = x[c, i, j]
+                if xn != 0.0 and xn != hi:
+                    continue
+                d = xn - (saved[c, i, j] - step * p[c, i, j])
+                if d == 0.0:
+                    continue
+                cc = col_class[j]
+                for di in range(-2, 3):
+                    ii = i + di
+                    if ii < 0 or ii >= H:
+                        continue
+                    for dj in range(-2, 3):
+                        jj = j + dj
+                        if 0 <= jj < W:
+                            g[c, ii, jj] += table[rc, cc, di + 2, dj + 2] * d
+
+
+@_pjit
+def objective_dots(x, g, b, upper, v):
+    """``(x.g, x.b, phi(x).v)``: :func:`gradient_and_dots` for a gradient already in ``g``."""
+    C, H, W = x.shape
+    xg = 0.0
+    xb = 0.0
+    fv = 0.0
+    for r in nb.prange(C * H):
+        c = r // H
+        i = r % H
+        hi = upper[c]
+        for j in range(W):
+            xi = x[c, i, j]
+            gi = g[c, i, j]
+            xg += xi * gi
+            xb += xi * b[c, i, j]
+            fv += gi * v[c, i, j] if (xi > 0.0 and xi < hi) else 0.0
     return xg, xb, fv

@@ -98,7 +98,7 @@ def coarse_to_fine(make_problem, image, proposal, x0, *, min_size, tol, maxiter,
         level_tol = tol if finest or coarse_tol is None else max(tol, coarse_tol)
         state = mprgp(problem.matvec, problem.b, x, problem.upper, tol=level_tol,
                       maxiter=maxiter, step_scale=problem.lipschitz,
-                      callback=callback if finest else None)
+                      callback=callback if finest else None, columns=problem.columns())
         levels.append((I.shape, state.nit, state.nmatvec, state.time))
         x = state.x
     return problem, state, levels
