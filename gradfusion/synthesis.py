@@ -143,8 +143,10 @@ def solve(image, proposal, alpha, *, channel_axis=-1, boundary="zero",
         previous frame's ``result.residual``; it is clipped into the bounds.
     tol : float, optional
         Stop when the inf-norm of the projected gradient in sum form
-        (``result.optimality``) is at most ``tol``. Default 1e-6 for float64
-        and 2e-4 for float32 (float32 rounding of the gradient).
+        (``result.optimality``) is at most ``tol``, checked on a gradient
+        recomputed from scratch. Default 1e-6 for float64 and 2e-4 for
+        float32 (float32 rounding of the gradient); a float32 solve asked for
+        much less runs to ``maxiter`` and reports ``success=False``.
     maxiter : int, optional
         Iteration limit (per scale).
     multiscale : bool, optional
