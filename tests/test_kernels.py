@@ -595,3 +595,18 @@ def test_objective_dots(dtype, shape):
     mag = float(np.sum(np.abs(x.astype(float)) * (np.abs(g) + np.abs(b)) + np.abs(g * v))) + 1.0
     for a, e in zip(got, ref.objective_dots(x, g, b, upper, v)):
         assert_close_sum(a, e, dtype, mag)
+
+
+@dtype_param
+def test_gradient_and_dots_in_place(dtype):
+    """The solver passes ``g`` as ``ax`` (``g = A x``, then ``g -= b`` in place)."""
+    shape = (3, 17, 23)
+    rng = make_rng(64, shape, dtype)
+    x, _, upper = box_state(rng, shape, dtype)
+    ax, b, v = rand(rng, shape, dtype), rand(rng, shape, dtype), rand(rng, shape, dtype)
+    g_sep = np.empty_like(x)
+    want = kern.gradient_and_dots(ax, b, x, upper, v, g_sep)
+    g = ax.copy()
+    got = kern.gradient_and_dots(g, b, x, upper, v, g)
+    np.testing.assert_array_equal(g, g_sep)
+    assert got == pytest.approx(want, rel=1e-12)

@@ -329,7 +329,7 @@ def conjugate_direction_measures(x, g, upper, p, gamma, abar):
 
 @_pjit
 def gradient_and_dots(ax, b, x, upper, v, g):
-    """``g = ax - b``; returns ``(x.g, x.b, phi(x).v)``."""
+    """``g = ax - b`` (``ax`` may be ``g`` itself); returns ``(x.g, x.b, phi(x).v)``."""
     C, H, W = x.shape
     xg = 0.0
     xb = 0.0

@@ -90,7 +90,6 @@ def mprgp(matvec, b, x, upper, *, tol, maxiter, step_scale, gamma=1.0,
     p = np.empty_like(x)
     ap = np.empty_like(x)
     scratch = np.empty_like(x)
-    ax = np.empty_like(x)
     row_clips = np.zeros(x.shape[0] * x.shape[1], dtype=np.int64)
     K.projected_step(x, x, upper, 0.0)
     matvec(x, ap)
@@ -143,7 +142,7 @@ def mprgp(matvec, b, x, upper, *, tol, maxiter, step_scale, gamma=1.0,
                 steps["expansion"] += 1
                 used, sparse, (beta2, ptp, gp_inf) = _expand(
                     matvec, b, x, g, p, ap, pap, gp, a_f, 0.5 * (xg - xb), upper, abar,
-                    scratch, ax, columns, row_clips)
+                    scratch, columns, row_clips)
                 nmatvec += used
                 steps["sparse_corrections"] += sparse
         else:
@@ -171,8 +170,7 @@ def mprgp(matvec, b, x, upper, *, tol, maxiter, step_scale, gamma=1.0,
                    optimality=float(gp_inf), time=time.perf_counter() - t0, steps=steps)
 
 
-def _expand(matvec, b, x, g, p, ap, pap, gp, a_f, q0, upper, abar, saved, ax, columns,
-            row_clips):
+def _expand(matvec, b, x, g, p, ap, pap, gp, a_f, q0, upper, abar, saved, columns, row_clips):
     """Expansion step when the CG step ``a_cg = gp / pap`` would leave the box.
 
     First try the projected full CG step ``P(x - a_cg p)``, which moves every
@@ -200,8 +198,8 @@ def _expand(matvec, b, x, g, p, ap, pap, gp, a_f, q0, upper, abar, saved, ax, co
         xg, xb, phi_ap = K.objective_dots(x, g, b, upper, ap)
         used, sparse = 0, 1
     else:
-        matvec(x, ax)
-        xg, xb, phi_ap = K.gradient_and_dots(ax, b, x, upper, ap, g)
+        matvec(x, g)                                   # A x, then g = A x - b in place
+        xg, xb, phi_ap = K.gradient_and_dots(g, b, x, upper, ap, g)
         used, sparse = 1, 0
     if 0.5 * (xg - xb) <= q_feasible:          # q(x) = 1/2 x.(g - b)
         beta2, ptp, gp_inf, _ = K.conjugate_direction_measures(
