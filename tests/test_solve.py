@@ -347,3 +347,10 @@ def test_sparse_gradient_corrections_agree_with_products(dtype):
     gp_inf = K.projected_gradient_measures(sparse.x, g, prob.upper, 1.9 / prob.lipschitz)[2]
     assert sparse.optimality == pytest.approx(gp_inf, rel=1e-6, abs=1e-12)
     assert gp_inf <= tol
+    # a run stopped by maxiter reports the optimality of its point too
+    early = mprgp(prob.matvec, prob.b, prob.heuristic(), prob.upper, tol=tol, maxiter=5,
+                  step_scale=prob.lipschitz, columns=prob.columns())
+    assert early.status == 1
+    g = prob.matvec(early.x, np.empty_like(early.x)) - prob.b
+    gp_inf = K.projected_gradient_measures(early.x, g, prob.upper, 1.9 / prob.lipschitz)[2]
+    assert early.optimality == pytest.approx(gp_inf, rel=1e-6, abs=1e-12)

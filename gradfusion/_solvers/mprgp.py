@@ -81,8 +81,9 @@ def mprgp(matvec, b, x, upper, *, tol, maxiter, step_scale, gamma=1.0,
     -----
     The gradient is updated recursively by CG steps and sparse corrections;
     before the run stops as converged it is recomputed from scratch (one
-    product with ``A``) and the test repeated, so ``optimality`` is that of
-    the returned point.
+    product with ``A``) and the test repeated, and a run stopped by
+    ``maxiter`` or the callback recomputes it too, so ``optimality`` is
+    always that of the returned point.
     """
     t0 = time.perf_counter()
     abar = 1.9 / step_scale
@@ -166,6 +167,11 @@ def mprgp(matvec, b, x, upper, *, tol, maxiter, step_scale, gamma=1.0,
         if callback is not None and callback(nit, x, g, gp_inf):
             status = 2
             break
+    if not fresh:             # stopped early: report the optimality of the returned point
+        matvec(x, ap)
+        nmatvec += 1
+        K.residual_gradient(ap, b, g)
+        gp_inf = K.projected_gradient_measures(x, g, upper, abar)[2]
     return QPState(x=x, nit=nit, nmatvec=nmatvec, status=status,
                    optimality=float(gp_inf), time=time.perf_counter() - t0, steps=steps)
 
