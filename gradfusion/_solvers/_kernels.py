@@ -89,30 +89,34 @@ def projected_gradient_measures(x, g, upper, abar):
     for r in nb.prange(C * H):
         c = r // H
         i = r % H
-        hi = upper[c]
-        xr = x[c, i]
-        gr = g[c, i]
-        gp_sq = np.empty(W)
-        s_beta = 0.0
-        s_pt = 0.0
-        s_gp = 0.0
-        for j in range(W):
-            _, b2, pt_phi, gp = _kkt_point(xr[j], gr[j], hi, inv_abar)
-            s_beta += b2
-            s_pt += pt_phi
-            q = gp * gp
-            s_gp += q
-            gp_sq[j] = q
-        _store_row(rows, r, s_beta, s_pt, s_gp, _row_max(gp_sq, W))
+        _measure_row(x[c, i], g[c, i], upper[c], inv_abar, x[c, i], 0.0, False, rows[r])
     return _sum_rows(rows)
 
 
 @_inline
-def _store_row(rows, r, s_beta, s_pt, s_gp, gp_sq_max):
-    rows[r, 0] = s_beta
-    rows[r, 1] = s_pt
-    rows[r, 2] = s_gp
-    rows[r, 3] = gp_sq_max
+def _measure_row(xr, gr, hi, inv_abar, pr, gamma, update_p, out):
+    """Row share of :func:`projected_gradient_measures`: ``out = (beta^2, phi~ phi,
+    |gp|^2, max gp^2)`` summed over the row (the maximum from an L1 row buffer);
+    with ``update_p`` also ``pr = phi - gamma pr`` on the free variables, 0 elsewhere."""
+    W = xr.shape[0]
+    gp_sq = np.empty(W)
+    s_beta = 0.0
+    s_pt = 0.0
+    s_gp = 0.0
+    for j in range(W):
+        gi = gr[j]
+        free, b2, pt_phi, gp = _kkt_point(xr[j], gi, hi, inv_abar)
+        if update_p:
+            pr[j] = free * (gi - gamma * pr[j])
+        s_beta += b2
+        s_pt += pt_phi
+        q = gp * gp
+        s_gp += q
+        gp_sq[j] = q
+    out[0] = s_beta
+    out[1] = s_pt
+    out[2] = s_gp
+    out[3] = _row_max(gp_sq, W)
 
 
 @_jit
@@ -306,24 +310,7 @@ def conjugate_direction_measures(x, g, upper, p, gamma, abar):
     for r in nb.prange(C * H):
         c = r // H
         i = r % H
-        hi = upper[c]
-        xr = x[c, i]
-        gr = g[c, i]
-        pr = p[c, i]
-        gp_sq = np.empty(W)
-        s_beta = 0.0
-        s_pt = 0.0
-        s_gp = 0.0
-        for j in range(W):
-            gi = gr[j]
-            free, b2, pt_phi, gp = _kkt_point(xr[j], gi, hi, inv_abar)
-            pr[j] = free * (gi - gamma * pr[j])
-            s_beta += b2
-            s_pt += pt_phi
-            q = gp * gp
-            s_gp += q
-            gp_sq[j] = q
-        _store_row(rows, r, s_beta, s_pt, s_gp, _row_max(gp_sq, W))
+        _measure_row(x[c, i], g[c, i], upper[c], inv_abar, p[c, i], gamma, True, rows[r])
     return _sum_rows(rows)
 
 
