@@ -93,23 +93,17 @@ def mprgp(matvec, b, x, upper, *, tol, maxiter, step_scale, gamma=1.0,
     scratch = np.empty_like(x)
     row_clips = np.zeros(x.shape[0] * x.shape[1], dtype=np.int64)
     K.projected_step(x, x, upper, 0.0)
-    matvec(x, ap)
-    K.residual_gradient(ap, b, g)
+    beta2, ptp, gp_inf = _restart(matvec, b, x, g, p, ap, upper, abar)
     nmatvec = 1
-    K.free_gradient(x, g, upper, p)
     status = 1
     nit = 0
     steps = {"cg": 0, "expansion": 0, "proportioning": 0, "sparse_corrections": 0}
-    beta2, ptp, gp_inf, _ = K.projected_gradient_measures(x, g, upper, abar)
     fresh = True                      # g computed from scratch at the current x
     while True:
         if gp_inf <= tol and not fresh:
             # confirm on a recomputed gradient (recursive updates drift by rounding)
-            matvec(x, ap)
+            beta2, ptp, gp_inf = _restart(matvec, b, x, g, p, ap, upper, abar)
             nmatvec += 1
-            K.residual_gradient(ap, b, g)
-            K.free_gradient(x, g, upper, p)
-            beta2, ptp, gp_inf, _ = K.projected_gradient_measures(x, g, upper, abar)
             fresh = True
         if gp_inf <= tol:
             status = 0
@@ -128,11 +122,8 @@ def mprgp(matvec, b, x, upper, *, tol, maxiter, step_scale, gamma=1.0,
                 # flat direction: fall back to a projected gradient step
                 K.free_gradient(x, g, upper, p)
                 K.projected_step(x, p, upper, abar)
-                matvec(x, ap)
+                beta2, ptp, gp_inf = _restart(matvec, b, x, g, p, ap, upper, abar)
                 nmatvec += 1
-                K.residual_gradient(ap, b, g)
-                K.free_gradient(x, g, upper, p)
-                beta2, ptp, gp_inf, _ = K.projected_gradient_measures(x, g, upper, abar)
             elif gp / pap <= a_f:
                 steps["cg"] += 1
                 # CG step, then p = phi - (phi^T A p / p^T A p) p
@@ -168,10 +159,8 @@ def mprgp(matvec, b, x, upper, *, tol, maxiter, step_scale, gamma=1.0,
             status = 2
             break
     if not fresh:             # stopped early: report the optimality of the returned point
-        matvec(x, ap)
+        gp_inf = _restart(matvec, b, x, g, p, ap, upper, abar)[2]
         nmatvec += 1
-        K.residual_gradient(ap, b, g)
-        gp_inf = K.projected_gradient_measures(x, g, upper, abar)[2]
     return QPState(x=x, nit=nit, nmatvec=nmatvec, status=status,
                    optimality=float(gp_inf), time=time.perf_counter() - t0, steps=steps)
 
@@ -214,12 +203,15 @@ def _expand(matvec, b, x, g, p, ap, pap, gp, a_f, q0, upper, abar, saved, column
     # classic expansion from the saved point
     x[...] = saved
     K.projected_step(x, p, upper, a_f)                  # feasible half step (exact)
-    matvec(x, ap)
-    K.residual_gradient(ap, b, g)
-    K.free_gradient(x, g, upper, p)
+    _restart(matvec, b, x, g, p, ap, upper, abar)
     K.projected_step(x, p, upper, abar)
+    return used + 2, sparse, _restart(matvec, b, x, g, p, ap, upper, abar)
+
+
+def _restart(matvec, b, x, g, p, ap, upper, abar):
+    """``g = A x - b`` from scratch (one product, ``ap`` as scratch) and ``p`` its free
+    part (a CG restart); returns the KKT measures ``(beta2, phit_phi, gp_inf)``."""
     matvec(x, ap)
     K.residual_gradient(ap, b, g)
     K.free_gradient(x, g, upper, p)
-    beta2, ptp, gp_inf, _ = K.projected_gradient_measures(x, g, upper, abar)
-    return used + 2, sparse, (beta2, ptp, gp_inf)
+    return K.projected_gradient_measures(x, g, upper, abar)[:3]
