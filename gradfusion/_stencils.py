@@ -479,14 +479,7 @@ def hessian_columns(shape, mode, weight, taps):
         return None
     taps = tuple(float(t) for t in np.asarray(taps, dtype=np.float64))
     table = _frame_table(int(mode), float(weight), taps)
-
-    def classes(n):
-        k = np.full(n, 2, dtype=np.int64)
-        k[:2] = (0, 1)
-        k[-2:] = (3, 4)
-        return k
-
-    return table, classes(H), classes(W)
+    return table, _border_classes(H), _border_classes(W)
 
 
 @_jit
@@ -496,6 +489,15 @@ def _position_class(i, n):
     if i >= n - 2:
         return 4 - (n - 1 - i)
     return 2
+
+
+@_jit
+def _border_classes(n):
+    """:func:`_position_class` of every index ``0 .. n-1``."""
+    out = np.empty(n, dtype=np.int64)
+    for i in range(n):
+        out[i] = _position_class(i, n)
+    return out
 
 
 @_pjit
