@@ -14,6 +14,8 @@ and ``D`` the regulariser's pair of 1-D difference filters.  With
 and ``F(x) = 2/m * (1/2 (x - t)^T A (x - t))``.
 """
 
+import functools
+
 import numpy as np
 
 from . import _stencils as st
@@ -61,8 +63,6 @@ class ResidualProblem:
         self.taps = np.asarray(taps, dtype=self.dtype)
         self.upper = residual_upper(alpha, self.dtype)
         self.n_entries = 2 * image.size
-        self._tx = np.empty_like(image)
-        self._ty = np.empty_like(image)
         self._tmp = np.empty_like(image)
         self.target = (proposal - self.alpha[:, None, None] * image).astype(self.dtype)
         self.b = np.empty_like(image)
@@ -77,15 +77,7 @@ class ResidualProblem:
         by a DCT with eigenvalues sampled from the same symbol), so its norm
         is at most the symbol's maximum over the frequency square.
         """
-        w = np.linspace(0.0, np.pi, 257)
-        wx, wy = np.meshgrid(w, w)
-        sobel = (4 * np.sin(wx) ** 2 * (2 + 2 * np.cos(wy)) ** 2
-                 + 4 * np.sin(wy) ** 2 * (2 + 2 * np.cos(wx)) ** 2)
-        taps = self.taps.astype(np.float64)
-        k = np.arange(taps.size)
-        hx = np.abs(np.exp(1j * np.multiply.outer(wx, k)) @ taps) ** 2
-        hy = np.abs(np.exp(1j * np.multiply.outer(wy, k)) @ taps) ** 2
-        return 1.01 * float((sobel + self.reg_weight * (hx + hy)).max())
+        return _symbol_bound(tuple(self.taps.astype(np.float64).tolist()), self.reg_weight)
 
     def matvec(self, v, out):
         """``out = A v`` (one fused Numba pass)."""
@@ -114,11 +106,24 @@ class ResidualProblem:
         bare = st.sobel_energy(d, self.mode) / self.n_entries
         reg = 0.0
         if self.reg_weight > 0.0:
-            st.difference_forward(d, self.taps, self._tx, self._ty)
-            reg = (np.vdot(self._tx, self._tx) + np.vdot(self._ty, self._ty)).real
-            reg = float(reg) / self.n_entries
+            reg = st.difference_energy(d, self.taps) / self.n_entries
         return bare + self.reg_weight * reg, bare, reg
 
     def to_normalized_gradient_scale(self):
         """Factor from the sum-form gradient ``A x - b`` to ``dF/dx``."""
         return 2.0 / self.n_entries
+
+
+@functools.lru_cache(maxsize=16)
+def _symbol_bound(taps, reg_weight):
+    """1.01 times the maximum over ``[0, pi]^2`` (257 x 257 samples) of the symbol of
+    ``S^T S + reg_weight D^T D`` (cached: every scale of every solve asks for it)."""
+    w = np.linspace(0.0, np.pi, 257)
+    wx, wy = np.meshgrid(w, w)
+    sobel = (4 * np.sin(wx) ** 2 * (2 + 2 * np.cos(wy)) ** 2
+             + 4 * np.sin(wy) ** 2 * (2 + 2 * np.cos(wx)) ** 2)
+    taps = np.asarray(taps, dtype=np.float64)
+    k = np.arange(taps.size)
+    hx = np.abs(np.exp(1j * np.multiply.outer(wx, k)) @ taps) ** 2
+    hy = np.abs(np.exp(1j * np.multiply.outer(wy, k)) @ taps) ** 2
+    return 1.01 * float((sobel + reg_weight * (hx + hy)).max())

@@ -30,6 +30,8 @@ REFLECT = 1
 
 _jit = nb.njit(cache=True, fastmath=False, nogil=True)
 _pjit = nb.njit(cache=True, fastmath=False, nogil=True, parallel=True)
+#: energies (float64 sums of squares): the sums may be reassociated so that they vectorise
+_pjit_sum = nb.njit(cache=True, nogil=True, parallel=True, fastmath={"reassoc", "nsz", "contract"})
 
 
 @_jit
@@ -272,17 +274,91 @@ def clip_channels(x, upper, out):
     return total
 
 
-@_pjit
+@_pjit_sum
 def sobel_energy(d, mode):
-    """``sum (Sx d)^2 + (Sy d)^2`` without storing the gradient maps."""
+    """``sum (Sx d)^2 + (Sy d)^2`` without storing the gradient maps (float64).
+
+    Interior rows take a branch-free, vectorised path (the sum may be
+    reassociated: float64 rounding only); the frame the boundary-aware one.
+    """
     C, H, W = d.shape
     total = 0.0
     for r in nb.prange(C * H):
         c = r // H
         i = r % H
-        for j in range(W):
-            sx, sy = _sobel_at(d, c, i, j, H, W, mode)
-            total += sx * sx + sy * sy
+        s = 0.0
+        if i == 0 or i == H - 1 or W < 3:
+            for j in range(W):
+                sx, sy = _sobel_at(d, c, i, j, H, W, mode)
+                s += sx * sx + sy * sy
+        else:
+            for j in (0, W - 1):
+                sx, sy = _sobel_at(d, c, i, j, H, W, mode)
+                s += sx * sx + sy * sy
+            up = d[c, i - 1]
+            mid = d[c, i]
+            dn = d[c, i + 1]
+            for j in range(1, W - 1):
+                gx = (up[j - 1] + 2.0 * mid[j - 1] + dn[j - 1]) - (up[j + 1] + 2.0 * mid[j + 1]
+                                                                  + dn[j + 1])
+                gy = (up[j - 1] + 2.0 * up[j] + up[j + 1]) - (dn[j - 1] + 2.0 * dn[j] + dn[j + 1])
+                s += gx * gx + gy * gy
+        total += s
+    return total
+
+
+@_pjit_sum
+def difference_energy(u, taps):
+    """``sum (Dx u)^2 + (Dy u)^2`` of the 'valid' filter ``taps`` (:func:`difference_forward`)
+    without storing the maps; float64 whatever ``u``'s dtype."""
+    C, H, W = u.shape
+    k = taps.shape[0] - 1
+    t = np.zeros(3)
+    for m in range(min(k + 1, 3)):
+        t[m] = taps[m]
+    t0, t1, t2 = t[0], t[1], t[2]
+    total = 0.0
+    for r in nb.prange(C * H):
+        c = r // H
+        i = r % H
+        row = u[c, i]
+        s = 0.0
+        if k > 2:                      # generic (not used by the regularisers)
+            for j in range(W - k):
+                e = 0.0
+                for m in range(k + 1):
+                    e += taps[m] * row[j + m]
+                s += e * e
+            if i < H - k:
+                for j in range(W):
+                    e = 0.0
+                    for m in range(k + 1):
+                        e += taps[m] * u[c, i + m, j]
+                    s += e * e
+        elif k == 2:
+            for j in range(W - 2):
+                e = t0 * row[j] + t1 * row[j + 1] + t2 * row[j + 2]
+                s += e * e
+            if i < H - 2:
+                r1 = u[c, i + 1]
+                r2 = u[c, i + 2]
+                for j in range(W):
+                    e = t0 * row[j] + t1 * r1[j] + t2 * r2[j]
+                    s += e * e
+        elif k == 1:
+            for j in range(W - 1):
+                e = t0 * row[j] + t1 * row[j + 1]
+                s += e * e
+            if i < H - 1:
+                r1 = u[c, i + 1]
+                for j in range(W):
+                    e = t0 * row[j] + t1 * r1[j]
+                    s += e * e
+        else:
+            for j in range(W):
+                e = t0 * row[j]
+                s += 2.0 * e * e
+        total += s
     return total
 
 
@@ -359,40 +435,54 @@ def normal_matvec(v, out, mode, weight, taps):
     5x5 stencils, read off the boundary-aware single-pixel path once per
     (mode, weight, taps) by :func:`_frame_table`.
     """
-    taps = np.asarray(taps, dtype=np.float64)
-    k = taps.size - 1
-    if k > 2:
-        raise ValueError(f"normal_matvec supports at most 3 taps, got {taps.size}")
-    acf = weight * np.correlate(np.pad(taps, (0, 2 - k)), np.pad(taps, (0, 2 - k)), "full")
-    # lags 0, 1, 2 of the (zero-extended) autocorrelation
-    a0, a1, a2 = (float(acf[2 + lag]) if 2 + lag < acf.size else 0.0 for lag in range(3))
+    taps = tuple(float(t) for t in np.ravel(taps))
+    if len(taps) > 3:
+        raise ValueError(f"normal_matvec supports at most 3 taps, got {len(taps)}")
     C, H, W = v.shape
     if H < 5 or W < 5:
-        _normal_slow(v, out, mode, float(weight), taps.astype(v.dtype))
+        _normal_slow(v, out, mode, float(weight), np.asarray(taps, dtype=v.dtype))
         return out
-    # coefficients in the array's dtype: float32 products stay float32 (2.4x faster than
-    # promoting every tap to float64; float64 results unchanged)
-    coef = np.array([2.0 * a0, a1, a2, 2.0, 4.0, 6.0], dtype=v.dtype)
-    _normal_interior(v, out, coef)
-    _normal_frame(v, out, _frame_table(int(mode), float(weight), tuple(taps.tolist())))
+    coef, table = _matvec_constants(int(mode), float(weight), taps, v.dtype.str)
+    _normal_apply(v, out, coef, table)
     return out
 
 
-@_pjit
-def _normal_interior(v, out, coef):
-    """Interior rows/columns (2 .. n-3) of :func:`normal_matvec`.
+@functools.lru_cache(maxsize=32)
+def _matvec_constants(mode, weight, taps, dtype):
+    """``(coef, frame table)`` of :func:`normal_matvec` for one operator and dtype (cached:
+    the solver applies the same operator hundreds of times).
 
-    ``coef = [2 a0, a1, a2, 2, 4, 6]`` in ``v``'s dtype (``a_k``: lag ``k`` of
-    the regulariser's autocorrelation times its weight).
+    ``coef = [2 a0, a1, a2, 2, 4, 6]`` in the array's dtype (float32 products stay
+    float32: 2.4x faster than promoting every tap to float64), ``a_k`` the lag-``k``
+    autocorrelation of the (zero-extended) taps times ``weight``.
+    """
+    t = np.zeros(3)
+    t[:len(taps)] = taps
+    acf = [weight * float(np.dot(t[:3 - lag], t[lag:])) for lag in range(3)]
+    coef = np.array([2.0 * acf[0], acf[1], acf[2], 2.0, 4.0, 6.0], dtype=np.dtype(dtype))
+    coef.flags.writeable = False
+    return coef, _frame_table(mode, weight, taps)
+
+
+@_pjit
+def _normal_apply(v, out, coef, table):
+    """:func:`normal_matvec` for ``H, W >= 5``, in one parallel pass over the rows.
+
+    Interior rows and columns (2 .. n-3) take the branch-free 5x5 stencil with
+    ``coef = [2 a0, a1, a2, 2, 4, 6]`` in ``v``'s dtype (``a_k``: lag ``k`` of the
+    regulariser's autocorrelation times its weight); the two-pixel frame the
+    class stencils ``table`` of :func:`_frame_table` (one pass rather than two:
+    a parallel launch costs more than the frame's work).
     """
     C, H, W = v.shape
-    if H < 5 or W < 5:
-        return
     two_a0, a1, a2 = coef[0], coef[1], coef[2]
     two, four, six = coef[3], coef[4], coef[5]
-    for r in nb.prange(C * (H - 4)):
-        c = r // (H - 4)
-        i = r % (H - 4) + 2
+    for r in nb.prange(C * H):
+        c = r // H
+        i = r % H
+        if i < 2 or i >= H - 2:
+            _frame_row(v, c, i, table, out[c, i])
+            continue
         r0 = v[c, i - 2]
         r1 = v[c, i - 1]
         r2 = v[c, i]
@@ -413,6 +503,10 @@ def _normal_interior(v, out, coef):
                    + a1 * (r2[j - 1] + r2[j + 1] + r1[j] + r3[j])
                    + a2 * (r2[j - 2] + r2[j + 2] + r0[j] + r4[j]))
             orow[j] = sxx + syy + reg
+        orow[0] = _frame_point(v, c, i, 0, H, W, table)
+        orow[1] = _frame_point(v, c, i, 1, H, W, table)
+        orow[W - 2] = _frame_point(v, c, i, W - 2, H, W, table)
+        orow[W - 1] = _frame_point(v, c, i, W - 1, H, W, table)
 
 
 @_jit
@@ -500,28 +594,43 @@ def _border_classes(n):
     return out
 
 
-@_pjit
-def _normal_frame(v, out, table):
-    """The two-pixel frame of :func:`normal_matvec` from the class stencils of
-    :func:`_frame_table` (``H, W >= 5``)."""
+@_jit
+def _frame_row(v, c, i, table, orow):
+    """Row ``i`` of the two-pixel frame (``i < 2`` or ``i >= H - 2``): its interior
+    columns share one class stencil and are accumulated stencil entry by stencil
+    entry (in :func:`_frame_point`'s order, so the sums are the same), vectorised
+    along the row; its first and last two columns take :func:`_frame_point`."""
     C, H, W = v.shape
-    for r in nb.prange(C * H):
-        c = r // H
-        i = r % H
-        rc = _position_class(i, H)
-        full_row = rc != 2
-        n = W if full_row else 4
-        for m in range(n):
-            # all columns of a frame row; columns 0, 1, W-2, W-1 of the others
-            j = m if full_row else (m if m < 2 else W - 4 + m)
-            cc = _position_class(j, W)
-            s = 0.0
-            for di in range(-2, 3):
-                ii = i + di
-                if ii < 0 or ii >= H:
-                    continue
-                for dj in range(-2, 3):
-                    jj = j + dj
-                    if 0 <= jj < W:
-                        s += table[rc, cc, di + 2, dj + 2] * v[c, ii, jj]
-            out[c, i, j] = s
+    rc = _position_class(i, H)
+    acc = np.zeros(W)
+    for di in range(-2, 3):
+        ii = i + di
+        if ii < 0 or ii >= H:
+            continue
+        src = v[c, ii]
+        for dj in range(-2, 3):
+            k = table[rc, 2, di + 2, dj + 2]
+            for j in range(2, W - 2):
+                acc[j] += k * src[j + dj]
+    for j in range(2, W - 2):
+        orow[j] = acc[j]
+    for j in (0, 1, W - 2, W - 1):
+        orow[j] = _frame_point(v, c, i, j, H, W, table)
+
+
+@_jit
+def _frame_point(v, c, i, j, H, W, table):
+    """``(A v)[c, i, j]`` near the border, from the class stencil of its row and column
+    classes (:func:`_frame_table`)."""
+    rc = _position_class(i, H)
+    cc = _position_class(j, W)
+    s = 0.0
+    for di in range(-2, 3):
+        ii = i + di
+        if ii < 0 or ii >= H:
+            continue
+        for dj in range(-2, 3):
+            jj = j + dj
+            if 0 <= jj < W:
+                s += table[rc, cc, di + 2, dj + 2] * v[c, ii, jj]
+    return s

@@ -610,3 +610,15 @@ def test_gradient_and_dots_in_place(dtype):
     got = kern.gradient_and_dots(g, b, x, upper, v, g)
     np.testing.assert_array_equal(g, g_sep)
     assert got == pytest.approx(want, rel=1e-12)
+
+
+@dtype_param
+@pytest.mark.parametrize("shape", REDUCTION_SHAPES, ids=lambda s: "x".join(map(str, s)))
+@taps_param
+def test_difference_energy(dtype, shape, taps):
+    rng = make_rng(20, shape, dtype, len(taps))
+    u = rand(rng, shape, dtype)
+    energy = st.difference_energy(u, np.asarray(taps, dtype=dtype))
+    dx, dy = ref.difference_forward(u, np.asarray(taps))
+    expected = float(np.sum(dx * dx) + np.sum(dy * dy))
+    assert_close_sum(energy, expected, dtype, expected + 1e-12 * u.size)
