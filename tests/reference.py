@@ -319,3 +319,35 @@ def sparse_correction(x, saved, p, step, g, mode, weight, taps):
 def objective_dots(x, g, b, upper, v):
     """``(x.g, x.b, phi(x).v)``."""
     return dot(x, g), dot(x, b), free_dot(x, g, upper, v)
+
+
+# --------------------------------------------------------------------------
+# Grid transfers of the coarse-to-fine driver (in the arrays' own dtype: the
+# kernels must agree bitwise)
+# --------------------------------------------------------------------------
+
+
+def downsample(a):
+    """2x2 area average of a ``(C, H, W)`` array (odd edges replicate)."""
+    if a.shape[1] % 2:
+        a = np.concatenate([a, a[:, -1:]], axis=1)
+    if a.shape[2] % 2:
+        a = np.concatenate([a, a[:, :, -1:]], axis=2)
+    return 0.25 * (a[:, 0::2, 0::2] + a[:, 1::2, 0::2] + a[:, 0::2, 1::2] + a[:, 1::2, 1::2])
+
+
+def _linear_up_axis(a, axis):
+    """2x linear interpolation along ``axis`` on cell centres (edges clamp)."""
+    a = np.moveaxis(a, axis, -1)
+    left = np.concatenate([a[..., :1], a[..., :-1]], axis=-1)
+    right = np.concatenate([a[..., 1:], a[..., -1:]], axis=-1)
+    out = np.empty(a.shape[:-1] + (2 * a.shape[-1],), dtype=a.dtype)
+    out[..., 0::2] = 0.75 * a + 0.25 * left
+    out[..., 1::2] = 0.75 * a + 0.25 * right
+    return np.moveaxis(out, -1, axis)
+
+
+def upsample(a, shape):
+    """Bilinear 2x upsampling along rows, then columns, cropped to ``shape``."""
+    up = _linear_up_axis(_linear_up_axis(a, 1), 2)
+    return np.ascontiguousarray(up[:, :shape[1], :shape[2]])

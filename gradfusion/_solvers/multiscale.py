@@ -9,47 +9,10 @@ then mostly refines edges and the active set.  The answer is the finest
 solve's: the same optimum and tolerance as a single-scale solve.
 """
 
-import numpy as np
-
+from ._transfer import downsample, upsample
 from .mprgp import mprgp
 
 __all__ = ["downsample", "upsample", "coarse_to_fine"]
-
-
-def downsample(a):
-    """2x2 area average of a ``(C, H, W)`` array (odd edges replicate)."""
-    C, H, W = a.shape
-    if H % 2:
-        a = np.concatenate([a, a[:, -1:]], axis=1)
-    if W % 2:
-        a = np.concatenate([a, a[:, :, -1:]], axis=2)
-    return 0.25 * (a[:, 0::2, 0::2] + a[:, 1::2, 0::2] + a[:, 0::2, 1::2] + a[:, 1::2, 1::2])
-
-
-def _linear_up_axis(a, axis):
-    """2x linear interpolation along ``axis`` on cell centres (edges clamp).
-
-    Fine cell ``2k`` lies a quarter cell left of coarse cell ``k``:
-    ``0.75 a[k] + 0.25 a[k-1]``; cell ``2k+1``: ``0.75 a[k] + 0.25 a[k+1]``.
-    """
-    a = np.moveaxis(a, axis, -1)
-    left = np.concatenate([a[..., :1], a[..., :-1]], axis=-1)
-    right = np.concatenate([a[..., 1:], a[..., -1:]], axis=-1)
-    out = np.empty(a.shape[:-1] + (2 * a.shape[-1],), dtype=a.dtype)
-    out[..., 0::2] = 0.75 * a + 0.25 * left
-    out[..., 1::2] = 0.75 * a + 0.25 * right
-    return np.moveaxis(out, -1, axis)
-
-
-def upsample(a, shape):
-    """Bilinear 2x upsampling of ``a`` to ``shape`` (the inverse grid of :func:`downsample`).
-
-    Linear rather than pixel replication: a blocky warm start carries
-    high-frequency error that the fine solve would have to remove (measured:
-    467 instead of 513 fine-scale iterations at 1024x928, tol 1e-4).
-    """
-    up = _linear_up_axis(_linear_up_axis(a, 1), 2)
-    return np.ascontiguousarray(up[:, :shape[1], :shape[2]])
 
 
 def coarse_to_fine(make_problem, image, proposal, x0, *, min_size, tol, maxiter,
