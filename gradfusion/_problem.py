@@ -84,6 +84,10 @@ class ResidualProblem:
         st.normal_matvec(v, out, self.mode, self.reg_weight, self.taps)
         return out
 
+    def matvec_dot(self, v, out):
+        """``out = A v`` and return ``v . A v`` (float64), in the same pass."""
+        return st.normal_matvec(v, out, self.mode, self.reg_weight, self.taps, dot=True)
+
     def columns(self):
         """``(table, row_class, col_class)`` of :func:`gradfusion._stencils.hessian_columns`
         (None for images under 5x5): the solver's sparse gradient corrections."""

@@ -421,7 +421,7 @@ def _difference_normal_at(v, c, p, q, H, W, taps):
     return s
 
 
-def normal_matvec(v, out, mode, weight, taps):
+def normal_matvec(v, out, mode, weight, taps, dot=False):
     """``out = (S^T S + weight D^T D) v``: the solver's Hessian.
 
     ``D`` is the 'valid' difference filter with ``taps`` (at most 3 taps).
@@ -434,6 +434,10 @@ def normal_matvec(v, out, mode, weight, taps):
     depends only on the pixel's distance to it: the frame pixels use 24 such
     5x5 stencils, read off the boundary-aware single-pixel path once per
     (mode, weight, taps) by :func:`_frame_table`.
+
+    Returns ``out``, or with ``dot=True`` the float64 inner product
+    ``v . out`` (the curvature ``p^T A p`` of a CG step), accumulated in the
+    same pass while each row is still in cache.
     """
     taps = tuple(float(t) for t in np.ravel(taps))
     if len(taps) > 3:
@@ -441,10 +445,20 @@ def normal_matvec(v, out, mode, weight, taps):
     C, H, W = v.shape
     if H < 5 or W < 5:
         _normal_slow(v, out, mode, float(weight), np.asarray(taps, dtype=v.dtype))
-        return out
+        return _row_dot(v.ravel(), out.ravel()) if dot else out
     coef, table = _matvec_constants(int(mode), float(weight), taps, v.dtype.str)
-    _normal_apply(v, out, coef, table)
-    return out
+    rows = np.empty(C * H if dot else 1)
+    _normal_apply(v, out, coef, table, dot, rows)
+    return float(rows.sum()) if dot else out
+
+
+@nb.njit(cache=True, nogil=True, fastmath={"reassoc", "nsz", "contract"})
+def _row_dot(a, b):
+    """``a . b`` of two 1-D arrays, accumulated in float64 (reassociated: vectorised)."""
+    s = 0.0
+    for j in range(a.shape[0]):
+        s += a[j] * b[j]
+    return s
 
 
 @functools.lru_cache(maxsize=32)
@@ -465,14 +479,15 @@ def _matvec_constants(mode, weight, taps, dtype):
 
 
 @_pjit
-def _normal_apply(v, out, coef, table):
+def _normal_apply(v, out, coef, table, dot, rows):
     """:func:`normal_matvec` for ``H, W >= 5``, in one parallel pass over the rows.
 
     Interior rows and columns (2 .. n-3) take the branch-free 5x5 stencil with
     ``coef = [2 a0, a1, a2, 2, 4, 6]`` in ``v``'s dtype (``a_k``: lag ``k`` of the
     regulariser's autocorrelation times its weight); the two-pixel frame the
     class stencils ``table`` of :func:`_frame_table` (one pass rather than two:
-    a parallel launch costs more than the frame's work).
+    a parallel launch costs more than the frame's work). With ``dot``,
+    ``rows[r] = v[r] . out[r]`` for every row ``r`` of the ``(C * H, W)`` view.
     """
     C, H, W = v.shape
     two_a0, a1, a2 = coef[0], coef[1], coef[2]
@@ -482,6 +497,8 @@ def _normal_apply(v, out, coef, table):
         i = r % H
         if i < 2 or i >= H - 2:
             _frame_row(v, c, i, table, out[c, i])
+            if dot:
+                rows[r] = _row_dot(v[c, i], out[c, i])
             continue
         r0 = v[c, i - 2]
         r1 = v[c, i - 1]
@@ -507,6 +524,8 @@ def _normal_apply(v, out, coef, table):
         orow[1] = _frame_point(v, c, i, 1, H, W, table)
         orow[W - 2] = _frame_point(v, c, i, W - 2, H, W, table)
         orow[W - 1] = _frame_point(v, c, i, W - 1, H, W, table)
+        if dot:
+            rows[r] = _row_dot(r2, orow)
 
 
 @_jit

@@ -291,8 +291,11 @@ def step_update_free_dot(x, g, p, ap, step, upper):
 
 
 def conjugate_direction_measures(x, g, upper, p, gamma, abar):
-    """``(p', measures)``: :func:`conjugate_direction` and :func:`projected_gradient_measures`."""
-    return conjugate_direction(x, g, upper, p, gamma), projected_gradient_measures(x, g, upper, abar)
+    """``(p', measures + (g.p', max feasible step along -p'))``: :func:`conjugate_direction`,
+    :func:`projected_gradient_measures` and the next step's :func:`cg_scalars` entries."""
+    p2 = conjugate_direction(x, g, upper, p, gamma)
+    measures = tuple(projected_gradient_measures(x, g, upper, abar))
+    return p2, measures + (dot(g, p2), max_feasible_step(x, p2, upper))
 
 
 def gradient_and_dots(ax, b, x, upper, v):

@@ -472,9 +472,12 @@ def test_conjugate_direction_measures(dtype, shape):
     pk = p.copy()
     got = kern.conjugate_direction_measures(x, g, upper, pk, -0.4375, 0.7)
     assert_close(pk, ep, dtype, 1.5)
+    assert len(got) == len(emeasures) == 6
     mag = float(np.sum(np.asarray(g, float) ** 2)) + 1.0
-    for a, e in zip(got, emeasures):
+    for a, e in zip(got[:5], emeasures[:5]):
         assert_close_sum(a, e, dtype, mag)
+    # the feasible step of the new direction (a ratio, not a sum)
+    assert got[5] == pytest.approx(emeasures[5], rel=RTOL_SUM[dtype])
 
 
 @dtype_param

@@ -95,19 +95,26 @@ def projected_gradient_measures(x, g, upper, abar):
 
 @_inline
 def _measure_row(xr, gr, hi, inv_abar, pr, gamma, update_p, out):
-    """Row share of :func:`projected_gradient_measures`: ``out = (beta^2, phi~ phi,
+    """Row share of :func:`projected_gradient_measures`: ``out[:4] = (beta^2, phi~ phi,
     |gp|^2, max gp^2)`` summed over the row (the maximum from an L1 row buffer);
-    with ``update_p`` also ``pr = phi - gamma pr`` on the free variables, 0 elsewhere."""
+    with ``update_p`` also ``pr = phi - gamma pr`` on the free variables, 0 elsewhere,
+    and ``out[4:6] = (g . p, largest feasible step along -p)`` of the new ``p``."""
     W = xr.shape[0]
     gp_sq = np.empty(W)
+    steps = np.empty(W)
     s_beta = 0.0
     s_pt = 0.0
     s_gp = 0.0
+    s_gdir = 0.0
     for j in range(W):
         gi = gr[j]
-        free, b2, pt_phi, gp = _kkt_point(xr[j], gi, hi, inv_abar)
+        xi = xr[j]
+        free, b2, pt_phi, gp = _kkt_point(xi, gi, hi, inv_abar)
         if update_p:
-            pr[j] = free * (gi - gamma * pr[j])
+            pj = free * (gi - gamma * pr[j])
+            pr[j] = pj
+            s_gdir += gi * pj
+            steps[j] = _feasible_step(xi, pj, hi)
         s_beta += b2
         s_pt += pt_phi
         q = gp * gp
@@ -117,6 +124,18 @@ def _measure_row(xr, gr, hi, inv_abar, pr, gamma, update_p, out):
     out[1] = s_pt
     out[2] = s_gp
     out[3] = _row_max(gp_sq, W)
+    if update_p:
+        out[4] = s_gdir
+        out[5] = _row_min(steps, W)
+
+
+@_inline
+def _feasible_step(xj, pj, hi):
+    """Largest ``t >= 0`` with ``0 <= xj - t pj <= hi`` (``inf`` if ``pj == 0``): a select,
+    then one division, so that the row loops calling it vectorise."""
+    room = xj if pj > 0.0 else xj - hi
+    t = room / (pj if pj != 0.0 else 1.0)
+    return t if pj != 0.0 else np.inf
 
 
 @_jit
@@ -258,10 +277,7 @@ def cg_scalars(x, g, p, ap, b, upper):
             gp += gr[j] * pj
             xg += xj * gr[j]
             xb += xj * br[j]
-            # largest step along -p before a bound: select, then one division
-            room = xj if pj > 0.0 else xj - hi
-            t = room / (pj if pj != 0.0 else 1.0)
-            steps[j] = t if pj != 0.0 else np.inf
+            steps[j] = _feasible_step(xj, pj, hi)
         rows[r, 0] = pap
         rows[r, 1] = gp
         rows[r, 2] = xg
@@ -303,15 +319,26 @@ def step_update_free_dot(x, g, p, ap, step, upper):
 @_pjit
 def conjugate_direction_measures(x, g, upper, p, gamma, abar):
     """``p = phi(x) - gamma p`` on the free variables (0 elsewhere) and
-    :func:`projected_gradient_measures`, in one pass."""
+    :func:`projected_gradient_measures`, in one pass; also the next CG step's
+    ``g . p`` and largest feasible step along ``-p`` (what :func:`cg_scalars`
+    would compute for the new ``p``).
+
+    Returns ``(beta2, phit_phi, gp_inf, gp2, g_dot_p, max_step)``.
+    """
     C, H, W = x.shape
-    rows = np.zeros((C * H, 4))
+    rows = np.zeros((C * H, 6))
     inv_abar = 1.0 / abar
     for r in nb.prange(C * H):
         c = r // H
         i = r % H
         _measure_row(x[c, i], g[c, i], upper[c], inv_abar, p[c, i], gamma, True, rows[r])
-    return _sum_rows(rows)
+    beta2, ptp, gp_inf, gp2 = _sum_rows(rows)
+    gdir = 0.0
+    step = np.inf
+    for r in range(C * H):
+        gdir += rows[r, 4]
+        step = min(step, rows[r, 5])
+    return beta2, ptp, gp_inf, gp2, gdir, max(step, 0.0)
 
 
 @_pjit

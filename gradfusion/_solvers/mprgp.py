@@ -47,7 +47,7 @@ class QPState:
 
 
 def mprgp(matvec, b, x, upper, *, tol, maxiter, step_scale, gamma=1.0,
-          callback=None, columns=None):
+          callback=None, columns=None, matvec_dot=None):
     """Run MPRGP from ``x`` (modified in place and returned in the state).
 
     Parameters
@@ -76,6 +76,13 @@ def mprgp(matvec, b, x, upper, *, tol, maxiter, step_scale, gamma=1.0,
         stencils (:func:`gradfusion._stencils.hessian_columns`). With them an
         expansion whose projection clips few variables updates the gradient by
         those variables' columns instead of a second product with ``A``.
+    matvec_dot : callable, optional
+        ``matvec_dot(v, out)`` writes ``A v`` into ``out`` and returns ``v . A v``.
+        With it, a CG-type step whose direction came from the previous
+        conjugate-direction pass needs no separate scalar pass: that pass
+        already returned ``g . p`` and the feasible step along ``-p``, the
+        objective is carried from the previous step, and ``p^T A p`` comes
+        with the product.
 
     Notes
     -----
@@ -99,12 +106,14 @@ def mprgp(matvec, b, x, upper, *, tol, maxiter, step_scale, gamma=1.0,
     nit = 0
     steps = {"cg": 0, "expansion": 0, "proportioning": 0, "sparse_corrections": 0}
     fresh = True                      # g computed from scratch at the current x
+    carried = None                    # (g.p, feasible step along -p, q(x)) for the current p
     while True:
         if gp_inf <= tol and not fresh:
             # confirm on a recomputed gradient (recursive updates drift by rounding)
             beta2, ptp, gp_inf = _restart(matvec, b, x, g, p, ap, upper, abar)
             nmatvec += 1
             fresh = True
+            carried = None
         if gp_inf <= tol:
             status = 0
             break
@@ -115,9 +124,15 @@ def mprgp(matvec, b, x, upper, *, tol, maxiter, step_scale, gamma=1.0,
         fresh = False
         if beta2 <= gamma * gamma * ptp:
             # proportional iterate: CG step on the free face
-            matvec(p, ap)
             nmatvec += 1
-            pap, gp, a_f, xg, xb = K.cg_scalars(x, g, p, ap, b, upper)
+            if carried is not None and matvec_dot is not None:
+                pap = matvec_dot(p, ap)
+                gp, a_f, q0 = carried
+            else:
+                matvec(p, ap)
+                pap, gp, a_f, xg, xb = K.cg_scalars(x, g, p, ap, b, upper)
+                q0 = 0.5 * (xg - xb)
+            carried = None
             if pap <= 0.0:
                 # flat direction: fall back to a projected gradient step
                 K.free_gradient(x, g, upper, p)
@@ -127,19 +142,22 @@ def mprgp(matvec, b, x, upper, *, tol, maxiter, step_scale, gamma=1.0,
             elif gp / pap <= a_f:
                 steps["cg"] += 1
                 # CG step, then p = phi - (phi^T A p / p^T A p) p
-                phi_ap = K.step_update_free_dot(x, g, p, ap, gp / pap, upper)
-                beta2, ptp, gp_inf, _ = K.conjugate_direction_measures(
+                a_cg = gp / pap
+                phi_ap = K.step_update_free_dot(x, g, p, ap, a_cg, upper)
+                beta2, ptp, gp_inf, _, gp_next, a_f_next = K.conjugate_direction_measures(
                     x, g, upper, p, phi_ap / pap, abar)
+                carried = (gp_next, a_f_next, q0 - a_cg * gp + 0.5 * a_cg * a_cg * pap)
             else:
                 steps["expansion"] += 1
-                used, sparse, (beta2, ptp, gp_inf) = _expand(
-                    matvec, b, x, g, p, ap, pap, gp, a_f, 0.5 * (xg - xb), upper, abar,
+                used, sparse, (beta2, ptp, gp_inf), carried = _expand(
+                    matvec, b, x, g, p, ap, pap, gp, a_f, q0, upper, abar,
                     scratch, columns, row_clips)
                 nmatvec += used
                 steps["sparse_corrections"] += sparse
         else:
             # proportioning step: release variables along the chopped gradient
             steps["proportioning"] += 1
+            carried = None
             K.chopped_gradient(x, g, upper, p)
             matvec(p, ap)
             nmatvec += 1
@@ -183,7 +201,9 @@ def _expand(matvec, b, x, g, p, ap, pap, gp, a_f, q0, upper, abar, saved, column
     ``columns`` and at most 1/64 of the variables clipped it is formed from
     their columns of ``A``, otherwise by a product with ``A``.
 
-    Returns ``(products with A used, 1 if sparse else 0, (beta2, phit_phi, gp_inf))``.
+    Returns ``(products with A used, 1 if sparse else 0, (beta2, phit_phi, gp_inf),
+    carried)``, ``carried`` the next step's ``(g . p, feasible step, q(x))`` when CG
+    continues (None after a restart).
     """
     q_feasible = q0 - a_f * gp + 0.5 * a_f * a_f * pap
     a_cg = gp / pap
@@ -196,16 +216,17 @@ def _expand(matvec, b, x, g, p, ap, pap, gp, a_f, q0, upper, abar, saved, column
         matvec(x, g)                                   # A x, then g = A x - b in place
         xg, xb, phi_ap = K.gradient_and_dots(g, b, x, upper, ap, g)
         used, sparse = 1, 0
-    if 0.5 * (xg - xb) <= q_feasible:          # q(x) = 1/2 x.(g - b)
-        beta2, ptp, gp_inf, _ = K.conjugate_direction_measures(
+    q = 0.5 * (xg - xb)                        # q(x) = 1/2 x.(g - b)
+    if q <= q_feasible:
+        beta2, ptp, gp_inf, _, gp_next, a_f_next = K.conjugate_direction_measures(
             x, g, upper, p, phi_ap / pap, abar)
-        return used, sparse, (beta2, ptp, gp_inf)
+        return used, sparse, (beta2, ptp, gp_inf), (gp_next, a_f_next, q)
     # classic expansion from the saved point
     x[...] = saved
     K.projected_step(x, p, upper, a_f)                  # feasible half step (exact)
     _restart(matvec, b, x, g, p, ap, upper, abar)
     K.projected_step(x, p, upper, abar)
-    return used + 2, sparse, _restart(matvec, b, x, g, p, ap, upper, abar)
+    return used + 2, sparse, _restart(matvec, b, x, g, p, ap, upper, abar), None
 
 
 def _restart(matvec, b, x, g, p, ap, upper, abar):

@@ -23,7 +23,8 @@ def coarse_to_fine(make_problem, image, proposal, x0, *, min_size, tol, maxiter,
     ----------
     make_problem : callable
         ``make_problem(image, proposal)`` builds the problem of one scale;
-        it has ``matvec``, ``b``, ``upper``, ``lipschitz`` and ``heuristic()``.
+        it has ``matvec``, ``matvec_dot``, ``b``, ``upper``, ``lipschitz`` and
+        ``heuristic()``.
     image, proposal : ndarray, shape (C, H, W)
     x0 : ndarray or None
         Warm start at the finest scale; when given, no coarse scales are
@@ -61,7 +62,8 @@ def coarse_to_fine(make_problem, image, proposal, x0, *, min_size, tol, maxiter,
         level_tol = tol if finest or coarse_tol is None else max(tol, coarse_tol)
         state = mprgp(problem.matvec, problem.b, x, problem.upper, tol=level_tol,
                       maxiter=maxiter, step_scale=problem.lipschitz,
-                      callback=callback if finest else None, columns=problem.columns())
+                      callback=callback if finest else None, columns=problem.columns(),
+                      matvec_dot=problem.matvec_dot)
         levels.append((I.shape, state.nit, state.nmatvec, state.time))
         x = state.x
     return problem, state, levels
