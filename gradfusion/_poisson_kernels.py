@@ -150,18 +150,44 @@ def parent_table(n, lo, hi):
 
 
 @_jit
-def _restrict_row(res, ri, rw, ci, cw, i, trow, b_c):
-    """Add fine row ``i`` (values ``res``, 0 off the unknowns) into ``b_c`` by ``P^T``."""
-    trow[:] = 0.0
-    for j in range(1, res.shape[0] - 1):
-        v = res[j]
-        trow[ci[j, 0]] += cw[j, 0] * v
-        trow[ci[j, 1]] += cw[j, 1] * v
+def child_table(idx, w, nc):
+    """The 1-D children of ``nc`` coarse indices from a :func:`parent_table` ``(idx, w)``.
+
+    ``out[J, k]`` is the weight of fine index ``2 J - 1 + k`` (``k = 0, 1, 2``) in
+    coarse ``J``: with vertex-centred transfers a coarse line has no other
+    children. Interior fine indices only (the frame holds no residual).
+    """
+    out = np.zeros((nc, 3))
+    for j in range(1, idx.shape[0] - 1):
+        for k in range(2):
+            if w[j, k] != 0.0:
+                J = idx[j, k]
+                out[J, j - 2 * J + 1] = w[j, k]
+    return out
+
+
+@_jit
+def _restrict_row(res, ri, rw, ch, i, trow, b_c):
+    """Add fine row ``i`` (values ``res``, 0 off the unknowns) into ``b_c`` by ``P^T``.
+
+    Along the row a gather over the coarse columns (children ``2J-1, 2J, 2J+1``
+    with the weights of ``ch``, summed in fine order as a scatter would): it
+    vectorises, where the scatter through the parent table did not (2x faster).
+    The first and last coarse columns are frame (never unknown) and get 0.
+    """
+    Wc = trow.shape[0]
+    trow[0] = 0.0
+    trow[Wc - 1] = 0.0
+    for J in range(1, Wc - 1):
+        trow[J] = ((0.0 + ch[J, 0] * res[2 * J - 1]) + ch[J, 1] * res[2 * J]) + ch[J, 2] * res[2 * J + 1]
     a0, a1 = ri[i, 0], ri[i, 1]
     u0, u1 = rw[i, 0], rw[i, 1]
-    for J in range(trow.shape[0]):
-        b_c[a0, J] += u0 * trow[J]
-        b_c[a1, J] += u1 * trow[J]
+    r0 = b_c[a0]
+    for J in range(Wc):
+        r0[J] += u0 * trow[J]
+    r1 = b_c[a1]
+    for J in range(Wc):
+        r1[J] += u1 * trow[J]
 
 
 @_jit
@@ -176,14 +202,15 @@ def _prolong_row(e_c, m, ri, rw, ci, cw, i, erow, x):
 
 
 @_pjit
-def restrict(r, mc, ri, rw, ci, cw, b_c):
-    """``b_c = P^T r`` (``r`` 0 off the fine unknowns), times the coarse mask ``mc``."""
+def restrict(r, mc, ri, rw, ch, b_c):
+    """``b_c = P^T r`` (``r`` 0 off the fine unknowns), times the coarse mask ``mc``; ``ri, rw``
+    the row parents (:func:`parent_table`), ``ch`` the column children (:func:`child_table`)."""
     C, Hp, Wp = r.shape
     for c in nb.prange(C):
         trow = np.zeros(b_c.shape[2])
         b_c[c] = 0.0
         for i in range(1, Hp - 1):
-            _restrict_row(r[c, i], ri, rw, ci, cw, i, trow, b_c[c])
+            _restrict_row(r[c, i], ri, rw, ch, i, trow, b_c[c])
         b_c[c] *= mc
 
 
@@ -358,7 +385,7 @@ def gauss_seidel9(inv_d, st, reg, const, x, b, reverse):
 
 
 @_pjit
-def fused_update_presmooth(m, d, inv_d, x, r, p, q, alpha, z, ri, rw, ci, cw, mc, b_c, rr,
+def fused_update_presmooth(m, d, inv_d, x, r, p, q, alpha, z, ri, rw, ch, mc, b_c, rr,
                            do_smooth):
     """``x += alpha p``, ``r -= alpha q``, ``rr = ||r||^2`` per channel; then, if
     ``do_smooth``, ``z`` = one red-black sweep on ``A z = r`` from ``z = 0`` and
@@ -391,7 +418,7 @@ def fused_update_presmooth(m, d, inv_d, x, r, p, q, alpha, z, ri, rw, ci, cw, mc
             i = t - 2
             if 1 <= i <= Hp - 2:
                 _residual_row(m, d, rc, zc, i, res)
-                _restrict_row(res, ri, rw, ci, cw, i, trow, b_c[c])
+                _restrict_row(res, ri, rw, ch, i, trow, b_c[c])
         rr[c] = acc
         if do_smooth:
             b_c[c] *= mc

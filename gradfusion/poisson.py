@@ -350,11 +350,14 @@ class _Hierarchy:
             self.ops.append(st)
             self.inv_d.append(np.divide(1.0, st[4], out=np.zeros(kc.shape), where=uc))
         # 1-D parent tables of each transfer (level lev -> lev + 1)
-        self.tables = []
+        self.tables = []                 # prolongation: row and column parents
+        self.restrictions = []           # restriction: row parents, column children
         for lev in range(len(self.kinds) - 1):
             rlo, rhi, clo, chi = self.ranges[lev + 1]
             Hp, Wp = self.kinds[lev].shape
-            self.tables.append(pk.parent_table(Hp, rlo, rhi) + pk.parent_table(Wp, clo, chi))
+            rows_t, cols_t = pk.parent_table(Hp, rlo, rhi), pk.parent_table(Wp, clo, chi)
+            self.tables.append(rows_t + cols_t)
+            self.restrictions.append(rows_t + (pk.child_table(*cols_t, Wp // 2 + 1),))
         shapes = [(C,) + k.shape for k in self.kinds]
         self.x = [np.zeros(sh) for sh in shapes]
         self.b = [np.zeros(sh) for sh in shapes]
@@ -442,7 +445,7 @@ class _Hierarchy:
             pk.residual(self.masks[0], self.ops[0], x, b, r)
         else:
             pk.residual9(self.masks[lev], self.ops[lev], self.regs[lev], self.consts[lev], x, b, r)
-        pk.restrict(r, self.masks[lev + 1], *self.tables[lev], self.b[lev + 1])
+        pk.restrict(r, self.masks[lev + 1], *self.restrictions[lev], self.b[lev + 1])
         self.cycle(lev + 1, self.b[lev + 1], self.x[lev + 1])
         pk.prolong_add(self.x[lev + 1], self.masks[lev], *self.tables[lev], x)
         self._smooth(lev, x, b, True)
@@ -476,12 +479,15 @@ def _pcg(hier, b, x, tol, maxiter):
     rz = None
     multilevel = len(hier.kinds) > 1
     if multilevel:
-        tables, mc, b1 = hier.tables[0], hier.masks[1], hier.b[1]
-    else:
-        tables, mc, b1 = pk.parent_table(1, 0, 0) * 2, m, z
+        tables, restriction = hier.tables[0], hier.restrictions[0]
+        mc, b1 = hier.masks[1], hier.b[1]
+    else:                                      # dummies: the pass does not smooth nor restrict
+        tables = pk.parent_table(1, 0, 0) * 2
+        restriction = tables[:2] + (np.zeros((1, 3)),)
+        mc, b1 = m, z
     nit = 0
     while True:
-        pk.fused_update_presmooth(m, d, inv_d, x, r, p, q, alpha, z, *tables, mc, b1, rr,
+        pk.fused_update_presmooth(m, d, inv_d, x, r, p, q, alpha, z, *restriction, mc, b1, rr,
                                   multilevel)
         if rz is not None:
             nit += 1

@@ -332,7 +332,7 @@ def test_coarse_operators_are_galerkin_products(edge, monkeypatch):
         r = rng.random((1,) + kind.shape if lev == 0 else (1,) + hier.kinds[lev].shape)
         r *= hier.masks[lev]
         bc = np.zeros((1,) + hier.kinds[lev + 1].shape)
-        pk.restrict(r, hier.masks[lev + 1], *hier.tables[lev], bc)
+        pk.restrict(r, hier.masks[lev + 1], *hier.restrictions[lev], bc)
         fi = np.flatnonzero(hier.kinds[lev].ravel() == pk.UNKNOWN)
         ci = np.flatnonzero(hier.kinds[lev + 1].ravel() == pk.UNKNOWN)
         np.testing.assert_allclose(bc.reshape(-1)[ci], P.T @ r.reshape(-1)[fi], atol=1e-12)

@@ -117,9 +117,15 @@ def coarse_level(kind, rows, cols):
 
 
 def tables(shape_f, rng_c):
-    """The parent tables (the kernels' input format) of a transfer."""
+    """The parent tables (the prolongation kernels' input format) of a transfer."""
     rlo, rhi, clo, chi = rng_c
     return pk.parent_table(shape_f[0], rlo, rhi) + pk.parent_table(shape_f[1], clo, chi)
+
+
+def restriction(shape_f, rng_c):
+    """Row parents and column children (the restriction kernels' input format)."""
+    ri, rw, ci, cw = tables(shape_f, rng_c)
+    return ri, rw, pk.child_table(ci, cw, shape_f[1] // 2 + 1)
 
 
 def hierarchy(case, monkeypatch, C=1):
@@ -245,6 +251,24 @@ def test_parent_table():
                 np.testing.assert_array_equal(P, ref.prolongation_1d(n, lo, hi), err_msg=str((n, lo, hi)))
 
 
+def test_child_table():
+    """The children of each coarse index (fine ``2J-1 .. 2J+1``) are the transpose of the
+    prolongation on the interior fine indices; the first and last coarse index get none."""
+    for n in range(3, 14):
+        nc = n // 2 + 1
+        for lo in range(-2, nc + 2):
+            for hi in range(lo - 1, nc + 2):
+                ch = pk.child_table(*pk.parent_table(n, lo, hi), nc)
+                assert ch.shape == (nc, 3)
+                R = np.zeros((nc, n))
+                for J in range(1, nc - 1):
+                    R[J, 2 * J - 1:2 * J + 2] = ch[J]
+                expected = ref.prolongation_1d(n, lo, hi).T.copy()
+                expected[:, [0, n - 1]] = 0.0                 # frame: no residual there
+                expected[[0, nc - 1], :] = 0.0                # frame coarse lines: dropped
+                np.testing.assert_array_equal(R, expected, err_msg=str((n, lo, hi)))
+
+
 @case_param
 @channels_param
 def test_restrict(case, C, monkeypatch):
@@ -254,7 +278,7 @@ def test_restrict(case, C, monkeypatch):
         mc = (kind_c == pk.UNKNOWN).astype(float)
         r = field(rng, C, m_f)
         b_c = np.full((C,) + kind_c.shape, np.nan)
-        pk.restrict(r, mc, *tables(kind_f.shape, rng_c), b_c)
+        pk.restrict(r, mc, *restriction(kind_f.shape, rng_c), b_c)
         assert_close(b_c, ref.restrict(r, mc, rng_c), 4.0)
 
 
@@ -414,9 +438,9 @@ def test_fused_update_presmooth(case, C, mode):
     alpha[0] = 0.0                      # the first pass of the solver
     z = garbage(rng, x.shape)           # overwritten from z = 0 when smoothing, else untouched
     b_c = rng.uniform(-50.0, 50.0, (C,) + mc.shape)
-    parents = tables(m.shape, rng_c)
+    parents = restriction(m.shape, rng_c)
     if mode == "single_level":          # the single-level solver's call: dummy tables, b_c is z
-        parents, mc, b_c = pk.parent_table(1, 0, 0) * 2, m, z
+        parents, mc, b_c = pk.parent_table(1, 0, 0) + (np.zeros((1, 3)),), m, z
     do_smooth = mode == "smooth"
     ex, er, ez, eb, err = ref.fused_update_presmooth(m, d, inv_d, x, r, p, q, alpha, z, mc, b_c,
                                                       rng_c, do_smooth)
