@@ -542,13 +542,18 @@ def test_project_step_update(dtype, shape):
     x, g, upper = box_state(rng, shape, dtype)
     p, ap = rand(rng, shape, dtype), rand(rng, shape, dtype)
     step = 0.75
+    b = rand(rng, shape, dtype)
     esaved, ex, eg, eclips = ref.project_step_update(x, g, p, ap, upper, step)
     xk, gk, saved = x.copy(), g.copy(), np.empty_like(x)
     row_clips = np.full(shape[0] * shape[1], -1, dtype=np.int64)
-    total = kern.project_step_update(xk, gk, p, ap, upper, step, saved, row_clips)
+    total, *dots = kern.project_step_update(xk, gk, p, ap, b, upper, step, saved, row_clips)
     np.testing.assert_array_equal(saved, x)
     assert_close(xk, ex, dtype, 2.0)
     assert_close(gk, eg, dtype, 2.0)
+    # (x.g, x.b, phi(x).Ap) at the new point, with the updated (unclipped-point) gradient
+    mag = float(np.sum(np.abs(eg)) + np.sum(np.abs(b)) + np.sum(np.abs(eg * ap))) + 1.0
+    for a, e in zip(dots, ref.objective_dots(xk, gk, b, upper, ap)):
+        assert_close_sum(a, e, dtype, mag)
     if dtype == np.float64:            # float32 rounding may decide a borderline clip
         np.testing.assert_array_equal(row_clips, eclips)
         assert total == eclips.sum()
@@ -575,29 +580,24 @@ def test_sparse_correction_adds_the_operator_columns(dtype, weight, taps, mode, 
     x, g = saved.copy(), rand(rng, shape, dtype)
     ap = np.zeros_like(x)
     row_clips = np.zeros(C * H, dtype=np.int64)
-    kern.project_step_update(x, g, p, ap, upper, step, np.empty_like(x), row_clips)
+    kern.project_step_update(x, g, p, ap, np.zeros_like(x), upper, step, np.empty_like(x),
+                             row_clips)
     assert row_clips.sum() == big.sum()            # exactly the large moves were clipped
     expected = ref.sparse_correction(x, saved, p, step, g, mode, weight, taps)
     table, rows, cols = st.hessian_columns(shape, mode, weight, np.asarray(taps, dtype))
-    kern.sparse_correction(x, saved, p, step, upper, row_clips, table, rows, cols, g)
+    v = rand(rng, shape, dtype)                    # stands for A p in the returned phi.Ap change
+    before = ref.objective_dots(x, g, np.zeros_like(x), upper, v)
+    dxg, dfv = kern.sparse_correction(x, saved, p, step, upper, row_clips, table, rows, cols, g, v)
     assert_close(g, expected, dtype, 64.0)
+    after = ref.objective_dots(x, expected, np.zeros_like(x), upper, v)
+    mag = float(np.sum(np.abs(expected)) + np.sum(np.abs(expected * v))) + 1.0
+    assert_close_sum(dxg, after[0] - before[0], dtype, mag)
+    assert_close_sum(dfv, after[2] - before[2], dtype, mag)
 
 
 def test_hessian_columns_none_below_five():
     assert st.hessian_columns((1, 4, 9), st.ZERO, 0.4, (1.0, -2.0, 1.0)) is None
     assert st.hessian_columns((1, 9, 4), st.ZERO, 0.4, (1.0, -2.0, 1.0)) is None
-
-
-@dtype_param
-@solver_shape_param
-def test_objective_dots(dtype, shape):
-    rng = make_rng(63, shape, dtype)
-    x, g, upper = box_state(rng, shape, dtype)
-    b, v = rand(rng, shape, dtype), rand(rng, shape, dtype)
-    got = kern.objective_dots(x, g, b, upper, v)
-    mag = float(np.sum(np.abs(x.astype(float)) * (np.abs(g) + np.abs(b)) + np.abs(g * v))) + 1.0
-    for a, e in zip(got, ref.objective_dots(x, g, b, upper, v)):
-        assert_close_sum(a, e, dtype, mag)
 
 
 @dtype_param

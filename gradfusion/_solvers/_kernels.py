@@ -367,14 +367,20 @@ def gradient_and_dots(ax, b, x, upper, v, g):
 
 
 @_pjit
-def project_step_update(x, g, p, ap, upper, step, saved, row_clips):
+def project_step_update(x, g, p, ap, b, upper, step, saved, row_clips):
     """``saved = x``; ``x = clip(x - step p, 0, upper)``; ``g -= step A p``.
 
     ``g`` becomes the gradient at the *unclipped* point ``x - step p``;
     ``row_clips[c * H + i]`` counts the variables of row ``(c, i)`` that the
-    projection moved (they need :func:`sparse_correction`). Returns their total.
+    projection moved (they need :func:`sparse_correction`). Returns their total
+    and the dot products ``(x.g, x.b, phi(x).Ap)`` at the new ``x`` with this ``g``
+    (:func:`sparse_correction` returns what its update adds to the first and
+    third, so that the expansion needs no further pass).
     """
     C, H, W = x.shape
+    xg = 0.0
+    xb = 0.0
+    fv = 0.0
     for r in nb.prange(C * H):
         c = r // H
         i = r % H
@@ -383,6 +389,7 @@ def project_step_update(x, g, p, ap, upper, step, saved, row_clips):
         gr = g[c, i]
         pr = p[c, i]
         apr = ap[c, i]
+        br = b[c, i]
         sr = saved[c, i]
         n = 0
         for j in range(W):
@@ -391,17 +398,21 @@ def project_step_update(x, g, p, ap, upper, step, saved, row_clips):
             xn = min(max(y, 0.0), hi)
             sr[j] = xo
             xr[j] = xn
-            gr[j] -= step * apr[j]
+            gn = gr[j] - step * apr[j]
+            gr[j] = gn
             n += 1 if xn != y else 0
+            xg += xn * gn
+            xb += xn * br[j]
+            fv += gn * apr[j] if (xn > 0.0 and xn < hi) else 0.0
         row_clips[r] = n
     total = 0
     for r in range(C * H):
         total += row_clips[r]
-    return total
+    return total, xg, xb, fv
 
 
 @_pjit
-def sparse_correction(x, saved, p, step, upper, row_clips, table, row_class, col_class, g):
+def sparse_correction(x, saved, p, step, upper, row_clips, table, row_class, col_class, g, ap):
     """``g += A (x - (saved - step p))``: the columns of ``A`` of the variables that
     :func:`project_step_update` clipped (at a bound now, and moved by the clip).
 
@@ -409,8 +420,13 @@ def sparse_correction(x, saved, p, step, upper, row_clips, table, row_class, col
     ``table[row_class[i], col_class[j]]`` (``table[rc, cc, 2 + di, 2 + dj]``: the
     weight of ``v[i + di, j + dj]`` in ``(A v)[i, j]``). Channels in parallel, the
     rows of a channel in order (the columns of neighbouring variables overlap).
+
+    Returns what the update adds to ``x.g`` and to ``phi(x).ap`` (``phi`` the
+    free part of ``g``; ``x`` is not changed here).
     """
     C, H, W = x.shape
+    dxg = 0.0
+    dfv = 0.0
     for c in nb.prange(C):
         hi = upper[c]
         for i in range(H):
@@ -432,24 +448,9 @@ def sparse_correction(x, saved, p, step, upper, row_clips, table, row_class, col
                     for dj in range(-2, 3):
                         jj = j + dj
                         if 0 <= jj < W:
-                            g[c, ii, jj] += table[rc, cc, di + 2, dj + 2] * d
-
-
-@_pjit
-def objective_dots(x, g, b, upper, v):
-    """``(x.g, x.b, phi(x).v)``: :func:`gradient_and_dots` for a gradient already in ``g``."""
-    C, H, W = x.shape
-    xg = 0.0
-    xb = 0.0
-    fv = 0.0
-    for r in nb.prange(C * H):
-        c = r // H
-        i = r % H
-        hi = upper[c]
-        for j in range(W):
-            xi = x[c, i, j]
-            gi = g[c, i, j]
-            xg += xi * gi
-            xb += xi * b[c, i, j]
-            fv += gi * v[c, i, j] if (xi > 0.0 and xi < hi) else 0.0
-    return xg, xb, fv
+                            t = table[rc, cc, di + 2, dj + 2] * d
+                            g[c, ii, jj] += t
+                            xq = x[c, ii, jj]
+                            dxg += xq * t
+                            dfv += t * ap[c, ii, jj] if (xq > 0.0 and xq < hi) else 0.0
+    return dxg, dfv

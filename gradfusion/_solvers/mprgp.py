@@ -207,10 +207,11 @@ def _expand(matvec, b, x, g, p, ap, pap, gp, a_f, q0, upper, abar, saved, column
     """
     q_feasible = q0 - a_f * gp + 0.5 * a_f * a_f * pap
     a_cg = gp / pap
-    clipped = K.project_step_update(x, g, p, ap, upper, a_cg, saved, row_clips)
+    clipped, xg, xb, phi_ap = K.project_step_update(x, g, p, ap, b, upper, a_cg, saved, row_clips)
     if columns is not None and clipped <= x.size // 64:
-        K.sparse_correction(x, saved, p, a_cg, upper, row_clips, *columns, g)
-        xg, xb, phi_ap = K.objective_dots(x, g, b, upper, ap)
+        dxg, dphi_ap = K.sparse_correction(x, saved, p, a_cg, upper, row_clips, *columns, g, ap)
+        xg += dxg
+        phi_ap += dphi_ap
         used, sparse = 0, 1
     else:
         matvec(x, g)                                   # A x, then g = A x - b in place
