@@ -41,9 +41,12 @@ passes (:func:`fused_update_presmooth`, :func:`fused_prolong_postsmooth`,
 (stage one on row ``t``, stage two on ``t - 1``, ...), which performs the
 same arithmetic in the same order as separate whole-grid sweeps.
 
-The kernels are serial: a parallel build doubles the compile time for at most
-a 1.5x gain on three channels over two cores, and a shared machine is better
-served by one blend per core.
+The per-channel kernels run the channels in parallel (``prange`` over
+channels: the same arithmetic per channel, at most 1.5x for three channels on
+two cores); the set-up kernels (:func:`galerkin`, :func:`parent_table`,
+:func:`child_table`) are serial. Restriction gathers each coarse entry from its
+three fine children (:func:`child_table`) rather than scattering through the
+parent table: the gather vectorises.
 """
 
 import numba as nb
