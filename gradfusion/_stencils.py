@@ -574,6 +574,7 @@ def _frame_table(mode, weight, taps):
                 for cc, q in enumerate(_PROBE_PIXELS):
                     if abs(a - p) <= 2 and abs(b - q) <= 2:
                         table[rc, cc, a - p + 2, b - q + 2] = response[0, p, q]
+    table.flags.writeable = False           # cached and shared: nobody may change it
     return table
 
 

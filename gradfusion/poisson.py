@@ -357,7 +357,8 @@ class _Hierarchy:
             Hp, Wp = self.kinds[lev].shape
             rows_t, cols_t = pk.parent_table(Hp, rlo, rhi), pk.parent_table(Wp, clo, chi)
             self.tables.append(rows_t + cols_t)
-            self.restrictions.append(rows_t + (pk.child_table(*cols_t, Wp // 2 + 1),))
+            children = pk.child_table(*cols_t, self.kinds[lev + 1].shape[1])
+            self.restrictions.append(rows_t + (children,))
         shapes = [(C,) + k.shape for k in self.kinds]
         self.x = [np.zeros(sh) for sh in shapes]
         self.b = [np.zeros(sh) for sh in shapes]

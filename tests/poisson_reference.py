@@ -153,6 +153,23 @@ def restrict(r, mc, rng_c):
     return _f64(mc) * np.einsum("iI,cij,jJ->cIJ", Prow, _f64(r), Pcol)
 
 
+def restrict_scatter(r, mc, ri, rw, ci, cw, shape_c):
+    """:func:`restrict` summed in the order of a scatter through the parent tables (fine rows,
+    then fine columns, ascending; each fine value into its parents), in plain Python: the
+    gather kernel must reproduce these sums bit for bit."""
+    C, H, W = r.shape
+    out = np.zeros((C,) + tuple(shape_c))
+    for c in range(C):
+        for i in range(1, H - 1):
+            trow = np.zeros(shape_c[1])
+            for j in range(1, W - 1):
+                for k in range(2):
+                    trow[ci[j, k]] += cw[j, k] * r[c, i, j]
+            for k in range(2):
+                out[c, ri[i, k]] += rw[i, k] * trow
+    return out * mc
+
+
 def prolong_add(e_c, m, rng_c, x):
     """``x + P e_c`` on the fine unknowns (``e_c`` 0 off the coarse unknowns)."""
     Prow, Pcol = prolongation_factors(np.shape(m), rng_c)

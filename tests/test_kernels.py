@@ -510,6 +510,39 @@ def test_normal_matvec(dtype, shape, mode, taps, weight):
     assert_close(out, expected, dtype, scale=64.0)
 
 
+@dtype_param
+@pytest.mark.parametrize("shape", [(1, 4, 4), (2, 3, 9), (2, 5, 5), (3, 12, 17)],
+                         ids=lambda s: "x".join(map(str, s)))
+def test_normal_matvec_dot(dtype, shape):
+    """``dot=True``: the same product, and ``v . A v`` (float64) from the same pass; images
+    under 5x5 take the single-pixel path."""
+    v = np.random.default_rng([32, *shape]).random(shape).astype(dtype)
+    taps = np.asarray((1.0, -2.0, 1.0), dtype)
+    out, out_dot = np.empty_like(v), np.empty_like(v)
+    st.normal_matvec(v, out, st.ZERO, 0.4, taps)
+    d = st.normal_matvec(v, out_dot, st.ZERO, 0.4, taps, dot=True)
+    np.testing.assert_array_equal(out_dot, out)
+    assert isinstance(d, float)
+    expected = float(np.dot(v.ravel().astype(np.float64), out.ravel().astype(np.float64)))
+    assert_close_sum(d, expected, dtype, expected)
+
+
+@mode_param
+@pytest.mark.parametrize("shape", [(1, 5, 5), (2, 6, 9), (1, 9, 23)], ids=lambda s: "x".join(map(str, s)))
+def test_frame_rows_are_bitwise_the_single_point_path(mode, shape):
+    """A frame row's interior columns are accumulated stencil entry by stencil entry, in the
+    order of :func:`_frame_point`: the same float sums, bit for bit."""
+    v = np.random.default_rng([33, *shape]).random(shape)
+    C, H, W = shape
+    table = st._frame_table(int(mode), 0.4, (1.0, -2.0, 1.0))
+    for c in range(C):
+        for i in (0, 1, H - 2, H - 1):
+            row = np.full(W, np.nan)
+            st._frame_row(v, c, i, table, row)
+            expected = [st._frame_point(v, c, i, j, H, W, table) for j in range(W)]
+            np.testing.assert_array_equal(row, expected)
+
+
 def test_normal_matvec_refuses_long_filters():
     v = np.zeros((1, 8, 8))
     with pytest.raises(ValueError, match="at most 3 taps, got 4"):

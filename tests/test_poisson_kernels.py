@@ -280,6 +280,9 @@ def test_restrict(case, C, monkeypatch):
         b_c = np.full((C,) + kind_c.shape, np.nan)
         pk.restrict(r, mc, *restriction(kind_f.shape, rng_c), b_c)
         assert_close(b_c, ref.restrict(r, mc, rng_c), 4.0)
+        # the gather adds each coarse entry's children in the order a scatter would
+        scatter = ref.restrict_scatter(r, mc, *tables(kind_f.shape, rng_c), kind_c.shape)
+        np.testing.assert_array_equal(b_c, scatter)
 
 
 @case_param

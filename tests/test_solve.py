@@ -302,11 +302,16 @@ def test_pyramid_kernels_match_numpy_references(dtype, shape):
     expected = ref.downsample(a)
     assert d.dtype == expected.dtype == dtype
     np.testing.assert_array_equal(d, expected)
-    for fine in [shape, (shape[0], 2 * shape[1], 2 * shape[2])]:
+    C, H, W = shape
+    for fine in [(C, 2 * H - 1, 2 * W - 1), (C, 2 * H, 2 * W), (C, 2 * H - 1, 2 * W)]:
         u = upsample(a, fine)
         expected = ref.upsample(a, fine)
         assert u.dtype == expected.dtype == dtype
         np.testing.assert_array_equal(u, expected)
+    # the kernel has no bounds checks: a shape that is not a 2x upsampling is refused
+    for bad in [(C, 2 * H + 1, 2 * W), (C + 1, 2 * H, 2 * W), (C, 2 * H, 2 * W - 2)]:
+        with pytest.raises(ValueError, match="is not a 2x upsampling"):
+            upsample(a, bad)
 
 
 @pytest.mark.parametrize("preset,want", [(None, "PASSIVE"), ("ACTIVE", "ACTIVE")])
@@ -335,6 +340,46 @@ def test_float32_residual_never_exceeds_one_minus_alpha(alpha):
         assert r.residual.dtype == np.float32
         assert np.all(r.residual.astype(np.float64) <= upper)
         assert r.output.max() <= 1.0
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+def test_carried_cg_scalars_agree_with_the_scalar_pass(dtype, monkeypatch):
+    """With ``matvec_dot`` a CG-type step takes p.Ap from the product and g.p, the feasible
+    step and the objective carried from the previous pass: the same steps and iterates (to
+    rounding) as computing them in the scalar pass, which then runs only after resets; and
+    every iterate stays in the box (the carried step belongs to ``p`` as stored)."""
+    from gradfusion._problem import ResidualProblem
+    from gradfusion._solvers import _kernels as K
+    from gradfusion._solvers.mprgp import mprgp
+
+    rng = np.random.default_rng(8)
+    image = rng.random((3, 40, 36)).astype(dtype)
+    proposal = (0.5 * image + 0.4 * rng.random((3, 40, 36))).astype(dtype)
+    prob = ResidualProblem(image, proposal, np.full(3, 0.7), reg_weight=0.4)
+    calls = []
+    scalar_pass = K.cg_scalars
+    monkeypatch.setattr(K, "cg_scalars", lambda *a: calls.append(1) or scalar_pass(*a))
+    inside = []
+
+    def box_check(nit, x, g, optimality):
+        inside.append(bool(np.all(x >= 0) and np.all(x <= prob.upper[:, None, None])))
+        return False
+
+    runs, passes = {}, {}
+    for name, mvd in (("scalar pass", None), ("carried", prob.matvec_dot)):
+        calls.clear()
+        runs[name] = mprgp(prob.matvec, prob.b, prob.heuristic(), prob.upper, tol=1e-3,
+                           maxiter=5000, step_scale=prob.lipschitz, columns=prob.columns(),
+                           matvec_dot=mvd, callback=box_check)
+        passes[name] = len(calls)
+    a, b = runs["scalar pass"], runs["carried"]
+    assert a.status == b.status == 0 and all(inside)
+    assert passes["scalar pass"] == a.steps["cg"] + a.steps["expansion"] > 0
+    resets = b.steps["proportioning"] + 1
+    assert passes["carried"] <= resets < passes["scalar pass"]
+    assert b.nit == pytest.approx(a.nit, rel=0.1)
+    fa, fb = prob.terms(a.x)[0], prob.terms(b.x)[0]
+    assert fb == pytest.approx(fa, rel=1e-7 if dtype == np.float64 else 1e-4)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])

@@ -111,8 +111,8 @@ def _measure_row(xr, gr, hi, inv_abar, pr, gamma, update_p, out):
         xi = xr[j]
         free, b2, pt_phi, gp = _kkt_point(xi, gi, hi, inv_abar)
         if update_p:
-            pj = free * (gi - gamma * pr[j])
-            pr[j] = pj
+            pr[j] = free * (gi - gamma * pr[j])
+            pj = pr[j]                 # as stored: float32 rounds it, and the next step uses that p
             s_gdir += gi * pj
             steps[j] = _feasible_step(xi, pj, hi)
         s_beta += b2
@@ -398,9 +398,10 @@ def project_step_update(x, g, p, ap, b, upper, step, saved, row_clips):
             xn = min(max(y, 0.0), hi)
             sr[j] = xo
             xr[j] = xn
-            gn = gr[j] - step * apr[j]
-            gr[j] = gn
+            gr[j] -= step * apr[j]
             n += 1 if xn != y else 0
+            xn = xr[j]                 # the dots of the values as stored (float32 rounds them)
+            gn = gr[j]
             xg += xn * gn
             xb += xn * br[j]
             fv += gn * apr[j] if (xn > 0.0 and xn < hi) else 0.0
