@@ -482,9 +482,9 @@ def _pcg(hier, b, x, tol, maxiter):
     if multilevel:
         tables, restriction = hier.tables[0], hier.restrictions[0]
         mc, b1 = hier.masks[1], hier.b[1]
-    else:                                      # dummies: the pass does not smooth nor restrict
-        tables = pk.parent_table(1, 0, 0) * 2
-        restriction = tables[:2] + (np.zeros((1, 3)),)
+    else:                                      # dummies: the pass neither smooths nor restricts
+        tables = None
+        restriction = pk.parent_table(1, 0, 0) + (np.zeros((1, 3)),)
         mc, b1 = m, z
     nit = 0
     while True:

@@ -195,11 +195,7 @@ def max_feasible_step(x, p, upper):
         i = r % H
         hi = upper[c]
         for j in range(W):
-            pj = p[c, i, j]
-            if pj > 0.0:
-                step = min(step, x[c, i, j] / pj)
-            elif pj < 0.0:
-                step = min(step, (x[c, i, j] - hi) / pj)
+            step = min(step, _feasible_step(x[c, i, j], p[c, i, j], hi))
     return max(step, 0.0)
 
 
