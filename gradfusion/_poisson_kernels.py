@@ -35,18 +35,25 @@ for conjugate gradients. Coarse rows in the regular interior of the mask
 equal a constant stencil and are applied from it, without reading their
 stored stencil.
 
-The fine-level work of one conjugate-gradient iteration is three fused
-passes (:func:`fused_update_presmooth`, :func:`fused_prolong_postsmooth`,
-:func:`fused_direction_apply`); each walks the rows once as a wavefront
-(stage one on row ``t``, stage two on ``t - 1``, ...), which performs the
-same arithmetic in the same order as separate whole-grid sweeps.
+The fine-level work of one conjugate-gradient iteration is two fused passes
+(:func:`fused_step_presmooth`, :func:`fused_prolong_postsmooth`); each walks
+the rows once as a wavefront (stage one on row ``t``, stage two on ``t - 1``,
+...), which performs the same arithmetic as separate whole-grid sweeps. They
+read the fine operator as int8 neighbour counts (one byte per cell instead of
+the mask, diagonal and inverse diagonal as doubles), and the second pass
+returns ``<z, A z>`` and ``<z, A p>``, from which the next direction's
+curvature follows without a pass of its own (no ``q = A p`` is stored).
+Coarse levels read their stored 9-point stencils only where they differ from
+the interior constant (:func:`irregular_cells`); their Gauss-Seidel sweeps
+split each row into a vectorised part and a one-multiply-add recurrence.
 
 The per-channel kernels run the channels in parallel (``prange`` over
 channels: the same arithmetic per channel, at most 1.5x for three channels on
-two cores); the set-up kernels (:func:`galerkin`, :func:`parent_table`,
-:func:`child_table`) are serial. Restriction gathers each coarse entry from its
-three fine children (:func:`child_table`) rather than scattering through the
-parent table: the gather vectorises.
+two cores); :func:`galerkin` runs its coarse rows in parallel and the
+other set-up kernels (:func:`parent_table`, :func:`child_table`) are
+serial. Restriction gathers each coarse entry from its three fine children
+(:func:`child_table`) rather than scattering through the parent table: the
+gather vectorises.
 """
 
 import numba as nb
@@ -59,20 +66,33 @@ UNKNOWN = 2
 _jit = nb.njit(cache=True, fastmath=False, nogil=True, error_model="numpy")
 # the per-channel kernels: channels are independent, so they run in parallel (same results)
 _pjit = nb.njit(cache=True, fastmath=False, nogil=True, error_model="numpy", parallel=True)
+# the fine-level passes: reductions and stencil sums may be reassociated, so that LLVM vectorises
+# the row loops (a dot product accumulated in order keeps a whole loop scalar)
+_FAST = {"reassoc", "nsz", "contract"}
+_fjit = nb.njit(cache=True, fastmath=_FAST, nogil=True, error_model="numpy")
+_fpjit = nb.njit(cache=True, fastmath=_FAST, nogil=True, error_model="numpy", parallel=True)
 
 
 # --------------------------------------------------------------------------- fine level
 
 
-@_jit
-def _gs_row(inv_d, b, x, i, color):
-    """Gauss-Seidel on the cells of row ``i`` with ``(i + j) % 2 == color`` (one channel)."""
+@_fjit
+def _gs_row(inv_d, b, x, i, color, buf):
+    """Gauss-Seidel on the cells of row ``i`` with ``(i + j) % 2 == color`` (one channel).
+
+    The update of the whole row goes to the row buffer ``buf`` first (a
+    contiguous loop, vectorised; the other colour's values are computed and
+    dropped), then the cells of the colour are stored: a stride-2 update in
+    place stays scalar.
+    """
     Wp = x.shape[1]
+    for j in range(1, Wp - 1):
+        buf[j] = (b[i, j] + x[i - 1, j] + x[i + 1, j] + x[i, j - 1] + x[i, j + 1]) * inv_d[i, j]
     for j in range(1 + (i + 1 + color) % 2, Wp - 1, 2):
-        x[i, j] = (b[i, j] + x[i - 1, j] + x[i + 1, j] + x[i, j - 1] + x[i, j + 1]) * inv_d[i, j]
+        x[i, j] = buf[j]
 
 
-@_jit
+@_fjit
 def _residual_row(m, d, b, x, i, out):
     Wp = x.shape[1]
     out[0] = 0.0
@@ -82,7 +102,7 @@ def _residual_row(m, d, b, x, i, out):
                                        - x[i, j - 1] - x[i, j + 1]))
 
 
-@_pjit
+@_fpjit
 def residual(m, d, x, b, r):
     """``r = b - A x`` (0 off the unknowns)."""
     C, Hp, Wp = x.shape
@@ -93,16 +113,17 @@ def residual(m, d, x, b, r):
             _residual_row(m, d, b[c], x[c], i, r[c, i])
 
 
-@_pjit
+@_fpjit
 def gauss_seidel(inv_d, x, b, reverse):
     """One red-black sweep (black-red if ``reverse``) on ``A x = b``."""
     C, Hp, Wp = x.shape
     first = 1 if reverse else 0
     for c in nb.prange(C):
+        buf = np.empty(Wp)
         for i in range(1, Hp - 1):
-            _gs_row(inv_d, b[c], x[c], i, first)
+            _gs_row(inv_d, b[c], x[c], i, first, buf)
         for i in range(1, Hp - 1):
-            _gs_row(inv_d, b[c], x[c], i, 1 - first)
+            _gs_row(inv_d, b[c], x[c], i, 1 - first, buf)
 
 
 # --------------------------------------------------------------------------- transfers
@@ -169,7 +190,7 @@ def child_table(idx, w, nc):
     return out
 
 
-@_jit
+@_fjit
 def _restrict_row(res, ri, rw, ch, i, trow, b_c):
     """Add fine row ``i`` (values ``res``, 0 off the unknowns) into ``b_c`` by ``P^T``.
 
@@ -193,15 +214,17 @@ def _restrict_row(res, ri, rw, ch, i, trow, b_c):
         r1[J] += u1 * trow[J]
 
 
-@_jit
+@_fjit
 def _prolong_row(e_c, m, ri, rw, ci, cw, i, erow, x):
-    """``x[i] += (P e_c)[i]`` on the fine unknowns of row ``i``."""
+    """``x[i] += (P e_c)[i]`` on the fine unknowns of row ``i`` (``m > 0``: the 0/1 mask
+    or the neighbour counts)."""
     a0, a1 = ri[i, 0], ri[i, 1]
     u0, u1 = rw[i, 0], rw[i, 1]
     for J in range(erow.shape[0]):
         erow[J] = u0 * e_c[a0, J] + u1 * e_c[a1, J]
     for j in range(1, x.shape[1] - 1):
-        x[i, j] += m[i, j] * (cw[j, 0] * erow[ci[j, 0]] + cw[j, 1] * erow[ci[j, 1]])
+        on = 1.0 if m[i, j] > 0 else 0.0
+        x[i, j] += on * (cw[j, 0] * erow[ci[j, 0]] + cw[j, 1] * erow[ci[j, 1]])
 
 
 @_pjit
@@ -254,7 +277,7 @@ def _fine_coef(kind, diag, st, five, i, j, k):
     return 0.0
 
 
-@_jit
+@_pjit
 def galerkin(kind_f, diag_f, st_f, five, reg_f, kind_c, rlo, rhi, clo, chi, const_c, st_c, reg_c):
     """Coarse stencils ``P^T A P`` row by row, and which of them are regular.
 
@@ -263,10 +286,12 @@ def galerkin(kind_f, diag_f, st_f, five, reg_f, kind_c, rlo, rhi, clo, chi, cons
     all unknown with regular (interior-constant) rows, and whose coarse 3x3
     neighbourhood is all unknown, equals the interior constant ``const_c``;
     the others (near the mask's boundary) are computed from the definition.
+    Coarse rows are independent (each writes only its own stencils): they run
+    in parallel.
     """
     Hc, Wc = kind_c.shape
     Hf, Wf = kind_f.shape
-    for I in range(Hc):
+    for I in nb.prange(Hc):
         for J in range(Wc):
             for k in range(9):
                 st_c[k, I, J] = 0.0
@@ -328,7 +353,7 @@ def galerkin(kind_f, diag_f, st_f, five, reg_f, kind_c, rlo, rhi, clo, chi, cons
 # --------------------------------------------------------------------------- coarse levels (9-point)
 
 
-@_jit
+@_fjit
 def _offdiag9(st, x, i, j):
     """``sum_{k != centre} st[k, i, j] x[neighbour k]`` (the 9-point stencil without its centre)."""
     return (st[0, i, j] * x[i - 1, j - 1] + st[1, i, j] * x[i - 1, j] + st[2, i, j] * x[i - 1, j + 1]
@@ -337,122 +362,254 @@ def _offdiag9(st, x, i, j):
             + st[8, i, j] * x[i + 1, j + 1])
 
 
-@_jit
+@_fjit
 def _offdiag9_const(k, x, i, j):
     """The same for the interior constant stencil ``k`` (symmetric: corners, edges)."""
     return (k[0] * (x[i - 1, j - 1] + x[i - 1, j + 1] + x[i + 1, j - 1] + x[i + 1, j + 1])
             + k[1] * (x[i - 1, j] + x[i + 1, j]) + k[3] * (x[i, j - 1] + x[i, j + 1]))
 
 
-@_pjit
-def residual9(m, st, reg, const, x, b, r):
-    """``r = b - A x`` for the 9-point operator ``st`` (0 off the unknowns); rows flagged
-    ``reg`` use the interior constant ``const`` (no stencil reads)."""
+def irregular_cells(mask, reg):
+    """Row-wise lists ``(ptr, col)`` of the unknowns of a 9-point level whose stencil is not the
+    interior constant (``mask != 0`` and not ``reg``): row ``i`` has the columns
+    ``col[ptr[i]:ptr[i + 1]]``. Few per row (next to the region's boundary)."""
+    rows, cols = np.nonzero((np.asarray(mask) != 0) & ~np.asarray(reg, dtype=bool))
+    ptr = np.zeros(mask.shape[0] + 1, dtype=np.int64)
+    ptr[1:] = np.cumsum(np.bincount(rows, minlength=mask.shape[0]))
+    return ptr, cols.astype(np.int64)
+
+
+@_fpjit
+def residual9(m, st, const, irr_ptr, irr_col, x, b, r):
+    """``r = b - A x`` for the 9-point operator ``st`` (0 off the unknowns); the unknowns listed
+    by :func:`irregular_cells` use their stencils, the others the interior constant ``const``.
+
+    Each row is first computed with the constant stencil (a vectorised loop;
+    the mask zeroes the cells that are not unknowns), then its irregular
+    unknowns are recomputed from their stored stencils (a list: a test of
+    every cell in the loop made LLVM compute the stencil everywhere).
+    """
     C, Hp, Wp = x.shape
+    k4 = const[4]
     for c in nb.prange(C):
-        r[c] = 0.0
-        xc = x[c]
+        xc, bc, rc = x[c], b[c], r[c]
+        for j in range(Wp):
+            rc[0, j] = 0.0
+            rc[Hp - 1, j] = 0.0
         for i in range(1, Hp - 1):
+            rc[i, 0] = 0.0
+            rc[i, Wp - 1] = 0.0
             for j in range(1, Wp - 1):
-                if m[i, j] == 0.0:
-                    continue
-                if reg[i, j]:
-                    v = b[c, i, j] - const[4] * xc[i, j] - _offdiag9_const(const, xc, i, j)
-                else:
-                    v = b[c, i, j] - st[4, i, j] * xc[i, j] - _offdiag9(st, xc, i, j)
-                r[c, i, j] = v
+                rc[i, j] = m[i, j] * (bc[i, j] - k4 * xc[i, j] - _offdiag9_const(const, xc, i, j))
+            for n in range(irr_ptr[i], irr_ptr[i + 1]):
+                j = irr_col[n]
+                rc[i, j] = bc[i, j] - st[4, i, j] * xc[i, j] - _offdiag9(st, xc, i, j)
 
 
-@_pjit
-def gauss_seidel9(inv_d, st, reg, const, x, b, reverse):
+@_fjit
+def _gs9_row(inv_d, st, const, irr_ptr, irr_col, x, b, i, reverse, cbuf, ebuf):
+    """Lexicographic Gauss-Seidel on row ``i`` of one channel (right to left if ``reverse``).
+
+    The update ``x_j = w_j (b_j - sum_{k != centre} S_k x_k)`` depends on the
+    row's previous cell only through ``S_side x_{j -+ 1}``, so it is split as
+    ``x_j = c_j - e_j x_{j -+ 1}``: ``c`` and ``e`` for the whole row first (the
+    constant stencil in a vectorised loop, then the irregular unknowns of
+    :func:`irregular_cells` from their stencils), then the recurrence, one fused multiply-add per cell. The
+    cells that are not unknowns get ``c = e = 0`` (``w = 0``), so stay 0.
+    """
+    Wp = x.shape[1]
+    k0, k1, k3 = const[0], const[1], const[3]
+    if reverse:
+        for j in range(1, Wp - 1):
+            w = inv_d[i, j]
+            s = (k0 * (x[i - 1, j - 1] + x[i - 1, j + 1] + x[i + 1, j - 1] + x[i + 1, j + 1])
+                 + k1 * (x[i - 1, j] + x[i + 1, j]) + k3 * x[i, j - 1])
+            cbuf[j] = (b[i, j] - s) * w
+            ebuf[j] = k3 * w
+    else:
+        for j in range(1, Wp - 1):
+            w = inv_d[i, j]
+            s = (k0 * (x[i - 1, j - 1] + x[i - 1, j + 1] + x[i + 1, j - 1] + x[i + 1, j + 1])
+                 + k1 * (x[i - 1, j] + x[i + 1, j]) + k3 * x[i, j + 1])
+            cbuf[j] = (b[i, j] - s) * w
+            ebuf[j] = k3 * w
+    for n in range(irr_ptr[i], irr_ptr[i + 1]):
+        j = irr_col[n]
+        w = inv_d[i, j]
+        if reverse:
+            side = st[5, i, j]
+            s = _offdiag9(st, x, i, j) - side * x[i, j + 1]
+        else:
+            side = st[3, i, j]
+            s = _offdiag9(st, x, i, j) - side * x[i, j - 1]
+        cbuf[j] = (b[i, j] - s) * w
+        ebuf[j] = side * w
+    if reverse:
+        prev = x[i, Wp - 1]
+        for j in range(Wp - 2, 0, -1):
+            prev = cbuf[j] - ebuf[j] * prev
+            x[i, j] = prev
+    else:
+        prev = x[i, 0]
+        for j in range(1, Wp - 1):
+            prev = cbuf[j] - ebuf[j] * prev
+            x[i, j] = prev
+
+
+@_fpjit
+def gauss_seidel9(inv_d, st, const, irr_ptr, irr_col, x, b, reverse):
     """One lexicographic Gauss-Seidel sweep on a 9-point level: forward, or backward if
-    ``reverse`` (the adjoint sweep, so that the V-cycle stays symmetric)."""
+    ``reverse`` (the adjoint sweep, so that the V-cycle stays symmetric); see :func:`_gs9_row`."""
     C, Hp, Wp = x.shape
     for c in nb.prange(C):
-        xc = x[c]
-        bc = b[c]
+        cbuf = np.zeros(Wp)
+        ebuf = np.zeros(Wp)
         for ii in range(1, Hp - 1):
             i = Hp - 1 - ii if reverse else ii
-            for jj in range(1, Wp - 1):
-                j = Wp - 1 - jj if reverse else jj
-                w = inv_d[i, j]
-                if w == 0.0:
-                    continue
-                if reg[i, j]:
-                    xc[i, j] = (bc[i, j] - _offdiag9_const(const, xc, i, j)) * w
-                else:
-                    xc[i, j] = (bc[i, j] - _offdiag9(st, xc, i, j)) * w
+            _gs9_row(inv_d, st, const, irr_ptr, irr_col, x[c], b[c], i, reverse, cbuf, ebuf)
 
 
 # --------------------------------------------------------------------------- fused fine-level passes
 
 
-@_pjit
-def fused_update_presmooth(m, d, inv_d, x, r, p, q, alpha, z, ri, rw, ch, mc, b_c, rr,
-                           do_smooth):
-    """``x += alpha p``, ``r -= alpha q``, ``rr = ||r||^2`` per channel; then, if
-    ``do_smooth``, ``z`` = one red-black sweep on ``A z = r`` from ``z = 0`` and
-    ``b_c = P^T (r - A z)`` (times the coarse mask ``mc``)."""
+#: ``1 / d`` by neighbour count ``d`` (0 for cells that are not unknowns)
+_INV_COUNT = np.array([0.0, 1.0, 1.0 / 2.0, 1.0 / 3.0, 1.0 / 4.0])
+
+
+@_fjit
+def _apply_row(count, v, i, out):
+    """``out = (A v)[i]`` for the fine operator given by the neighbour counts ``count``
+    (int8, 0 off the unknowns), 0 off the unknowns; ``v`` is 0 off the unknowns."""
+    Wp = v.shape[1]
+    out[0] = 0.0
+    out[Wp - 1] = 0.0
+    for j in range(1, Wp - 1):
+        k = count[i, j]
+        on = 1.0 if k > 0 else 0.0
+        out[j] = on * (k * v[i, j] - v[i - 1, j] - v[i + 1, j] - v[i, j - 1] - v[i, j + 1])
+
+
+@_fjit
+def _gs_count_row(count, b, x, i, color, buf):
+    """:func:`_gs_row` with ``inv_d`` looked up from the neighbour counts."""
+    Wp = x.shape[1]
+    for j in range(1, Wp - 1):
+        buf[j] = ((b[i, j] + x[i - 1, j] + x[i + 1, j] + x[i, j - 1] + x[i, j + 1])
+                  * _INV_COUNT[count[i, j]])
+    for j in range(1 + (i + 1 + color) % 2, Wp - 1, 2):
+        x[i, j] = buf[j]
+
+
+@_fjit
+def _residual_count_row(count, b, x, i, out):
+    """``out = (b - A x)[i]`` (0 off the unknowns) from the neighbour counts."""
+    _apply_row(count, x, i, out)
+    for j in range(x.shape[1]):
+        out[j] = (b[i, j] - out[j]) if count[i, j] > 0 else 0.0
+
+
+@_fpjit
+def fused_step_presmooth(count, x, r, p, z, alpha, beta, ri, rw, ch, mc, b_c, rr):
+    """One conjugate-gradient step and the first half of the next V-cycle, in one pass.
+
+    Per channel ``c``, with ``a = alpha[c]``, ``t = beta[c]``: ``p = z + t p``,
+    ``x += a p``, ``r -= a A p``, ``rr = ||r||^2``; then ``z`` = one red-black
+    sweep on ``A z = r`` from ``z = 0`` and ``b_c = P^T (r - A z)`` times the
+    coarse mask ``mc``. ``count`` is the int8 neighbour count of the fine
+    cells (0 off the unknowns), which stands for the mask, the diagonal and
+    its inverse (one byte read per cell instead of three doubles).
+
+    A wavefront over the rows: on row ``t`` the new direction, on ``t - 1``
+    the step (``A p`` needs the new ``p`` of rows ``t - 2 .. t``) and the red
+    cells, on ``t - 2`` the black cells, on ``t - 3`` the smoother's residual
+    and its restriction. ``z`` is read (the old preconditioned residual) on
+    row ``t`` before it is overwritten on row ``t - 1``, so one array serves.
+    """
     C, Hp, Wp = x.shape
     for c in nb.prange(C):
+        ap = np.zeros(Wp)
         res = np.zeros(Wp)
+        buf = np.empty(Wp)
         trow = np.zeros(b_c.shape[2])
         a = alpha[c]
-        xc, rc, pc, qc, zc = x[c], r[c], p[c], q[c], z[c]
+        bt = beta[c]
+        xc, rc, pc, zc = x[c], r[c], p[c], z[c]
         acc = 0.0
-        if do_smooth:
-            b_c[c] = 0.0
+        b_c[c] = 0.0
         for t in range(1, Hp + 2):
             i = t
             if i <= Hp - 2:
                 for j in range(Wp):
-                    xc[i, j] += a * pc[i, j]
-                    rv = rc[i, j] - a * qc[i, j]
-                    rc[i, j] = rv
-                    acc += rv * rv
-                if do_smooth:       # red cells from z = 0: no neighbours yet
-                    for j in range(1 + (i + 1) % 2, Wp - 1, 2):
-                        zc[i, j] = rc[i, j] * inv_d[i, j]
-            if not do_smooth:
-                continue
+                    pc[i, j] = zc[i, j] + bt * pc[i, j]
             i = t - 1
             if 1 <= i <= Hp - 2:
-                _gs_row(inv_d, rc, zc, i, 1)
+                _apply_row(count, pc, i, ap)
+                for j in range(Wp):
+                    xc[i, j] += a * pc[i, j]
+                    rv = rc[i, j] - a * ap[j]
+                    rc[i, j] = rv
+                    acc += rv * rv
+                for j in range(Wp):        # red cells from z = 0 (black ones 0)
+                    zc[i, j] = rc[i, j] * _INV_COUNT[count[i, j]] * ((i + j + 1) & 1)
             i = t - 2
             if 1 <= i <= Hp - 2:
-                _residual_row(m, d, rc, zc, i, res)
+                _gs_count_row(count, rc, zc, i, 1, buf)
+            i = t - 3
+            if 1 <= i <= Hp - 2:
+                _residual_count_row(count, rc, zc, i, res)
                 _restrict_row(res, ri, rw, ch, i, trow, b_c[c])
         rr[c] = acc
-        if do_smooth:
-            b_c[c] *= mc
+        b_c[c] *= mc
 
 
-@_pjit
-def fused_prolong_postsmooth(m, inv_d, r, z, e_c, ri, rw, ci, cw, rz):
-    """``z += P e_c``, then a black-red sweep on ``A z = r``; ``rz = <r, z>`` per channel."""
+@_fpjit
+def fused_prolong_postsmooth(count, r, z, p, e_c, ri, rw, ci, cw, sums):
+    """The second half of the V-cycle and the scalars of the next step, in one pass.
+
+    ``z += P e_c``, then a black-red sweep on ``A z = r``; per channel
+    ``sums[c] = (<r, z>, <z, A z>, <z, A p>)`` of the final ``z`` and the
+    current direction ``p``. With them the next direction's curvature is
+    ``<p', A p'> = <z, A z> + 2 beta <z, A p> + beta^2 <p, A p>`` for
+    ``p' = z + beta p``, so the step length is known before the pass that
+    forms ``p'`` (:func:`fused_step_presmooth`).
+    """
     C, Hp, Wp = z.shape
     for c in nb.prange(C):
         erow = np.empty(e_c.shape[2])
-        rc, zc = r[c], z[c]
-        acc = 0.0
+        buf = np.empty(Wp)
+        az = np.zeros(Wp)
+        apr = np.zeros(Wp)
+        rc, zc, pc = r[c], z[c], p[c]
+        rz = 0.0
+        zaz = 0.0
+        zap = 0.0
         for t in range(1, Hp + 2):
             i = t
             if i <= Hp - 2:
-                _prolong_row(e_c[c], m, ri, rw, ci, cw, i, erow, zc)
+                _prolong_row(e_c[c], count, ri, rw, ci, cw, i, erow, zc)
             i = t - 1
             if 1 <= i <= Hp - 2:
-                _gs_row(inv_d, rc, zc, i, 1)
+                _gs_count_row(count, rc, zc, i, 1, buf)
             i = t - 2
             if 1 <= i <= Hp - 2:
-                _gs_row(inv_d, rc, zc, i, 0)
+                _gs_count_row(count, rc, zc, i, 0, buf)
+            i = t - 3
+            if 1 <= i <= Hp - 2:
+                _apply_row(count, zc, i, az)
+                _apply_row(count, pc, i, apr)
                 for j in range(Wp):
-                    acc += rc[i, j] * zc[i, j]
-        rz[c] = acc
+                    zv = zc[i, j]
+                    rz += rc[i, j] * zv
+                    zaz += zv * az[j]
+                    zap += zv * apr[j]
+        sums[c, 0] = rz
+        sums[c, 1] = zaz
+        sums[c, 2] = zap
 
 
-@_pjit
+@_fpjit
 def fused_direction_apply(m, d, z, p, beta, q, pq):
-    """``p = z + beta p``, ``q = A p``, ``pq = <p, q>`` per channel."""
+    """``p = z + beta p``, ``q = A p``, ``pq = <p, q>`` per channel (the single-level solver)."""
     C, Hp, Wp = z.shape
     for c in nb.prange(C):
         bt = beta[c]
@@ -562,7 +719,7 @@ def write_solution(kind, x, out, i0, j0, clip):
                 out[c, i0 + i, j0 + j] = v
 
 
-@_pjit
+@_fpjit
 def dots(a, b):
     """Per-channel inner products of two ``(C, H, W)`` arrays (no BLAS threads involved)."""
     C = a.shape[0]

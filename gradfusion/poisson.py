@@ -310,10 +310,12 @@ class _Hierarchy:
         d[1:-1, 1:-1] = inside[:-2, 1:-1] + inside[2:, 1:-1] + inside[1:-1, :-2] + inside[1:-1, 2:]
         d[~u] = 0.0
         self.kinds = [kind]
+        self.count = d.astype(np.int8)               # the fine operator for the fused passes
         self.masks = [u.astype(np.float64)]
         self.ranges = [(rows[0], rows[1], cols[0], cols[1])]
         self.ops = [d]                               # level 0: the 5-point diagonal
-        self.regs = [None]                           # coarse levels: regular-row flags ...
+        self.regs = [None]                           # coarse levels: regular-row flags, ...
+        self.irregular = [None]                      # ... the other unknowns by row, ...
         self.consts = [None]                         # ... and the interior constant stencil
         self.inv_d = [np.divide(1.0, d, out=np.zeros_like(d), where=u)]
         consts = [np.array([0.0, -1.0, 0.0, -1.0, 4.0, -1.0, 0.0, -1.0, 0.0])]
@@ -343,6 +345,7 @@ class _Hierarchy:
             consts.append(const)
             reg = reg_c
             self.regs.append(reg_c)
+            self.irregular.append(pk.irregular_cells(uc, reg_c))
             self.consts.append(const)
             self.kinds.append(kc)
             self.masks.append(uc.astype(np.float64))
@@ -431,8 +434,8 @@ class _Hierarchy:
         if lev == 0:
             pk.gauss_seidel(self.inv_d[0], x, b, reverse)
         else:
-            pk.gauss_seidel9(self.inv_d[lev], self.ops[lev], self.regs[lev], self.consts[lev], x, b,
-                             reverse)
+            pk.gauss_seidel9(self.inv_d[lev], self.ops[lev], self.consts[lev], *self.irregular[lev],
+                             x, b, reverse)
 
     def cycle(self, lev, b, x):
         """``x = B_lev b``: a symmetric V-cycle from level ``lev`` down, zero initial guess."""
@@ -445,7 +448,8 @@ class _Hierarchy:
         if lev == 0:
             pk.residual(self.masks[0], self.ops[0], x, b, r)
         else:
-            pk.residual9(self.masks[lev], self.ops[lev], self.regs[lev], self.consts[lev], x, b, r)
+            pk.residual9(self.masks[lev], self.ops[lev], self.consts[lev], *self.irregular[lev], x, b,
+                         r)
         pk.restrict(r, self.masks[lev + 1], *self.restrictions[lev], self.b[lev + 1])
         self.cycle(lev + 1, self.b[lev + 1], self.x[lev + 1])
         pk.prolong_add(self.x[lev + 1], self.masks[lev], *self.tables[lev], x)
@@ -461,53 +465,74 @@ def _dots(a, b):
 def _pcg(hier, b, x, tol, maxiter):
     """Preconditioned CG, all channels at once with per-channel scalars; returns nit.
 
-    The fine-level work of an iteration is three fused passes (see
-    :mod:`gradfusion._poisson_kernels`); the levels below run as usual. The
-    first pass runs with ``alpha = 0`` (it only measures ``r`` and starts the
-    first V-cycle).
+    Multigrid: the fine-level work of an iteration is two fused passes (see
+    :mod:`gradfusion._poisson_kernels`): :func:`~gradfusion._poisson_kernels.fused_step_presmooth`
+    (the step, then the V-cycle down to the first coarse level) and
+    :func:`~gradfusion._poisson_kernels.fused_prolong_postsmooth` (back up, and
+    the scalars ``<r, z>``, ``<z, A z>``, ``<z, A p>`` that give the next step
+    length). The levels below run as usual. The first pass runs with
+    ``alpha = beta = 0`` (it only measures ``r`` and starts the first V-cycle).
     """
-    m, d, inv_d = hier.masks[0], hier.ops[0], hier.inv_d[0]
+    if len(hier.kinds) == 1:
+        return _pcg_single_level(hier, b, x, tol, maxiter)
+    count = hier.count
     C = b.shape[0]
     bnorm = np.sqrt(_dots(b, b))
     bnorm[bnorm == 0] = 1.0
     r = np.empty_like(b)
-    pk.residual(m, d, x, b, r)
+    pk.residual(hier.masks[0], hier.ops[0], x, b, r)
     z = np.zeros_like(b)
     p = np.zeros_like(b)
-    q = np.zeros_like(b)
-    rr, pq, rz_new = np.zeros(C), np.zeros(C), np.zeros(C)
-    alpha = np.zeros(C)
-    rz = None
-    multilevel = len(hier.kinds) > 1
-    if multilevel:
-        tables, restriction = hier.tables[0], hier.restrictions[0]
-        mc, b1 = hier.masks[1], hier.b[1]
-    else:                                      # dummies: the pass neither smooths nor restricts
-        tables = None
-        restriction = pk.parent_table(1, 0, 0) + (np.zeros((1, 3)),)
-        mc, b1 = m, z
+    rr, sums = np.zeros(C), np.zeros((C, 3))
+    alpha, beta = np.zeros(C), np.zeros(C)
+    rz = pq = None
+    tables, restriction = hier.tables[0], hier.restrictions[0]
     nit = 0
     while True:
-        pk.fused_update_presmooth(m, d, inv_d, x, r, p, q, alpha, z, *restriction, mc, b1, rr,
-                                  multilevel)
+        pk.fused_step_presmooth(count, x, r, p, z, alpha, beta, *restriction, hier.masks[1],
+                                hier.b[1], rr)
         if rz is not None:
             nit += 1
         if np.all(np.sqrt(rr) <= tol * bnorm) or nit >= maxiter:
             break
-        if multilevel:
-            hier.cycle(1, hier.b[1], hier.x[1])
-            pk.fused_prolong_postsmooth(m, inv_d, r, z, hier.x[1], *tables, rz_new)
-        else:
-            hier.cycle(0, r, z)
-            rz_new = _dots(r, z)
+        hier.cycle(1, hier.b[1], hier.x[1])
+        pk.fused_prolong_postsmooth(count, r, z, p, hier.x[1], *tables, sums)
+        rz_new, zaz, zap = sums[:, 0].copy(), sums[:, 1], sums[:, 2]
         if rz is None:
             beta = np.zeros(C)
+            pq = zaz.copy()
         else:
             beta = np.where(rz > 0, rz_new / np.where(rz > 0, rz, 1.0), 0.0)
-        pk.fused_direction_apply(m, d, z, p, beta, q, pq)
+            pq = zaz + 2.0 * beta * zap + beta * beta * pq      # <p', A p'>, p' = z + beta p
         ok = (rz_new > 0) & (pq > 0)
         alpha = np.where(ok, rz_new / np.where(ok, pq, 1.0), 0.0)
-        rz = rz_new.copy()
+        rz = rz_new
+    return nit
+
+
+def _pcg_single_level(hier, b, x, tol, maxiter):
+    """Conjugate gradients preconditioned by the exact sparse LU solve (no coarse levels: small
+    or thin regions, where one iteration converges)."""
+    m, d = hier.masks[0], hier.ops[0]
+    bnorm = np.sqrt(_dots(b, b))
+    bnorm[bnorm == 0] = 1.0
+    r = np.empty_like(b)
+    pk.residual(m, d, x, b, r)
+    z, p, q = np.zeros_like(b), np.zeros_like(b), np.zeros_like(b)
+    pq = np.zeros(b.shape[0])
+    rz = None
+    nit = 0
+    while not (np.all(np.sqrt(_dots(r, r)) <= tol * bnorm) or nit >= maxiter):
+        hier.cycle(0, r, z)
+        rz_new = _dots(r, z)
+        beta = 0.0 * rz_new if rz is None else np.where(rz > 0, rz_new / np.where(rz > 0, rz, 1.0), 0.0)
+        pk.fused_direction_apply(m, d, z, p, beta, q, pq)
+        ok = (rz_new > 0) & (pq > 0)
+        alpha = np.where(ok, rz_new / np.where(ok, pq, 1.0), 0.0)[:, None, None]
+        x += alpha * p
+        r -= alpha * q
+        rz = rz_new
+        nit += 1
     return nit
 
 

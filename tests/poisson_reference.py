@@ -315,25 +315,35 @@ def dots(a, b):
     return np.array([math.fsum((a[c] * b[c]).ravel()) for c in range(a.shape[0])])
 
 
-def fused_update_presmooth(m, d, inv_d, x, r, p, q, alpha, z, mc, b_c, rng_c, do_smooth):
-    """``(x, r, z, b_c, rr)`` after ``x += alpha p``, ``r -= alpha q``, ``rr = ||r||^2``; then if
-    ``do_smooth``: ``z`` = one red-black sweep on ``A z = r`` from 0, ``b_c = P^T (r - A z)`` times ``mc``.
-    Without ``do_smooth``, ``z`` and ``b_c`` are returned unchanged."""
+def fused_step_presmooth(count, x, r, p, z, alpha, beta, mc, b_c, rng_c):
+    """``(x, r, p, z, b_c, rr)`` after ``p = z + beta p``, ``x += alpha p``, ``r -= alpha A p``,
+    ``rr = ||r||^2``; then ``z`` = one red-black sweep on ``A z = r`` from 0 and
+    ``b_c = P^T (r - A z)`` times ``mc`` (``A`` from the neighbour counts ``count``)."""
+    m, d, inv_d = from_counts(count)
     a = _f64(alpha)[:, None, None]
-    x = _f64(x) + a * _f64(p)
-    r = _f64(r) - a * _f64(q)
+    p = _f64(z) + _f64(beta)[:, None, None] * _f64(p)
+    x = _f64(x) + a * p
+    r = _f64(r) - a * apply_laplacian(m, d, p)
     rr = dots(r, r)
-    if not do_smooth:
-        return x, r, _f64(z).copy(), _f64(b_c).copy(), rr
     z = gauss_seidel(inv_d, np.zeros_like(r), r, reverse=False)
     b_c = restrict(residual(m, d, z, r), mc, rng_c)
-    return x, r, z, b_c, rr
+    return x, r, p, z, b_c, rr
 
 
-def fused_prolong_postsmooth(m, inv_d, r, z, e_c, rng_c):
-    """``(z, rz)``: ``z += P e_c``, then a black-red sweep on ``A z = r``; ``rz = <r, z>``."""
+def from_counts(count):
+    """``(m, d, inv_d)`` of the fine operator from its int8 neighbour counts."""
+    d = _f64(count)
+    m = (d > 0).astype(np.float64)
+    return m, d, np.divide(1.0, d, out=np.zeros_like(d), where=d > 0)
+
+
+def fused_prolong_postsmooth(count, r, z, p, e_c, rng_c):
+    """``(z, sums)``: ``z += P e_c``, then a black-red sweep on ``A z = r``; ``sums[c]`` is
+    ``(<r, z>, <z, A z>, <z, A p>)``."""
+    m, d, inv_d = from_counts(count)
     z = gauss_seidel(inv_d, prolong_add(e_c, m, rng_c, z), r, reverse=True)
-    return z, dots(r, z)
+    return z, np.stack([dots(r, z), dots(z, apply_laplacian(m, d, z)),
+                        dots(z, apply_laplacian(m, d, p))], axis=1)
 
 
 def fused_direction_apply(m, d, z, p, beta):

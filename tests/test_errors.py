@@ -1005,3 +1005,25 @@ if __name__ == "__main__":
     print(BEGIN, library, END, "", CLI_BEGIN, cli, CLI_END, sep="\n")
     print(f"\n{len(PAIR_CASES)} pair cases x {len(PAIR_FUNCTIONS)} functions, {len(CASES)} "
           f"single-function cases, {len(CLI_CASES)} command-line cases", file=sys.stderr)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n", [1 << 16, (1 << 16) + 7, 200_003])
+def test_large_float_arrays_take_the_one_pass_range_check(dtype, n):
+    """Arrays from _PARALLEL_RANGE_SIZE values use the parallel one-pass kernel: it must find
+    NaN and +-inf anywhere (first, last, a chunk's edge) and return NumPy's min and max."""
+    from gradfusion import _validation
+
+    assert n >= _validation._PARALLEL_RANGE_SIZE
+    rng = np.random.default_rng([n, np.dtype(dtype).itemsize])
+    a = rng.uniform(-2.0, 3.0, n).astype(dtype)
+    assert _validation._finite_range(a, "a") == (float(a.min()), float(a.max()))
+    img = a[: (n // 3) * 3].reshape(-1, 3)
+    assert _validation._finite_range(np.asfortranarray(img), "a") == (float(img.min()),
+                                                                      float(img.max()))
+    for pos in (0, n - 1, n // 64, n // 2):
+        for bad in (NAN, INF, -INF):
+            b = a.copy()
+            b[pos] = bad
+            with pytest.raises(ValueError, match=r"^x contains NaN or infinite values \(1 of "):
+                _validation._finite_range(b, "x")

@@ -398,6 +398,15 @@ def nine_point_levels(case, monkeypatch, rng):
     return out
 
 
+def test_irregular_cells():
+    m = np.array([[0, 1, 1, 0], [1, 1, 1, 1], [0, 0, 0, 0], [1, 0, 1, 1]], dtype=float)
+    reg = np.array([[0, 1, 0, 0], [0, 1, 1, 0], [0, 0, 0, 0], [0, 0, 0, 1]], dtype=bool)
+    ptr, col = pk.irregular_cells(m, reg)
+    np.testing.assert_array_equal(ptr, [0, 1, 3, 3, 5])
+    np.testing.assert_array_equal(col, [2, 0, 3, 0, 2])
+    assert ptr.dtype == col.dtype == np.int64
+
+
 @case_param
 @channels_param
 def test_residual9(case, C, monkeypatch):
@@ -405,7 +414,7 @@ def test_residual9(case, C, monkeypatch):
     for m, st, reg, const, _ in nine_point_levels(case, monkeypatch, rng):
         x, b = field(rng, C, m), field(rng, C, m)
         r = np.full_like(x, np.nan)
-        pk.residual9(m, st, reg, const, x, b, r)
+        pk.residual9(m, st, const, *pk.irregular_cells(m, reg), x, b, r)
         assert_close(r, ref.residual9(m, st, reg, const, x, b), 16.0)
 
 
@@ -417,7 +426,7 @@ def test_gauss_seidel9(case, C, reverse, monkeypatch):
     for m, st, reg, const, inv_d in nine_point_levels(case, monkeypatch, rng):
         x, b = field(rng, C, m), field(rng, C, m)
         expected = ref.gauss_seidel9(inv_d, st, reg, const, x, b, reverse)
-        pk.gauss_seidel9(inv_d, st, reg, const, x, b, reverse)
+        pk.gauss_seidel9(inv_d, st, const, *pk.irregular_cells(m, reg), x, b, reverse)
         assert_close(x, expected, 4.0)
 
 
@@ -433,24 +442,22 @@ def fused_inputs(case, C, seed):
 
 @case_param
 @channels_param
-@pytest.mark.parametrize("mode", ["smooth", "no_smooth", "single_level"])
-def test_fused_update_presmooth(case, C, mode):
-    m, d, inv_d, mc, rng_c, rng = fused_inputs(case, C, 9)
-    x, r, p, q = (field(rng, C, m) for _ in range(4))
+def test_fused_step_presmooth(case, C):
+    m, d, _, mc, rng_c, rng = fused_inputs(case, C, 9)
+    count = d.astype(np.int8)
+    x, r, p, z = (field(rng, C, m) for _ in range(4))
     alpha = rng.uniform(-2.0, 2.0, C)
-    alpha[0] = 0.0                      # the first pass of the solver
-    z = garbage(rng, x.shape)           # overwritten from z = 0 when smoothing, else untouched
+    beta = rng.uniform(0.0, 2.0, C)
+    alpha[0] = beta[0] = 0.0            # the first pass of the solver
     b_c = rng.uniform(-50.0, 50.0, (C,) + mc.shape)
-    parents = restriction(m.shape, rng_c)
-    if mode == "single_level":          # the single-level solver's call: dummy tables, b_c is z
-        parents, mc, b_c = pk.parent_table(1, 0, 0) + (np.zeros((1, 3)),), m, z
-    do_smooth = mode == "smooth"
-    ex, er, ez, eb, err = ref.fused_update_presmooth(m, d, inv_d, x, r, p, q, alpha, z, mc, b_c,
-                                                      rng_c, do_smooth)
+    ex, er, ep, ez, eb, err = ref.fused_step_presmooth(count, x, r, p, z, alpha, beta, mc, b_c,
+                                                       rng_c)
     rr = np.full(C, np.nan)
-    pk.fused_update_presmooth(m, d, inv_d, x, r, p, q, alpha, z, *parents, mc, b_c, rr, do_smooth)
+    pk.fused_step_presmooth(count, x, r, p, z, alpha, beta, *restriction(m.shape, rng_c), mc, b_c,
+                            rr)
+    assert_close(p, ep, 4.0)
     assert_close(x, ex, 4.0)
-    assert_close(r, er, 4.0)
+    assert_close(r, er, 8.0)
     assert_close(z, ez, 8.0)
     assert_close(b_c, eb, 64.0)
     assert_close(rr, err, 16.0 * m.sum())
@@ -459,13 +466,29 @@ def test_fused_update_presmooth(case, C, mode):
 @case_param
 @channels_param
 def test_fused_prolong_postsmooth(case, C):
-    m, d, inv_d, mc, rng_c, rng = fused_inputs(case, C, 11)
-    r, z, e_c = field(rng, C, m), field(rng, C, m), field(rng, C, mc)
-    ez, erz = ref.fused_prolong_postsmooth(m, inv_d, r, z, e_c, rng_c)
-    rz = np.full(C, np.nan)
-    pk.fused_prolong_postsmooth(m, inv_d, r, z, e_c, *tables(m.shape, rng_c), rz)
+    m, d, _, mc, rng_c, rng = fused_inputs(case, C, 11)
+    count = d.astype(np.int8)
+    r, z, p, e_c = field(rng, C, m), field(rng, C, m), field(rng, C, m), field(rng, C, mc)
+    ez, esums = ref.fused_prolong_postsmooth(count, r, z, p, e_c, rng_c)
+    sums = np.full((C, 3), np.nan)
+    pk.fused_prolong_postsmooth(count, r, z, p, e_c, *tables(m.shape, rng_c), sums)
     assert_close(z, ez, 8.0)
-    assert_close(rz, erz, 8.0 * m.sum())
+    assert_close(sums, esums, 32.0 * m.sum())
+
+
+def test_prolong_postsmooth_sums_give_the_next_curvature():
+    """<p', A p'> = <z, A z> + 2 beta <z, A p> + beta^2 <p, A p> for p' = z + beta p: the step
+    length of the next pass, from the sums of this one."""
+    m, d, _, mc, rng_c, rng = fused_inputs("interior", 2, 13)
+    count = d.astype(np.int8)
+    r, z, p, e_c = field(rng, 2, m), field(rng, 2, m), field(rng, 2, m), field(rng, 2, mc)
+    sums = np.zeros((2, 3))
+    pk.fused_prolong_postsmooth(count, r, z, p, e_c, *tables(m.shape, rng_c), sums)
+    beta = np.array([0.3, 1.7])
+    p_next = z + beta[:, None, None] * p
+    direct = ref.dots(p_next, ref.apply_laplacian(m, d, p_next))
+    expanded = sums[:, 1] + 2 * beta * sums[:, 2] + beta ** 2 * ref.dots(p, ref.apply_laplacian(m, d, p))
+    np.testing.assert_allclose(expanded, direct, rtol=1e-12)
 
 
 @case_param
