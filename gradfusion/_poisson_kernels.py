@@ -56,6 +56,8 @@ serial. Restriction gathers each coarse entry from its three fine children
 gather vectorises.
 """
 
+import math
+
 import numba as nb
 import numpy as np
 
@@ -508,8 +510,55 @@ def _residual_count_row(count, b, x, i, out):
         out[j] = (b[i, j] - out[j]) if count[i, j] > 0 else 0.0
 
 
+def band_edges(rows, channels, threads, min_rows=16):
+    """Row bands of the fused passes: ``edges`` (int64) splitting the interior rows
+    ``1 .. rows - 2`` of a padded grid into ``n`` bands, ``n = threads / gcd(channels,
+    threads)`` so that the ``channels * n`` (channel, band) units share the threads
+    evenly (3 channels on 2 threads: 2 bands, 6 units, where 3 channel units took
+    two rounds), fewer if a band would have under ``min_rows`` rows."""
+    n = max(1, threads // math.gcd(max(channels, 1), max(threads, 1)))
+    n = max(1, min(n, (rows - 2) // min_rows))
+    return np.linspace(1, rows - 1, n + 1).round().astype(np.int64)
+
+
+@_fjit
+def _in_band(i, stage, lo, hi, seam_above, seam_below):
+    """Whether stage ``stage`` of row ``i`` runs in a band's own pass: at least ``stage`` rows
+    away from a seam (the rest wait for both bands, in the seam pass)."""
+    return lo + (stage if seam_above else 0) <= i < hi - (stage if seam_below else 0)
+
+
+@_fjit
+def _step_stage(stage, i, count, xc, rc, pc, zc, a, bt, ri, rw, ch, bcc, ap, res, buf, trow):
+    """Stage ``stage`` of :func:`fused_step_presmooth` on row ``i`` of one channel; returns
+    its contribution to ``||r||^2``. Stage ``k`` of row ``i`` needs stage ``k - 1`` of rows
+    ``i - 1 .. i + 1``."""
+    Wp = xc.shape[1]
+    if stage == 0:                         # the new direction
+        for j in range(Wp):
+            pc[i, j] = zc[i, j] + bt * pc[i, j]
+        return 0.0
+    if stage == 1:                         # the step (A p of the new p), then the red cells
+        _apply_row(count, pc, i, ap)
+        acc = 0.0
+        for j in range(Wp):
+            xc[i, j] += a * pc[i, j]
+            rv = rc[i, j] - a * ap[j]
+            rc[i, j] = rv
+            acc += rv * rv
+        for j in range(Wp):                # red cells from z = 0 (black ones 0)
+            zc[i, j] = rc[i, j] * _INV_COUNT[count[i, j]] * ((i + j + 1) & 1)
+        return acc
+    if stage == 2:                         # the black cells
+        _gs_count_row(count, rc, zc, i, 1, buf)
+        return 0.0
+    _residual_count_row(count, rc, zc, i, res)     # the smoother's residual, restricted
+    _restrict_row(res, ri, rw, ch, i, trow, bcc)
+    return 0.0
+
+
 @_fpjit
-def fused_step_presmooth(count, x, r, p, z, alpha, beta, ri, rw, ch, mc, b_c, rr):
+def fused_step_presmooth(count, x, r, p, z, alpha, beta, ri, rw, ch, mc, b_c, rr, edges):
     """One conjugate-gradient step and the first half of the next V-cycle, in one pass.
 
     Per channel ``c``, with ``a = alpha[c]``, ``t = beta[c]``: ``p = z + t p``,
@@ -519,51 +568,81 @@ def fused_step_presmooth(count, x, r, p, z, alpha, beta, ri, rw, ch, mc, b_c, rr
     cells (0 off the unknowns), which stands for the mask, the diagonal and
     its inverse (one byte read per cell instead of three doubles).
 
-    A wavefront over the rows: on row ``t`` the new direction, on ``t - 1``
-    the step (``A p`` needs the new ``p`` of rows ``t - 2 .. t``) and the red
-    cells, on ``t - 2`` the black cells, on ``t - 3`` the smoother's residual
-    and its restriction. ``z`` is read (the old preconditioned residual) on
-    row ``t`` before it is overwritten on row ``t - 1``, so one array serves.
+    A wavefront over the rows (:func:`_step_stage`): on row ``t`` the new
+    direction, on ``t - 1`` the step (``A p`` needs the new ``p`` of rows
+    ``t - 2 .. t``) and the red cells, on ``t - 2`` the black cells, on
+    ``t - 3`` the smoother's residual and its restriction. ``z`` is read (the
+    old preconditioned residual) on row ``t`` before it is overwritten on row
+    ``t - 1``, so one array serves.
+
+    The (channel, row band) units of ``edges`` (:func:`band_edges`) run in
+    parallel, each as a wavefront that stops short of its seams (a stage
+    ``k`` row at least ``k`` rows from a seam reads only its band's rows);
+    then the seam rows run stage by stage. The arithmetic of every row is the
+    same as in one wavefront over the whole grid; only the order of the
+    ``||r||^2`` partial sums and of the restriction's additions differs.
     """
     C, Hp, Wp = x.shape
+    nbands = edges.shape[0] - 1
+    partial = np.zeros((C, 2 * nbands))
     for c in nb.prange(C):
-        ap = np.zeros(Wp)
-        res = np.zeros(Wp)
-        buf = np.empty(Wp)
-        trow = np.zeros(b_c.shape[2])
-        a = alpha[c]
-        bt = beta[c]
-        xc, rc, pc, zc = x[c], r[c], p[c], z[c]
-        acc = 0.0
         b_c[c] = 0.0
-        for t in range(1, Hp + 2):
-            i = t
-            if i <= Hp - 2:
-                for j in range(Wp):
-                    pc[i, j] = zc[i, j] + bt * pc[i, j]
-            i = t - 1
-            if 1 <= i <= Hp - 2:
-                _apply_row(count, pc, i, ap)
-                for j in range(Wp):
-                    xc[i, j] += a * pc[i, j]
-                    rv = rc[i, j] - a * ap[j]
-                    rc[i, j] = rv
-                    acc += rv * rv
-                for j in range(Wp):        # red cells from z = 0 (black ones 0)
-                    zc[i, j] = rc[i, j] * _INV_COUNT[count[i, j]] * ((i + j + 1) & 1)
-            i = t - 2
-            if 1 <= i <= Hp - 2:
-                _gs_count_row(count, rc, zc, i, 1, buf)
-            i = t - 3
-            if 1 <= i <= Hp - 2:
-                _residual_count_row(count, rc, zc, i, res)
-                _restrict_row(res, ri, rw, ch, i, trow, b_c[c])
-        rr[c] = acc
+    for unit in nb.prange(C * nbands):
+        c, k = unit // nbands, unit % nbands
+        lo, hi = edges[k], edges[k + 1]
+        above, below = k > 0, k < nbands - 1
+        ap, res, buf = np.zeros(Wp), np.zeros(Wp), np.empty(Wp)
+        trow = np.zeros(b_c.shape[2])
+        acc = 0.0
+        for t in range(lo, hi + 3):
+            for stage in range(4):
+                i = t - stage
+                if _in_band(i, stage, lo, hi, above, below):
+                    acc += _step_stage(stage, i, count, x[c], r[c], p[c], z[c], alpha[c], beta[c],
+                                       ri, rw, ch, b_c[c], ap, res, buf, trow)
+        partial[c, k] = acc
+    for unit in nb.prange(C * (nbands - 1)):
+        c, k = unit // (nbands - 1), unit % (nbands - 1)
+        seam = edges[k + 1]
+        ap, res, buf = np.zeros(Wp), np.zeros(Wp), np.empty(Wp)
+        trow = np.zeros(b_c.shape[2])
+        acc = 0.0
+        for stage in range(1, 4):
+            for i in range(seam - stage, seam + stage):
+                acc += _step_stage(stage, i, count, x[c], r[c], p[c], z[c], alpha[c], beta[c],
+                                   ri, rw, ch, b_c[c], ap, res, buf, trow)
+        partial[c, nbands + k] = acc
+    for c in nb.prange(C):
+        rr[c] = partial[c].sum()
         b_c[c] *= mc
 
 
+@_fjit
+def _postsmooth_stage(stage, i, count, rc, zc, pc, ec, ri, rw, ci, cw, erow, buf, az, apr, acc):
+    """Stage ``stage`` of :func:`fused_prolong_postsmooth` on row ``i`` of one channel;
+    adds its contributions to the three sums ``acc``."""
+    if stage == 0:
+        _prolong_row(ec, count, ri, rw, ci, cw, i, erow, zc)
+    elif stage == 1:
+        _gs_count_row(count, rc, zc, i, 1, buf)
+    elif stage == 2:
+        _gs_count_row(count, rc, zc, i, 0, buf)
+    else:
+        _apply_row(count, zc, i, az)
+        _apply_row(count, pc, i, apr)
+        rz, zaz, zap = 0.0, 0.0, 0.0
+        for j in range(zc.shape[1]):
+            zv = zc[i, j]
+            rz += rc[i, j] * zv
+            zaz += zv * az[j]
+            zap += zv * apr[j]
+        acc[0] += rz
+        acc[1] += zaz
+        acc[2] += zap
+
+
 @_fpjit
-def fused_prolong_postsmooth(count, r, z, p, e_c, ri, rw, ci, cw, sums):
+def fused_prolong_postsmooth(count, r, z, p, e_c, ri, rw, ci, cw, sums, edges):
     """The second half of the V-cycle and the scalars of the next step, in one pass.
 
     ``z += P e_c``, then a black-red sweep on ``A z = r``; per channel
@@ -571,40 +650,35 @@ def fused_prolong_postsmooth(count, r, z, p, e_c, ri, rw, ci, cw, sums):
     current direction ``p``. With them the next direction's curvature is
     ``<p', A p'> = <z, A z> + 2 beta <z, A p> + beta^2 <p, A p>`` for
     ``p' = z + beta p``, so the step length is known before the pass that
-    forms ``p'`` (:func:`fused_step_presmooth`).
+    forms ``p'`` (:func:`fused_step_presmooth`). Row bands and seams as there.
     """
     C, Hp, Wp = z.shape
+    nbands = edges.shape[0] - 1
+    partial = np.zeros((C, 2 * nbands, 3))
+    for unit in nb.prange(C * nbands):
+        c, k = unit // nbands, unit % nbands
+        lo, hi = edges[k], edges[k + 1]
+        above, below = k > 0, k < nbands - 1
+        erow, buf = np.empty(e_c.shape[2]), np.empty(Wp)
+        az, apr = np.zeros(Wp), np.zeros(Wp)
+        for t in range(lo, hi + 3):
+            for stage in range(4):
+                i = t - stage
+                if _in_band(i, stage, lo, hi, above, below):
+                    _postsmooth_stage(stage, i, count, r[c], z[c], p[c], e_c[c], ri, rw, ci, cw,
+                                      erow, buf, az, apr, partial[c, k])
+    for unit in nb.prange(C * (nbands - 1)):
+        c, k = unit // (nbands - 1), unit % (nbands - 1)
+        seam = edges[k + 1]
+        erow, buf = np.empty(e_c.shape[2]), np.empty(Wp)
+        az, apr = np.zeros(Wp), np.zeros(Wp)
+        for stage in range(1, 4):
+            for i in range(seam - stage, seam + stage):
+                _postsmooth_stage(stage, i, count, r[c], z[c], p[c], e_c[c], ri, rw, ci, cw,
+                                  erow, buf, az, apr, partial[c, nbands + k])
     for c in nb.prange(C):
-        erow = np.empty(e_c.shape[2])
-        buf = np.empty(Wp)
-        az = np.zeros(Wp)
-        apr = np.zeros(Wp)
-        rc, zc, pc = r[c], z[c], p[c]
-        rz = 0.0
-        zaz = 0.0
-        zap = 0.0
-        for t in range(1, Hp + 2):
-            i = t
-            if i <= Hp - 2:
-                _prolong_row(e_c[c], count, ri, rw, ci, cw, i, erow, zc)
-            i = t - 1
-            if 1 <= i <= Hp - 2:
-                _gs_count_row(count, rc, zc, i, 1, buf)
-            i = t - 2
-            if 1 <= i <= Hp - 2:
-                _gs_count_row(count, rc, zc, i, 0, buf)
-            i = t - 3
-            if 1 <= i <= Hp - 2:
-                _apply_row(count, zc, i, az)
-                _apply_row(count, pc, i, apr)
-                for j in range(Wp):
-                    zv = zc[i, j]
-                    rz += rc[i, j] * zv
-                    zaz += zv * az[j]
-                    zap += zv * apr[j]
-        sums[c, 0] = rz
-        sums[c, 1] = zaz
-        sums[c, 2] = zap
+        for n in range(3):
+            sums[c, n] = partial[c, :, n].sum()
 
 
 @_fpjit
@@ -633,19 +707,54 @@ def fused_direction_apply(m, d, z, p, beta, q, pq):
 # --------------------------------------------------------------------------- set-up and output
 
 
-@_jit
-def _neighbour(i, j, k):
-    """The ``k``-th (0..3: up, down, left, right) 4-neighbour of pixel ``(i, j)``."""
-    if k == 0:
-        return i - 1, j
-    if k == 1:
-        return i + 1, j
-    if k == 2:
-        return i, j - 1
-    return i, j + 1
-
-
 @_pjit
+def fine_operator(kind):
+    """The fine 5-point operator of the cell kinds, in one pass: ``(count, m, d, inv_d, reg)``.
+
+    ``d`` is the number of in-image 4-neighbours of each unknown (Perez et
+    al.'s ``|N_p|``; 0 off the unknowns), ``count`` the same as int8, ``m`` the
+    0/1 mask of the unknowns, ``inv_d = m / d``, and ``reg`` flags the unknowns
+    whose four neighbours are unknowns too (the interior rows of the operator).
+    """
+    Hp, Wp = kind.shape
+    count = np.zeros((Hp, Wp), dtype=np.int8)
+    m = np.zeros((Hp, Wp))
+    d = np.zeros((Hp, Wp))
+    inv_d = np.zeros((Hp, Wp))
+    reg = np.zeros((Hp, Wp), dtype=np.bool_)
+    for i in nb.prange(1, Hp - 1):
+        for j in range(1, Wp - 1):
+            if kind[i, j] != UNKNOWN:
+                continue
+            n = 0
+            u = 0
+            for qi, qj in ((i - 1, j), (i + 1, j), (i, j - 1), (i, j + 1)):
+                n += kind[qi, qj] != OUTSIDE
+                u += kind[qi, qj] == UNKNOWN
+            count[i, j] = n
+            m[i, j] = 1.0
+            d[i, j] = n
+            inv_d[i, j] = 1.0 / n
+            reg[i, j] = u == 4
+    return count, m, d, inv_d, reg
+
+
+@_fjit
+def _edge_term(kind, target, source, valid, mixed, i, j, qi, qj):
+    """The term of the 4-neighbour ``q = (qi, qj)`` in row ``p = (i, j)`` of the right-hand
+    side, branch-free (0/1 factors and selects, so the row loop vectorises): the guidance
+    ``v_pq`` plus ``f*_q`` if ``q`` is fixed, 0 if ``q`` is outside the image."""
+    kq = kind[qi, qj]
+    gs = (source[i, j] - source[qi, qj]) * (1.0 if valid[qi, qj] else 0.0)
+    v = gs
+    if mixed:
+        ft = target[i, j] - target[qi, qj]
+        v = ft if abs(ft) > abs(gs) else gs
+    v += target[qi, qj] * (1.0 if kq == FIXED else 0.0)
+    return v * (1.0 if kq != OUTSIDE else 0.0)
+
+
+@_fpjit
 def guided_rhs(kind, target, source, valid, mixed, b):
     """Right-hand side of Perez et al.'s discrete equation on the unknown cells.
 
@@ -654,54 +763,44 @@ def guided_rhs(kind, target, source, valid, mixed, b):
     with ``mixed``, ``f*_p - f*_q`` when that is larger in magnitude.
     """
     C, Hp, Wp = target.shape
-    b[:] = 0.0
     for c in nb.prange(C):
+        tc, sc, bc = target[c], source[c], b[c]
+        for j in range(Wp):
+            bc[0, j] = 0.0
+            bc[Hp - 1, j] = 0.0
         for i in range(1, Hp - 1):
+            bc[i, 0] = 0.0
+            bc[i, Wp - 1] = 0.0
             for j in range(1, Wp - 1):
-                if kind[i, j] != UNKNOWN:
-                    continue
-                acc = 0.0
-                for k in range(4):
-                    qi, qj = _neighbour(i, j, k)
-                    kq = kind[qi, qj]
-                    if kq == OUTSIDE:
-                        continue
-                    gs = 0.0
-                    if valid[qi, qj]:
-                        gs = source[c, i, j] - source[c, qi, qj]
-                    v = gs
-                    if mixed:
-                        ft = target[c, i, j] - target[c, qi, qj]
-                        if abs(ft) > abs(gs):
-                            v = ft
-                    if kq == FIXED:
-                        v += target[c, qi, qj]
-                    acc += v
-                b[c, i, j] = acc
+                acc = (_edge_term(kind, tc, sc, valid, mixed, i, j, i - 1, j)
+                       + _edge_term(kind, tc, sc, valid, mixed, i, j, i + 1, j)
+                       + _edge_term(kind, tc, sc, valid, mixed, i, j, i, j - 1)
+                       + _edge_term(kind, tc, sc, valid, mixed, i, j, i, j + 1))
+                bc[i, j] = acc * (1.0 if kind[i, j] == UNKNOWN else 0.0)
 
 
-@_pjit
+@_fpjit
 def initial_guess(kind, target, source, x):
     """``x = source + shift`` on the unknowns (0 elsewhere), ``shift`` per channel the mean of
     ``target_q - source_p`` over the pairs (unknown p, fixed neighbour q)."""
     C, Hp, Wp = x.shape
     for c in nb.prange(C):
+        tc, sc = target[c], source[c]
         shift = 0.0
         count = 0
         for i in range(1, Hp - 1):
             for j in range(1, Wp - 1):
                 if kind[i, j] != UNKNOWN:
                     continue
-                for k in range(4):
-                    qi, qj = _neighbour(i, j, k)
+                for qi, qj in ((i - 1, j), (i + 1, j), (i, j - 1), (i, j + 1)):
                     if kind[qi, qj] == FIXED:
                         count += 1
-                        shift += target[c, qi, qj] - source[c, i, j]
+                        shift += tc[qi, qj] - sc[i, j]
         if count > 0:
             shift /= count
         for i in range(Hp):
             for j in range(Wp):
-                x[c, i, j] = source[c, i, j] + shift if kind[i, j] == UNKNOWN else 0.0
+                x[c, i, j] = (sc[i, j] + shift) * (1.0 if kind[i, j] == UNKNOWN else 0.0)
 
 
 @_pjit

@@ -18,6 +18,7 @@ import numbers
 import time
 import warnings
 
+import numba
 import numpy as np
 import scipy.fft
 from scipy.optimize import OptimizeResult
@@ -304,24 +305,17 @@ class _Hierarchy:
     """
 
     def __init__(self, kind, rows, cols, C):
-        u = kind == pk.UNKNOWN
-        d = np.zeros(kind.shape)
-        inside = (kind != pk.OUTSIDE).astype(np.float64)
-        d[1:-1, 1:-1] = inside[:-2, 1:-1] + inside[2:, 1:-1] + inside[1:-1, :-2] + inside[1:-1, 2:]
-        d[~u] = 0.0
+        count, m, d, inv_d, reg = pk.fine_operator(kind)
         self.kinds = [kind]
-        self.count = d.astype(np.int8)               # the fine operator for the fused passes
-        self.masks = [u.astype(np.float64)]
+        self.count = count                           # the fine operator for the fused passes
+        self.masks = [m]
         self.ranges = [(rows[0], rows[1], cols[0], cols[1])]
         self.ops = [d]                               # level 0: the 5-point diagonal
         self.regs = [None]                           # coarse levels: regular-row flags, ...
         self.irregular = [None]                      # ... the other unknowns by row, ...
         self.consts = [None]                         # ... and the interior constant stencil
-        self.inv_d = [np.divide(1.0, d, out=np.zeros_like(d), where=u)]
+        self.inv_d = [inv_d]
         consts = [np.array([0.0, -1.0, 0.0, -1.0, 4.0, -1.0, 0.0, -1.0, 0.0])]
-        reg = np.zeros_like(u)                 # interior rows of the fine 5-point operator
-        reg[1:-1, 1:-1] = (u[1:-1, 1:-1] & u[:-2, 1:-1] & u[2:, 1:-1] & u[1:-1, :-2]
-                           & u[1:-1, 2:])
         dummy_st, dummy_d = np.zeros((9, 1, 1)), np.zeros((1, 1))
         while True:
             k = self.kinds[-1]
@@ -487,16 +481,17 @@ def _pcg(hier, b, x, tol, maxiter):
     alpha, beta = np.zeros(C), np.zeros(C)
     rz = pq = None
     tables, restriction = hier.tables[0], hier.restrictions[0]
+    edges = pk.band_edges(b.shape[1], C, numba.get_num_threads())
     nit = 0
     while True:
         pk.fused_step_presmooth(count, x, r, p, z, alpha, beta, *restriction, hier.masks[1],
-                                hier.b[1], rr)
+                                hier.b[1], rr, edges)
         if rz is not None:
             nit += 1
         if np.all(np.sqrt(rr) <= tol * bnorm) or nit >= maxiter:
             break
         hier.cycle(1, hier.b[1], hier.x[1])
-        pk.fused_prolong_postsmooth(count, r, z, p, hier.x[1], *tables, sums)
+        pk.fused_prolong_postsmooth(count, r, z, p, hier.x[1], *tables, sums, edges)
         rz_new, zaz, zap = sums[:, 0].copy(), sums[:, 1], sums[:, 2]
         if rz is None:
             beta = np.zeros(C)

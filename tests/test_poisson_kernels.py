@@ -195,6 +195,18 @@ def test_reference_prolongation_1d_examples():
 
 
 @case_param
+def test_fine_operator(case):
+    kind, m, d, inv_d, _, _ = fine_level(case)
+    count, m_k, d_k, inv_d_k, reg = pk.fine_operator(kind)
+    assert count.dtype == np.int8 and reg.dtype == np.bool_
+    np.testing.assert_array_equal(count, d)
+    np.testing.assert_array_equal(m_k, m)
+    np.testing.assert_array_equal(d_k, d)
+    np.testing.assert_array_equal(inv_d_k, inv_d)
+    np.testing.assert_array_equal(reg, ref.regular_fine_rows(kind))
+
+
+@case_param
 @channels_param
 def test_residual(case, C):
     kind, m, d, _, _, _ = fine_level(case)
@@ -440,9 +452,28 @@ def fused_inputs(case, C, seed):
     return m, d, inv_d, mc, rng_c, np.random.default_rng([seed, C, len(case)])
 
 
+def bands(rows, n):
+    """Edges of ``n`` row bands of at least 7 interior rows (fewer bands if the grid is small)."""
+    n = max(1, min(n, (rows - 2) // 7))
+    return np.linspace(1, rows - 1, n + 1).round().astype(np.int64)
+
+
+bands_param = pytest.mark.parametrize("nbands", [1, 2, 3], ids=["1band", "2bands", "3bands"])
+
+
+def test_band_edges():
+    np.testing.assert_array_equal(pk.band_edges(100, 3, 2), [1, 50, 99])      # 6 units on 2 threads
+    np.testing.assert_array_equal(pk.band_edges(100, 1, 2), [1, 50, 99])
+    np.testing.assert_array_equal(pk.band_edges(100, 2, 2), [1, 99])          # channels balance
+    np.testing.assert_array_equal(pk.band_edges(100, 3, 4), [1, 26, 50, 74, 99])
+    np.testing.assert_array_equal(pk.band_edges(20, 3, 2), [1, 19])           # too few rows
+    assert pk.band_edges(100, 3, 2).dtype == np.int64
+
+
 @case_param
 @channels_param
-def test_fused_step_presmooth(case, C):
+@bands_param
+def test_fused_step_presmooth(case, C, nbands):
     m, d, _, mc, rng_c, rng = fused_inputs(case, C, 9)
     count = d.astype(np.int8)
     x, r, p, z = (field(rng, C, m) for _ in range(4))
@@ -454,7 +485,7 @@ def test_fused_step_presmooth(case, C):
                                                        rng_c)
     rr = np.full(C, np.nan)
     pk.fused_step_presmooth(count, x, r, p, z, alpha, beta, *restriction(m.shape, rng_c), mc, b_c,
-                            rr)
+                            rr, bands(m.shape[0], nbands))
     assert_close(p, ep, 4.0)
     assert_close(x, ex, 4.0)
     assert_close(r, er, 8.0)
@@ -465,13 +496,15 @@ def test_fused_step_presmooth(case, C):
 
 @case_param
 @channels_param
-def test_fused_prolong_postsmooth(case, C):
+@bands_param
+def test_fused_prolong_postsmooth(case, C, nbands):
     m, d, _, mc, rng_c, rng = fused_inputs(case, C, 11)
     count = d.astype(np.int8)
     r, z, p, e_c = field(rng, C, m), field(rng, C, m), field(rng, C, m), field(rng, C, mc)
     ez, esums = ref.fused_prolong_postsmooth(count, r, z, p, e_c, rng_c)
     sums = np.full((C, 3), np.nan)
-    pk.fused_prolong_postsmooth(count, r, z, p, e_c, *tables(m.shape, rng_c), sums)
+    pk.fused_prolong_postsmooth(count, r, z, p, e_c, *tables(m.shape, rng_c), sums,
+                                bands(m.shape[0], nbands))
     assert_close(z, ez, 8.0)
     assert_close(sums, esums, 32.0 * m.sum())
 
@@ -483,7 +516,8 @@ def test_prolong_postsmooth_sums_give_the_next_curvature():
     count = d.astype(np.int8)
     r, z, p, e_c = field(rng, 2, m), field(rng, 2, m), field(rng, 2, m), field(rng, 2, mc)
     sums = np.zeros((2, 3))
-    pk.fused_prolong_postsmooth(count, r, z, p, e_c, *tables(m.shape, rng_c), sums)
+    pk.fused_prolong_postsmooth(count, r, z, p, e_c, *tables(m.shape, rng_c), sums,
+                                bands(m.shape[0], 2))
     beta = np.array([0.3, 1.7])
     p_next = z + beta[:, None, None] * p
     direct = ref.dots(p_next, ref.apply_laplacian(m, d, p_next))
