@@ -558,6 +558,36 @@ def _step_stage(stage, i, count, xc, rc, pc, zc, a, bt, ri, rw, ch, bcc, ap, res
 
 
 @_fpjit
+def count_residual(count, x, b, r, edges, norms):
+    """``r = b - A x`` (0 off the unknowns) and ``norms[c] = ||r[c]||^2``, with the fine
+    operator of the neighbour counts; (channel, row band) units of ``edges`` in parallel.
+    ``r`` may be a ``(C, 1, Wp)`` scratch row buffer per channel: then only the norms are
+    formed (the solver's final, recomputed residual)."""
+    C, Hp, Wp = x.shape
+    nbands = edges.shape[0] - 1
+    stored = r.shape[1] == Hp
+    partial = np.zeros((C, nbands))
+    for unit in nb.prange(C * nbands):
+        c, k = unit // nbands, unit % nbands
+        row = np.empty(Wp)
+        acc = 0.0
+        for i in range(edges[k], edges[k + 1]):
+            _residual_count_row(count, b[c], x[c], i, row)
+            for j in range(Wp):
+                acc += row[j] * row[j]
+            if stored:
+                for j in range(Wp):
+                    r[c, i, j] = row[j]
+        partial[c, k] = acc
+    for c in nb.prange(C):
+        norms[c] = partial[c].sum()
+        if stored:
+            for j in range(Wp):
+                r[c, 0, j] = 0.0
+                r[c, Hp - 1, j] = 0.0
+
+
+@_fpjit
 def fused_step_presmooth(count, x, r, p, z, alpha, beta, ri, rw, ch, mc, b_c, rr, edges):
     """One conjugate-gradient step and the first half of the next V-cycle, in one pass.
 
@@ -618,7 +648,7 @@ def fused_step_presmooth(count, x, r, p, z, alpha, beta, ri, rw, ch, mc, b_c, rr
 
 
 @_fjit
-def _postsmooth_stage(stage, i, count, rc, zc, pc, ec, ri, rw, ci, cw, erow, buf, az, apr, acc):
+def _postsmooth_stage(stage, i, count, rc, zc, pc, ec, ri, rw, ci, cw, erow, buf, az, acc):
     """Stage ``stage`` of :func:`fused_prolong_postsmooth` on row ``i`` of one channel;
     adds its contributions to the three sums ``acc``."""
     if stage == 0:
@@ -627,15 +657,14 @@ def _postsmooth_stage(stage, i, count, rc, zc, pc, ec, ri, rw, ci, cw, erow, buf
         _gs_count_row(count, rc, zc, i, 1, buf)
     elif stage == 2:
         _gs_count_row(count, rc, zc, i, 0, buf)
-    else:
+    else:                                  # <z, A p> = <p, A z>: one product per row
         _apply_row(count, zc, i, az)
-        _apply_row(count, pc, i, apr)
         rz, zaz, zap = 0.0, 0.0, 0.0
         for j in range(zc.shape[1]):
             zv = zc[i, j]
             rz += rc[i, j] * zv
             zaz += zv * az[j]
-            zap += zv * apr[j]
+            zap += pc[i, j] * az[j]
         acc[0] += rz
         acc[1] += zaz
         acc[2] += zap
@@ -659,23 +688,21 @@ def fused_prolong_postsmooth(count, r, z, p, e_c, ri, rw, ci, cw, sums, edges):
         c, k = unit // nbands, unit % nbands
         lo, hi = edges[k], edges[k + 1]
         above, below = k > 0, k < nbands - 1
-        erow, buf = np.empty(e_c.shape[2]), np.empty(Wp)
-        az, apr = np.zeros(Wp), np.zeros(Wp)
+        erow, buf, az = np.empty(e_c.shape[2]), np.empty(Wp), np.zeros(Wp)
         for t in range(lo, hi + 3):
             for stage in range(4):
                 i = t - stage
                 if _in_band(i, stage, lo, hi, above, below):
                     _postsmooth_stage(stage, i, count, r[c], z[c], p[c], e_c[c], ri, rw, ci, cw,
-                                      erow, buf, az, apr, partial[c, k])
+                                      erow, buf, az, partial[c, k])
     for unit in nb.prange(C * (nbands - 1)):
         c, k = unit // (nbands - 1), unit % (nbands - 1)
         seam = edges[k + 1]
-        erow, buf = np.empty(e_c.shape[2]), np.empty(Wp)
-        az, apr = np.zeros(Wp), np.zeros(Wp)
+        erow, buf, az = np.empty(e_c.shape[2]), np.empty(Wp), np.zeros(Wp)
         for stage in range(1, 4):
             for i in range(seam - stage, seam + stage):
                 _postsmooth_stage(stage, i, count, r[c], z[c], p[c], e_c[c], ri, rw, ci, cw,
-                                  erow, buf, az, apr, partial[c, nbands + k])
+                                  erow, buf, az, partial[c, nbands + k])
     for c in nb.prange(C):
         for n in range(3):
             sums[c, n] = partial[c, :, n].sum()
@@ -705,6 +732,29 @@ def fused_direction_apply(m, d, z, p, beta, q, pq):
 
 
 # --------------------------------------------------------------------------- set-up and output
+
+
+@_pjit
+def padded_window(image, i0, j0, out):
+    """``out[c, i, j] = image[c, i0 + i, j0 + j]`` where that pixel exists, else 0.
+
+    ``image`` is a channels-first *view* of any strides (an ``(H, W, C)``
+    image's is the usual case): rows run in parallel and each row is read in
+    pixel order, all channels at once (the slice copy NumPy makes reads one
+    channel at a time).
+    """
+    C, H, W = image.shape
+    Hp, Wp = out.shape[1], out.shape[2]
+    for i in nb.prange(Hp):
+        si = i0 + i
+        for j in range(Wp):
+            sj = j0 + j
+            if 0 <= si < H and 0 <= sj < W:
+                for c in range(C):
+                    out[c, i, j] = image[c, si, sj]
+            else:
+                for c in range(C):
+                    out[c, i, j] = 0.0
 
 
 @_pjit

@@ -456,8 +456,12 @@ def _dots(a, b):
     return pk.dots(a, b)
 
 
-def _pcg(hier, b, x, tol, maxiter):
+def _pcg(hier, b, x, tol, maxiter, bnorm, edges):
     """Preconditioned CG, all channels at once with per-channel scalars; returns nit.
+
+    Stops when every channel's recursive residual is at most ``tol * bnorm``
+    (``bnorm`` per channel, no zeros); ``edges`` are the row bands of the fused
+    passes (:func:`~gradfusion._poisson_kernels.band_edges`).
 
     Multigrid: the fine-level work of an iteration is two fused passes (see
     :mod:`gradfusion._poisson_kernels`): :func:`~gradfusion._poisson_kernels.fused_step_presmooth`
@@ -468,20 +472,17 @@ def _pcg(hier, b, x, tol, maxiter):
     ``alpha = beta = 0`` (it only measures ``r`` and starts the first V-cycle).
     """
     if len(hier.kinds) == 1:
-        return _pcg_single_level(hier, b, x, tol, maxiter)
+        return _pcg_single_level(hier, b, x, tol, maxiter, bnorm)
     count = hier.count
     C = b.shape[0]
-    bnorm = np.sqrt(_dots(b, b))
-    bnorm[bnorm == 0] = 1.0
     r = np.empty_like(b)
-    pk.residual(hier.masks[0], hier.ops[0], x, b, r)
+    pk.count_residual(count, x, b, r, edges, np.empty(C))
     z = np.zeros_like(b)
     p = np.zeros_like(b)
     rr, sums = np.zeros(C), np.zeros((C, 3))
     alpha, beta = np.zeros(C), np.zeros(C)
     rz = pq = None
     tables, restriction = hier.tables[0], hier.restrictions[0]
-    edges = pk.band_edges(b.shape[1], C, numba.get_num_threads())
     nit = 0
     while True:
         pk.fused_step_presmooth(count, x, r, p, z, alpha, beta, *restriction, hier.masks[1],
@@ -505,12 +506,10 @@ def _pcg(hier, b, x, tol, maxiter):
     return nit
 
 
-def _pcg_single_level(hier, b, x, tol, maxiter):
+def _pcg_single_level(hier, b, x, tol, maxiter, bnorm):
     """Conjugate gradients preconditioned by the exact sparse LU solve (no coarse levels: small
     or thin regions, where one iteration converges)."""
     m, d = hier.masks[0], hier.ops[0]
-    bnorm = np.sqrt(_dots(b, b))
-    bnorm[bnorm == 0] = 1.0
     r = np.empty_like(b)
     pk.residual(m, d, x, b, r)
     z, p, q = np.zeros_like(b), np.zeros_like(b), np.zeros_like(b)
@@ -698,17 +697,13 @@ def blend(source, target, mask, offset=(0, 0), *, method="normal", channel_axis=
     kind = np.zeros((Hp, Wp), dtype=np.int8)
     kind[sl_p] = pk.FIXED
     kind[1:-1, 1:-1][omega[y0:y1, x0:x1]] = pk.UNKNOWN
-    tgt = np.zeros((C, Hp, Wp))
-    tgt[(slice(None),) + sl_p] = Tc[:, ry0:ry1, rx0:rx1]
+    tgt = np.empty((C, Hp, Wp))
+    pk.padded_window(Tc, py0, px0, tgt)             # 0 outside the image (never read there)
     # the source in the same coordinates, where it exists
-    src = np.zeros((C, Hp, Wp))
+    src = np.empty((C, Hp, Wp))
+    pk.padded_window(Sc, py0 - dy, px0 - dx, src)
     valid = np.zeros((Hp, Wp), dtype=np.bool_)
-    sy0, sy1 = max(py0 - dy, 0), min(py0 + Hp - dy, Hs)
-    sx0, sx1 = max(px0 - dx, 0), min(px0 + Wp - dx, Ws)
-    if sy0 < sy1 and sx0 < sx1:
-        sl_s = (slice(sy0 + dy - py0, sy1 + dy - py0), slice(sx0 + dx - px0, sx1 + dx - px0))
-        src[(slice(None),) + sl_s] = Sc[:, sy0:sy1, sx0:sx1]
-        valid[sl_s] = True
+    valid[max(dy - py0, 0):max(dy + Hs - py0, 0), max(dx - px0, 0):max(dx + Ws - px0, 0)] = True
     b = np.empty((C, Hp, Wp))
     pk.guided_rhs(kind, tgt, src, valid, method == "mixed", b)
     # initial guess: the source shifted by the mean difference across the boundary
@@ -719,12 +714,14 @@ def blend(source, target, mask, offset=(0, 0), *, method="normal", channel_axis=
     hier = _Hierarchy(kind, (-py0, Ht - 1 - py0), (-px0, Wt - 1 - px0), C)
     setup_time = time.perf_counter() - t_start
     nit = 0
-    r = np.empty_like(b)
     bn = np.sqrt(_dots(b, b))
+    bn[bn == 0] = 1.0
+    edges = pk.band_edges(Hp, C, numba.get_num_threads())
+    norms, row = np.empty(C), np.empty((C, 1, Wp))
     for _ in range(3):                      # restart if the recursive residual drifted
-        nit += _pcg(hier, b, x, tol, maxiter - nit)
-        pk.residual(hier.masks[0], hier.ops[0], x, b, r)
-        rel = np.sqrt(_dots(r, r)) / np.where(bn > 0, bn, 1.0)
+        nit += _pcg(hier, b, x, tol, maxiter - nit, bn, edges)
+        pk.count_residual(hier.count, x, b, row, edges, norms)     # from scratch, norms only
+        rel = np.sqrt(norms) / bn
         if np.all(rel <= tol) or nit >= maxiter:
             break
     success = bool(np.all(rel <= tol))

@@ -194,6 +194,24 @@ def test_reference_prolongation_1d_examples():
 # --------------------------------------------------------------------------- fine level
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("offset", [(0, 0), (-3, 2), (4, -5), (-20, -20), (9, 11)])
+def test_padded_window(dtype, offset):
+    """A window of a channels-first view of an (H, W, C) image, zero where it leaves the image."""
+    rng = np.random.default_rng([16, *np.add(offset, 50)])
+    img = rng.random((9, 11, 3)).astype(dtype)
+    view = np.moveaxis(img, -1, 0)
+    i0, j0 = offset
+    out = np.full((3, 7, 8), np.nan)
+    pk.padded_window(view, i0, j0, out)
+    expected = np.zeros_like(out)
+    for i in range(7):
+        for j in range(8):
+            if 0 <= i0 + i < 9 and 0 <= j0 + j < 11:
+                expected[:, i, j] = view[:, i0 + i, j0 + j]
+    np.testing.assert_array_equal(out, expected)
+
+
 @case_param
 def test_fine_operator(case):
     kind, m, d, inv_d, _, _ = fine_level(case)
@@ -468,6 +486,24 @@ def test_band_edges():
     np.testing.assert_array_equal(pk.band_edges(100, 3, 4), [1, 26, 50, 74, 99])
     np.testing.assert_array_equal(pk.band_edges(20, 3, 2), [1, 19])           # too few rows
     assert pk.band_edges(100, 3, 2).dtype == np.int64
+
+
+@case_param
+@channels_param
+@bands_param
+def test_count_residual(case, C, nbands):
+    m, d, _, _, _, rng = fused_inputs(case, C, 10)
+    count = d.astype(np.int8)
+    x, b = field(rng, C, m), field(rng, C, m)
+    expected = ref.residual(m, d, x, b)
+    edges = bands(m.shape[0], nbands)
+    r, norms = garbage(rng, x.shape), np.full(C, np.nan)
+    pk.count_residual(count, x, b, r, edges, norms)
+    assert_close(r, expected, 16.0)
+    assert_close(norms, ref.dots(expected, expected), 64.0 * m.sum())
+    row, only = garbage(rng, (C, 1, m.shape[1])), np.full(C, np.nan)
+    pk.count_residual(count, x, b, row, edges, only)                # norms only
+    np.testing.assert_array_equal(only, norms)
 
 
 @case_param
