@@ -216,17 +216,46 @@ def _restrict_row(res, ri, rw, ch, i, trow, b_c):
         r1[J] += u1 * trow[J]
 
 
+def prolongation_fixups(ci, cw):
+    """Fine columns whose parents in the column table ``(ci, cw)`` (:func:`parent_table`) are
+    not the generic ones (even ``j``: ``j / 2`` with weight 1; odd ``j``: ``(j - 1) / 2`` and
+    ``(j + 1) / 2`` with 1/2 each): the mirrored ends next to the image's border. int64."""
+    ci, cw = np.asarray(ci), np.asarray(cw)
+    j = np.arange(ci.shape[0])
+    even = j % 2 == 0
+    g0, w0 = j // 2, np.where(even, 1.0, 0.5)
+    g1, w1 = j // 2 + 1, np.where(even, 0.0, 0.5)
+    differ = ((cw[:, 0] != w0) | (cw[:, 1] != w1) | ((w0 != 0) & (ci[:, 0] != g0))
+              | ((w1 != 0) & (ci[:, 1] != g1)))
+    differ[0] = differ[-1] = False                 # frame columns: never unknowns
+    return np.flatnonzero(differ).astype(np.int64)
+
+
 @_fjit
-def _prolong_row(e_c, m, ri, rw, ci, cw, i, erow, x):
+def _prolong_row(e_c, m, ri, rw, ci, cw, fix, i, erow, fbuf, x):
     """``x[i] += (P e_c)[i]`` on the fine unknowns of row ``i`` (``m > 0``: the 0/1 mask
-    or the neighbour counts)."""
+    or the neighbour counts).
+
+    The coarse rows are combined into ``erow``; the fine row is then filled
+    generically (even column ``2J``: ``erow[J]``; odd ``2J + 1``: the mean of
+    ``erow[J]`` and ``erow[J + 1]``), which vectorises where a gather through
+    the column table did not, and the few columns of :func:`prolongation_fixups`
+    are taken from the table. The same products and sums as the table's.
+    """
     a0, a1 = ri[i, 0], ri[i, 1]
     u0, u1 = rw[i, 0], rw[i, 1]
     for J in range(erow.shape[0]):
         erow[J] = u0 * e_c[a0, J] + u1 * e_c[a1, J]
-    for j in range(1, x.shape[1] - 1):
+    Wp = x.shape[1]
+    for J in range(Wp // 2):
+        fbuf[2 * J] = erow[J]
+        fbuf[2 * J + 1] = 0.5 * (erow[J] + erow[J + 1])
+    for n in range(fix.shape[0]):
+        j = fix[n]
+        fbuf[j] = cw[j, 0] * erow[ci[j, 0]] + cw[j, 1] * erow[ci[j, 1]]
+    for j in range(1, Wp - 1):
         on = 1.0 if m[i, j] > 0 else 0.0
-        x[i, j] += on * (cw[j, 0] * erow[ci[j, 0]] + cw[j, 1] * erow[ci[j, 1]])
+        x[i, j] += on * fbuf[j]
 
 
 @_pjit
@@ -243,13 +272,15 @@ def restrict(r, mc, ri, rw, ch, b_c):
 
 
 @_pjit
-def prolong_add(e_c, m, ri, rw, ci, cw, x):
-    """``x += P e_c`` on the fine unknowns (``e_c`` is 0 off the coarse unknowns)."""
+def prolong_add(e_c, m, ri, rw, ci, cw, fix, x):
+    """``x += P e_c`` on the fine unknowns (``e_c`` is 0 off the coarse unknowns); ``fix`` the
+    columns of :func:`prolongation_fixups`."""
     C, Hp, Wp = x.shape
     for c in nb.prange(C):
         erow = np.empty(e_c.shape[2])
+        fbuf = np.zeros(Wp)
         for i in range(1, Hp - 1):
-            _prolong_row(e_c[c], m, ri, rw, ci, cw, i, erow, x[c])
+            _prolong_row(e_c[c], m, ri, rw, ci, cw, fix, i, erow, fbuf, x[c])
 
 
 # --------------------------------------------------------------------------- Galerkin coarse operators
@@ -505,9 +536,14 @@ def _gs_count_row(count, b, x, i, color, buf):
 @_fjit
 def _residual_count_row(count, b, x, i, out):
     """``out = (b - A x)[i]`` (0 off the unknowns) from the neighbour counts."""
-    _apply_row(count, x, i, out)
-    for j in range(x.shape[1]):
-        out[j] = (b[i, j] - out[j]) if count[i, j] > 0 else 0.0
+    Wp = x.shape[1]
+    out[0] = 0.0
+    out[Wp - 1] = 0.0
+    for j in range(1, Wp - 1):
+        k = count[i, j]
+        on = 1.0 if k > 0 else 0.0
+        out[j] = on * (b[i, j] - (k * x[i, j] - x[i - 1, j] - x[i + 1, j] - x[i, j - 1]
+                                  - x[i, j + 1]))
 
 
 def band_edges(rows, channels, threads, min_rows=16):
@@ -538,16 +574,19 @@ def _step_stage(stage, i, count, xc, rc, pc, zc, a, bt, ri, rw, ch, bcc, ap, res
         for j in range(Wp):
             pc[i, j] = zc[i, j] + bt * pc[i, j]
         return 0.0
-    if stage == 1:                         # the step (A p of the new p), then the red cells
-        _apply_row(count, pc, i, ap)
+    if stage == 1:      # the step (A p of the new p), then the red cells from z = 0 (black: 0)
         acc = 0.0
-        for j in range(Wp):
+        for j in range(1, Wp - 1):
+            k = count[i, j]
+            on = 1.0 if k > 0 else 0.0
+            apj = on * (k * pc[i, j] - pc[i - 1, j] - pc[i + 1, j] - pc[i, j - 1] - pc[i, j + 1])
             xc[i, j] += a * pc[i, j]
-            rv = rc[i, j] - a * ap[j]
+            rv = rc[i, j] - a * apj
             rc[i, j] = rv
             acc += rv * rv
-        for j in range(Wp):                # red cells from z = 0 (black ones 0)
-            zc[i, j] = rc[i, j] * _INV_COUNT[count[i, j]] * ((i + j + 1) & 1)
+            zc[i, j] = rv * _INV_COUNT[k] * ((i + j + 1) & 1)
+        zc[i, 0] = 0.0
+        zc[i, Wp - 1] = 0.0
         return acc
     if stage == 2:                         # the black cells
         _gs_count_row(count, rc, zc, i, 1, buf)
@@ -648,11 +687,11 @@ def fused_step_presmooth(count, x, r, p, z, alpha, beta, ri, rw, ch, mc, b_c, rr
 
 
 @_fjit
-def _postsmooth_stage(stage, i, count, rc, zc, pc, ec, ri, rw, ci, cw, erow, buf, az, acc):
+def _postsmooth_stage(stage, i, count, rc, zc, pc, ec, ri, rw, ci, cw, fix, erow, buf, az, acc):
     """Stage ``stage`` of :func:`fused_prolong_postsmooth` on row ``i`` of one channel;
     adds its contributions to the three sums ``acc``."""
     if stage == 0:
-        _prolong_row(ec, count, ri, rw, ci, cw, i, erow, zc)
+        _prolong_row(ec, count, ri, rw, ci, cw, fix, i, erow, buf, zc)
     elif stage == 1:
         _gs_count_row(count, rc, zc, i, 1, buf)
     elif stage == 2:
@@ -671,7 +710,7 @@ def _postsmooth_stage(stage, i, count, rc, zc, pc, ec, ri, rw, ci, cw, erow, buf
 
 
 @_fpjit
-def fused_prolong_postsmooth(count, r, z, p, e_c, ri, rw, ci, cw, sums, edges):
+def fused_prolong_postsmooth(count, r, z, p, e_c, ri, rw, ci, cw, fix, sums, edges):
     """The second half of the V-cycle and the scalars of the next step, in one pass.
 
     ``z += P e_c``, then a black-red sweep on ``A z = r``; per channel
@@ -694,7 +733,7 @@ def fused_prolong_postsmooth(count, r, z, p, e_c, ri, rw, ci, cw, sums, edges):
                 i = t - stage
                 if _in_band(i, stage, lo, hi, above, below):
                     _postsmooth_stage(stage, i, count, r[c], z[c], p[c], e_c[c], ri, rw, ci, cw,
-                                      erow, buf, az, partial[c, k])
+                                      fix, erow, buf, az, partial[c, k])
     for unit in nb.prange(C * (nbands - 1)):
         c, k = unit // (nbands - 1), unit % (nbands - 1)
         seam = edges[k + 1]
@@ -702,7 +741,7 @@ def fused_prolong_postsmooth(count, r, z, p, e_c, ri, rw, ci, cw, sums, edges):
         for stage in range(1, 4):
             for i in range(seam - stage, seam + stage):
                 _postsmooth_stage(stage, i, count, r[c], z[c], p[c], e_c[c], ri, rw, ci, cw,
-                                  erow, buf, az, partial[c, nbands + k])
+                                  fix, erow, buf, az, partial[c, nbands + k])
     for c in nb.prange(C):
         for n in range(3):
             sums[c, n] = partial[c, :, n].sum()

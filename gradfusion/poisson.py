@@ -347,13 +347,13 @@ class _Hierarchy:
             self.ops.append(st)
             self.inv_d.append(np.divide(1.0, st[4], out=np.zeros(kc.shape), where=uc))
         # 1-D parent tables of each transfer (level lev -> lev + 1)
-        self.tables = []                 # prolongation: row and column parents
+        self.tables = []                 # prolongation: row and column parents, fix-up columns
         self.restrictions = []           # restriction: row parents, column children
         for lev in range(len(self.kinds) - 1):
             rlo, rhi, clo, chi = self.ranges[lev + 1]
             Hp, Wp = self.kinds[lev].shape
             rows_t, cols_t = pk.parent_table(Hp, rlo, rhi), pk.parent_table(Wp, clo, chi)
-            self.tables.append(rows_t + cols_t)
+            self.tables.append(rows_t + cols_t + (pk.prolongation_fixups(*cols_t),))
             children = pk.child_table(*cols_t, self.kinds[lev + 1].shape[1])
             self.restrictions.append(rows_t + (children,))
         shapes = [(C,) + k.shape for k in self.kinds]

@@ -117,14 +117,15 @@ def coarse_level(kind, rows, cols):
 
 
 def tables(shape_f, rng_c):
-    """The parent tables (the prolongation kernels' input format) of a transfer."""
+    """The parent tables and fix-up columns (the prolongation kernels' input format) of a transfer."""
     rlo, rhi, clo, chi = rng_c
-    return pk.parent_table(shape_f[0], rlo, rhi) + pk.parent_table(shape_f[1], clo, chi)
+    cols = pk.parent_table(shape_f[1], clo, chi)
+    return pk.parent_table(shape_f[0], rlo, rhi) + cols + (pk.prolongation_fixups(*cols),)
 
 
 def restriction(shape_f, rng_c):
     """Row parents and column children (the restriction kernels' input format)."""
-    ri, rw, ci, cw = tables(shape_f, rng_c)
+    ri, rw, ci, cw, _ = tables(shape_f, rng_c)
     return ri, rw, pk.child_table(ci, cw, shape_f[1] // 2 + 1)
 
 
@@ -311,7 +312,7 @@ def test_restrict(case, C, monkeypatch):
         pk.restrict(r, mc, *restriction(kind_f.shape, rng_c), b_c)
         assert_close(b_c, ref.restrict(r, mc, rng_c), 4.0)
         # the gather adds each coarse entry's children in the order a scatter would
-        scatter = ref.restrict_scatter(r, mc, *tables(kind_f.shape, rng_c), kind_c.shape)
+        scatter = ref.restrict_scatter(r, mc, *tables(kind_f.shape, rng_c)[:4], kind_c.shape)
         np.testing.assert_array_equal(b_c, scatter)
 
 
@@ -326,6 +327,24 @@ def test_prolong_add(case, C, monkeypatch):
         expected = ref.prolong_add(e_c, m_f, rng_c, x)
         pk.prolong_add(e_c, m_f, *tables(kind_f.shape, rng_c), x)
         assert_close(x, expected, 2.0)
+
+
+@case_param
+def test_prolongation_fixups_give_the_table_s_values(case, monkeypatch):
+    """The generic fine row plus the fix-up columns equals the parent table on every column
+    (bitwise: taking every column from the table is the reference), on every level."""
+    h = hierarchy(case, monkeypatch, C=2)
+    rng = np.random.default_rng(17)
+    for lev in range(len(h.kinds) - 1):
+        ri, rw, ci, cw, fix = h.tables[lev]
+        e_c = field(rng, 2, h.masks[lev + 1])
+        x0 = field(rng, 2, h.masks[lev])
+        every = np.arange(1, ci.shape[0] - 1, dtype=np.int64)
+        x_fix, x_all = x0.copy(), x0.copy()
+        pk.prolong_add(e_c, h.masks[lev], ri, rw, ci, cw, fix, x_fix)
+        pk.prolong_add(e_c, h.masks[lev], ri, rw, ci, cw, every, x_all)
+        np.testing.assert_array_equal(x_fix, x_all)
+        assert fix.size <= 4                      # the mirrored ends only
 
 
 def test_restrict_is_the_transpose_of_prolong_add():
