@@ -893,6 +893,15 @@ def initial_guess(kind, target, source, x):
 
 
 @_pjit
+def copy_flat(src, dst):
+    """``dst[:] = src`` for 1-D arrays (cast to ``dst``'s dtype), 64 chunks in parallel."""
+    n = src.shape[0]
+    for k in nb.prange(64):
+        for i in range(k * n // 64, (k + 1) * n // 64):
+            dst[i] = src[i]
+
+
+@_pjit
 def write_solution(kind, x, out, i0, j0, clip):
     """``out[c, i0 + i, j0 + j] = x[c, i, j]`` on the unknowns (clipped to [0, 1] if ``clip``)."""
     C, Hp, Wp = x.shape

@@ -356,10 +356,12 @@ class _Hierarchy:
             self.tables.append(rows_t + cols_t + (pk.prolongation_fixups(*cols_t),))
             children = pk.child_table(*cols_t, self.kinds[lev + 1].shape[1])
             self.restrictions.append(rows_t + (children,))
+        # work arrays of the coarse levels (the fine level's live in the solver; a V-cycle
+        # from level 0, as the tests run, allocates its residual on demand)
         shapes = [(C,) + k.shape for k in self.kinds]
-        self.x = [np.zeros(sh) for sh in shapes]
-        self.b = [np.zeros(sh) for sh in shapes]
-        self.r = [np.zeros(sh) for sh in shapes]
+        self.x = [None] + [np.zeros(sh) for sh in shapes[1:]]
+        self.b = [None] + [np.zeros(sh) for sh in shapes[1:]]
+        self.r = [None] + [np.zeros(sh) for sh in shapes[1:]]
         self._coarse_setup()
 
     @staticmethod
@@ -438,7 +440,7 @@ class _Hierarchy:
             return x
         x[:] = 0.0
         self._smooth(lev, x, b, False)
-        r = self.r[lev]
+        r = self.r[lev] if lev > 0 else np.empty_like(b)
         if lev == 0:
             pk.residual(self.masks[0], self.ops[0], x, b, r)
         else:
@@ -725,7 +727,11 @@ def blend(source, target, mask, offset=(0, 0), *, method="normal", channel_axis=
         if np.all(rel <= tol) or nit >= maxiter:
             break
     success = bool(np.all(rel <= tol))
-    out = T.astype(np.float64, copy=True)                # the target's own layout
+    out = np.empty(T.shape, dtype=dtype)                 # the target's own layout
+    if T.flags.c_contiguous:
+        pk.copy_flat(T.reshape(-1), out.reshape(-1))
+    else:
+        out[...] = T
     pk.write_solution(kind, x, _channels_first_view(out, "target", channel_axis)[0], py0, px0,
                       clip)
     msg = (f"converged: relative residual {rel.max():.1e} <= tol {tol:g}" if success else
@@ -733,7 +739,7 @@ def blend(source, target, mask, offset=(0, 0), *, method="normal", channel_axis=
     if n_cropped:
         msg += f"; {n_cropped} mask pixels outside the target were dropped"
     return BlendResult(
-        output=out.astype(dtype, copy=False),
+        output=out,
         residual_norm=float(rel.max()), residual_norms=rel, nit=nit, n_unknowns=n_unknowns,
         n_cropped=n_cropped, levels=len(hier.kinds), setup_time=setup_time,
         time=time.perf_counter() - t_start, success=success, status=0 if success else 1,

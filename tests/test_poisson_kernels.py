@@ -651,6 +651,16 @@ def test_initial_guess_without_fixed_neighbours():
     assert_close(x, expected)
 
 
+@pytest.mark.parametrize("n", [1, 63, 64, 1000, 4097])
+@pytest.mark.parametrize("types", [(np.float64, np.float64), (np.float32, np.float32),
+                                   (np.float64, np.float32), (np.float32, np.float64)])
+def test_copy_flat(n, types):
+    src = np.random.default_rng(n).random(n).astype(types[0])
+    dst = np.full(n, np.nan, dtype=types[1])
+    pk.copy_flat(src, dst)
+    np.testing.assert_array_equal(dst, src.astype(types[1]))
+
+
 @case_param
 @channels_param
 @pytest.mark.parametrize("clip", [True, False], ids=["clip", "no_clip"])
