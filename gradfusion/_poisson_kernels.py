@@ -193,27 +193,33 @@ def child_table(idx, w, nc):
 
 
 @_fjit
-def _restrict_row(res, ri, rw, ch, i, trow, b_c):
+def _restrict_row(res, ri, rw, ch, i, trow, b_c, jlo, jhi):
     """Add fine row ``i`` (values ``res``, 0 off the unknowns) into ``b_c`` by ``P^T``.
 
     Along the row a gather over the coarse columns (children ``2J-1, 2J, 2J+1``
     with the weights of ``ch``, summed in fine order as a scatter would): it
     vectorises, where the scatter through the parent table did not (2x faster).
-    The first and last coarse columns are frame (never unknown) and get 0.
+    Only the coarse columns with a child in the fine columns ``[jlo, jhi)`` are
+    formed (``res`` must be 0 on ``jlo - 2 .. jhi + 1`` outside that span); the
+    first and last coarse columns are frame (never unknown) and are skipped.
+
+    The loops run over views that start at the span (``range`` from 0 or 1):
+    with a loop start Numba cannot prove non-negative, every index keeps its
+    negative-index wrap-around test and the loop ran 2-3x slower.
     """
     Wc = trow.shape[0]
-    trow[0] = 0.0
-    trow[Wc - 1] = 0.0
-    for J in range(1, Wc - 1):
-        trow[J] = ((0.0 + ch[J, 0] * res[2 * J - 1]) + ch[J, 1] * res[2 * J]) + ch[J, 2] * res[2 * J + 1]
-    a0, a1 = ri[i, 0], ri[i, 1]
+    J0, J1 = max(jlo // 2, 1), min(jhi // 2 + 1, Wc - 1)
+    n = J1 - J0
+    tv, cv, rv = trow[J0:], ch[J0:], res[2 * J0 - 1:]
+    for m in range(n):
+        tv[m] = ((0.0 + cv[m, 0] * rv[2 * m]) + cv[m, 1] * rv[2 * m + 1]) + cv[m, 2] * rv[2 * m + 2]
     u0, u1 = rw[i, 0], rw[i, 1]
-    r0 = b_c[a0]
-    for J in range(Wc):
-        r0[J] += u0 * trow[J]
-    r1 = b_c[a1]
-    for J in range(Wc):
-        r1[J] += u1 * trow[J]
+    r0 = b_c[ri[i, 0], J0:]
+    for m in range(n):
+        r0[m] += u0 * tv[m]
+    r1 = b_c[ri[i, 1], J0:]
+    for m in range(n):
+        r1[m] += u1 * tv[m]
 
 
 def prolongation_fixups(ci, cw):
@@ -232,7 +238,7 @@ def prolongation_fixups(ci, cw):
 
 
 @_fjit
-def _prolong_row(e_c, m, ri, rw, ci, cw, fix, i, erow, fbuf, x):
+def _prolong_row(e_c, m, ri, rw, ci, cw, fix, i, erow, fbuf, x, jlo, jhi):
     """``x[i] += (P e_c)[i]`` on the fine unknowns of row ``i`` (``m > 0``: the 0/1 mask
     or the neighbour counts).
 
@@ -240,22 +246,29 @@ def _prolong_row(e_c, m, ri, rw, ci, cw, fix, i, erow, fbuf, x):
     generically (even column ``2J``: ``erow[J]``; odd ``2J + 1``: the mean of
     ``erow[J]`` and ``erow[J + 1]``), which vectorises where a gather through
     the column table did not, and the few columns of :func:`prolongation_fixups`
-    are taken from the table. The same products and sums as the table's.
+    are taken from the table. The same products and sums as the table's. Only
+    the fine columns ``[jlo, jhi)`` are updated (``erow`` must start finite: a
+    missing parent reads entry 0 with weight 0). Loops over views, as in
+    :func:`_restrict_row`.
     """
-    a0, a1 = ri[i, 0], ri[i, 1]
     u0, u1 = rw[i, 0], rw[i, 1]
-    for J in range(erow.shape[0]):
-        erow[J] = u0 * e_c[a0, J] + u1 * e_c[a1, J]
-    Wp = x.shape[1]
-    for J in range(Wp // 2):
-        fbuf[2 * J] = erow[J]
-        fbuf[2 * J + 1] = 0.5 * (erow[J] + erow[J + 1])
+    J0, J1 = jlo // 2, (jhi - 1) // 2 + 1          # fine columns 2 J0 .. 2 J1 - 1
+    ev, e0, e1 = erow[J0:], e_c[ri[i, 0], J0:], e_c[ri[i, 1], J0:]
+    for k in range(min(J1 + 1, erow.shape[0]) - J0):
+        ev[k] = u0 * e0[k] + u1 * e1[k]
+    fv = fbuf[2 * J0:]
+    for k in range(J1 - J0):
+        fv[2 * k] = ev[k]
+        fv[2 * k + 1] = 0.5 * (ev[k] + ev[k + 1])
     for n in range(fix.shape[0]):
         j = fix[n]
-        fbuf[j] = cw[j, 0] * erow[ci[j, 0]] + cw[j, 1] * erow[ci[j, 1]]
-    for j in range(1, Wp - 1):
-        on = 1.0 if m[i, j] > 0 else 0.0
-        x[i, j] += on * fbuf[j]
+        if jlo <= j < jhi:
+            fbuf[j] = cw[j, 0] * erow[ci[j, 0]] + cw[j, 1] * erow[ci[j, 1]]
+    o = jlo - 1
+    mv, xv, bv = m[i, o:], x[i, o:], fbuf[o:]
+    for k in range(1, jhi - o):
+        on = 1.0 if mv[k] > 0 else 0.0
+        xv[k] += on * bv[k]
 
 
 @_pjit
@@ -267,7 +280,7 @@ def restrict(r, mc, ri, rw, ch, b_c):
         trow = np.zeros(b_c.shape[2])
         b_c[c] = 0.0
         for i in range(1, Hp - 1):
-            _restrict_row(r[c, i], ri, rw, ch, i, trow, b_c[c])
+            _restrict_row(r[c, i], ri, rw, ch, i, trow, b_c[c], 1, Wp - 1)
         b_c[c] *= mc
 
 
@@ -277,10 +290,10 @@ def prolong_add(e_c, m, ri, rw, ci, cw, fix, x):
     columns of :func:`prolongation_fixups`."""
     C, Hp, Wp = x.shape
     for c in nb.prange(C):
-        erow = np.empty(e_c.shape[2])
+        erow = np.zeros(e_c.shape[2])
         fbuf = np.zeros(Wp)
         for i in range(1, Hp - 1):
-            _prolong_row(e_c[c], m, ri, rw, ci, cw, fix, i, erow, fbuf, x[c])
+            _prolong_row(e_c[c], m, ri, rw, ci, cw, fix, i, erow, fbuf, x[c], 1, Wp - 1)
 
 
 # --------------------------------------------------------------------------- Galerkin coarse operators
@@ -510,40 +523,42 @@ _INV_COUNT = np.array([0.0, 1.0, 1.0 / 2.0, 1.0 / 3.0, 1.0 / 4.0])
 
 
 @_fjit
-def _apply_row(count, v, i, out):
-    """``out = (A v)[i]`` for the fine operator given by the neighbour counts ``count``
-    (int8, 0 off the unknowns), 0 off the unknowns; ``v`` is 0 off the unknowns."""
-    Wp = v.shape[1]
-    out[0] = 0.0
-    out[Wp - 1] = 0.0
-    for j in range(1, Wp - 1):
-        k = count[i, j]
-        on = 1.0 if k > 0 else 0.0
-        out[j] = on * (k * v[i, j] - v[i - 1, j] - v[i + 1, j] - v[i, j - 1] - v[i, j + 1])
+def _apply_row(count, v, i, out, jlo, jhi):
+    """``out[jlo:jhi] = (A v)[i, jlo:jhi]`` for the fine operator given by the neighbour
+    counts ``count`` (int8, 0 off the unknowns), 0 off the unknowns; ``v`` is 0 off the
+    unknowns. Like every span loop here, over views from ``jlo - 1`` (see
+    :func:`_restrict_row`)."""
+    o = jlo - 1
+    cv, vm, v0, vp, ov = count[i, o:], v[i - 1, o:], v[i, o:], v[i + 1, o:], out[o:]
+    for k in range(1, jhi - o):
+        d = cv[k]
+        on = 1.0 if d > 0 else 0.0
+        ov[k] = on * (d * v0[k] - vm[k] - vp[k] - v0[k - 1] - v0[k + 1])
 
 
 @_fjit
-def _gs_count_row(count, b, x, i, color, buf):
-    """:func:`_gs_row` with ``inv_d`` looked up from the neighbour counts."""
-    Wp = x.shape[1]
-    for j in range(1, Wp - 1):
-        buf[j] = ((b[i, j] + x[i - 1, j] + x[i + 1, j] + x[i, j - 1] + x[i, j + 1])
-                  * _INV_COUNT[count[i, j]])
-    for j in range(1 + (i + 1 + color) % 2, Wp - 1, 2):
-        x[i, j] = buf[j]
+def _gs_count_row(count, b, x, i, color, buf, jlo, jhi):
+    """:func:`_gs_row` with ``inv_d`` looked up from the neighbour counts, on the columns
+    ``[jlo, jhi)`` (the row's unknowns lie there)."""
+    o = jlo - 1
+    cv, bv, xm, x0, xp, uv = count[i, o:], b[i, o:], x[i - 1, o:], x[i, o:], x[i + 1, o:], buf[o:]
+    n = jhi - o
+    for k in range(1, n):
+        uv[k] = (bv[k] + xm[k] + xp[k] + x0[k - 1] + x0[k + 1]) * _INV_COUNT[cv[k]]
+    for k in range(1 + (i + o + 1 + color) % 2, n, 2):     # cells with (i + j) % 2 == color
+        x0[k] = uv[k]
 
 
 @_fjit
-def _residual_count_row(count, b, x, i, out):
-    """``out = (b - A x)[i]`` (0 off the unknowns) from the neighbour counts."""
-    Wp = x.shape[1]
-    out[0] = 0.0
-    out[Wp - 1] = 0.0
-    for j in range(1, Wp - 1):
-        k = count[i, j]
-        on = 1.0 if k > 0 else 0.0
-        out[j] = on * (b[i, j] - (k * x[i, j] - x[i - 1, j] - x[i + 1, j] - x[i, j - 1]
-                                  - x[i, j + 1]))
+def _residual_count_row(count, b, x, i, out, jlo, jhi):
+    """``out[jlo:jhi] = (b - A x)[i, jlo:jhi]`` (0 off the unknowns) from the neighbour
+    counts."""
+    o = jlo - 1
+    cv, bv, xm, x0, xp, ov = count[i, o:], b[i, o:], x[i - 1, o:], x[i, o:], x[i + 1, o:], out[o:]
+    for k in range(1, jhi - o):
+        d = cv[k]
+        on = 1.0 if d > 0 else 0.0
+        ov[k] = on * (bv[k] - (d * x0[k] - xm[k] - xp[k] - x0[k - 1] - x0[k + 1]))
 
 
 def band_edges(rows, channels, threads, min_rows=16):
@@ -557,6 +572,18 @@ def band_edges(rows, channels, threads, min_rows=16):
     return np.linspace(1, rows - 1, n + 1).round().astype(np.int64)
 
 
+def row_spans(count):
+    """``spans[i] = (first, last + 1)`` of the unknown columns of fine row ``i`` (``count >
+    0``), ``(1, 1)`` for a row without unknowns: the fused passes and residuals work on
+    these spans only (a disk leaves about a fifth of its bounding box outside). int64."""
+    on = np.asarray(count) > 0
+    spans = np.ones((on.shape[0], 2), dtype=np.int64)
+    rows = np.flatnonzero(on.any(axis=1))
+    spans[rows, 0] = on[rows].argmax(axis=1)
+    spans[rows, 1] = on.shape[1] - on[rows, ::-1].argmax(axis=1)
+    return spans
+
+
 @_fjit
 def _in_band(i, stage, lo, hi, seam_above, seam_below):
     """Whether stage ``stage`` of row ``i`` runs in a band's own pass: at least ``stage`` rows
@@ -565,43 +592,52 @@ def _in_band(i, stage, lo, hi, seam_above, seam_below):
 
 
 @_fjit
-def _step_stage(stage, i, count, xc, rc, pc, zc, a, bt, ri, rw, ch, bcc, ap, res, buf, trow):
+def _step_stage(stage, i, count, spans, xc, rc, pc, zc, a, bt, ri, rw, ch, bcc, res, buf, trow):
     """Stage ``stage`` of :func:`fused_step_presmooth` on row ``i`` of one channel; returns
     its contribution to ``||r||^2``. Stage ``k`` of row ``i`` needs stage ``k - 1`` of rows
-    ``i - 1 .. i + 1``."""
+    ``i - 1 .. i + 1``. Only the row's span of unknowns is touched (the fields are 0, and
+    stay 0, elsewhere)."""
     Wp = xc.shape[1]
+    jlo, jhi = spans[i, 0], spans[i, 1]
+    o = jlo - 1
+    n = jhi - o
     if stage == 0:                         # the new direction
-        for j in range(Wp):
-            pc[i, j] = zc[i, j] + bt * pc[i, j]
+        p0, z0 = pc[i, o:], zc[i, o:]
+        for k in range(1, n):
+            p0[k] = z0[k] + bt * p0[k]
         return 0.0
     if stage == 1:      # the step (A p of the new p), then the red cells from z = 0 (black: 0)
+        cv, pm, p0, pp = count[i, o:], pc[i - 1, o:], pc[i, o:], pc[i + 1, o:]
+        x0, r0, z0 = xc[i, o:], rc[i, o:], zc[i, o:]
         acc = 0.0
-        for j in range(1, Wp - 1):
-            k = count[i, j]
-            on = 1.0 if k > 0 else 0.0
-            apj = on * (k * pc[i, j] - pc[i - 1, j] - pc[i + 1, j] - pc[i, j - 1] - pc[i, j + 1])
-            xc[i, j] += a * pc[i, j]
-            rv = rc[i, j] - a * apj
-            rc[i, j] = rv
+        for k in range(1, n):
+            d = cv[k]
+            on = 1.0 if d > 0 else 0.0
+            apk = on * (d * p0[k] - pm[k] - pp[k] - p0[k - 1] - p0[k + 1])
+            x0[k] += a * p0[k]
+            rv = r0[k] - a * apk
+            r0[k] = rv
             acc += rv * rv
-            zc[i, j] = rv * _INV_COUNT[k] * ((i + j + 1) & 1)
-        zc[i, 0] = 0.0
-        zc[i, Wp - 1] = 0.0
+            z0[k] = rv * _INV_COUNT[d] * ((i + o + k + 1) & 1)
         return acc
     if stage == 2:                         # the black cells
-        _gs_count_row(count, rc, zc, i, 1, buf)
+        _gs_count_row(count, rc, zc, i, 1, buf, jlo, jhi)
         return 0.0
-    _residual_count_row(count, rc, zc, i, res)     # the smoother's residual, restricted
-    _restrict_row(res, ri, rw, ch, i, trow, bcc)
+    for j in (jlo - 2, jlo - 1, jhi, jhi + 1):     # the restriction reads 2 columns beyond
+        if 0 <= j < Wp:
+            res[j] = 0.0
+    _residual_count_row(count, rc, zc, i, res, jlo, jhi)    # the smoother's residual, restricted
+    _restrict_row(res, ri, rw, ch, i, trow, bcc, jlo, jhi)
     return 0.0
 
 
 @_fpjit
-def count_residual(count, x, b, r, edges, norms):
-    """``r = b - A x`` (0 off the unknowns) and ``norms[c] = ||r[c]||^2``, with the fine
-    operator of the neighbour counts; (channel, row band) units of ``edges`` in parallel.
-    ``r`` may be a ``(C, 1, Wp)`` scratch row buffer per channel: then only the norms are
-    formed (the solver's final, recomputed residual)."""
+def count_residual(count, spans, x, b, r, edges, norms):
+    """``r = b - A x`` on the row spans of unknowns (:func:`row_spans`; ``r`` must be 0
+    elsewhere) and ``norms[c] = ||r[c]||^2``, with the fine operator of the neighbour
+    counts; (channel, row band) units of ``edges`` in parallel. ``r`` may be a
+    ``(C, 1, Wp)`` scratch row buffer per channel: then only the norms are formed (the
+    solver's final, recomputed residual)."""
     C, Hp, Wp = x.shape
     nbands = edges.shape[0] - 1
     stored = r.shape[1] == Hp
@@ -611,23 +647,23 @@ def count_residual(count, x, b, r, edges, norms):
         row = np.empty(Wp)
         acc = 0.0
         for i in range(edges[k], edges[k + 1]):
-            _residual_count_row(count, b[c], x[c], i, row)
-            for j in range(Wp):
-                acc += row[j] * row[j]
+            jlo, jhi = spans[i, 0], spans[i, 1]
+            _residual_count_row(count, b[c], x[c], i, row, jlo, jhi)
+            o = jlo - 1
+            rv = row[o:]
+            for q in range(1, jhi - o):
+                acc += rv[q] * rv[q]
             if stored:
-                for j in range(Wp):
-                    r[c, i, j] = row[j]
+                ro = r[c, i, o:]
+                for q in range(1, jhi - o):
+                    ro[q] = rv[q]
         partial[c, k] = acc
     for c in nb.prange(C):
         norms[c] = partial[c].sum()
-        if stored:
-            for j in range(Wp):
-                r[c, 0, j] = 0.0
-                r[c, Hp - 1, j] = 0.0
 
 
 @_fpjit
-def fused_step_presmooth(count, x, r, p, z, alpha, beta, ri, rw, ch, mc, b_c, rr, edges):
+def fused_step_presmooth(count, spans, x, r, p, z, alpha, beta, ri, rw, ch, mc, b_c, rr, edges):
     """One conjugate-gradient step and the first half of the next V-cycle, in one pass.
 
     Per channel ``c``, with ``a = alpha[c]``, ``t = beta[c]``: ``p = z + t p``,
@@ -635,7 +671,9 @@ def fused_step_presmooth(count, x, r, p, z, alpha, beta, ri, rw, ch, mc, b_c, rr
     sweep on ``A z = r`` from ``z = 0`` and ``b_c = P^T (r - A z)`` times the
     coarse mask ``mc``. ``count`` is the int8 neighbour count of the fine
     cells (0 off the unknowns), which stands for the mask, the diagonal and
-    its inverse (one byte read per cell instead of three doubles).
+    its inverse (one byte read per cell instead of three doubles); each row
+    is processed on its span of unknowns (:func:`row_spans`), where the
+    fields can be nonzero.
 
     A wavefront over the rows (:func:`_step_stage`): on row ``t`` the new
     direction, on ``t - 1`` the step (``A p`` needs the new ``p`` of rows
@@ -660,26 +698,26 @@ def fused_step_presmooth(count, x, r, p, z, alpha, beta, ri, rw, ch, mc, b_c, rr
         c, k = unit // nbands, unit % nbands
         lo, hi = edges[k], edges[k + 1]
         above, below = k > 0, k < nbands - 1
-        ap, res, buf = np.zeros(Wp), np.zeros(Wp), np.empty(Wp)
+        res, buf = np.zeros(Wp), np.empty(Wp)
         trow = np.zeros(b_c.shape[2])
         acc = 0.0
         for t in range(lo, hi + 3):
             for stage in range(4):
                 i = t - stage
                 if _in_band(i, stage, lo, hi, above, below):
-                    acc += _step_stage(stage, i, count, x[c], r[c], p[c], z[c], alpha[c], beta[c],
-                                       ri, rw, ch, b_c[c], ap, res, buf, trow)
+                    acc += _step_stage(stage, i, count, spans, x[c], r[c], p[c], z[c], alpha[c],
+                                       beta[c], ri, rw, ch, b_c[c], res, buf, trow)
         partial[c, k] = acc
     for unit in nb.prange(C * (nbands - 1)):
         c, k = unit // (nbands - 1), unit % (nbands - 1)
         seam = edges[k + 1]
-        ap, res, buf = np.zeros(Wp), np.zeros(Wp), np.empty(Wp)
+        res, buf = np.zeros(Wp), np.empty(Wp)
         trow = np.zeros(b_c.shape[2])
         acc = 0.0
         for stage in range(1, 4):
             for i in range(seam - stage, seam + stage):
-                acc += _step_stage(stage, i, count, x[c], r[c], p[c], z[c], alpha[c], beta[c],
-                                   ri, rw, ch, b_c[c], ap, res, buf, trow)
+                acc += _step_stage(stage, i, count, spans, x[c], r[c], p[c], z[c], alpha[c],
+                                   beta[c], ri, rw, ch, b_c[c], res, buf, trow)
         partial[c, nbands + k] = acc
     for c in nb.prange(C):
         rr[c] = partial[c].sum()
@@ -687,30 +725,34 @@ def fused_step_presmooth(count, x, r, p, z, alpha, beta, ri, rw, ch, mc, b_c, rr
 
 
 @_fjit
-def _postsmooth_stage(stage, i, count, rc, zc, pc, ec, ri, rw, ci, cw, fix, erow, buf, az, acc):
-    """Stage ``stage`` of :func:`fused_prolong_postsmooth` on row ``i`` of one channel;
-    adds its contributions to the three sums ``acc``."""
+def _postsmooth_stage(stage, i, count, spans, rc, zc, pc, ec, ri, rw, ci, cw, fix, erow, buf, az,
+                      acc):
+    """Stage ``stage`` of :func:`fused_prolong_postsmooth` on row ``i`` of one channel (its
+    span of unknowns); adds its contributions to the three sums ``acc``."""
+    jlo, jhi = spans[i, 0], spans[i, 1]
     if stage == 0:
-        _prolong_row(ec, count, ri, rw, ci, cw, fix, i, erow, buf, zc)
+        _prolong_row(ec, count, ri, rw, ci, cw, fix, i, erow, buf, zc, jlo, jhi)
     elif stage == 1:
-        _gs_count_row(count, rc, zc, i, 1, buf)
+        _gs_count_row(count, rc, zc, i, 1, buf, jlo, jhi)
     elif stage == 2:
-        _gs_count_row(count, rc, zc, i, 0, buf)
+        _gs_count_row(count, rc, zc, i, 0, buf, jlo, jhi)
     else:                                  # <z, A p> = <p, A z>: one product per row
-        _apply_row(count, zc, i, az)
+        _apply_row(count, zc, i, az, jlo, jhi)
         rz, zaz, zap = 0.0, 0.0, 0.0
-        for j in range(zc.shape[1]):
-            zv = zc[i, j]
-            rz += rc[i, j] * zv
-            zaz += zv * az[j]
-            zap += pc[i, j] * az[j]
+        o = jlo - 1
+        r0, z0, p0, av = rc[i, o:], zc[i, o:], pc[i, o:], az[o:]
+        for k in range(1, jhi - o):
+            zv = z0[k]
+            rz += r0[k] * zv
+            zaz += zv * av[k]
+            zap += p0[k] * av[k]
         acc[0] += rz
         acc[1] += zaz
         acc[2] += zap
 
 
 @_fpjit
-def fused_prolong_postsmooth(count, r, z, p, e_c, ri, rw, ci, cw, fix, sums, edges):
+def fused_prolong_postsmooth(count, spans, r, z, p, e_c, ri, rw, ci, cw, fix, sums, edges):
     """The second half of the V-cycle and the scalars of the next step, in one pass.
 
     ``z += P e_c``, then a black-red sweep on ``A z = r``; per channel
@@ -718,7 +760,7 @@ def fused_prolong_postsmooth(count, r, z, p, e_c, ri, rw, ci, cw, fix, sums, edg
     current direction ``p``. With them the next direction's curvature is
     ``<p', A p'> = <z, A z> + 2 beta <z, A p> + beta^2 <p, A p>`` for
     ``p' = z + beta p``, so the step length is known before the pass that
-    forms ``p'`` (:func:`fused_step_presmooth`). Row bands and seams as there.
+    forms ``p'`` (:func:`fused_step_presmooth`). Row bands, seams and spans as there.
     """
     C, Hp, Wp = z.shape
     nbands = edges.shape[0] - 1
@@ -727,21 +769,21 @@ def fused_prolong_postsmooth(count, r, z, p, e_c, ri, rw, ci, cw, fix, sums, edg
         c, k = unit // nbands, unit % nbands
         lo, hi = edges[k], edges[k + 1]
         above, below = k > 0, k < nbands - 1
-        erow, buf, az = np.empty(e_c.shape[2]), np.empty(Wp), np.zeros(Wp)
+        erow, buf, az = np.zeros(e_c.shape[2]), np.empty(Wp), np.zeros(Wp)
         for t in range(lo, hi + 3):
             for stage in range(4):
                 i = t - stage
                 if _in_band(i, stage, lo, hi, above, below):
-                    _postsmooth_stage(stage, i, count, r[c], z[c], p[c], e_c[c], ri, rw, ci, cw,
-                                      fix, erow, buf, az, partial[c, k])
+                    _postsmooth_stage(stage, i, count, spans, r[c], z[c], p[c], e_c[c], ri, rw,
+                                      ci, cw, fix, erow, buf, az, partial[c, k])
     for unit in nb.prange(C * (nbands - 1)):
         c, k = unit // (nbands - 1), unit % (nbands - 1)
         seam = edges[k + 1]
-        erow, buf, az = np.empty(e_c.shape[2]), np.empty(Wp), np.zeros(Wp)
+        erow, buf, az = np.zeros(e_c.shape[2]), np.empty(Wp), np.zeros(Wp)
         for stage in range(1, 4):
             for i in range(seam - stage, seam + stage):
-                _postsmooth_stage(stage, i, count, r[c], z[c], p[c], e_c[c], ri, rw, ci, cw,
-                                  fix, erow, buf, az, partial[c, nbands + k])
+                _postsmooth_stage(stage, i, count, spans, r[c], z[c], p[c], e_c[c], ri, rw, ci,
+                                  cw, fix, erow, buf, az, partial[c, nbands + k])
     for c in nb.prange(C):
         for n in range(3):
             sums[c, n] = partial[c, :, n].sum()

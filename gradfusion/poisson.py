@@ -308,6 +308,7 @@ class _Hierarchy:
         count, m, d, inv_d, reg = pk.fine_operator(kind)
         self.kinds = [kind]
         self.count = count                           # the fine operator for the fused passes
+        self.spans = pk.row_spans(count)             # ... and where its rows have unknowns
         self.masks = [m]
         self.ranges = [(rows[0], rows[1], cols[0], cols[1])]
         self.ops = [d]                               # level 0: the 5-point diagonal
@@ -475,10 +476,10 @@ def _pcg(hier, b, x, tol, maxiter, bnorm, edges):
     """
     if len(hier.kinds) == 1:
         return _pcg_single_level(hier, b, x, tol, maxiter, bnorm)
-    count = hier.count
+    count, spans = hier.count, hier.spans
     C = b.shape[0]
-    r = np.empty_like(b)
-    pk.count_residual(count, x, b, r, edges, np.empty(C))
+    r = np.zeros_like(b)                           # 0 outside the row spans of unknowns
+    pk.count_residual(count, spans, x, b, r, edges, np.empty(C))
     z = np.zeros_like(b)
     p = np.zeros_like(b)
     rr, sums = np.zeros(C), np.zeros((C, 3))
@@ -487,14 +488,14 @@ def _pcg(hier, b, x, tol, maxiter, bnorm, edges):
     tables, restriction = hier.tables[0], hier.restrictions[0]
     nit = 0
     while True:
-        pk.fused_step_presmooth(count, x, r, p, z, alpha, beta, *restriction, hier.masks[1],
-                                hier.b[1], rr, edges)
+        pk.fused_step_presmooth(count, spans, x, r, p, z, alpha, beta, *restriction,
+                                hier.masks[1], hier.b[1], rr, edges)
         if rz is not None:
             nit += 1
         if np.all(np.sqrt(rr) <= tol * bnorm) or nit >= maxiter:
             break
         hier.cycle(1, hier.b[1], hier.x[1])
-        pk.fused_prolong_postsmooth(count, r, z, p, hier.x[1], *tables, sums, edges)
+        pk.fused_prolong_postsmooth(count, spans, r, z, p, hier.x[1], *tables, sums, edges)
         rz_new, zaz, zap = sums[:, 0].copy(), sums[:, 1], sums[:, 2]
         if rz is None:
             beta = np.zeros(C)
@@ -722,7 +723,7 @@ def blend(source, target, mask, offset=(0, 0), *, method="normal", channel_axis=
     norms, row = np.empty(C), np.empty((C, 1, Wp))
     for _ in range(3):                      # restart if the recursive residual drifted
         nit += _pcg(hier, b, x, tol, maxiter - nit, bn, edges)
-        pk.count_residual(hier.count, x, b, row, edges, norms)     # from scratch, norms only
+        pk.count_residual(hier.count, hier.spans, x, b, row, edges, norms)   # norms only
         rel = np.sqrt(norms) / bn
         if np.all(rel <= tol) or nit >= maxiter:
             break

@@ -498,6 +498,20 @@ def bands(rows, n):
 bands_param = pytest.mark.parametrize("nbands", [1, 2, 3], ids=["1band", "2bands", "3bands"])
 
 
+def test_row_spans():
+    count = np.zeros((5, 8), np.int8)
+    count[1, 2] = count[1, 5] = 3
+    count[3, 1:7] = 4
+    np.testing.assert_array_equal(pk.row_spans(count), [[1, 1], [2, 6], [1, 1], [1, 7], [1, 1]])
+    for case in CASES:                        # every unknown lies in its row's span
+        _, _, d, _, _, _ = fine_level(case)
+        spans = pk.row_spans(d.astype(np.int8))
+        cols = np.arange(d.shape[1])
+        inside = (cols >= spans[:, :1]) & (cols < spans[:, 1:])
+        assert not np.any((d > 0) & ~inside)
+        assert np.all(spans[:, 0] >= 1) and np.all(spans[:, 1] <= d.shape[1] - 1)
+
+
 def test_band_edges():
     np.testing.assert_array_equal(pk.band_edges(100, 3, 2), [1, 50, 99])      # 6 units on 2 threads
     np.testing.assert_array_equal(pk.band_edges(100, 1, 2), [1, 50, 99])
@@ -517,11 +531,12 @@ def test_count_residual(case, C, nbands):
     expected = ref.residual(m, d, x, b)
     edges = bands(m.shape[0], nbands)
     r, norms = garbage(rng, x.shape), np.full(C, np.nan)
-    pk.count_residual(count, x, b, r, edges, norms)
+    r[:] = 0.0                                                      # outside the spans
+    pk.count_residual(count, pk.row_spans(count), x, b, r, edges, norms)
     assert_close(r, expected, 16.0)
     assert_close(norms, ref.dots(expected, expected), 64.0 * m.sum())
     row, only = garbage(rng, (C, 1, m.shape[1])), np.full(C, np.nan)
-    pk.count_residual(count, x, b, row, edges, only)                # norms only
+    pk.count_residual(count, pk.row_spans(count), x, b, row, edges, only)     # norms only
     np.testing.assert_array_equal(only, norms)
 
 
@@ -539,8 +554,8 @@ def test_fused_step_presmooth(case, C, nbands):
     ex, er, ep, ez, eb, err = ref.fused_step_presmooth(count, x, r, p, z, alpha, beta, mc, b_c,
                                                        rng_c)
     rr = np.full(C, np.nan)
-    pk.fused_step_presmooth(count, x, r, p, z, alpha, beta, *restriction(m.shape, rng_c), mc, b_c,
-                            rr, bands(m.shape[0], nbands))
+    pk.fused_step_presmooth(count, pk.row_spans(count), x, r, p, z, alpha, beta,
+                            *restriction(m.shape, rng_c), mc, b_c, rr, bands(m.shape[0], nbands))
     assert_close(p, ep, 4.0)
     assert_close(x, ex, 4.0)
     assert_close(r, er, 8.0)
@@ -558,8 +573,8 @@ def test_fused_prolong_postsmooth(case, C, nbands):
     r, z, p, e_c = field(rng, C, m), field(rng, C, m), field(rng, C, m), field(rng, C, mc)
     ez, esums = ref.fused_prolong_postsmooth(count, r, z, p, e_c, rng_c)
     sums = np.full((C, 3), np.nan)
-    pk.fused_prolong_postsmooth(count, r, z, p, e_c, *tables(m.shape, rng_c), sums,
-                                bands(m.shape[0], nbands))
+    pk.fused_prolong_postsmooth(count, pk.row_spans(count), r, z, p, e_c, *tables(m.shape, rng_c),
+                                sums, bands(m.shape[0], nbands))
     assert_close(z, ez, 8.0)
     assert_close(sums, esums, 32.0 * m.sum())
 
@@ -571,8 +586,8 @@ def test_prolong_postsmooth_sums_give_the_next_curvature():
     count = d.astype(np.int8)
     r, z, p, e_c = field(rng, 2, m), field(rng, 2, m), field(rng, 2, m), field(rng, 2, mc)
     sums = np.zeros((2, 3))
-    pk.fused_prolong_postsmooth(count, r, z, p, e_c, *tables(m.shape, rng_c), sums,
-                                bands(m.shape[0], 2))
+    pk.fused_prolong_postsmooth(count, pk.row_spans(count), r, z, p, e_c, *tables(m.shape, rng_c),
+                                sums, bands(m.shape[0], 2))
     beta = np.array([0.3, 1.7])
     p_next = z + beta[:, None, None] * p
     direct = ref.dots(p_next, ref.apply_laplacian(m, d, p_next))
