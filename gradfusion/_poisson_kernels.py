@@ -592,16 +592,31 @@ def _in_band(i, stage, lo, hi, seam_above, seam_below):
 
 
 @_fjit
-def _step_stage(stage, i, count, spans, xc, rc, pc, zc, a, bt, ri, rw, ch, bcc, res, buf, trow):
+def _step_stage(stage, i, count, spans, xc, rc, pc, zc, a, bt, ri, rw, ch, bcc, res, buf, trow,
+                bb, first):
     """Stage ``stage`` of :func:`fused_step_presmooth` on row ``i`` of one channel; returns
     its contribution to ``||r||^2``. Stage ``k`` of row ``i`` needs stage ``k - 1`` of rows
     ``i - 1 .. i + 1``. Only the row's span of unknowns is touched (the fields are 0, and
-    stay 0, elsewhere)."""
+    stay 0, elsewhere). ``first``: no step; the residual ``r = bb - A x`` instead."""
     Wp = xc.shape[1]
     jlo, jhi = spans[i, 0], spans[i, 1]
     o = jlo - 1
     n = jhi - o
+    if stage == 1 and first:               # the initial residual, then the red cells
+        cv, xm, x0, xp = count[i, o:], xc[i - 1, o:], xc[i, o:], xc[i + 1, o:]
+        r0, z0, b0 = rc[i, o:], zc[i, o:], bb[i, o:]
+        acc = 0.0
+        for k in range(1, n):
+            d = cv[k]
+            on = 1.0 if d > 0 else 0.0
+            rv = on * (b0[k] - (d * x0[k] - xm[k] - xp[k] - x0[k - 1] - x0[k + 1]))
+            r0[k] = rv
+            acc += rv * rv
+            z0[k] = rv * _INV_COUNT[d] * ((i + o + k + 1) & 1)
+        return acc
     if stage == 0:                         # the new direction
+        if first:
+            return 0.0
         p0, z0 = pc[i, o:], zc[i, o:]
         for k in range(1, n):
             p0[k] = z0[k] + bt * p0[k]
@@ -663,7 +678,8 @@ def count_residual(count, spans, x, b, r, edges, norms):
 
 
 @_fpjit
-def fused_step_presmooth(count, spans, x, r, p, z, alpha, beta, ri, rw, ch, mc, b_c, rr, edges):
+def fused_step_presmooth(count, spans, x, r, p, z, alpha, beta, ri, rw, ch, mc, b_c, rr, edges, b,
+                         first):
     """One conjugate-gradient step and the first half of the next V-cycle, in one pass.
 
     Per channel ``c``, with ``a = alpha[c]``, ``t = beta[c]``: ``p = z + t p``,
@@ -680,7 +696,9 @@ def fused_step_presmooth(count, spans, x, r, p, z, alpha, beta, ri, rw, ch, mc, 
     ``t - 2 .. t``) and the red cells, on ``t - 2`` the black cells, on
     ``t - 3`` the smoother's residual and its restriction. ``z`` is read (the
     old preconditioned residual) on row ``t`` before it is overwritten on row
-    ``t - 1``, so one array serves.
+    ``t - 1``, so one array serves. With ``first`` (the solver's first pass)
+    there is no step: ``r = b - A x`` is formed instead (``x`` and ``p`` are
+    not touched) and the V-cycle started.
 
     The (channel, row band) units of ``edges`` (:func:`band_edges`) run in
     parallel, each as a wavefront that stops short of its seams (a stage
@@ -706,7 +724,7 @@ def fused_step_presmooth(count, spans, x, r, p, z, alpha, beta, ri, rw, ch, mc, 
                 i = t - stage
                 if _in_band(i, stage, lo, hi, above, below):
                     acc += _step_stage(stage, i, count, spans, x[c], r[c], p[c], z[c], alpha[c],
-                                       beta[c], ri, rw, ch, b_c[c], res, buf, trow)
+                                       beta[c], ri, rw, ch, b_c[c], res, buf, trow, b[c], first)
         partial[c, k] = acc
     for unit in nb.prange(C * (nbands - 1)):
         c, k = unit // (nbands - 1), unit % (nbands - 1)
@@ -717,7 +735,7 @@ def fused_step_presmooth(count, spans, x, r, p, z, alpha, beta, ri, rw, ch, mc, 
         for stage in range(1, 4):
             for i in range(seam - stage, seam + stage):
                 acc += _step_stage(stage, i, count, spans, x[c], r[c], p[c], z[c], alpha[c],
-                                   beta[c], ri, rw, ch, b_c[c], res, buf, trow)
+                                   beta[c], ri, rw, ch, b_c[c], res, buf, trow, b[c], first)
         partial[c, nbands + k] = acc
     for c in nb.prange(C):
         rr[c] = partial[c].sum()

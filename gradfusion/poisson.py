@@ -471,15 +471,14 @@ def _pcg(hier, b, x, tol, maxiter, bnorm, edges):
     (the step, then the V-cycle down to the first coarse level) and
     :func:`~gradfusion._poisson_kernels.fused_prolong_postsmooth` (back up, and
     the scalars ``<r, z>``, ``<z, A z>``, ``<z, A p>`` that give the next step
-    length). The levels below run as usual. The first pass runs with
-    ``alpha = beta = 0`` (it only measures ``r`` and starts the first V-cycle).
+    length). The levels below run as usual. The first pass forms the initial
+    residual (no step) and starts the first V-cycle.
     """
     if len(hier.kinds) == 1:
         return _pcg_single_level(hier, b, x, tol, maxiter, bnorm)
     count, spans = hier.count, hier.spans
     C = b.shape[0]
-    r = np.zeros_like(b)                           # 0 outside the row spans of unknowns
-    pk.count_residual(count, spans, x, b, r, edges, np.empty(C))
+    r = np.zeros_like(b)             # 0 outside the row spans of unknowns; the first pass fills it
     z = np.zeros_like(b)
     p = np.zeros_like(b)
     rr, sums = np.zeros(C), np.zeros((C, 3))
@@ -489,7 +488,7 @@ def _pcg(hier, b, x, tol, maxiter, bnorm, edges):
     nit = 0
     while True:
         pk.fused_step_presmooth(count, spans, x, r, p, z, alpha, beta, *restriction,
-                                hier.masks[1], hier.b[1], rr, edges)
+                                hier.masks[1], hier.b[1], rr, edges, b, rz is None)
         if rz is not None:
             nit += 1
         if np.all(np.sqrt(rr) <= tol * bnorm) or nit >= maxiter:

@@ -543,19 +543,28 @@ def test_count_residual(case, C, nbands):
 @case_param
 @channels_param
 @bands_param
-def test_fused_step_presmooth(case, C, nbands):
+@pytest.mark.parametrize("first", [False, True], ids=["step", "first"])
+def test_fused_step_presmooth(case, C, nbands, first):
     m, d, _, mc, rng_c, rng = fused_inputs(case, C, 9)
     count = d.astype(np.int8)
-    x, r, p, z = (field(rng, C, m) for _ in range(4))
+    x, r, p, z, b = (field(rng, C, m) for _ in range(5))
     alpha = rng.uniform(-2.0, 2.0, C)
     beta = rng.uniform(0.0, 2.0, C)
-    alpha[0] = beta[0] = 0.0            # the first pass of the solver
+    alpha[0] = beta[0] = 0.0
     b_c = rng.uniform(-50.0, 50.0, (C,) + mc.shape)
-    ex, er, ep, ez, eb, err = ref.fused_step_presmooth(count, x, r, p, z, alpha, beta, mc, b_c,
-                                                       rng_c)
+    if first:                           # the solver's first pass: r = b - A x, no step
+        m_, d_, _ = ref.from_counts(count)
+        ex, ep = x.copy(), p.copy()
+        r_expected = ref.residual(m_, d_, x, b)
+        _, er, _, ez, eb, err = ref.fused_step_presmooth(count, x, r_expected, p, z, 0.0 * alpha,
+                                                         0.0 * beta, mc, b_c, rng_c)
+    else:
+        ex, er, ep, ez, eb, err = ref.fused_step_presmooth(count, x, r, p, z, alpha, beta, mc,
+                                                           b_c, rng_c)
     rr = np.full(C, np.nan)
     pk.fused_step_presmooth(count, pk.row_spans(count), x, r, p, z, alpha, beta,
-                            *restriction(m.shape, rng_c), mc, b_c, rr, bands(m.shape[0], nbands))
+                            *restriction(m.shape, rng_c), mc, b_c, rr, bands(m.shape[0], nbands),
+                            b, first)
     assert_close(p, ep, 4.0)
     assert_close(x, ex, 4.0)
     assert_close(r, er, 8.0)
