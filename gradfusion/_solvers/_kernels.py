@@ -41,14 +41,16 @@ _LANES = 8
 
 
 @_inline
-def _row_max(buf, n):
-    """``max(buf[:n])`` of non-negative values with ``_LANES`` independent running maxima.
+def _row_max(buf, n, lanes):
+    """``max(buf[:n])`` of non-negative values with ``_LANES`` independent running maxima
+    (``lanes``: a scratch buffer of ``_LANES`` values of ``buf``'s dtype, the caller's, so
+    that no row allocates).
 
     A single running maximum is a loop-carried dependence that LLVM does not
     vectorise inside a larger loop body; the measures passes therefore store
     the squared projected gradient of a row and reduce it here.
     """
-    lanes = np.zeros(_LANES, dtype=buf.dtype)
+    lanes[:] = 0.0
     m = n - n % _LANES
     for j0 in range(0, m, _LANES):
         for k in range(_LANES):
@@ -61,9 +63,10 @@ def _row_max(buf, n):
 
 
 @_inline
-def _row_min(buf, n):
-    """``min(buf[:n])`` (``inf`` if empty) with ``_LANES`` independent running minima."""
-    lanes = np.full(_LANES, np.inf, dtype=buf.dtype)
+def _row_min(buf, n, lanes):
+    """``min(buf[:n])`` (``inf`` if empty) with ``_LANES`` independent running minima
+    (``lanes`` as for :func:`_row_max`)."""
+    lanes[:] = np.inf
     m = n - n % _LANES
     for j0 in range(0, m, _LANES):
         for k in range(_LANES):
@@ -73,6 +76,17 @@ def _row_min(buf, n):
     for j in range(m, n):
         best = min(best, buf[j])
     return best
+
+
+#: row chunks of the passes that need row buffers: each chunk allocates its buffers once (an
+#: allocation per row cost 10-25% of a measures pass at 512x464x3)
+_ROW_CHUNKS = 64
+
+
+@_inline
+def _chunks(n):
+    """How many row chunks a parallel pass over ``n`` rows uses."""
+    return min(n, _ROW_CHUNKS)
 
 
 @_pjit
@@ -86,22 +100,24 @@ def projected_gradient_measures(x, g, upper, abar):
     C, H, W = x.shape
     rows = np.zeros((C * H, 4))
     inv_abar = 1.0 / abar
-    for r in nb.prange(C * H):
-        c = r // H
-        i = r % H
-        _measure_row(x[c, i], g[c, i], upper[c], inv_abar, x[c, i], 0.0, False, rows[r])
+    n, chunks = C * H, _chunks(C * H)
+    for t in nb.prange(chunks):
+        gp_sq, steps, lanes = np.empty(W), np.empty(W), np.empty(_LANES)
+        for r in range(t * n // chunks, (t + 1) * n // chunks):
+            c = r // H
+            i = r % H
+            _measure_row(x[c, i], g[c, i], upper[c], inv_abar, x[c, i], 0.0, False, rows[r],
+                         gp_sq, steps, lanes)
     return _sum_rows(rows)
 
 
 @_inline
-def _measure_row(xr, gr, hi, inv_abar, pr, gamma, update_p, out):
+def _measure_row(xr, gr, hi, inv_abar, pr, gamma, update_p, out, gp_sq, steps, lanes):
     """Row share of :func:`projected_gradient_measures`: ``out[:4] = (beta^2, phi~ phi,
     |gp|^2, max gp^2)`` summed over the row (the maximum from an L1 row buffer);
     with ``update_p`` also ``pr = phi - gamma pr`` on the free variables, 0 elsewhere,
     and ``out[4:6] = (g . p, largest feasible step along -p)`` of the new ``p``."""
     W = xr.shape[0]
-    gp_sq = np.empty(W)
-    steps = np.empty(W)
     s_beta = 0.0
     s_pt = 0.0
     s_gp = 0.0
@@ -123,10 +139,10 @@ def _measure_row(xr, gr, hi, inv_abar, pr, gamma, update_p, out):
     out[0] = s_beta
     out[1] = s_pt
     out[2] = s_gp
-    out[3] = _row_max(gp_sq, W)
+    out[3] = _row_max(gp_sq, W, lanes)
     if update_p:
         out[4] = s_gdir
-        out[5] = _row_min(steps, W)
+        out[5] = _row_min(steps, W, lanes)
 
 
 @_inline
@@ -252,33 +268,35 @@ def cg_scalars(x, g, p, ap, b, upper):
     """``(p.Ap, g.p, max feasible step along -p, x.g, x.b)`` in one pass."""
     C, H, W = x.shape
     rows = np.zeros((C * H, 5))
-    for r in nb.prange(C * H):
-        c = r // H
-        i = r % H
-        hi = upper[c]
-        xr = x[c, i]
-        gr = g[c, i]
-        pr = p[c, i]
-        apr = ap[c, i]
-        br = b[c, i]
-        steps = np.empty(W)
-        pap = 0.0
-        gp = 0.0
-        xg = 0.0
-        xb = 0.0
-        for j in range(W):
-            pj = pr[j]
-            xj = xr[j]
-            pap += pj * apr[j]
-            gp += gr[j] * pj
-            xg += xj * gr[j]
-            xb += xj * br[j]
-            steps[j] = _feasible_step(xj, pj, hi)
-        rows[r, 0] = pap
-        rows[r, 1] = gp
-        rows[r, 2] = xg
-        rows[r, 3] = xb
-        rows[r, 4] = _row_min(steps, W)
+    n, chunks = C * H, _chunks(C * H)
+    for t in nb.prange(chunks):
+        steps, lanes = np.empty(W), np.empty(_LANES)
+        for r in range(t * n // chunks, (t + 1) * n // chunks):
+            c = r // H
+            i = r % H
+            hi = upper[c]
+            xr = x[c, i]
+            gr = g[c, i]
+            pr = p[c, i]
+            apr = ap[c, i]
+            br = b[c, i]
+            pap = 0.0
+            gp = 0.0
+            xg = 0.0
+            xb = 0.0
+            for j in range(W):
+                pj = pr[j]
+                xj = xr[j]
+                pap += pj * apr[j]
+                gp += gr[j] * pj
+                xg += xj * gr[j]
+                xb += xj * br[j]
+                steps[j] = _feasible_step(xj, pj, hi)
+            rows[r, 0] = pap
+            rows[r, 1] = gp
+            rows[r, 2] = xg
+            rows[r, 3] = xb
+            rows[r, 4] = _row_min(steps, W, lanes)
     pap = 0.0
     gp = 0.0
     xg = 0.0
@@ -324,10 +342,14 @@ def conjugate_direction_measures(x, g, upper, p, gamma, abar):
     C, H, W = x.shape
     rows = np.zeros((C * H, 6))
     inv_abar = 1.0 / abar
-    for r in nb.prange(C * H):
-        c = r // H
-        i = r % H
-        _measure_row(x[c, i], g[c, i], upper[c], inv_abar, p[c, i], gamma, True, rows[r])
+    n, chunks = C * H, _chunks(C * H)
+    for t in nb.prange(chunks):
+        gp_sq, steps, lanes = np.empty(W), np.empty(W), np.empty(_LANES)
+        for r in range(t * n // chunks, (t + 1) * n // chunks):
+            c = r // H
+            i = r % H
+            _measure_row(x[c, i], g[c, i], upper[c], inv_abar, p[c, i], gamma, True, rows[r],
+                         gp_sq, steps, lanes)
     beta2, ptp, gp_inf, gp2 = _sum_rows(rows)
     gdir = 0.0
     step = np.inf
