@@ -272,28 +272,30 @@ def _prolong_row(e_c, m, ri, rw, ci, cw, fix, i, erow, fbuf, x, jlo, jhi):
 
 
 @_pjit
-def restrict(r, mc, ri, rw, ch, b_c):
+def restrict(r, mc, ri, rw, ch, spans, b_c):
     """``b_c = P^T r`` (``r`` 0 off the fine unknowns), times the coarse mask ``mc``; ``ri, rw``
-    the row parents (:func:`parent_table`), ``ch`` the column children (:func:`child_table`)."""
+    the row parents (:func:`parent_table`), ``ch`` the column children (:func:`child_table`),
+    ``spans`` the fine rows' spans of unknowns (:func:`row_spans`)."""
     C, Hp, Wp = r.shape
     for c in nb.prange(C):
         trow = np.zeros(b_c.shape[2])
         b_c[c] = 0.0
         for i in range(1, Hp - 1):
-            _restrict_row(r[c, i], ri, rw, ch, i, trow, b_c[c], 1, Wp - 1)
+            _restrict_row(r[c, i], ri, rw, ch, i, trow, b_c[c], spans[i, 0], spans[i, 1])
         b_c[c] *= mc
 
 
 @_pjit
-def prolong_add(e_c, m, ri, rw, ci, cw, fix, x):
+def prolong_add(e_c, m, ri, rw, ci, cw, fix, spans, x):
     """``x += P e_c`` on the fine unknowns (``e_c`` is 0 off the coarse unknowns); ``fix`` the
-    columns of :func:`prolongation_fixups`."""
+    columns of :func:`prolongation_fixups`, ``spans`` the fine rows' spans of unknowns."""
     C, Hp, Wp = x.shape
     for c in nb.prange(C):
         erow = np.zeros(e_c.shape[2])
         fbuf = np.zeros(Wp)
         for i in range(1, Hp - 1):
-            _prolong_row(e_c[c], m, ri, rw, ci, cw, fix, i, erow, fbuf, x[c], 1, Wp - 1)
+            _prolong_row(e_c[c], m, ri, rw, ci, cw, fix, i, erow, fbuf, x[c], spans[i, 0],
+                         spans[i, 1])
 
 
 # --------------------------------------------------------------------------- Galerkin coarse operators
@@ -453,9 +455,10 @@ def irregular_cells(mask, reg):
 
 
 @_fpjit
-def residual9(m, st, const, irr_ptr, irr_col, x, b, r):
-    """``r = b - A x`` for the 9-point operator ``st`` (0 off the unknowns); the unknowns listed
-    by :func:`irregular_cells` use their stencils, the others the interior constant ``const``.
+def residual9(m, st, const, irr_ptr, irr_col, spans, x, b, r):
+    """``r = b - A x`` for the 9-point operator ``st`` on the rows' spans of unknowns
+    (:func:`row_spans`; ``r`` must be 0, and stays 0, elsewhere); the unknowns listed by
+    :func:`irregular_cells` use their stencils, the others the interior constant ``const``.
 
     Each row is first computed with the constant stencil (a vectorised loop;
     the mask zeroes the cells that are not unknowns), then its irregular
@@ -463,51 +466,53 @@ def residual9(m, st, const, irr_ptr, irr_col, x, b, r):
     every cell in the loop made LLVM compute the stencil everywhere).
     """
     C, Hp, Wp = x.shape
-    k4 = const[4]
+    k0, k1, k3, k4 = const[0], const[1], const[3], const[4]
     for c in nb.prange(C):
         xc, bc, rc = x[c], b[c], r[c]
-        for j in range(Wp):
-            rc[0, j] = 0.0
-            rc[Hp - 1, j] = 0.0
         for i in range(1, Hp - 1):
-            rc[i, 0] = 0.0
-            rc[i, Wp - 1] = 0.0
-            for j in range(1, Wp - 1):
-                rc[i, j] = m[i, j] * (bc[i, j] - k4 * xc[i, j] - _offdiag9_const(const, xc, i, j))
+            o = spans[i, 0] - 1                 # loops over views from the span (see _restrict_row)
+            xm, x0, xp, bv, mv, rv = xc[i - 1, o:], xc[i, o:], xc[i + 1, o:], bc[i, o:], m[i, o:], rc[i, o:]
+            for k in range(1, spans[i, 1] - o):
+                rv[k] = mv[k] * (bv[k] - k4 * x0[k]
+                                 - (k0 * (xm[k - 1] + xm[k + 1] + xp[k - 1] + xp[k + 1])
+                                    + k1 * (xm[k] + xp[k]) + k3 * (x0[k - 1] + x0[k + 1])))
             for n in range(irr_ptr[i], irr_ptr[i + 1]):
                 j = irr_col[n]
                 rc[i, j] = bc[i, j] - st[4, i, j] * xc[i, j] - _offdiag9(st, xc, i, j)
 
 
 @_fjit
-def _gs9_row(inv_d, st, const, irr_ptr, irr_col, x, b, i, reverse, cbuf, ebuf):
-    """Lexicographic Gauss-Seidel on row ``i`` of one channel (right to left if ``reverse``).
+def _gs9_row(inv_d, st, const, irr_ptr, irr_col, x, b, i, reverse, cbuf, ebuf, jlo, jhi):
+    """Lexicographic Gauss-Seidel on row ``i`` of one channel (right to left if ``reverse``),
+    on its span of unknowns ``[jlo, jhi)``.
 
     The update ``x_j = w_j (b_j - sum_{k != centre} S_k x_k)`` depends on the
     row's previous cell only through ``S_side x_{j -+ 1}``, so it is split as
-    ``x_j = c_j - e_j x_{j -+ 1}``: ``c`` and ``e`` for the whole row first (the
-    constant stencil in a vectorised loop, then the irregular unknowns of
-    :func:`irregular_cells` from their stencils), then the recurrence, one fused multiply-add per cell. The
-    cells that are not unknowns get ``c = e = 0`` (``w = 0``), so stay 0.
+    ``x_j = c_j - e_j x_{j -+ 1}``: ``c`` and ``e`` for the whole span first (the
+    constant stencil in a vectorised loop over row views, then the irregular
+    unknowns of :func:`irregular_cells` from their stencils), then the
+    recurrence, one fused multiply-add per cell. The cells that are not
+    unknowns get ``c = e = 0`` (``w = 0``), so stay 0.
     """
-    Wp = x.shape[1]
     k0, k1, k3 = const[0], const[1], const[3]
+    o = jlo - 1
+    n = jhi - o
+    xm, x0, xp, bv, wv = x[i - 1, o:], x[i, o:], x[i + 1, o:], b[i, o:], inv_d[i, o:]
+    cb, eb = cbuf[o:], ebuf[o:]
     if reverse:
-        for j in range(1, Wp - 1):
-            w = inv_d[i, j]
-            s = (k0 * (x[i - 1, j - 1] + x[i - 1, j + 1] + x[i + 1, j - 1] + x[i + 1, j + 1])
-                 + k1 * (x[i - 1, j] + x[i + 1, j]) + k3 * x[i, j - 1])
-            cbuf[j] = (b[i, j] - s) * w
-            ebuf[j] = k3 * w
+        for k in range(1, n):
+            s = (k0 * (xm[k - 1] + xm[k + 1] + xp[k - 1] + xp[k + 1])
+                 + k1 * (xm[k] + xp[k]) + k3 * x0[k - 1])
+            cb[k] = (bv[k] - s) * wv[k]
+            eb[k] = k3 * wv[k]
     else:
-        for j in range(1, Wp - 1):
-            w = inv_d[i, j]
-            s = (k0 * (x[i - 1, j - 1] + x[i - 1, j + 1] + x[i + 1, j - 1] + x[i + 1, j + 1])
-                 + k1 * (x[i - 1, j] + x[i + 1, j]) + k3 * x[i, j + 1])
-            cbuf[j] = (b[i, j] - s) * w
-            ebuf[j] = k3 * w
-    for n in range(irr_ptr[i], irr_ptr[i + 1]):
-        j = irr_col[n]
+        for k in range(1, n):
+            s = (k0 * (xm[k - 1] + xm[k + 1] + xp[k - 1] + xp[k + 1])
+                 + k1 * (xm[k] + xp[k]) + k3 * x0[k + 1])
+            cb[k] = (bv[k] - s) * wv[k]
+            eb[k] = k3 * wv[k]
+    for m in range(irr_ptr[i], irr_ptr[i + 1]):
+        j = irr_col[m]
         w = inv_d[i, j]
         if reverse:
             side = st[5, i, j]
@@ -518,19 +523,19 @@ def _gs9_row(inv_d, st, const, irr_ptr, irr_col, x, b, i, reverse, cbuf, ebuf):
         cbuf[j] = (b[i, j] - s) * w
         ebuf[j] = side * w
     if reverse:
-        prev = x[i, Wp - 1]
-        for j in range(Wp - 2, 0, -1):
-            prev = cbuf[j] - ebuf[j] * prev
-            x[i, j] = prev
+        prev = x0[n]
+        for k in range(n - 1, 0, -1):
+            prev = cb[k] - eb[k] * prev
+            x0[k] = prev
     else:
-        prev = x[i, 0]
-        for j in range(1, Wp - 1):
-            prev = cbuf[j] - ebuf[j] * prev
-            x[i, j] = prev
+        prev = x0[0]
+        for k in range(1, n):
+            prev = cb[k] - eb[k] * prev
+            x0[k] = prev
 
 
 @_fpjit
-def gauss_seidel9(inv_d, st, const, irr_ptr, irr_col, x, b, reverse):
+def gauss_seidel9(inv_d, st, const, irr_ptr, irr_col, spans, x, b, reverse):
     """One lexicographic Gauss-Seidel sweep on a 9-point level: forward, or backward if
     ``reverse`` (the adjoint sweep, so that the V-cycle stays symmetric); see :func:`_gs9_row`."""
     C, Hp, Wp = x.shape
@@ -539,7 +544,8 @@ def gauss_seidel9(inv_d, st, const, irr_ptr, irr_col, x, b, reverse):
         ebuf = np.zeros(Wp)
         for ii in range(1, Hp - 1):
             i = Hp - 1 - ii if reverse else ii
-            _gs9_row(inv_d, st, const, irr_ptr, irr_col, x[c], b[c], i, reverse, cbuf, ebuf)
+            _gs9_row(inv_d, st, const, irr_ptr, irr_col, x[c], b[c], i, reverse, cbuf, ebuf,
+                     spans[i, 0], spans[i, 1])
 
 
 # --------------------------------------------------------------------------- fused fine-level passes

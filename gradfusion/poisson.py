@@ -357,6 +357,8 @@ class _Hierarchy:
             self.tables.append(rows_t + cols_t + (pk.prolongation_fixups(*cols_t),))
             children = pk.child_table(*cols_t, self.kinds[lev + 1].shape[1])
             self.restrictions.append(rows_t + (children,))
+        # each level's rows' spans of unknowns (the kernels work there only)
+        self.level_spans = [self.spans] + [pk.row_spans(m) for m in self.masks[1:]]
         # work arrays of the coarse levels (the fine level's live in the solver; a V-cycle
         # from level 0, as the tests run, allocates its residual on demand)
         shapes = [(C,) + k.shape for k in self.kinds]
@@ -432,7 +434,7 @@ class _Hierarchy:
             pk.gauss_seidel(self.inv_d[0], x, b, reverse)
         else:
             pk.gauss_seidel9(self.inv_d[lev], self.ops[lev], self.consts[lev], *self.irregular[lev],
-                             x, b, reverse)
+                             self.level_spans[lev], x, b, reverse)
 
     def cycle(self, lev, b, x):
         """``x = B_lev b``: a symmetric V-cycle from level ``lev`` down, zero initial guess."""
@@ -445,11 +447,12 @@ class _Hierarchy:
         if lev == 0:
             pk.residual(self.masks[0], self.ops[0], x, b, r)
         else:
-            pk.residual9(self.masks[lev], self.ops[lev], self.consts[lev], *self.irregular[lev], x, b,
-                         r)
-        pk.restrict(r, self.masks[lev + 1], *self.restrictions[lev], self.b[lev + 1])
+            pk.residual9(self.masks[lev], self.ops[lev], self.consts[lev], *self.irregular[lev],
+                         self.level_spans[lev], x, b, r)
+        pk.restrict(r, self.masks[lev + 1], *self.restrictions[lev], self.level_spans[lev],
+                    self.b[lev + 1])
         self.cycle(lev + 1, self.b[lev + 1], self.x[lev + 1])
-        pk.prolong_add(self.x[lev + 1], self.masks[lev], *self.tables[lev], x)
+        pk.prolong_add(self.x[lev + 1], self.masks[lev], *self.tables[lev], self.level_spans[lev], x)
         self._smooth(lev, x, b, True)
         return x
 
