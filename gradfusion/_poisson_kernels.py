@@ -47,13 +47,18 @@ Coarse levels read their stored 9-point stencils only where they differ from
 the interior constant (:func:`irregular_cells`); their Gauss-Seidel sweeps
 split each row into a vectorised part and a one-multiply-add recurrence.
 
-The per-channel kernels run the channels in parallel (``prange`` over
-channels: the same arithmetic per channel, at most 1.5x for three channels on
-two cores); :func:`galerkin` runs its coarse rows in parallel and the
-other set-up kernels (:func:`parent_table`, :func:`child_table`) are
-serial. Restriction gathers each coarse entry from its three fine children
-(:func:`child_table`) rather than scattering through the parent table: the
-gather vectorises.
+Every kernel works on each row's span of unknowns only (:func:`row_spans`),
+with its loops over row views that start at the span: a loop from a runtime
+column keeps Numba's negative-index test on every access (2-3x slower).
+
+Parallel work: the fused passes and :func:`count_residual` run (channel, row
+band) units (:func:`band_edges`: three channels on two threads are six equal
+units, where three channel units took two rounds); the set-up kernels run
+(channel, row) pairs and :func:`galerkin` its coarse rows; the coarse-level
+kernels run the channels in parallel (lexicographic sweeps). :func:`parent_table`
+and :func:`child_table` are serial. Restriction gathers each coarse entry from
+its three fine children (:func:`child_table`) rather than scattering through
+the parent table: the gather vectorises.
 """
 
 import math
