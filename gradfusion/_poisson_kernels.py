@@ -641,16 +641,13 @@ def _step_stage(stage, i, count, spans, xc, rc, pc, zc, a, bt, ri, rw, ch, bcc, 
     o = jlo - 1
     n = jhi - o
     if stage == 1 and first:               # the initial residual, then the red cells
-        cv, xm, x0, xp = count[i, o:], xc[i - 1, o:], xc[i, o:], xc[i + 1, o:]
-        r0, z0, b0 = rc[i, o:], zc[i, o:], bb[i, o:]
+        _residual_count_row(count, bb, xc, i, rc[i], jlo, jhi)
+        cv, r0, z0 = count[i, o:], rc[i, o:], zc[i, o:]
         acc = 0.0
         for k in range(1, n):
-            d = cv[k]
-            on = 1.0 if d > 0 else 0.0
-            rv = on * (b0[k] - (d * x0[k] - xm[k] - xp[k] - x0[k - 1] - x0[k + 1]))
-            r0[k] = rv
+            rv = r0[k]
             acc += rv * rv
-            z0[k] = rv * _INV_COUNT[d] * ((i + o + k + 1) & 1)
+            z0[k] = rv * _INV_COUNT[cv[k]] * ((i + o + k + 1) & 1)
         return acc
     if stage == 0:                         # the new direction
         if first:

@@ -308,7 +308,6 @@ class _Hierarchy:
         count, m, d, inv_d, reg = pk.fine_operator(kind)
         self.kinds = [kind]
         self.count = count                           # the fine operator for the fused passes
-        self.spans = pk.row_spans(count)             # ... and where its rows have unknowns
         self.masks = [m]
         self.ranges = [(rows[0], rows[1], cols[0], cols[1])]
         self.ops = [d]                               # level 0: the 5-point diagonal
@@ -358,7 +357,7 @@ class _Hierarchy:
             children = pk.child_table(*cols_t, self.kinds[lev + 1].shape[1])
             self.restrictions.append(rows_t + (children,))
         # each level's rows' spans of unknowns (the kernels work there only)
-        self.level_spans = [self.spans] + [pk.row_spans(m) for m in self.masks[1:]]
+        self.level_spans = [pk.row_spans(count)] + [pk.row_spans(m) for m in self.masks[1:]]
         # work arrays of the coarse levels (the fine level's live in the solver; a V-cycle
         # from level 0, as the tests run, allocates its residual on demand)
         shapes = [(C,) + k.shape for k in self.kinds]
@@ -479,7 +478,7 @@ def _pcg(hier, b, x, tol, maxiter, bnorm, edges):
     """
     if len(hier.kinds) == 1:
         return _pcg_single_level(hier, b, x, tol, maxiter, bnorm)
-    count, spans = hier.count, hier.spans
+    count, spans = hier.count, hier.level_spans[0]
     C = b.shape[0]
     r = np.zeros_like(b)             # 0 outside the row spans of unknowns; the first pass fills it
     z = np.zeros_like(b)
@@ -725,7 +724,7 @@ def blend(source, target, mask, offset=(0, 0), *, method="normal", channel_axis=
     norms, row = np.empty(C), np.empty((C, 1, Wp))
     for _ in range(3):                      # restart if the recursive residual drifted
         nit += _pcg(hier, b, x, tol, maxiter - nit, bn, edges)
-        pk.count_residual(hier.count, hier.spans, x, b, row, edges, norms)   # norms only
+        pk.count_residual(hier.count, hier.level_spans[0], x, b, row, edges, norms)   # norms only
         rel = np.sqrt(norms) / bn
         if np.all(rel <= tol) or nit >= maxiter:
             break

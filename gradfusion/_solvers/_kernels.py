@@ -9,6 +9,8 @@ Plain NumPy references live in ``tests/reference.py``.
 import numba as nb
 import numpy as np
 
+from .._stencils import row_chunks
+
 _pjit = nb.njit(cache=True, nogil=True, parallel=True, fastmath={"reassoc", "nsz", "contract"})
 _jit = nb.njit(cache=True, nogil=True)
 #: helpers inlined into the parallel passes (compiled with their flags)
@@ -78,17 +80,6 @@ def _row_min(buf, n, lanes):
     return best
 
 
-#: row chunks of the passes that need row buffers: each chunk allocates its buffers once (an
-#: allocation per row cost 10-25% of a measures pass at 512x464x3)
-_ROW_CHUNKS = 64
-
-
-@_inline
-def _chunks(n):
-    """How many row chunks a parallel pass over ``n`` rows uses."""
-    return min(n, _ROW_CHUNKS)
-
-
 @_pjit
 def projected_gradient_measures(x, g, upper, abar):
     """One pass over the KKT state of the box QP.
@@ -100,7 +91,7 @@ def projected_gradient_measures(x, g, upper, abar):
     C, H, W = x.shape
     rows = np.zeros((C * H, 4))
     inv_abar = 1.0 / abar
-    n, chunks = C * H, _chunks(C * H)
+    n, chunks = C * H, row_chunks(C * H)
     for t in nb.prange(chunks):
         gp_sq, steps, lanes = np.empty(W), np.empty(W), np.empty(_LANES)
         for r in range(t * n // chunks, (t + 1) * n // chunks):
@@ -268,7 +259,7 @@ def cg_scalars(x, g, p, ap, b, upper):
     """``(p.Ap, g.p, max feasible step along -p, x.g, x.b)`` in one pass."""
     C, H, W = x.shape
     rows = np.zeros((C * H, 5))
-    n, chunks = C * H, _chunks(C * H)
+    n, chunks = C * H, row_chunks(C * H)
     for t in nb.prange(chunks):
         steps, lanes = np.empty(W), np.empty(_LANES)
         for r in range(t * n // chunks, (t + 1) * n // chunks):
@@ -342,7 +333,7 @@ def conjugate_direction_measures(x, g, upper, p, gamma, abar):
     C, H, W = x.shape
     rows = np.zeros((C * H, 6))
     inv_abar = 1.0 / abar
-    n, chunks = C * H, _chunks(C * H)
+    n, chunks = C * H, row_chunks(C * H)
     for t in nb.prange(chunks):
         gp_sq, steps, lanes = np.empty(W), np.empty(W), np.empty(_LANES)
         for r in range(t * n // chunks, (t + 1) * n // chunks):
