@@ -28,9 +28,9 @@ the other one (a mirror: the Neumann end) and a fixed coarse parent
 contributes 0. Restriction is the exact transpose ``P^T`` and the coarse
 operators are the Galerkin products ``P^T A P``: 9-point stencils stored as
 ``st[3 * (di + 1) + (dj + 1), i, j]``. Smoothing is red-black Gauss-Seidel on
-the fine level (black-red after the coarse correction) and lexicographic
-Gauss-Seidel on the coarse ones (backward after the correction: the adjoint
-sweep), so that one V-cycle is a symmetric positive definite preconditioner
+the fine level (black-red after the coarse correction) and Gauss-Seidel on
+the coarse ones, lexicographic within row bands (backward after the
+correction: the adjoint sweep), so that one V-cycle is a symmetric positive definite preconditioner
 for conjugate gradients. Coarse rows in the regular interior of the mask
 equal a constant stencil and are applied from it, without reading their
 stored stencil.
@@ -55,7 +55,9 @@ Parallel work: the fused passes and :func:`count_residual` run (channel, row
 band) units (:func:`band_edges`: three channels on two threads are six equal
 units, where three channel units took two rounds); the set-up kernels run
 (channel, row) pairs and :func:`galerkin` its coarse rows; the coarse-level
-kernels run the channels in parallel (lexicographic sweeps). :func:`parent_table`
+kernels run (channel, row band) units of :func:`smoother_bands`, their
+Gauss-Seidel sweeps hybrid (lexicographic inside a band, Jacobi across its
+seams: see :func:`gauss_seidel9`). :func:`parent_table`
 and :func:`child_table` are serial. Restriction gathers each coarse entry from
 its three fine children (:func:`child_table`) rather than scattering through
 the parent table: the gather vectorises.
@@ -198,8 +200,9 @@ def child_table(idx, w, nc):
 
 
 @_fjit
-def _restrict_row(res, ri, rw, ch, i, trow, b_c, jlo, jhi):
-    """Add fine row ``i`` (values ``res``, 0 off the unknowns) into ``b_c`` by ``P^T``.
+def _restrict_row(res, ri, rw, ch, i, trow, b_c, jlo, jhi, lo, hi):
+    """Add fine row ``i`` (values ``res``, 0 off the unknowns) into the rows ``[lo, hi)`` of
+    ``b_c`` by ``P^T``.
 
     Along the row a gather over the coarse columns (children ``2J-1, 2J, 2J+1``
     with the weights of ``ch``, summed in fine order as a scatter would): it
@@ -219,12 +222,14 @@ def _restrict_row(res, ri, rw, ch, i, trow, b_c, jlo, jhi):
     for m in range(n):
         tv[m] = ((0.0 + cv[m, 0] * rv[2 * m]) + cv[m, 1] * rv[2 * m + 1]) + cv[m, 2] * rv[2 * m + 2]
     u0, u1 = rw[i, 0], rw[i, 1]
-    r0 = b_c[ri[i, 0], J0:]
-    for m in range(n):
-        r0[m] += u0 * tv[m]
-    r1 = b_c[ri[i, 1], J0:]
-    for m in range(n):
-        r1[m] += u1 * tv[m]
+    if lo <= ri[i, 0] < hi:
+        r0 = b_c[ri[i, 0], J0:]
+        for m in range(n):
+            r0[m] += u0 * tv[m]
+    if lo <= ri[i, 1] < hi:
+        r1 = b_c[ri[i, 1], J0:]
+        for m in range(n):
+            r1[m] += u1 * tv[m]
 
 
 def prolongation_fixups(ci, cw):
@@ -277,28 +282,47 @@ def _prolong_row(e_c, m, ri, rw, ci, cw, fix, i, erow, fbuf, x, jlo, jhi):
 
 
 @_pjit
-def restrict(r, mc, ri, rw, ch, spans, b_c):
+def restrict(r, mc, ri, rw, ch, spans, edges_c, b_c):
     """``b_c = P^T r`` (``r`` 0 off the fine unknowns), times the coarse mask ``mc``; ``ri, rw``
     the row parents (:func:`parent_table`), ``ch`` the column children (:func:`child_table`),
-    ``spans`` the fine rows' spans of unknowns (:func:`row_spans`)."""
+    ``spans`` the fine rows' spans of unknowns (:func:`row_spans`), ``edges_c`` the coarse
+    level's row bands (:func:`smoother_bands`).
+
+    A (channel, coarse band) unit walks the fine rows with a parent in its band, in order,
+    and adds only into its own rows: each coarse entry gets the same sums in the same order
+    whatever the bands (a fine row between two bands is gathered by both).
+    """
     C, Hp, Wp = r.shape
-    for c in nb.prange(C):
+    Hc = b_c.shape[1]
+    nbands = edges_c.shape[0] - 1
+    for unit in nb.prange(C * nbands):
+        c, k = unit // nbands, unit % nbands
+        lo, hi = edges_c[k], edges_c[k + 1]
+        zlo = 0 if k == 0 else lo                       # the frame rows belong to the end bands
+        zhi = Hc if k == nbands - 1 else hi
+        bc = b_c[c]
+        bc[zlo:zhi] = 0.0
         trow = np.zeros(b_c.shape[2])
-        b_c[c] = 0.0
-        for i in range(1, Hp - 1):
-            _restrict_row(r[c, i], ri, rw, ch, i, trow, b_c[c], spans[i, 0], spans[i, 1])
-        b_c[c] *= mc
+        for i in range(max(2 * lo - 1, 1), min(2 * hi, Hp - 1)):
+            _restrict_row(r[c, i], ri, rw, ch, i, trow, bc, spans[i, 0], spans[i, 1], lo, hi)
+        for i in range(zlo, zhi):
+            bv, mv = bc[i], mc[i]
+            for j in range(bv.shape[0]):
+                bv[j] *= mv[j]
 
 
 @_pjit
-def prolong_add(e_c, m, ri, rw, ci, cw, fix, spans, x):
+def prolong_add(e_c, m, ri, rw, ci, cw, fix, spans, edges, x):
     """``x += P e_c`` on the fine unknowns (``e_c`` is 0 off the coarse unknowns); ``fix`` the
-    columns of :func:`prolongation_fixups`, ``spans`` the fine rows' spans of unknowns."""
+    columns of :func:`prolongation_fixups`, ``spans`` the fine rows' spans of unknowns,
+    ``edges`` the fine level's row bands (:func:`smoother_bands`)."""
     C, Hp, Wp = x.shape
-    for c in nb.prange(C):
+    nbands = edges.shape[0] - 1
+    for unit in nb.prange(C * nbands):
+        c, k = unit // nbands, unit % nbands
         erow = np.zeros(e_c.shape[2])
         fbuf = np.zeros(Wp)
-        for i in range(1, Hp - 1):
+        for i in range(edges[k], edges[k + 1]):
             _prolong_row(e_c[c], m, ri, rw, ci, cw, fix, i, erow, fbuf, x[c], spans[i, 0],
                          spans[i, 1])
 
@@ -434,12 +458,12 @@ def _galerkin_row(kind_f, diag_f, st_f, five, reg_f, kind_c, rlo, rhi, clo, chi,
 
 
 @_fjit
-def _offdiag9(st, x, i, j):
-    """``sum_{k != centre} st[k, i, j] x[neighbour k]`` (the 9-point stencil without its centre)."""
-    return (st[0, i, j] * x[i - 1, j - 1] + st[1, i, j] * x[i - 1, j] + st[2, i, j] * x[i - 1, j + 1]
-            + st[3, i, j] * x[i, j - 1] + st[5, i, j] * x[i, j + 1]
-            + st[6, i, j] * x[i + 1, j - 1] + st[7, i, j] * x[i + 1, j]
-            + st[8, i, j] * x[i + 1, j + 1])
+def _offdiag9(st, xm, x0, xp, i, j):
+    """``sum_{k != centre} st[k, i, j] x[neighbour k]`` (the 9-point stencil without its centre)
+    at column ``j`` of row ``i``; ``xm, x0, xp`` are the rows ``i - 1, i, i + 1``."""
+    return (st[0, i, j] * xm[j - 1] + st[1, i, j] * xm[j] + st[2, i, j] * xm[j + 1]
+            + st[3, i, j] * x0[j - 1] + st[5, i, j] * x0[j + 1]
+            + st[6, i, j] * xp[j - 1] + st[7, i, j] * xp[j] + st[8, i, j] * xp[j + 1])
 
 
 @_fjit
@@ -460,10 +484,11 @@ def irregular_cells(mask, reg):
 
 
 @_fpjit
-def residual9(m, st, const, irr_ptr, irr_col, spans, x, b, r):
+def residual9(m, st, const, irr_ptr, irr_col, spans, edges, x, b, r):
     """``r = b - A x`` for the 9-point operator ``st`` on the rows' spans of unknowns
     (:func:`row_spans`; ``r`` must be 0, and stays 0, elsewhere); the unknowns listed by
     :func:`irregular_cells` use their stencils, the others the interior constant ``const``.
+    (Channel, row band) units of ``edges`` (:func:`smoother_bands`) in parallel.
 
     Each row is first computed with the constant stencil (a vectorised loop;
     the mask zeroes the cells that are not unknowns), then its irregular
@@ -472,9 +497,11 @@ def residual9(m, st, const, irr_ptr, irr_col, spans, x, b, r):
     """
     C, Hp, Wp = x.shape
     k0, k1, k3, k4 = const[0], const[1], const[3], const[4]
-    for c in nb.prange(C):
+    nbands = edges.shape[0] - 1
+    for unit in nb.prange(C * nbands):
+        c, q = unit // nbands, unit % nbands
         xc, bc, rc = x[c], b[c], r[c]
-        for i in range(1, Hp - 1):
+        for i in range(edges[q], edges[q + 1]):
             o = spans[i, 0] - 1                 # loops over views from the span (see _restrict_row)
             xm, x0, xp, bv, mv, rv = xc[i - 1, o:], xc[i, o:], xc[i + 1, o:], bc[i, o:], m[i, o:], rc[i, o:]
             for k in range(1, spans[i, 1] - o):
@@ -483,13 +510,16 @@ def residual9(m, st, const, irr_ptr, irr_col, spans, x, b, r):
                                     + k1 * (xm[k] + xp[k]) + k3 * (x0[k - 1] + x0[k + 1])))
             for n in range(irr_ptr[i], irr_ptr[i + 1]):
                 j = irr_col[n]
-                rc[i, j] = bc[i, j] - st[4, i, j] * xc[i, j] - _offdiag9(st, xc, i, j)
+                rc[i, j] = bc[i, j] - st[4, i, j] * xc[i, j] - _offdiag9(st, xc[i - 1], xc[i],
+                                                                        xc[i + 1], i, j)
 
 
 @_fjit
-def _gs9_row(inv_d, st, const, irr_ptr, irr_col, x, b, i, reverse, cbuf, ebuf, jlo, jhi):
+def _gs9_row(inv_d, st, const, irr_ptr, irr_col, xrm, xr, xrp, b, i, reverse, cbuf, ebuf, jlo,
+             jhi):
     """Lexicographic Gauss-Seidel on row ``i`` of one channel (right to left if ``reverse``),
-    on its span of unknowns ``[jlo, jhi)``.
+    on its span of unknowns ``[jlo, jhi)``; ``xr`` is the row (updated in place), ``xrm``
+    and ``xrp`` the values the sweep reads for rows ``i - 1`` and ``i + 1``.
 
     The update ``x_j = w_j (b_j - sum_{k != centre} S_k x_k)`` depends on the
     row's previous cell only through ``S_side x_{j -+ 1}``, so it is split as
@@ -502,7 +532,7 @@ def _gs9_row(inv_d, st, const, irr_ptr, irr_col, x, b, i, reverse, cbuf, ebuf, j
     k0, k1, k3 = const[0], const[1], const[3]
     o = jlo - 1
     n = jhi - o
-    xm, x0, xp, bv, wv = x[i - 1, o:], x[i, o:], x[i + 1, o:], b[i, o:], inv_d[i, o:]
+    xm, x0, xp, bv, wv = xrm[o:], xr[o:], xrp[o:], b[i, o:], inv_d[i, o:]
     cb, eb = cbuf[o:], ebuf[o:]
     if reverse:
         for k in range(1, n):
@@ -521,10 +551,10 @@ def _gs9_row(inv_d, st, const, irr_ptr, irr_col, x, b, i, reverse, cbuf, ebuf, j
         w = inv_d[i, j]
         if reverse:
             side = st[5, i, j]
-            s = _offdiag9(st, x, i, j) - side * x[i, j + 1]
+            s = _offdiag9(st, xrm, xr, xrp, i, j) - side * xr[j + 1]
         else:
             side = st[3, i, j]
-            s = _offdiag9(st, x, i, j) - side * x[i, j - 1]
+            s = _offdiag9(st, xrm, xr, xrp, i, j) - side * xr[j - 1]
         cbuf[j] = (b[i, j] - s) * w
         ebuf[j] = side * w
     if reverse:
@@ -540,17 +570,52 @@ def _gs9_row(inv_d, st, const, irr_ptr, irr_col, x, b, i, reverse, cbuf, ebuf, j
 
 
 @_fpjit
-def gauss_seidel9(inv_d, st, const, irr_ptr, irr_col, spans, x, b, reverse):
-    """One lexicographic Gauss-Seidel sweep on a 9-point level: forward, or backward if
-    ``reverse`` (the adjoint sweep, so that the V-cycle stays symmetric); see :func:`_gs9_row`."""
+def gauss_seidel9(inv_d, st, const, irr_ptr, irr_col, spans, edges, x, b, reverse, zero):
+    """One Gauss-Seidel sweep on a 9-point level, lexicographic within each row band of
+    ``edges`` (:func:`smoother_bands`): forward, or backward if ``reverse`` (the adjoint
+    sweep, so that the V-cycle stays symmetric); see :func:`_gs9_row`.
+
+    The (channel, band) units run in parallel. A band reads its neighbours' rows
+    across a seam as they were before the sweep (a snapshot of the two rows):
+    hybrid Gauss-Seidel, lexicographic inside the bands and Jacobi between them,
+    whose backward sweep is still the adjoint of the forward one, and whose result
+    does not depend on the order the units run in. With ``zero`` the sweep starts
+    from ``x = 0`` (a forward sweep's first visit: each row's span is cleared as it
+    is reached and the rows not yet reached read as 0), so ``x`` needs no clearing
+    beforehand (its cells off the unknowns must be 0).
+    """
     C, Hp, Wp = x.shape
-    for c in nb.prange(C):
+    nbands = edges.shape[0] - 1
+    seams = np.zeros((C, nbands, 2, Wp))            # rows lo - 1 and hi before the sweep
+    if not zero:
+        for unit in nb.prange(C * nbands):
+            c, k = unit // nbands, unit % nbands
+            seams[c, k, 0] = x[c, edges[k] - 1]
+            seams[c, k, 1] = x[c, edges[k + 1]]
+    for unit in nb.prange(C * nbands):
+        c, k = unit // nbands, unit % nbands
+        lo, hi = edges[k], edges[k + 1]
         cbuf = np.zeros(Wp)
         ebuf = np.zeros(Wp)
-        for ii in range(1, Hp - 1):
-            i = Hp - 1 - ii if reverse else ii
-            _gs9_row(inv_d, st, const, irr_ptr, irr_col, x[c], b[c], i, reverse, cbuf, ebuf,
-                     spans[i, 0], spans[i, 1])
+        xc = x[c]
+        for ii in range(hi - lo):
+            i = hi - 1 - ii if reverse else lo + ii
+            xm = seams[c, k, 0] if i == lo else xc[i - 1]
+            xp = seams[c, k, 1] if (zero or i == hi - 1) else xc[i + 1]
+            if zero:
+                xr = xc[i]
+                for j in range(spans[i, 0], spans[i, 1]):
+                    xr[j] = 0.0
+            _gs9_row(inv_d, st, const, irr_ptr, irr_col, xm, xc[i], xp, b[c], i, reverse, cbuf,
+                     ebuf, spans[i, 0], spans[i, 1])
+
+
+def smoother_bands(rows, channels):
+    """Row bands of the coarse levels' kernels: :func:`band_edges` for two threads (three
+    channels: two bands each, six units). Fixed rather than taken from the thread count,
+    so that the hybrid Gauss-Seidel smoother of :func:`gauss_seidel9`, and with it the
+    solver's iterates, are the same on every machine."""
+    return band_edges(rows, channels, 2)
 
 
 # --------------------------------------------------------------------------- fused fine-level passes
@@ -677,7 +742,7 @@ def _step_stage(stage, i, count, spans, xc, rc, pc, zc, a, bt, ri, rw, ch, bcc, 
         if 0 <= j < Wp:
             res[j] = 0.0
     _residual_count_row(count, rc, zc, i, res, jlo, jhi)    # the smoother's residual, restricted
-    _restrict_row(res, ri, rw, ch, i, trow, bcc, jlo, jhi)
+    _restrict_row(res, ri, rw, ch, i, trow, bcc, jlo, jhi, 0, bcc.shape[0])
     return 0.0
 
 

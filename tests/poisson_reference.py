@@ -282,27 +282,34 @@ def residual9(m, st, reg, const, x, b):
     return np.where(_f64(m) != 0, _f64(b) - apply9(m, st, reg, const, x), 0.0)
 
 
-def gauss_seidel9(inv_d, st, reg, const, x, b, reverse=False):
+def gauss_seidel9(inv_d, st, reg, const, x, b, reverse=False, edges=None):
     """One lexicographic Gauss-Seidel sweep (rows then columns; both backwards if ``reverse``).
 
     ``x_p <- inv_d_p (b_p - sum_{k != centre} S[k, p] x_{p + offset_k})`` on the
-    unknowns (``inv_d != 0``), one cell after the other.
+    unknowns (``inv_d != 0``), one cell after the other. With row bands ``edges``
+    (interior rows ``edges[k] .. edges[k + 1] - 1``) the sweep is hybrid: each band
+    is swept on its own and reads the rows of other bands as they were before the
+    sweep.
     """
     S = effective_stencil(st, reg, const)
     x = _f64(x).copy()
+    old = x.copy()
     b = _f64(b)
     inv_d = _f64(inv_d)
     Hp, Wp = x.shape[-2:]
-    rows = range(Hp - 2, 0, -1) if reverse else range(1, Hp - 1)
+    if edges is None:
+        edges = [1, Hp - 1]
     cols = range(Wp - 2, 0, -1) if reverse else range(1, Wp - 1)
-    for c in range(x.shape[0]):
-        for i in rows:
-            for j in cols:
-                if inv_d[i, j] == 0.0:
-                    continue
-                s = sum(S[k, i, j] * x[c, i + di, j + dj]
-                        for k, (di, dj) in enumerate(OFFSETS9) if k != 4)
-                x[c, i, j] = (b[c, i, j] - s) * inv_d[i, j]
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        rows = range(hi - 1, lo - 1, -1) if reverse else range(lo, hi)
+        for c in range(x.shape[0]):
+            for i in rows:
+                for j in cols:
+                    if inv_d[i, j] == 0.0:
+                        continue
+                    s = sum(S[k, i, j] * (x if lo <= i + di < hi else old)[c, i + di, j + dj]
+                            for k, (di, dj) in enumerate(OFFSETS9) if k != 4)
+                    x[c, i, j] = (b[c, i, j] - s) * inv_d[i, j]
     return x
 
 

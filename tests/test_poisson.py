@@ -303,7 +303,8 @@ def _explicit_prolongation(hier, lev):
         e = np.zeros((1,) + kind_c.shape)
         e.reshape(-1)[c] = 1.0
         x = np.zeros((1,) + kind_f.shape)
-        pk.prolong_add(e, hier.masks[lev], *hier.tables[lev], hier.level_spans[lev], x)
+        pk.prolong_add(e, hier.masks[lev], *hier.tables[lev], hier.level_spans[lev],
+                       hier.level_edges[lev], x)
         P[:, k] = x.reshape(-1)[fi]
     return P
 
@@ -332,7 +333,8 @@ def test_coarse_operators_are_galerkin_products(edge, monkeypatch):
         r = rng.random((1,) + kind.shape if lev == 0 else (1,) + hier.kinds[lev].shape)
         r *= hier.masks[lev]
         bc = np.zeros((1,) + hier.kinds[lev + 1].shape)
-        pk.restrict(r, hier.masks[lev + 1], *hier.restrictions[lev], hier.level_spans[lev], bc)
+        pk.restrict(r, hier.masks[lev + 1], *hier.restrictions[lev], hier.level_spans[lev],
+                    hier.level_edges[lev + 1], bc)
         fi = np.flatnonzero(hier.kinds[lev].ravel() == pk.UNKNOWN)
         ci = np.flatnonzero(hier.kinds[lev + 1].ravel() == pk.UNKNOWN)
         np.testing.assert_allclose(bc.reshape(-1)[ci], P.T @ r.reshape(-1)[fi], atol=1e-12)

@@ -88,6 +88,15 @@ case_param = pytest.mark.parametrize("case", sorted(CASES))
 channels_param = pytest.mark.parametrize("C", [1, 3])
 
 
+def bands(rows, n):
+    """Edges of ``n`` row bands of at least 7 interior rows (fewer bands if the grid is small)."""
+    n = max(1, min(n, (rows - 2) // 7))
+    return np.linspace(1, rows - 1, n + 1).round().astype(np.int64)
+
+
+bands_param = pytest.mark.parametrize("nbands", [1, 2, 3], ids=["1band", "2bands", "3bands"])
+
+
 def padded_problem(omega):
     """``(kind, rows, cols, (py0, px0))`` of a region ``omega`` of the target, as ``blend`` builds it."""
     Ht, Wt = omega.shape
@@ -302,14 +311,16 @@ def test_child_table():
 
 @case_param
 @channels_param
-def test_restrict(case, C, monkeypatch):
-    rng = np.random.default_rng([3, C, len(case)])
+@bands_param
+def test_restrict(case, C, nbands, monkeypatch):
+    rng = np.random.default_rng([3, C, nbands, len(case)])
     for kind_f, kind_c, rng_c in transfers(case, monkeypatch):
         m_f = (kind_f == pk.UNKNOWN).astype(float)
         mc = (kind_c == pk.UNKNOWN).astype(float)
         r = field(rng, C, m_f)
         b_c = np.full((C,) + kind_c.shape, np.nan)
-        pk.restrict(r, mc, *restriction(kind_f.shape, rng_c), pk.row_spans(m_f), b_c)
+        pk.restrict(r, mc, *restriction(kind_f.shape, rng_c), pk.row_spans(m_f),
+                    bands(kind_c.shape[0], nbands), b_c)
         assert_close(b_c, ref.restrict(r, mc, rng_c), 4.0)
         # the gather adds each coarse entry's children in the order a scatter would
         scatter = ref.restrict_scatter(r, mc, *tables(kind_f.shape, rng_c)[:4], kind_c.shape)
@@ -318,14 +329,16 @@ def test_restrict(case, C, monkeypatch):
 
 @case_param
 @channels_param
-def test_prolong_add(case, C, monkeypatch):
-    rng = np.random.default_rng([4, C, len(case)])
+@bands_param
+def test_prolong_add(case, C, nbands, monkeypatch):
+    rng = np.random.default_rng([4, C, nbands, len(case)])
     for kind_f, kind_c, rng_c in transfers(case, monkeypatch):
         m_f = (kind_f == pk.UNKNOWN).astype(float)
         mc = (kind_c == pk.UNKNOWN).astype(float)
         e_c, x = field(rng, C, mc), field(rng, C, m_f)
         expected = ref.prolong_add(e_c, m_f, rng_c, x)
-        pk.prolong_add(e_c, m_f, *tables(kind_f.shape, rng_c), pk.row_spans(m_f), x)
+        pk.prolong_add(e_c, m_f, *tables(kind_f.shape, rng_c), pk.row_spans(m_f),
+                       bands(kind_f.shape[0], nbands), x)
         assert_close(x, expected, 2.0)
 
 
@@ -341,8 +354,9 @@ def test_prolongation_fixups_give_the_table_s_values(case, monkeypatch):
         x0 = field(rng, 2, h.masks[lev])
         every = np.arange(1, ci.shape[0] - 1, dtype=np.int64)
         x_fix, x_all = x0.copy(), x0.copy()
-        pk.prolong_add(e_c, h.masks[lev], ri, rw, ci, cw, fix, h.level_spans[lev], x_fix)
-        pk.prolong_add(e_c, h.masks[lev], ri, rw, ci, cw, every, h.level_spans[lev], x_all)
+        edges = h.level_edges[lev]
+        pk.prolong_add(e_c, h.masks[lev], ri, rw, ci, cw, fix, h.level_spans[lev], edges, x_fix)
+        pk.prolong_add(e_c, h.masks[lev], ri, rw, ci, cw, every, h.level_spans[lev], edges, x_all)
         np.testing.assert_array_equal(x_fix, x_all)
         assert fix.size <= 4                      # the mirrored ends only
 
@@ -458,25 +472,52 @@ def test_irregular_cells():
 
 @case_param
 @channels_param
-def test_residual9(case, C, monkeypatch):
-    rng = np.random.default_rng([7, C, len(case)])
+@bands_param
+def test_residual9(case, C, nbands, monkeypatch):
+    rng = np.random.default_rng([7, C, nbands, len(case)])
     for m, st, reg, const, _ in nine_point_levels(case, monkeypatch, rng):
         x, b = field(rng, C, m), field(rng, C, m)
         r = np.zeros_like(x)                       # 0 outside the spans, which are not written
-        pk.residual9(m, st, const, *pk.irregular_cells(m, reg), pk.row_spans(m), x, b, r)
+        pk.residual9(m, st, const, *pk.irregular_cells(m, reg), pk.row_spans(m),
+                     bands(m.shape[0], nbands), x, b, r)
         assert_close(r, ref.residual9(m, st, reg, const, x, b), 16.0)
 
 
 @case_param
 @channels_param
-@pytest.mark.parametrize("reverse", [False, True], ids=["forward", "backward"])
-def test_gauss_seidel9(case, C, reverse, monkeypatch):
-    rng = np.random.default_rng([8, C, reverse, len(case)])
+@bands_param
+@pytest.mark.parametrize("sweep", ["forward", "backward", "from_zero"])
+def test_gauss_seidel9(case, C, nbands, sweep, monkeypatch):
+    rng = np.random.default_rng([8, C, nbands, len(sweep), len(case)])
+    reverse, zero = sweep == "backward", sweep == "from_zero"
     for m, st, reg, const, inv_d in nine_point_levels(case, monkeypatch, rng):
         x, b = field(rng, C, m), field(rng, C, m)
-        expected = ref.gauss_seidel9(inv_d, st, reg, const, x, b, reverse)
-        pk.gauss_seidel9(inv_d, st, const, *pk.irregular_cells(m, reg), pk.row_spans(m), x, b, reverse)
+        edges = bands(m.shape[0], nbands)
+        expected = ref.gauss_seidel9(inv_d, st, reg, const, 0 * x if zero else x, b, reverse,
+                                     edges=edges)
+        pk.gauss_seidel9(inv_d, st, const, *pk.irregular_cells(m, reg), pk.row_spans(m), edges,
+                         x, b, reverse, zero)      # from_zero: x's values on the unknowns unused
         assert_close(x, expected, 4.0)
+
+
+def test_hybrid_gauss_seidel9_backward_sweep_is_the_adjoint(monkeypatch):
+    """With bands, forward then backward hybrid sweeps from zero still give a symmetric
+    operator ``b -> x`` (what makes the V-cycle a CG preconditioner)."""
+    rng = np.random.default_rng(81)
+    m, st, reg, const, inv_d = nine_point_levels("ellipse", monkeypatch, rng)[0]   # Galerkin
+    irr, spans = pk.irregular_cells(m, reg), pk.row_spans(m)
+    edges = np.linspace(1, m.shape[0] - 1, 4).round().astype(np.int64)     # 3 bands, 6-7 rows
+    idx = np.flatnonzero(m.ravel())
+    B = np.zeros((idx.size, idx.size))
+    for k, q in enumerate(idx):
+        b = np.zeros((1,) + m.shape)
+        b.reshape(-1)[q] = 1.0
+        x = np.zeros_like(b)
+        pk.gauss_seidel9(inv_d, st, const, *irr, spans, edges, x, b, False, True)
+        # the symmetric smoother: x = M^-T (b - A M^-1 b) + M^-1 b, the backward sweep from there
+        pk.gauss_seidel9(inv_d, st, const, *irr, spans, edges, x, b, True, False)
+        B[:, k] = x.reshape(-1)[idx]
+    np.testing.assert_allclose(B, B.T, atol=1e-12)
 
 
 # --------------------------------------------------------------------------- fused fine-level passes
@@ -489,13 +530,6 @@ def fused_inputs(case, C, seed):
     return m, d, inv_d, mc, rng_c, np.random.default_rng([seed, C, len(case)])
 
 
-def bands(rows, n):
-    """Edges of ``n`` row bands of at least 7 interior rows (fewer bands if the grid is small)."""
-    n = max(1, min(n, (rows - 2) // 7))
-    return np.linspace(1, rows - 1, n + 1).round().astype(np.int64)
-
-
-bands_param = pytest.mark.parametrize("nbands", [1, 2, 3], ids=["1band", "2bands", "3bands"])
 
 
 def test_row_spans():
