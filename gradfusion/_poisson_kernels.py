@@ -286,7 +286,8 @@ def restrict(r, mc, ri, rw, ch, spans, edges_c, b_c):
     """``b_c = P^T r`` (``r`` 0 off the fine unknowns), times the coarse mask ``mc``; ``ri, rw``
     the row parents (:func:`parent_table`), ``ch`` the column children (:func:`child_table`),
     ``spans`` the fine rows' spans of unknowns (:func:`row_spans`), ``edges_c`` the coarse
-    level's row bands (:func:`smoother_bands`).
+    level's row bands (:func:`smoother_bands`; they must run from row 1 to row ``Hc - 1``,
+    the end bands clearing the frame rows too).
 
     A (channel, coarse band) unit walks the fine rows with a parent in its band, in order,
     and adds only into its own rows: each coarse entry gets the same sums in the same order
@@ -580,10 +581,12 @@ def gauss_seidel9(inv_d, st, const, irr_ptr, irr_col, spans, edges, x, b, revers
     hybrid Gauss-Seidel, lexicographic inside the bands and Jacobi between them,
     whose backward sweep is still the adjoint of the forward one, and whose result
     does not depend on the order the units run in. With ``zero`` the sweep starts
-    from ``x = 0`` (a forward sweep's first visit: each row's span is cleared as it
-    is reached and the rows not yet reached read as 0), so ``x`` needs no clearing
-    beforehand (its cells off the unknowns must be 0).
+    from ``x = 0`` (forward sweeps only: each row's span is cleared as it is
+    reached and the rows not yet reached read as 0), so ``x`` needs no clearing
+    beforehand; its cells outside the rows' spans must be 0.
     """
+    if zero and reverse:
+        raise ValueError("gauss_seidel9: a sweep from zero must be a forward sweep")
     C, Hp, Wp = x.shape
     nbands = edges.shape[0] - 1
     seams = np.zeros((C, nbands, 2, Wp))            # rows lo - 1 and hi before the sweep
@@ -614,7 +617,8 @@ def smoother_bands(rows, channels):
     """Row bands of the coarse levels' kernels: :func:`band_edges` for two threads (three
     channels: two bands each, six units). Fixed rather than taken from the thread count,
     so that the hybrid Gauss-Seidel smoother of :func:`gauss_seidel9`, and with it the
-    solver's iterates, are the same on every machine."""
+    solver's iterates, are the same on every machine (they depend on the number of
+    channels: one or three channels get two bands, two or four one)."""
     return band_edges(rows, channels, 2)
 
 

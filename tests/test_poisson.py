@@ -340,13 +340,19 @@ def test_coarse_operators_are_galerkin_products(edge, monkeypatch):
         np.testing.assert_allclose(bc.reshape(-1)[ci], P.T @ r.reshape(-1)[fi], atol=1e-12)
 
 
-def test_vcycle_is_symmetric_positive_definite(monkeypatch):
+@pytest.mark.parametrize("bands", ["default", "3_bands"])
+def test_vcycle_is_symmetric_positive_definite(bands, monkeypatch):
     import gradfusion.poisson as gp
 
     monkeypatch.setattr(gp, "_COARSEST_UNKNOWNS", 8)
+    if bands == "3_bands":      # hybrid coarse sweeps with seams (level 1 has 14 rows: 3 bands)
+        monkeypatch.setattr(pk, "smoother_bands",
+                            lambda rows, C: pk.band_edges(rows, C, 3, min_rows=4))
     kind = np.ones((26, 24), np.int8)
     kind[1:-1, 1:-1][_blob_mask((24, 22), 22, 2.0, 0.45)] = pk.UNKNOWN
     hier = _Hierarchy(kind, (0, 25), (0, 23), 1)
+    if bands == "3_bands":
+        assert hier.level_edges[1].size == 4
     idx = np.flatnonzero(kind.ravel() == pk.UNKNOWN)
     n = idx.size
     B = np.zeros((n, n))

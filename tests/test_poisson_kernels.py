@@ -500,6 +500,15 @@ def test_gauss_seidel9(case, C, nbands, sweep, monkeypatch):
         assert_close(x, expected, 4.0)
 
 
+def test_gauss_seidel9_from_zero_is_forward_only(monkeypatch):
+    m, st, reg, const, inv_d = nine_point_levels("ellipse", monkeypatch,
+                                                 np.random.default_rng(82))[0]
+    x = np.zeros((1,) + m.shape)
+    with pytest.raises(ValueError, match="a sweep from zero must be a forward sweep"):
+        pk.gauss_seidel9(inv_d, st, const, *pk.irregular_cells(m, reg), pk.row_spans(m),
+                         bands(m.shape[0], 2), x, x.copy(), True, True)
+
+
 def test_hybrid_gauss_seidel9_backward_sweep_is_the_adjoint(monkeypatch):
     """With bands, forward then backward hybrid sweeps from zero still give a symmetric
     operator ``b -> x`` (what makes the V-cycle a CG preconditioner)."""
