@@ -305,12 +305,18 @@ def gradient_and_dots(ax, b, x, upper, v):
 
 
 def project_step_update(x, g, p, ap, upper, step):
-    """``(saved, x', g', clipped per (c, i) row)``: ``x' = clip(x - step p)``,
-    ``g' = g - step ap`` (the gradient at the unclipped point)."""
+    """``(saved, x', g', clips)``: ``x' = clip(x - step p)``, ``g' = g - step ap`` (the
+    gradient at the unclipped point), and per (c, i) row the number of clipped
+    variables and the span of their columns, ``(n, first, stop)`` (``(0, W, 0)`` if none)."""
     y = _f64(x) - step * _f64(p)
     xn = projected_step(x, p, upper, step)
-    clipped = (xn != y).sum(axis=2).reshape(-1)
-    return _f64(x).copy(), xn, _f64(g) - step * _f64(ap), clipped
+    moved = (xn != y).reshape(-1, x.shape[-1])
+    W = x.shape[-1]
+    cols = np.arange(W)
+    clips = np.stack([moved.sum(axis=1),
+                      np.where(moved, cols, W).min(axis=1),
+                      np.where(moved, cols + 1, 0).max(axis=1)], axis=1)
+    return _f64(x).copy(), xn, _f64(g) - step * _f64(ap), clips
 
 
 def sparse_correction(x, saved, p, step, g, mode, weight, taps):

@@ -578,7 +578,7 @@ def test_project_step_update(dtype, shape):
     b = rand(rng, shape, dtype)
     esaved, ex, eg, eclips = ref.project_step_update(x, g, p, ap, upper, step)
     xk, gk, saved = x.copy(), g.copy(), np.empty_like(x)
-    row_clips = np.full(shape[0] * shape[1], -1, dtype=np.int64)
+    row_clips = np.full((shape[0] * shape[1], 3), -1, dtype=np.int64)
     total, *dots = kern.project_step_update(xk, gk, p, ap, b, upper, step, saved, row_clips)
     np.testing.assert_array_equal(saved, x)
     assert_close(xk, ex, dtype, 2.0)
@@ -589,8 +589,11 @@ def test_project_step_update(dtype, shape):
         assert_close_sum(a, e, dtype, mag)
     if dtype == np.float64:            # float32 rounding may decide a borderline clip
         np.testing.assert_array_equal(row_clips, eclips)
-        assert total == eclips.sum()
-    assert total == row_clips.sum()
+        assert total == eclips[:, 0].sum()
+    assert total == row_clips[:, 0].sum()
+    has = row_clips[:, 0] > 0           # the span holds the row's clips, and none means (0, W, 0)
+    assert np.all(row_clips[has, 1] < row_clips[has, 2])
+    assert np.all(row_clips[~has] == [0, shape[2], 0])
 
 
 @pytest.mark.parametrize("shape", [(1, 5, 5), (2, 6, 9), (3, 12, 17), (1, 9, 5)],
@@ -612,10 +615,10 @@ def test_sparse_correction_adds_the_operator_columns(dtype, weight, taps, mode, 
     step = 1.0
     x, g = saved.copy(), rand(rng, shape, dtype)
     ap = np.zeros_like(x)
-    row_clips = np.zeros(C * H, dtype=np.int64)
+    row_clips = np.zeros((C * H, 3), dtype=np.int64)
     kern.project_step_update(x, g, p, ap, np.zeros_like(x), upper, step, np.empty_like(x),
                              row_clips)
-    assert row_clips.sum() == big.sum()            # exactly the large moves were clipped
+    assert row_clips[:, 0].sum() == big.sum()      # exactly the large moves were clipped
     expected = ref.sparse_correction(x, saved, p, step, g, mode, weight, taps)
     table, rows, cols = st.hessian_columns(shape, mode, weight, np.asarray(taps, dtype))
     v = rand(rng, shape, dtype)                    # stands for A p in the returned phi.Ap change

@@ -380,9 +380,11 @@ def project_step_update(x, g, p, ap, b, upper, step, saved, row_clips):
     """``saved = x``; ``x = clip(x - step p, 0, upper)``; ``g -= step A p``.
 
     ``g`` becomes the gradient at the *unclipped* point ``x - step p``;
-    ``row_clips[c * H + i]`` counts the variables of row ``(c, i)`` that the
-    projection moved (they need :func:`sparse_correction`). Returns their total
-    and the dot products ``(x.g, x.b, phi(x).Ap)`` at the new ``x`` with this ``g``
+    ``row_clips[c * H + i] = (n, first, stop)``: the number of variables of row
+    ``(c, i)`` that the projection moved (they need :func:`sparse_correction`) and
+    the span of their columns, ``first .. stop - 1`` (``(0, W, 0)`` for none), so
+    that the correction reads only that span of the row. Returns their total and
+    the dot products ``(x.g, x.b, phi(x).Ap)`` at the new ``x`` with this ``g``
     (:func:`sparse_correction` returns what its update adds to the first and
     third, so that the expansion needs no further pass).
     """
@@ -401,6 +403,8 @@ def project_step_update(x, g, p, ap, b, upper, step, saved, row_clips):
         br = b[c, i]
         sr = saved[c, i]
         n = 0
+        first = W
+        stop = 0
         for j in range(W):
             xo = xr[j]
             y = xo - step * pr[j]
@@ -408,23 +412,29 @@ def project_step_update(x, g, p, ap, b, upper, step, saved, row_clips):
             sr[j] = xo
             xr[j] = xn
             gr[j] -= step * apr[j]
-            n += 1 if xn != y else 0
+            moved = xn != y
+            n += 1 if moved else 0
+            first = min(first, j if moved else W)     # integer min/max reductions: vectorise
+            stop = max(stop, j + 1 if moved else 0)
             xn = xr[j]                 # the dots of the values as stored (float32 rounds them)
             gn = gr[j]
             xg += xn * gn
             xb += xn * br[j]
             fv += gn * apr[j] if (xn > 0.0 and xn < hi) else 0.0
-        row_clips[r] = n
+        row_clips[r, 0] = n
+        row_clips[r, 1] = first
+        row_clips[r, 2] = stop
     total = 0
     for r in range(C * H):
-        total += row_clips[r]
+        total += row_clips[r, 0]
     return total, xg, xb, fv
 
 
 @_pjit
 def sparse_correction(x, saved, p, step, upper, row_clips, table, row_class, col_class, g, ap):
     """``g += A (x - (saved - step p))``: the columns of ``A`` of the variables that
-    :func:`project_step_update` clipped (at a bound now, and moved by the clip).
+    :func:`project_step_update` clipped (at a bound now, and moved by the clip; each
+    row is read only in the span of its clipped columns that ``row_clips`` holds).
 
     ``A`` is symmetric, so its column at ``q`` is its row there: the 5x5 stencil
     ``table[row_class[i], col_class[j]]`` (``table[rc, cc, 2 + di, 2 + dj]``: the
@@ -440,10 +450,10 @@ def sparse_correction(x, saved, p, step, upper, row_clips, table, row_class, col
     for c in nb.prange(C):
         hi = upper[c]
         for i in range(H):
-            if row_clips[c * H + i] == 0:
+            if row_clips[c * H + i, 0] == 0:
                 continue
             rc = row_class[i]
-            for j in range(W):
+            for j in range(row_clips[c * H + i, 1], row_clips[c * H + i, 2]):
                 xn = x[c, i, j]
                 if xn != 0.0 and xn != hi:
                     continue

@@ -98,7 +98,7 @@ def mprgp(matvec, b, x, upper, *, tol, maxiter, step_scale, gamma=1.0,
     p = np.empty_like(x)
     ap = np.empty_like(x)
     scratch = np.empty_like(x)
-    row_clips = np.zeros(x.shape[0] * x.shape[1], dtype=np.int64)
+    row_clips = np.zeros((x.shape[0] * x.shape[1], 3), dtype=np.int64)   # (n, first, stop)
     K.projected_step(x, x, upper, 0.0)
     beta2, ptp, gp_inf = _restart(matvec, b, x, g, p, ap, upper, abar)
     nmatvec = 1
