@@ -279,23 +279,17 @@ def normal_matvec(v, mode, weight, taps):
     return out
 
 
-def cg_scalars(x, g, p, ap, b, upper):
-    """``(p.Ap, g.p, max feasible step, x.g, x.b)``."""
-    return (dot(p, ap), dot(g, p), max_feasible_step(x, p, upper), dot(x, g), dot(x, b))
-
-
-def step_update_free_dot(x, g, p, ap, step, upper):
-    """``(x', g', phi(x').Ap)`` after ``x -= step p``, ``g -= step Ap``."""
-    x2, g2 = step_and_update(x, g, p, ap, step)
-    return x2, g2, free_dot(x2, g2, upper, ap)
+def cg_scalars(x, g, p, ap, b):
+    """``(p.Ap, g.p, x.g, x.b)``."""
+    return (dot(p, ap), dot(g, p), dot(x, g), dot(x, b))
 
 
 def conjugate_direction_measures(x, g, upper, p, gamma, abar):
-    """``(p', measures + (g.p', max feasible step along -p'))``: :func:`conjugate_direction`,
-    :func:`projected_gradient_measures` and the next step's :func:`cg_scalars` entries."""
+    """``(p', measures + (g.p',))``: :func:`conjugate_direction`,
+    :func:`projected_gradient_measures` and the next step's ``g . p``."""
     p2 = conjugate_direction(x, g, upper, p, gamma)
     measures = tuple(projected_gradient_measures(x, g, upper, abar))
-    return p2, measures + (dot(g, p2), max_feasible_step(x, p2, upper))
+    return p2, measures + (dot(g, p2),)
 
 
 def gradient_and_dots(ax, b, x, upper, v):

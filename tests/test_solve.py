@@ -344,10 +344,10 @@ def test_float32_residual_never_exceeds_one_minus_alpha(alpha):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
 def test_carried_cg_scalars_agree_with_the_scalar_pass(dtype, monkeypatch):
-    """With ``matvec_dot`` a CG-type step takes p.Ap from the product and g.p, the feasible
-    step and the objective carried from the previous pass: the same steps and iterates (to
-    rounding) as computing them in the scalar pass, which then runs only after resets; and
-    every iterate stays in the box (the carried step belongs to ``p`` as stored)."""
+    """With ``matvec_dot`` a CG-type step takes p.Ap from the product and g.p and the
+    objective carried from the previous pass: the same steps and iterates (to rounding) as
+    computing them in the scalar pass, which then runs only after resets; and every iterate
+    stays in the box."""
     from gradfusion._problem import ResidualProblem
     from gradfusion._solvers import _kernels as K
     from gradfusion._solvers.mprgp import mprgp

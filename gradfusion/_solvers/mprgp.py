@@ -80,8 +80,8 @@ def mprgp(matvec, b, x, upper, *, tol, maxiter, step_scale, gamma=1.0,
         ``matvec_dot(v, out)`` writes ``A v`` into ``out`` and returns ``v . A v``.
         With it, a CG-type step whose direction came from the previous
         conjugate-direction pass needs no separate scalar pass: that pass
-        already returned ``g . p`` and the feasible step along ``-p``, the
-        objective is carried from the previous step, and ``p^T A p`` comes
+        already returned ``g . p``, the objective is carried from the previous
+        step (as evaluated there from dot products), and ``p^T A p`` comes
         with the product.
 
     Notes
@@ -106,7 +106,7 @@ def mprgp(matvec, b, x, upper, *, tol, maxiter, step_scale, gamma=1.0,
     nit = 0
     steps = {"cg": 0, "expansion": 0, "proportioning": 0, "sparse_corrections": 0}
     fresh = True                      # g computed from scratch at the current x
-    carried = None                    # (g.p, feasible step along -p, q(x)) for the current p
+    carried = None                    # (g.p, q(x)) for the current p
     while True:
         if gp_inf <= tol and not fresh:
             # confirm on a recomputed gradient (recursive updates drift by rounding)
@@ -127,10 +127,10 @@ def mprgp(matvec, b, x, upper, *, tol, maxiter, step_scale, gamma=1.0,
             nmatvec += 1
             if carried is not None and matvec_dot is not None:
                 pap = matvec_dot(p, ap)
-                gp, a_f, q0 = carried
+                gp, q0 = carried
             else:
                 matvec(p, ap)
-                pap, gp, a_f, xg, xb = K.cg_scalars(x, g, p, ap, b, upper)
+                pap, gp, xg, xb = K.cg_scalars(x, g, p, ap, b)
                 q0 = 0.5 * (xg - xb)
             carried = None
             if pap <= 0.0:
@@ -139,21 +139,11 @@ def mprgp(matvec, b, x, upper, *, tol, maxiter, step_scale, gamma=1.0,
                 K.projected_step(x, p, upper, abar)
                 beta2, ptp, gp_inf = _restart(matvec, b, x, g, p, ap, upper, abar)
                 nmatvec += 1
-            elif gp / pap <= a_f:
-                steps["cg"] += 1
-                # CG step, then p = phi - (phi^T A p / p^T A p) p
-                a_cg = gp / pap
-                phi_ap = K.step_update_free_dot(x, g, p, ap, a_cg, upper)
-                beta2, ptp, gp_inf, _, gp_next, a_f_next = K.conjugate_direction_measures(
-                    x, g, upper, p, phi_ap / pap, abar)
-                # q(x - a p) = q(x) - a g.p + a^2/2 p.Ap; re-anchored on dot products at the
-                # next expansion or restart (drift measured: 2e-12 float64, 3e-5 float32)
-                carried = (gp_next, a_f_next, q0 - a_cg * gp + 0.5 * a_cg * a_cg * pap)
             else:
-                steps["expansion"] += 1
-                used, sparse, (beta2, ptp, gp_inf), carried = _expand(
-                    matvec, b, x, g, p, ap, pap, gp, a_f, q0, upper, abar,
-                    scratch, columns, row_clips)
+                kind, used, sparse, (beta2, ptp, gp_inf), carried = _cg_step(
+                    matvec, b, x, g, p, ap, pap, gp, q0, upper, abar, scratch, columns,
+                    row_clips)
+                steps[kind] += 1
                 nmatvec += used
                 steps["sparse_corrections"] += sparse
         else:
@@ -185,51 +175,60 @@ def mprgp(matvec, b, x, upper, *, tol, maxiter, step_scale, gamma=1.0,
                    optimality=float(gp_inf), time=time.perf_counter() - t0, steps=steps)
 
 
-def _expand(matvec, b, x, g, p, ap, pap, gp, a_f, q0, upper, abar, saved, columns, row_clips):
-    """Expansion step when the CG step ``a_cg = gp / pap`` would leave the box.
+def _cg_step(matvec, b, x, g, p, ap, pap, gp, q0, upper, abar, saved, columns, row_clips):
+    """The CG step ``a_cg = gp / pap`` along ``-p``, or an expansion if it leaves the box.
 
-    First try the projected full CG step ``P(x - a_cg p)``, which moves every
-    variable that the step pushes out onto its bound at once; keep it when it
-    decreases the objective ``q`` (``q0`` at ``x``) at least as much as
-    stopping at the first bound (the feasible step ``a_f``) would, and
-    continue CG on the new face (the conjugate direction restricted to the
-    free variables).  Otherwise take Dostal's expansion: the feasible step,
-    then a projected free-gradient step of length ``abar``, and restart CG
-    from the free gradient.  ``pap = p^T A p``, ``gp = g . p``.
+    The step is taken projected, ``P(x - a_cg p)``: if the projection clips
+    nothing, that is the plain CG step. Otherwise it moved every variable that
+    the step pushes out onto its bound at once; keep it when it decreases the
+    objective ``q`` (``q0`` at ``x``) at least as much as stopping at the first
+    bound (the feasible step ``a_f``) would, and continue CG on the new face
+    (the conjugate direction restricted to the free variables). Otherwise take
+    Dostal's expansion: the feasible step, then a projected free-gradient step
+    of length ``abar``, and restart CG from the free gradient.  ``pap = p^T A p``,
+    ``gp = g . p``.
 
     The gradient at the projected point is ``g - a_cg A p + A d`` with ``d``
     the projection's move, non-zero only on the clipped variables (a few
     hundred of three million in a typical megapixel iteration): with
     ``columns`` and at most 1/64 of the variables clipped it is formed from
-    their columns of ``A``, otherwise by a product with ``A``.
+    their columns of ``A`` (a pass over the clipped variables, which also
+    finds ``a_f``: the first bound is a clipped variable's), otherwise by a
+    product with ``A``.
 
-    Returns ``(products with A used, 1 if sparse else 0, (beta2, phit_phi, gp_inf),
-    carried)``, ``carried`` the next step's ``(g . p, feasible step, q(x))`` when CG
-    continues (None after a restart).
+    Returns ``(kind, products with A used, 1 if sparse else 0, (beta2, phit_phi,
+    gp_inf), carried)``: ``kind`` is ``"cg"`` or ``"expansion"``, ``carried`` the
+    next step's ``(g . p, q(x))`` when CG continues (None after a restart).
     """
-    q_feasible = q0 - a_f * gp + 0.5 * a_f * a_f * pap
     a_cg = gp / pap
     clipped, xg, xb, phi_ap = K.project_step_update(x, g, p, ap, b, upper, a_cg, saved, row_clips)
+    if clipped == 0:                                   # inside the box: the CG step
+        beta2, ptp, gp_inf, _, gp_next = K.conjugate_direction_measures(
+            x, g, upper, p, phi_ap / pap, abar)
+        return "cg", 0, 0, (beta2, ptp, gp_inf), (gp_next, 0.5 * (xg - xb))
     if columns is not None and clipped <= x.size // 64:
-        dxg, dphi_ap = K.sparse_correction(x, saved, p, a_cg, upper, row_clips, *columns, g, ap)
+        dxg, dphi_ap, a_f = K.sparse_correction(x, saved, p, a_cg, upper, row_clips, *columns,
+                                                g, ap)
         xg += dxg
         phi_ap += dphi_ap
         used, sparse = 0, 1
     else:
+        a_f = K.max_feasible_step(saved, p, upper)
         matvec(x, g)                                   # A x, then g = A x - b in place
         xg, xb, phi_ap = K.gradient_and_dots(g, b, x, upper, ap, g)
         used, sparse = 1, 0
+    q_feasible = q0 - a_f * gp + 0.5 * a_f * a_f * pap
     q = 0.5 * (xg - xb)                        # q(x) = 1/2 x.(g - b)
     if q <= q_feasible:
-        beta2, ptp, gp_inf, _, gp_next, a_f_next = K.conjugate_direction_measures(
+        beta2, ptp, gp_inf, _, gp_next = K.conjugate_direction_measures(
             x, g, upper, p, phi_ap / pap, abar)
-        return used, sparse, (beta2, ptp, gp_inf), (gp_next, a_f_next, q)
+        return "expansion", used, sparse, (beta2, ptp, gp_inf), (gp_next, q)
     # classic expansion from the saved point
     x[...] = saved
     K.projected_step(x, p, upper, a_f)                  # feasible half step (exact)
     _restart(matvec, b, x, g, p, ap, upper, abar)
     K.projected_step(x, p, upper, abar)
-    return used + 2, sparse, _restart(matvec, b, x, g, p, ap, upper, abar), None
+    return "expansion", used + 2, sparse, _restart(matvec, b, x, g, p, ap, upper, abar), None
 
 
 def _restart(matvec, b, x, g, p, ap, upper, abar):
