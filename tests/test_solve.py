@@ -382,6 +382,28 @@ def test_carried_cg_scalars_agree_with_the_scalar_pass(dtype, monkeypatch):
     assert fb == pytest.approx(fa, rel=1e-7 if dtype == np.float64 else 1e-4)
 
 
+def test_expansion_without_a_clipped_ratio_scans_for_the_feasible_step(monkeypatch):
+    """If the sparse correction saw no clipped variable (its feasible step is inf: a clip at
+    rounding level), the expansion takes the feasible step from a full scan, never inf."""
+    from gradfusion._problem import ResidualProblem
+    from gradfusion._solvers import _kernels as K
+    from gradfusion._solvers.mprgp import mprgp
+
+    rng = np.random.default_rng(9)
+    image = rng.random((3, 24, 20))
+    proposal = 0.5 * image + 0.4 * rng.random((3, 24, 20))
+    prob = ResidualProblem(image, proposal, np.full(3, 0.7), reg_weight=0.4)
+    sparse, scan = K.sparse_correction, K.max_feasible_step
+    scans = []
+    monkeypatch.setattr(K, "sparse_correction", lambda *a: sparse(*a)[:2] + (np.inf,))
+    monkeypatch.setattr(K, "max_feasible_step", lambda *a: scans.append(1) or scan(*a))
+    res = mprgp(prob.matvec, prob.b, prob.heuristic(), prob.upper, tol=1e-6, maxiter=5000,
+                step_scale=prob.lipschitz, columns=prob.columns())
+    assert res.status == 0 and res.steps["sparse_corrections"] > 0
+    assert len(scans) >= res.steps["sparse_corrections"]
+    assert np.all(np.isfinite(res.x))
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
 def test_sparse_gradient_corrections_agree_with_products(dtype):
     """Expansions that clip few variables correct the gradient by their columns of A

@@ -120,7 +120,7 @@ def _measure_row(xr, gr, hi, inv_abar, pr, gamma, update_p, out, gp_sq, lanes):
 @_inline
 def _feasible_step(xj, pj, hi):
     """Largest ``t >= 0`` with ``0 <= xj - t pj <= hi`` (``inf`` if ``pj == 0``): a select,
-    then one division, so that the row loops calling it vectorise."""
+    then one division (branch-free, for loops that vectorise)."""
     room = xj if pj > 0.0 else xj - hi
     t = room / (pj if pj != 0.0 else 1.0)
     return t if pj != 0.0 else np.inf
@@ -321,7 +321,7 @@ def project_step_update(x, g, p, ap, b, upper, step, saved, row_clips):
     that the correction reads only that span of the row. Returns their total and
     the dot products ``(x.g, x.b, phi(x).Ap)`` at the new ``x`` with this ``g``
     (:func:`sparse_correction` returns what its update adds to the first and
-    third, so that the expansion needs no further pass).
+    third, so that no step needs a further pass for them).
     """
     C, H, W = x.shape
     xg = 0.0
@@ -380,7 +380,7 @@ def sparse_correction(x, saved, p, step, upper, row_clips, table, row_class, col
     free part of ``g``; ``x`` is not changed here), and the largest feasible step
     along ``-p`` from ``saved``: the smallest ratio of a clipped variable (the
     others reach no bound before ``step``), as :func:`max_feasible_step` of
-    ``saved`` would give it.
+    ``saved`` would give it (``inf`` if no variable was clipped).
     """
     C, H, W = x.shape
     dxg = 0.0

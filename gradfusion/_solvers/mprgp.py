@@ -209,6 +209,8 @@ def _cg_step(matvec, b, x, g, p, ap, pap, gp, q0, upper, abar, saved, columns, r
     if columns is not None and clipped <= x.size // 64:
         dxg, dphi_ap, a_f = K.sparse_correction(x, saved, p, a_cg, upper, row_clips, *columns,
                                                 g, ap)
+        if not np.isfinite(a_f):       # no clipped variable seen (a rounding-level clip): scan all
+            a_f = K.max_feasible_step(saved, p, upper)
         xg += dxg
         phi_ap += dphi_ap
         used, sparse = 0, 1
