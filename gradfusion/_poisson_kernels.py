@@ -30,10 +30,10 @@ operators are the Galerkin products ``P^T A P``: 9-point stencils stored as
 ``st[3 * (di + 1) + (dj + 1), i, j]``. Smoothing is red-black Gauss-Seidel on
 the fine level (black-red after the coarse correction) and Gauss-Seidel on
 the coarse ones, lexicographic within row bands (backward after the
-correction: the adjoint sweep), so that one V-cycle is a symmetric positive definite preconditioner
-for conjugate gradients. Coarse rows in the regular interior of the mask
-equal a constant stencil and are applied from it, without reading their
-stored stencil.
+correction: the adjoint sweep), so that one V-cycle is a symmetric positive
+definite preconditioner for conjugate gradients. Coarse rows in the regular
+interior of the mask equal a constant stencil and are applied from it,
+without reading their stored stencil.
 
 The fine-level work of one conjugate-gradient iteration is two fused passes
 (:func:`fused_step_presmooth`, :func:`fused_prolong_postsmooth`); each walks

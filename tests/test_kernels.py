@@ -609,6 +609,7 @@ def test_sparse_correction_adds_the_operator_columns(dtype, weight, taps, mode, 
     assert_close(g, expected, dtype, 64.0)
     # the first bound along -p from saved is a clipped variable's
     assert a_f == kern.max_feasible_step(saved, p, upper) < step
+    assert a_f == pytest.approx(ref.max_feasible_step(saved, p, upper), rel=RTOL[dtype])
     after = ref.objective_dots(x, expected, np.zeros_like(x), upper, v)
     mag = float(np.sum(np.abs(expected)) + np.sum(np.abs(expected * v))) + 1.0
     assert_close_sum(dxg, after[0] - before[0], dtype, mag)
