@@ -8,7 +8,9 @@ resident memory (and the interpreter+imports baseline), and, measured in the
 same run, the time of an unconstrained solve of the same-size problem by FFT
 (bounds dropped: divide ``b = A t`` by the symbol of ``A``; ``scipy.fft`` real
 transforms on all cores in the images' dtype, ``b`` built beforehand) - the
-yardstick no solver of this objective can beat by much - with the ratio.
+yardstick no solver of this objective can beat by much - with the ratio. Every
+``--methods`` solver runs on the same case, alternately in the same process; the
+table shows the first and a line per other method with its time as a ratio.
 
 ``--warm`` adds the sequence case: a frame solved from the previous frame's
 residual (the next frame of a slowly moving, re-lit scene). ``--adam N`` adds,
@@ -94,25 +96,51 @@ def _rss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def run_case(shape, dtype, repeat, image_path, tol, ref_tol):
+def _solve_methods(I, P, methods, repeat, **kwargs):
+    """Each method ``repeat`` times, alternating (so that a slow spell of the machine hits
+    all alike); returns ``{method: (median time, last result)}``."""
+    import gradfusion
+
+    times = {m: [] for m in methods}
+    last = {}
+    for _ in range(repeat):
+        for m in methods:
+            last[m] = gradfusion.solve(I, P, ALPHA, method=m, **kwargs)
+            times[m].append(last[m].time)
+    return {m: (statistics.median(times[m]), last[m]) for m in methods}
+
+
+def _compared(runs, methods, ref_fun=None):
+    """The other methods' time, iterations and objective gap, and their time over the first's."""
+    t0 = runs[methods[0]][0]
+    out = {}
+    for m in methods[1:]:
+        t, r = runs[m]
+        out[m] = dict(time=t, nit=r.nit, objective=r.fun, ratio_to_first=t / t0,
+                      rel_gap=None if ref_fun is None else (r.fun - ref_fun) / ref_fun)
+    return out
+
+
+def run_case(shape, dtype, repeat, image_path, tol, ref_tol, methods):
     import gradfusion
 
     I, P = make_pair(shape, image_path, dtype)
-    gradfusion.solve(I[:32, :32], P[:32, :32], ALPHA)          # compile outside the timing
+    for m in methods:                                           # compile outside the timing
+        gradfusion.solve(I[:300, :300], P[:300, :300], ALPHA, method=m)
     base = _rss_mb()
-    times, res = [], None
-    for _ in range(repeat):
-        res = gradfusion.solve(I, P, ALPHA, tol=tol)
-        times.append(res.time)
+    runs = _solve_methods(I, P, methods, repeat, tol=tol)
+    t, res = runs[methods[0]]
     peak = _rss_mb()
     fft_times = [fft_solve(I, P, ALPHA, gradfusion.DEFAULT_REG_WEIGHT)[0] for _ in range(repeat)]
-    gap = None
+    gap = ref_fun = None
     if ref_tol:      # the reference in float64: float32 rounding cannot reach a tight tol
         ref = gradfusion.solve(I.astype(np.float64), P.astype(np.float64), ALPHA, tol=ref_tol)
+        ref_fun = ref.fun
         gap = (res.fun - ref.fun) / ref.fun
-    t, tf = statistics.median(times), statistics.median(fft_times)
+    tf = statistics.median(fft_times)
     return dict(case="solve", shape=f"{shape[1]}x{shape[0]}", dtype=np.dtype(dtype).name,
-                tol=tol, time=t, fft_time=tf, ratio=t / tf, nit=res.nit,
+                method=methods[0], compared=_compared(runs, methods, ref_fun),
+                tol=tol, time=t, fft_time=tf, ratio=t / tf, nit=res.nit, steps=res.steps,
                 nit_all_scales=sum(lv["nit"] for lv in res.levels), nmatvec=res.nmatvec,
                 objective=res.fun, bare_objective=res.bare_objective, rel_gap=gap,
                 optimality=res.optimality, success=bool(res.success),
@@ -120,21 +148,20 @@ def run_case(shape, dtype, repeat, image_path, tol, ref_tol):
                 time_per_mpixel=t / (shape[0] * shape[1] / 1e6))
 
 
-def run_warm(shape, dtype, repeat, image_path, tol):
+def run_warm(shape, dtype, repeat, image_path, tol, methods):
     import gradfusion
 
     I1, P1 = make_pair(shape, image_path, dtype)
     I2, P2 = make_pair(shape, image_path, dtype, shift=1, gain=1.02)
-    gradfusion.solve(I1[:32, :32], P1[:32, :32], ALPHA)
+    for m in methods:
+        gradfusion.solve(I1[:300, :300], P1[:300, :300], ALPHA, method=m)
     first = gradfusion.solve(I1, P1, ALPHA, tol=tol)
-    times, res = [], None
-    for _ in range(repeat):
-        res = gradfusion.solve(I2, P2, ALPHA, tol=tol, x0=first.residual)
-        times.append(res.time)
-    cold = gradfusion.solve(I2, P2, ALPHA, tol=tol)
+    runs = _solve_methods(I2, P2, methods, repeat, tol=tol, x0=first.residual)
+    t, res = runs[methods[0]]
+    cold = gradfusion.solve(I2, P2, ALPHA, tol=tol, method=methods[0])
     tf = fft_solve(I2, P2, ALPHA, gradfusion.DEFAULT_REG_WEIGHT)[0]
-    t = statistics.median(times)
     return dict(case="warm", shape=f"{shape[1]}x{shape[0]}", dtype=np.dtype(dtype).name,
+                method=methods[0], compared=_compared(runs, methods, cold.fun),
                 tol=tol, time=t, cold_time=cold.time, fft_time=tf, ratio=t / tf,
                 nit=res.nit, cold_nit=cold.nit, objective=res.fun,
                 rel_gap=(res.fun - cold.fun) / cold.fun, optimality=res.optimality,
@@ -240,10 +267,12 @@ def _print(r):
               f"{r['ratio']:7.1f} {r['nit']:5d} {r['nit_all_scales']:5d} {r['objective']:.6e} "
               f"{gap:>8} {r['optimality']:8.1e} {r['peak_rss_mb']:7.0f} {r['baseline_rss_mb']:7.0f} "
               f"{r['time_per_mpixel']:7.2f}", flush=True)
+        _print_compared(r)
     elif r["case"] == "warm":
         print(f"warm start {r['shape']} {r['dtype']}: {r['time']:.3f} s ({r['nit']} it; cold "
               f"{r['cold_time']:.2f} s, {r['cold_nit']} it; fft {r['fft_time']:.3f} s), "
               f"objective gap to cold {r['rel_gap']:.1e}", flush=True)
+        _print_compared(r)
     elif r["case"] == "target":
         print(f"target {r['shape']}: gradfusion reaches loss <= {r['target']:.6e} in "
               f"{r['time']:.2f} s (median of 3; {r['fine_nit']} full-resolution iterations; "
@@ -255,6 +284,14 @@ def _print(r):
               f"speedup {r['speedup']:.0f}x ({r['note']}); gradfusion reaches Adam's final "
               f"loss in {r['gradfusion_time_to_adam_loss']:.2f} s: "
               f"{r['speedup_to_adam_loss']:.0f}x", flush=True)
+
+
+def _print_compared(r):
+    for m, c in r.get("compared", {}).items():
+        gap = "-" if c["rel_gap"] is None else f"{c['rel_gap']:.1e}"
+        print(f"{'':>10} {'':>8} {m}: {c['time']:.2f} s = {c['ratio_to_first']:.2f}x "
+              f"{r['method']}'s time, {c['nit']} it, objective {c['objective']:.6e}, "
+              f"gap {gap}", flush=True)
 
 
 HEADER = (f"{'shape':>10} {'dtype':>8} {'time s':>8} {'fft s':>7} {'ratio':>7} {'nit':>5} "
@@ -279,6 +316,9 @@ def main(argv=None):
     ap.add_argument("--target", type=float, metavar="LOSS",
                     help="also time gradfusion until its loss reaches LOSS at the first size "
                          "(e.g. a recorded Adam result, without rerunning Adam)")
+    ap.add_argument("--methods", nargs="+", default=["active-set", "mprgp"],
+                    help="solve methods, run alternately in the same process; the table "
+                         "shows the first, the others as ratios (default %(default)s)")
     ap.add_argument("--image", help="source photograph for the pairs")
     ap.add_argument("--json", help="write the rows to this file")
     ap.add_argument("--one", help=argparse.SUPPRESS)   # internal: run one case, print JSON
@@ -292,11 +332,12 @@ def main(argv=None):
         kind, sz, dtype = args.one.split(":")
         if kind == "solve":
             row = run_case(size(sz), np.dtype(dtype), args.repeat, args.image, args.tol,
-                           args.ref_tol)
+                           args.ref_tol, args.methods)
         elif kind == "target":
             row = run_target(size(sz), args.image, float(dtype))
         elif kind == "warm":
-            row = run_warm(size(sz), np.dtype(dtype), args.repeat, args.image, args.tol)
+            row = run_warm(size(sz), np.dtype(dtype), args.repeat, args.image, args.tol,
+                           args.methods)
         else:
             row = run_adam(size(sz), args.image, int(dtype), args.tol)
         print(json.dumps(row))
@@ -312,7 +353,8 @@ def main(argv=None):
     rows = []
     for job in jobs:
         cmd = [sys.executable, __file__, "--one", job, "--repeat", str(args.repeat),
-               "--tol", str(args.tol), "--ref-tol", str(args.ref_tol)]
+               "--tol", str(args.tol), "--ref-tol", str(args.ref_tol), "--methods",
+               *args.methods]
         if args.image:
             cmd += ["--image", args.image]
         out = subprocess.run(cmd, capture_output=True, text=True)

@@ -28,6 +28,10 @@ import numpy as np
 ZERO = 0
 REFLECT = 1
 
+#: below this many cells a pass runs on the calling thread: waking the thread pool
+#: costs ~0.1 ms (passive waiting, docs/solver.md), more than a small array's work
+SERIAL_CELLS = 1 << 16
+
 _jit = nb.njit(cache=True, fastmath=False, nogil=True)
 _pjit = nb.njit(cache=True, fastmath=False, nogil=True, parallel=True)
 #: energies (float64 sums of squares): the sums may be reassociated so that they vectorise
@@ -448,7 +452,8 @@ def normal_matvec(v, out, mode, weight, taps, dot=False):
         return _row_dot(v.ravel(), out.ravel()) if dot else out
     coef, table = _matvec_constants(int(mode), float(weight), taps, v.dtype.str)
     rows = np.empty(C * H if dot else 1)
-    _normal_apply(v, out, coef, table, dot, rows)
+    apply = _normal_apply_serial if v.size < SERIAL_CELLS else _normal_apply
+    apply(v, out, coef, table, dot, rows)
     return float(rows.sum()) if dot else out
 
 
@@ -543,6 +548,10 @@ def _normal_apply(v, out, coef, table, dot, rows):
             orow[W - 1] = _frame_point(v, c, i, W - 1, H, W, table)
             if dot:
                 rows[r] = _row_dot(r2, orow)
+
+
+#: the same pass on the calling thread, for arrays under ``SERIAL_CELLS`` cells
+_normal_apply_serial = _jit(_normal_apply.py_func)
 
 
 @_jit

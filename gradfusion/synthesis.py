@@ -8,7 +8,7 @@ from scipy.optimize import OptimizeResult
 from . import _memory
 from . import _validation as v
 from ._problem import BOUNDARY_MODES, REGULARIZER_TAPS, ResidualProblem
-from ._solvers import STATUS_MESSAGES, coarse_to_fine
+from ._solvers import METHODS, STATUS_MESSAGES, coarse_to_fine
 
 __all__ = ["solve", "SolveResult", "DEFAULT_REG_WEIGHT"]
 
@@ -60,8 +60,9 @@ class SolveResult(OptimizeResult):
 
 
 def _check_options(boundary, regularizer, reg_weight, tol, maxiter, multiscale, min_size,
-                   callback, progress):
+                   callback, progress, method):
     v.choice(boundary, "boundary", sorted(BOUNDARY_MODES))
+    v.choice(method, "method", list(METHODS))
     if regularizer is not None:
         v.choice(regularizer, "regularizer", sorted(REGULARIZER_TAPS), " or None")
     v.real(reg_weight, "reg_weight", "a finite number >= 0",
@@ -76,10 +77,12 @@ def _check_options(boundary, regularizer, reg_weight, tol, maxiter, multiscale, 
     v.flag(progress, "progress")
 
 
-#: tolerance of the coarse scales of the coarse-to-fine driver: they only warm-start the
-#: next scale (measured at 1024x928: same full-resolution iterations at tol 1e-2, a third
-#: of the coarse time; docs/solver.md)
-COARSE_TOL = 1e-2
+#: tolerance of the coarse scales of the coarse-to-fine driver, per method: they only
+#: warm-start the next scale. MPRGP: measured at 1024x928, the same full-resolution
+#: iterations at 1e-2 as tighter, a third of the coarse time. Active set: at 4134x1496
+#: float32, 0.2 and 0.5 kept the full-resolution work (6 outer / 13 inner iterations) and
+#: cut the coarse scales from 2.4 s (1e-2) to 1.4 / 0.9 s; 1.0 took 8 / 19 (docs/solver.md)
+COARSE_TOL = {"active-set": 0.5, "mprgp": 1e-2}
 
 
 def default_tol(dtype):
@@ -111,7 +114,7 @@ class _Progress:
 def solve(image, proposal, alpha, *, channel_axis=-1, boundary="zero",
           regularizer="nyquist", reg_weight=DEFAULT_REG_WEIGHT, x0=None,
           tol=None, maxiter=20000, multiscale=True, min_size=32, callback=None,
-          progress=False, max_memory=None):
+          progress=False, max_memory=None, method="active-set"):
     r"""Find the feasible residual whose output best matches the proposal's gradients.
 
     Parameters
@@ -234,7 +237,7 @@ def solve(image, proposal, alpha, *, channel_axis=-1, boundary="zero",
     """
     t_start = time.perf_counter()
     _check_options(boundary, regularizer, reg_weight, tol, maxiter, multiscale, min_size,
-                   callback, progress)
+                   callback, progress, method)
     if max_memory is not None:
         _memory.parse_bytes(max_memory, "max_memory")
 
@@ -267,8 +270,7 @@ def solve(image, proposal, alpha, *, channel_axis=-1, boundary="zero",
     try:
         problem, state, levels = coarse_to_fine(
             make_problem, I, P, x, min_size=min_size if multiscale else 0, tol=tol,
-            coarse_tol=COARSE_TOL,
-            maxiter=maxiter, callback=_cb)
+            coarse_tol=COARSE_TOL[method], maxiter=maxiter, callback=_cb, method=method)
     finally:
         bar.close()
     return _result(problem, state, levels, axis, t_start)

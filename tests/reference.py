@@ -354,3 +354,96 @@ def upsample(a, shape):
     """Bilinear 2x upsampling along rows, then columns, cropped to ``shape``."""
     up = _linear_up_axis(_linear_up_axis(a, 1), 2)
     return np.ascontiguousarray(up[:, :shape[1], :shape[2]])
+
+
+# --------------------------------------------------------------------------
+# Active-set solver and its masked multigrid (gradfusion._solvers._mg_kernels)
+# --------------------------------------------------------------------------
+
+
+def prolongation_matrix_1d(n):
+    """The ``(n, (n + 1) // 2)`` matrix of 1-D linear interpolation on cell centres
+    (:func:`_linear_up_axis` cropped to ``n``), assembled entry by entry."""
+    nc = (n + 1) // 2
+    P = np.zeros((n, nc))
+    for i in range(n):
+        k = i // 2
+        other = max(k - 1, 0) if i % 2 == 0 else min(k + 1, nc - 1)
+        P[i, k] += 0.75
+        P[i, other] += 0.25
+    return P
+
+
+def prolongation_matrix(shape):
+    """``scipy.sparse`` matrix of the 2-D bilinear prolongation of one ``(H, W)`` channel
+    onto the fine grid (Kronecker product of the 1-D matrices, row-major cells)."""
+    from scipy import sparse
+    _, H, W = shape
+    return sparse.kron(sparse.csr_matrix(prolongation_matrix_1d(H)),
+                       sparse.csr_matrix(prolongation_matrix_1d(W))).tocsr()
+
+
+def prolong(coarse, mask):
+    """``mask * P coarse`` (fine shape from ``mask``)."""
+    return _f64(mask) * upsample(_f64(coarse), mask.shape)
+
+
+def restrict(fine, cmask):
+    """``cmask * P^T fine`` from the assembled prolongation matrix."""
+    P = prolongation_matrix(fine.shape)
+    out = np.stack([(P.T @ _f64(f).ravel()).reshape(cmask.shape[1:]) for f in fine])
+    return _f64(cmask) * out
+
+
+def coarse_mask(fine):
+    """1 where all four fine cells of a coarse cell are 1 (odd edges replicate)."""
+    f = fine.astype(bool)
+    if f.shape[1] % 2:
+        f = np.concatenate([f, f[:, -1:]], axis=1)
+    if f.shape[2] % 2:
+        f = np.concatenate([f, f[:, :, -1:]], axis=2)
+    both = f[:, 0::2, 0::2] & f[:, 1::2, 0::2] & f[:, 0::2, 1::2] & f[:, 1::2, 1::2]
+    return both.astype(np.uint8)
+
+
+def pre_smooth(b, ab, mask, s):
+    """The residual of ``x = s b``: ``mask (b - s ab)``."""
+    return _f64(mask) * (_f64(b) - s * _f64(ab))
+
+
+def post_smooth(b, e, r, ae, mask, s):
+    """``(x, b . x)`` with ``x = s b + e + s mask (r - ae)``."""
+    x = s * _f64(b) + _f64(e) + s * _f64(mask) * (_f64(r) - _f64(ae))
+    return x, float(np.sum(_f64(b) * x))
+
+
+def active_set(x, g, upper, c, mask):
+    """``(x, mask, free, changed)`` after one primal-dual active-set update."""
+    x = _f64(x).copy()
+    hi = _f64(upper)[:, None, None] + np.zeros_like(x)
+    old = np.where(mask.astype(bool), 0, np.where(x <= 0.0, 1, 2))
+    z = x - c * _f64(g)
+    lower = z <= 0.0
+    upper_set = ~lower & (z >= hi)
+    new = np.where(lower, 1, np.where(upper_set, 2, 0))
+    x[lower] = 0.0
+    x[upper_set] = hi[upper_set]
+    return x, (new == 0).astype(np.uint8), int((new == 0).sum()), int((new != old).sum())
+
+
+def free_residual(ax, b, mask):
+    """``(r, r . r, max |r|)`` of ``r = mask (b - ax)``."""
+    r = _f64(mask) * (_f64(b) - _f64(ax))
+    return r, float(np.sum(r * r)), float(np.abs(r).max(initial=0.0))
+
+
+def cg_update(x, r, p, ap, mask, alpha):
+    """``(x + alpha p, r_new, r_new . r_new, max |r_new|)``, ``r_new = mask (r - alpha ap)``."""
+    r_new = _f64(mask) * (_f64(r) - alpha * _f64(ap))
+    return (_f64(x) + alpha * _f64(p), r_new, float(np.sum(r_new * r_new)),
+            float(np.abs(r_new).max(initial=0.0)))
+
+
+def cg_direction(z, p, beta):
+    """``z + beta p``."""
+    return _f64(z) + beta * _f64(p)

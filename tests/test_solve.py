@@ -154,8 +154,10 @@ def test_result_fields_and_consistency():
 
 
 def test_maxiter_and_callback_stop():
+    """MPRGP calls back after every iteration (the active-set method after every outer
+    iteration: tests/test_active_set.py)."""
     I, P = _pair((32, 32, 3), seed=9)
-    r = gradfusion.solve(I, P, 0.7, maxiter=3)
+    r = gradfusion.solve(I, P, 0.7, maxiter=3, method="mprgp")
     assert r.status == 1 and not r.success and r.nit == 3
     seen = []
 
@@ -164,7 +166,7 @@ def test_maxiter_and_callback_stop():
         if info.nit == 2:
             raise StopIteration
 
-    r = gradfusion.solve(I, P, 0.7, callback=cb)
+    r = gradfusion.solve(I, P, 0.7, callback=cb, method="mprgp")
     assert r.status == 2 and seen == [1, 2] and "callback" in r.message
 
 

@@ -1,10 +1,14 @@
 """Bounded least-squares solvers (private).
 
-``mprgp``: the conjugate-gradient box-QP solver used at every scale;
+``active_set_solve``: the primal-dual active-set solver with a multigrid-preconditioned
+inner CG; ``mprgp``: the conjugate-gradient box-QP solver (and the active-set solver's
+fallback);
 ``coarse_to_fine``: the multiscale warm-start driver.
 """
 
+from .active_set import active_set_solve
 from .mprgp import STATUS_MESSAGES, QPState, mprgp
-from .multiscale import coarse_to_fine
+from .multiscale import METHODS, coarse_to_fine
 
-__all__ = ["mprgp", "coarse_to_fine", "QPState", "STATUS_MESSAGES"]
+__all__ = ["mprgp", "active_set_solve", "coarse_to_fine", "METHODS", "QPState",
+           "STATUS_MESSAGES"]

@@ -26,6 +26,10 @@ import numpy as np
 
 from . import _kernels as K
 
+#: keys of ``QPState.steps`` for every solver (the result has one shape whatever the method):
+#: the active-set method's outer (Newton) and inner CG iterations, MPRGP's step kinds
+STEP_KEYS = ("newton", "inner_cg", "cg", "expansion", "proportioning", "sparse_corrections")
+
 STATUS_MESSAGES = {
     0: "converged: projected-gradient norm below tol",
     1: "stopped: maximum number of iterations reached",
@@ -104,7 +108,7 @@ def mprgp(matvec, b, x, upper, *, tol, maxiter, step_scale, gamma=1.0,
     nmatvec = 1
     status = 1
     nit = 0
-    steps = {"cg": 0, "expansion": 0, "proportioning": 0, "sparse_corrections": 0}
+    steps = dict.fromkeys(STEP_KEYS, 0)
     fresh = True                      # g computed from scratch at the current x
     carried = None                    # (g.p, q(x)) for the current p
     while True:

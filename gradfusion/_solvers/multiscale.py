@@ -10,13 +10,17 @@ solve's: the same optimum and tolerance as a single-scale solve.
 """
 
 from ._transfer import downsample, upsample
+from .active_set import active_set_solve
 from .mprgp import mprgp
+
+#: ``method`` of :func:`gradfusion.solve` -> the box-QP solver run at every scale
+METHODS = ("active-set", "mprgp")
 
 __all__ = ["downsample", "upsample", "coarse_to_fine"]
 
 
 def coarse_to_fine(make_problem, image, proposal, x0, *, min_size, tol, maxiter,
-                   callback=None, coarse_tol=None):
+                   callback=None, coarse_tol=None, method="mprgp"):
     """Solve at every scale from the coarsest up; return (problem, state, levels).
 
     Parameters
@@ -38,6 +42,8 @@ def coarse_to_fine(make_problem, image, proposal, x0, *, min_size, tol, maxiter,
     coarse_tol : float, optional
         Tolerance of the coarse scales (never tighter than ``tol``): they only
         provide a warm start, so solving them tightly is wasted work.
+    method : {"active-set", "mprgp"}
+        The solver at every scale: :func:`active_set_solve` or :func:`mprgp`.
 
     Returns
     -------
@@ -60,10 +66,14 @@ def coarse_to_fine(make_problem, image, proposal, x0, *, min_size, tol, maxiter,
             x = upsample(x, I.shape)
         finest = depth == len(pyramid) - 1
         level_tol = tol if finest or coarse_tol is None else max(tol, coarse_tol)
-        state = mprgp(problem.matvec, problem.b, x, problem.upper, tol=level_tol,
-                      maxiter=maxiter, step_scale=problem.lipschitz,
-                      callback=callback if finest else None, columns=problem.columns(),
-                      matvec_dot=problem.matvec_dot)
+        common = dict(tol=level_tol, maxiter=maxiter, callback=callback if finest else None,
+                      columns=problem.columns(), matvec_dot=problem.matvec_dot)
+        if method == "active-set":
+            state = active_set_solve(problem.matvec, problem.b, x, problem.upper,
+                                     lipschitz=problem.lipschitz, **common)
+        else:
+            state = mprgp(problem.matvec, problem.b, x, problem.upper,
+                          step_scale=problem.lipschitz, **common)
         levels.append((I.shape, state.nit, state.nmatvec, state.time))
         x = state.x
     return problem, state, levels

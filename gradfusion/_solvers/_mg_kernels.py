@@ -1,0 +1,288 @@
+"""Numba kernels of the active-set solver and its masked multigrid (NumPy references:
+``tests/reference.py``).
+
+Arrays are ``(C, H, W)``; a *mask* is a ``uint8`` array of the same shape, 1 on
+the free variables (the unknowns of the current linear system) and 0 on the
+variables held at a bound. Vectors of the linear systems are kept zero off
+the mask, so a plain product with the Hessian followed by masking its result
+is the product with the free block ``A_FF``.
+
+Grid transfers are those of the coarse-to-fine driver: prolongation is the
+bilinear cell-centred upsampling of :func:`gradfusion._solvers._transfer.upsample`
+(weights 0.75 / 0.25 per axis, edges clamp) and restriction is its exact
+transpose.
+"""
+
+import numba as nb
+import numpy as np
+
+from .._stencils import SERIAL_CELLS, row_chunks
+from ._kernels import _LANES, _row_max
+
+_pjit = nb.njit(cache=True, nogil=True, parallel=True, fastmath={"reassoc", "nsz", "contract"})
+_sjit = nb.njit(cache=True, nogil=True, fastmath={"reassoc", "nsz", "contract"})
+_jit = nb.njit(cache=True, nogil=True)
+_inline = nb.njit(cache=True, nogil=True, inline="always")
+
+
+@_inline
+def _weight(i, k, nc):
+    """Weight of coarse index ``k`` in fine index ``i`` of the 1-D bilinear prolongation
+    (``nc`` coarse cells): 0.75 from its own cell ``i // 2``, 0.25 from the neighbour on
+    its side (clamped at the ends, where the two weights add up)."""
+    own = i // 2
+    other = max(own - 1, 0) if i % 2 == 0 else min(own + 1, nc - 1)
+    w = 0.0
+    if own == k:
+        w += 0.75
+    if other == k:
+        w += 0.25
+    return w
+
+
+def _restrict(fine, cmask, out):
+    C, H, W = fine.shape
+    _, Hc, Wc = out.shape
+    w0 = fine.dtype.type(0.75)
+    w1 = fine.dtype.type(0.25)
+    last = (W - 3) // 2            # the last coarse column whose four fine columns exist
+    n, chunks = C * Hc, row_chunks(C * Hc)
+    for t in nb.prange(chunks):
+        acc = np.empty(W, dtype=fine.dtype)
+        for r in range(t * n // chunks, (t + 1) * n // chunks):
+            c = r // Hc
+            k = r % Hc
+            acc[:] = 0.0
+            for i in range(max(2 * k - 1, 0), min(2 * k + 3, H)):
+                w = fine.dtype.type(_weight(i, k, Hc))
+                src = fine[c, i]
+                for j in range(W):
+                    acc[j] += w * src[j]
+            orow = out[c, k]
+            mrow = cmask[c, k]
+            for L in range(1, last + 1):
+                j = 2 * L
+                orow[L] = (w1 * (acc[j - 1] + acc[j + 2]) + w0 * (acc[j] + acc[j + 1])) * mrow[L]
+            for L in range(Wc):
+                if 1 <= L <= last:
+                    continue              # done above
+                s = 0.0
+                for j in range(max(2 * L - 1, 0), min(2 * L + 3, W)):
+                    s += _weight(j, L, Wc) * acc[j]
+                orow[L] = s * mrow[L]
+
+
+def _prolong(coarse, mask, e):
+    C, H, W = coarse.shape
+    _, Hf, Wf = e.shape
+    w0 = e.dtype.type(0.75)
+    w1 = e.dtype.type(0.25)
+    n, chunks = C * Hf, row_chunks(C * Hf)
+    for t in nb.prange(chunks):
+        col = np.empty(W + 2, dtype=coarse.dtype)      # the row between, clamped ends
+        for r in range(t * n // chunks, (t + 1) * n // chunks):
+            c = r // Hf
+            i = r % Hf
+            k = i // 2
+            # fine row 2k lies a quarter cell above coarse row k, 2k + 1 a quarter below
+            near = coarse[c, k]
+            far = coarse[c, max(k - 1, 0) if i % 2 == 0 else min(k + 1, H - 1)]
+            for J in range(W):
+                col[J + 1] = w0 * near[J] + w1 * far[J]
+            col[0] = col[1]
+            col[W + 1] = col[W]
+            erow, mrow = e[c, i], mask[c, i]
+            # fine column 2J: 0.75 col[J] + 0.25 col[J - 1]; 2J + 1: 0.75 col[J] + 0.25 col[J + 1]
+            for J in range(Wf // 2):
+                erow[2 * J] = (w0 * col[J + 1] + w1 * col[J]) * mrow[2 * J]
+                erow[2 * J + 1] = (w0 * col[J + 1] + w1 * col[J + 2]) * mrow[2 * J + 1]
+            if Wf % 2:
+                J = Wf // 2
+                erow[2 * J] = (w0 * col[J + 1] + w1 * col[J]) * mrow[2 * J]
+
+
+def _coarse_mask(fine, out):
+    C, H, W = fine.shape
+    _, Hc, Wc = out.shape
+    for r in nb.prange(C * Hc):
+        c = r // Hc
+        k = r % Hc
+        top = fine[c, 2 * k]
+        bot = fine[c, min(2 * k + 1, H - 1)]
+        orow = out[c, k]
+        for L in range(Wc):
+            j0 = 2 * L
+            j1 = min(j0 + 1, W - 1)
+            orow[L] = top[j0] & bot[j0] & top[j1] & bot[j1]
+
+
+def _pre_smooth(b, ab, mask, s, r):
+    C, H, W = b.shape
+    for q in nb.prange(C * H):
+        c = q // H
+        i = q % H
+        br, abr, mr, rr = b[c, i], ab[c, i], mask[c, i], r[c, i]
+        for j in range(W):
+            rr[j] = (br[j] - s * abr[j]) * mr[j]
+
+
+def _post_smooth(b, e, r, ae, mask, s, x):
+    C, H, W = b.shape
+    n, chunks = C * H, row_chunks(C * H)
+    rows = np.empty(n)
+    for t in nb.prange(chunks):
+        for q in range(t * n // chunks, (t + 1) * n // chunks):
+            c = q // H
+            i = q % H
+            br, er, rr, aer, mr, xr = b[c, i], e[c, i], r[c, i], ae[c, i], mask[c, i], x[c, i]
+            bx = 0.0
+            for j in range(W):
+                v = s * br[j] + er[j] + s * ((rr[j] - aer[j]) * mr[j])
+                xr[j] = v
+                bx += br[j] * v
+            rows[q] = bx
+    return rows.sum()
+
+
+class _BySize:
+    """A kernel compiled twice, parallel and serial, called by the size of its first array."""
+
+    def __init__(self, func, doc):
+        self.parallel = _pjit(func)
+        self.serial = _sjit(func)
+        self.__doc__ = doc
+        self.__name__ = func.__name__.lstrip("_")
+
+    def __call__(self, *args):
+        kernel = self.serial if args[0].size < SERIAL_CELLS else self.parallel
+        return kernel(*args)
+
+
+restrict = _BySize(_restrict, """``restrict(fine, cmask, out)``: ``out = cmask * P^T fine``, the
+transpose of the bilinear prolongation, masked. Coarse cell ``K`` gathers the fine indices
+``2K-1 .. 2K+2`` of each axis with weights ``0.25, 0.75, 0.75, 0.25`` (the clamped ends
+from :func:`_weight`).""")
+prolong = _BySize(_prolong, """``prolong(coarse, mask, e)``: ``e = mask * P coarse``, the bilinear
+prolongation (as :func:`gradfusion._solvers._transfer.upsample`) on the free variables.""")
+coarse_mask = _BySize(_coarse_mask, """``coarse_mask(fine, out)``: a coarse variable is free when all
+the fine variables of its 2x2 cell are (an odd last row or column is its own pair, as in
+:func:`gradfusion._solvers._transfer.downsample`).""")
+pre_smooth = _BySize(_pre_smooth, """``pre_smooth(b, ab, mask, s, r)``: the residual
+``r = mask (b - s ab)`` of the Richardson step ``x = s b`` from zero (``ab = A b``).""")
+post_smooth = _BySize(_post_smooth, """``post_smooth(b, e, r, ae, mask, s, x)``: the cycle's result
+``x = s b + e + s mask (r - ae)``: the pre-smoothing step ``s b``, the coarse correction ``e``
+(``ae = A e``; ``r`` the residual before it) and the post-smoothing step; returns ``b . x``.""")
+
+
+@_pjit
+def active_set(x, g, upper, c, mask):
+    """One semismooth-Newton (primal-dual active-set) update of the box QP's active set.
+
+    With ``z = x - c g``: where ``z <= 0`` the variable is set to 0 and held,
+    where ``z >= upper`` it is set to the upper bound and held; elsewhere it is
+    free (``mask`` 1) and keeps its value. Returns ``(free, changed)``: the
+    number of free variables and of variables whose status (free, at 0, at the
+    upper bound) changed from the previous ``mask`` and ``x``.
+    """
+    C, H, W = x.shape
+    free = 0
+    changed = 0
+    for q in nb.prange(C * H):
+        ch = q // H
+        i = q % H
+        hi = upper[ch]
+        xr, gr, mr = x[ch, i], g[ch, i], mask[ch, i]
+        for j in range(W):
+            xi = xr[j]
+            old = 0 if mr[j] else (1 if xi <= 0.0 else 2)
+            z = xi - c * gr[j]
+            if z <= 0.0:
+                new = 1
+                xr[j] = 0.0
+                mr[j] = 0
+            elif z >= hi:
+                new = 2
+                xr[j] = hi
+                mr[j] = 0
+            else:
+                new = 0
+                mr[j] = 1
+                free += 1
+            if new != old:
+                changed += 1
+    return free, changed
+
+
+@_pjit
+def free_residual(ax, b, mask, r):
+    """``r = mask (b - ax)``; returns ``(r . r, max |r|)``."""
+    C, H, W = ax.shape
+    n, chunks = C * H, row_chunks(C * H)
+    rows = np.zeros((n, 2))
+    for t in nb.prange(chunks):
+        sq, lanes = np.empty(W, dtype=r.dtype), np.empty(_LANES, dtype=r.dtype)
+        for q in range(t * n // chunks, (t + 1) * n // chunks):
+            c = q // H
+            i = q % H
+            axr, br, mr, rr = ax[c, i], b[c, i], mask[c, i], r[c, i]
+            for j in range(W):
+                v = (br[j] - axr[j]) * mr[j]
+                rr[j] = v
+                sq[j] = v * v
+            _square_sums(sq, W, lanes, rows[q])
+    return _norms(rows)
+
+
+@_pjit
+def cg_update(x, r, p, ap, mask, alpha):
+    """``x += alpha p`` and ``r = mask (r - alpha ap)``; returns ``(r . r, max |r|)``."""
+    C, H, W = x.shape
+    n, chunks = C * H, row_chunks(C * H)
+    rows = np.zeros((n, 2))
+    for t in nb.prange(chunks):
+        sq, lanes = np.empty(W, dtype=r.dtype), np.empty(_LANES, dtype=r.dtype)
+        for q in range(t * n // chunks, (t + 1) * n // chunks):
+            c = q // H
+            i = q % H
+            xr, rr, pr, apr, mr = x[c, i], r[c, i], p[c, i], ap[c, i], mask[c, i]
+            for j in range(W):
+                xr[j] += alpha * pr[j]
+                v = (rr[j] - alpha * apr[j]) * mr[j]
+                rr[j] = v
+                sq[j] = v * v
+            _square_sums(sq, W, lanes, rows[q])
+    return _norms(rows)
+
+
+@_inline
+def _square_sums(sq, n, lanes, out):
+    """``out = (sum(sq[:n]), max(sq[:n]))`` of a row's squares (the maximum by lanes: a
+    running maximum in the row loop would keep it from vectorising)."""
+    total = 0.0
+    for j in range(n):
+        total += sq[j]
+    out[0] = total
+    out[1] = _row_max(sq, n, lanes)
+
+
+@_jit
+def _norms(rows):
+    """``(sum of squares, inf-norm)`` from the per-row ``(sum, max)`` of squares."""
+    total = 0.0
+    m = 0.0
+    for q in range(rows.shape[0]):
+        total += rows[q, 0]
+        m = max(m, rows[q, 1])
+    return total, np.sqrt(m)
+
+
+@_pjit
+def cg_direction(z, p, beta):
+    """``p = z + beta p``."""
+    C, H, W = z.shape
+    for q in nb.prange(C * H):
+        c = q // H
+        i = q % H
+        zr, pr = z[c, i], p[c, i]
+        for j in range(W):
+            pr[j] = zr[j] + beta * pr[j]
