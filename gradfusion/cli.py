@@ -51,6 +51,9 @@ def _parser():
     s.add_argument("--regularizer", choices=("nyquist", "gradient", "none"), default="nyquist")
     s.add_argument("--boundary", choices=("zero", "reflect"), default="zero")
     s.add_argument("--tol", type=float, default=None, help="optimality tolerance")
+    s.add_argument("--solver", choices=("auto", "active-set", "mprgp"), default="auto",
+                   help="bound-constrained solver (default %(default)s: active-set, or mprgp "
+                        "with --x0)")
     s.add_argument("--float32", action="store_true", help="solve in single precision")
     s.add_argument("--overwrite", action="store_true", help="replace existing output files")
     s.add_argument("--no-progress", action="store_true", help="never show a progress bar")
@@ -142,13 +145,14 @@ def _cmd_solve(args):
         kwargs["reg_weight"] = args.reg_weight
     result = solve(I, P, args.alpha, x0=x0, boundary=args.boundary,
                    regularizer=None if args.regularizer == "none" else args.regularizer,
-                   tol=args.tol, progress=not args.no_progress and sys.stderr.isatty(), **kwargs)
+                   tol=args.tol, progress=not args.no_progress and sys.stderr.isatty(),
+                   method=args.solver, **kwargs)
     outputs = [(args.output, result.output)]
     if args.residual:
         outputs.append((args.residual, result.residual))
     io._write_all(outputs, bits=bits, overwrite=args.overwrite)     # both files or neither
     print(f"objective {result.fun:.6e}  bare objective {result.bare_objective:.6e}  "
-          f"optimality {result.optimality:.1e}  iterations {result.nit}  "
+          f"optimality {result.optimality:.1e}  iterations {result.nit} ({result.method})  "
           f"time {result.time:.2f} s  ({result.message})")
     return 0 if result.success else 1
 

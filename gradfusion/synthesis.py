@@ -8,7 +8,7 @@ from scipy.optimize import OptimizeResult
 from . import _memory
 from . import _validation as v
 from ._problem import BOUNDARY_MODES, REGULARIZER_TAPS, ResidualProblem
-from ._solvers import METHODS, STATUS_MESSAGES, coarse_to_fine
+from ._solvers import METHODS, STATUS_MESSAGES, coarse_to_fine, resolve_method
 
 __all__ = ["solve", "SolveResult", "DEFAULT_REG_WEIGHT"]
 
@@ -41,13 +41,19 @@ class SolveResult(OptimizeResult):
         (``m/2`` times the gradient of ``fun``, ``m`` the number of gradient
         entries); zero exactly at the optimum.
     nit, nmatvec : int
-        Iterations and products with the normal operator.
+        Iterations (MPRGP's, or the active-set method's inner conjugate-gradient
+        iterations, one V-cycle each) and products with the normal operator (the
+        V-cycles' coarse-level products counted in full-resolution units).
     levels : list of dict
         Per scale, coarsest first: ``shape``, ``nit``, ``nmatvec``, ``time``
         (the last entry is the full-resolution solve that ``nit`` reports).
     steps : dict
-        How many iterations were conjugate-gradient, expansion and
-        proportioning steps.
+        Always the same keys: ``newton`` and ``inner_cg``, the active-set method's
+        outer and inner iterations; ``cg``, ``expansion``, ``proportioning`` and
+        ``sparse_corrections``, MPRGP's step kinds (also those of an active-set
+        run that fell back to MPRGP).
+    method : str
+        The solver that ran: ``"active-set"`` or ``"mprgp"``.
     success : bool
         True when ``optimality <= tol``.
     status : int
@@ -114,7 +120,7 @@ class _Progress:
 def solve(image, proposal, alpha, *, channel_axis=-1, boundary="zero",
           regularizer="nyquist", reg_weight=DEFAULT_REG_WEIGHT, x0=None,
           tol=None, maxiter=20000, multiscale=True, min_size=32, callback=None,
-          progress=False, max_memory=None, method="active-set"):
+          progress=False, max_memory=None, method="auto"):
     r"""Find the feasible residual whose output best matches the proposal's gradients.
 
     Parameters
@@ -160,7 +166,8 @@ def solve(image, proposal, alpha, *, channel_axis=-1, boundary="zero",
     min_size : int, optional
         Smallest side of the coarsest scale (default 32).
     callback : callable, optional
-        ``callback(intermediate_result)`` after each iteration, with an
+        ``callback(intermediate_result)`` after each iteration (of MPRGP; after
+        each outer iteration of the active-set method), with an
         :class:`~scipy.optimize.OptimizeResult` holding ``nit``,
         ``optimality`` and ``residual`` (channels first, a live view: copy it
         to keep it). Returning True or raising ``StopIteration`` stops the
@@ -173,6 +180,10 @@ def solve(image, proposal, alpha, *, channel_axis=-1, boundary="zero",
         ``"8GiB"``). Default: the ``GRADFUSION_MAX_MEMORY`` environment
         variable if set, else the memory available to the process (see
         ``docs/errors.md``).
+    method : {"auto", "active-set", "mprgp"}, optional
+        The bound-constrained solver (both reach the same optimum; see Notes).
+        ``"auto"`` (default): the active-set method, or MPRGP when ``x0`` is
+        given (measured faster from a previous frame's solution).
 
     Returns
     -------
@@ -209,10 +220,19 @@ def solve(image, proposal, alpha, *, channel_axis=-1, boundary="zero",
     whose squared response ``16 sin^4(omega/2)`` is large on the Nyquist
     lines and negligible where the Sobel term does its work (``O(omega^4)``
     against ``O(omega^2)``). ``F`` is a strictly convex (up to constants
-    pinned by the bounds) quadratic over a box; it is solved to optimality
-    with MPRGP, a conjugate-gradient method with gradient projections, whose
-    every iteration costs one application of ``S^T S + w D^T D`` (Numba
-    stencils).
+    pinned by the bounds) quadratic over a box; it is solved to optimality,
+    coarse to fine, by one of two methods (Numba stencils for
+    ``A = S^T S + w D^T D``):
+
+    * the primal-dual active-set method [3]_ (semismooth Newton): guess the
+      variables at a bound from ``x - c (A x - b)``, solve ``A_FF x_F = b_F -
+      A_FA x_A`` on the rest by conjugate gradients preconditioned by a
+      multigrid V-cycle of the free block, repeat (a handful of outer
+      iterations); it falls back to MPRGP if the active sets cycle;
+    * MPRGP [2]_, a conjugate-gradient method with gradient projections,
+      whose every iteration costs one application of ``A``.
+
+    Both stop on the same test (``optimality <= tol``).
 
     References
     ----------
@@ -221,6 +241,9 @@ def solve(image, proposal, alpha, *, channel_axis=-1, boundary="zero",
        2022.
     .. [2] Z. Dostal and J. Schoeberl, "Minimizing quadratic functions subject
        to bound constraints", Comput. Optim. Appl. 30 (2005) 23-43.
+    .. [3] M. Hintermueller, K. Ito and K. Kunisch, "The primal-dual active set
+       strategy as a semismooth Newton method", SIAM J. Optim. 13 (2003)
+       865-888.
 
     Examples
     --------
@@ -267,13 +290,14 @@ def solve(image, proposal, alpha, *, channel_axis=-1, boundary="zero",
         except StopIteration:
             return True
 
+    method = resolve_method(method, warm=x is not None)
     try:
         problem, state, levels = coarse_to_fine(
             make_problem, I, P, x, min_size=min_size if multiscale else 0, tol=tol,
             coarse_tol=COARSE_TOL[method], maxiter=maxiter, callback=_cb, method=method)
     finally:
         bar.close()
-    return _result(problem, state, levels, axis, t_start)
+    return _result(problem, state, levels, axis, t_start, method)
 
 
 def _warm_start(x0, image, channel_axis, dtype):
@@ -283,7 +307,7 @@ def _warm_start(x0, image, channel_axis, dtype):
     return x.copy() if np.may_share_memory(x, x0) else x      # the solver writes into it
 
 
-def _result(problem, state, levels, axis, t_start):
+def _result(problem, state, levels, axis, t_start, method):
     R = state.x
     problem_upper = problem.upper
     np.clip(R, 0.0, problem_upper[:, None, None], out=R)  # remove rounding excursions
@@ -300,6 +324,7 @@ def _result(problem, state, levels, axis, t_start):
         nit=state.nit,
         nmatvec=state.nmatvec,
         steps=state.steps,
+        method=method,
         levels=[dict(shape=sh[1:], nit=n, nmatvec=m, time=t) for sh, n, m, t in levels],
         success=state.status == 0,
         status=state.status,

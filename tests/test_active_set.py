@@ -335,6 +335,19 @@ def test_solve_methods_agree(dtype, shape):
     assert a.keys() == m.keys() and a.steps.keys() == m.steps.keys()
     assert a.fun == pytest.approx(m.fun, rel=1e-9 if dtype == np.float64 else 2e-5)
     assert a.steps["newton"] > 0 and m.steps["newton"] == 0
+    assert (a.method, m.method) == ("active-set", "mprgp")
+
+
+def test_auto_method():
+    """``auto``: the active-set method from a cold start, MPRGP from a warm start."""
+    rng = _rng(18)
+    I = rng.random((24, 30, 3))
+    P = np.clip(0.6 * I + 0.3 * rng.random(I.shape) - 0.1, 0, 1)
+    cold = gradfusion.solve(I, P, 0.7)
+    warm = gradfusion.solve(I, P, 0.7, x0=cold.residual)
+    assert cold.method == "active-set" and warm.method == "mprgp"
+    forced = gradfusion.solve(I, P, 0.7, x0=cold.residual, method="active-set")
+    assert forced.method == "active-set" and forced.success
 
 
 def test_fallback_is_mprgp_from_the_start():
@@ -349,6 +362,21 @@ def test_fallback_is_mprgp_from_the_start():
     np.testing.assert_array_equal(a.x, m.x)
     assert a.nit == m.nit and a.steps["newton"] == 0 and a.steps["cg"] == m.steps["cg"]
     assert a.steps["expansion"] == m.steps["expansion"]
+
+
+def test_stalled_active_sets_fall_back_to_mprgp():
+    """An active-set rule that cycles (``scale`` 4: measured to cycle on photographs) is
+    caught by the stall test and finished by MPRGP at the same optimum."""
+    prob = _problem((3, 40, 48), 6)
+    start = prob.heuristic()
+    a = active_set_solve(prob.matvec, prob.b, start.copy(), prob.upper, tol=1e-9,
+                         maxiter=20000, lipschitz=prob.lipschitz, scale=4.0, stall=2,
+                         columns=prob.columns(), matvec_dot=prob.matvec_dot)
+    m = mprgp(prob.matvec, prob.b, start.copy(), prob.upper, tol=1e-9, maxiter=20000,
+              step_scale=prob.lipschitz, columns=prob.columns(), matvec_dot=prob.matvec_dot)
+    assert a.status == 0 and a.steps["newton"] < 30
+    assert a.steps["expansion"] + a.steps["cg"] > 0          # MPRGP finished the run
+    assert prob.terms(a.x)[0] == pytest.approx(prob.terms(m.x)[0], rel=1e-12)
 
 
 def test_singular_bare_problem_converges():

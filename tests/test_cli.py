@@ -40,6 +40,22 @@ def test_solve_16bit_and_warm_start(pair):
     assert rc == 0
 
 
+@pytest.mark.parametrize("solver, x0, ran", [("auto", False, "active-set"),
+                                             ("auto", True, "mprgp"),
+                                             ("mprgp", False, "mprgp"),
+                                             ("active-set", True, "active-set")])
+def test_solve_solver_option(pair, capsys, solver, x0, ran):
+    main(["solve", str(pair / "in.png"), str(pair / "prop.png"), "--alpha", "0.7",
+          "-o", str(pair / "r0.png"), "--overwrite"])
+    capsys.readouterr()
+    args = ["solve", str(pair / "in.png"), str(pair / "prop.png"), "--alpha", "0.7",
+            "-o", str(pair / "o3.png"), "--overwrite", "--solver", solver]
+    if x0:
+        args += ["--x0", str(pair / "r0.png")]
+    assert main(args) == 0
+    assert f"({ran})" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize("args, message", [
     (["missing.png", "prop.png", "--alpha", "0.7", "-o", "o.png"], "missing.png: no such file"),
     (["in.png", "prop.png", "--alpha", "1.5", "-o", "o.png"], "alpha must lie in the open interval"),

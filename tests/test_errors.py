@@ -240,7 +240,7 @@ CASES = [
     Case("solve-boundary", "solve", "boundary", "'wrap'", ValueError,
          "boundary must be one of ['reflect', 'zero'], got 'wrap'", lambda: solve(boundary="wrap")),
     Case("solve-method", "solve", "method", "'adam'", ValueError,
-         "method must be one of ['active-set', 'mprgp'], got 'adam'",
+         "method must be one of ['auto', 'active-set', 'mprgp'], got 'adam'",
          lambda: solve(method="adam")),
     Case("solve-regularizer", "solve", "regularizer", "'tv'", ValueError,
          "regularizer must be one of ['gradient', 'nyquist'] or None, got 'tv'",

@@ -145,7 +145,8 @@ def test_result_fields_and_consistency():
     I, P = _pair((16, 16, 3), seed=8)
     r = gradfusion.solve(I, P, 0.7)
     for key in ("output", "residual", "x", "fun", "bare_objective", "regularization",
-                "optimality", "nit", "nmatvec", "success", "status", "message", "time"):
+                "optimality", "nit", "nmatvec", "success", "status", "message", "time",
+                "steps", "method", "levels"):
         assert key in r
     np.testing.assert_allclose(r.output, 0.7 * I + r.residual)
     assert r.bare_objective == pytest.approx(gradient_error(r.output, P), rel=1e-12)

@@ -8,7 +8,7 @@ fallback);
 
 from .active_set import active_set_solve
 from .mprgp import STATUS_MESSAGES, QPState, mprgp
-from .multiscale import METHODS, coarse_to_fine
+from .multiscale import METHODS, coarse_to_fine, resolve_method
 
-__all__ = ["mprgp", "active_set_solve", "coarse_to_fine", "METHODS", "QPState",
-           "STATUS_MESSAGES"]
+__all__ = ["mprgp", "active_set_solve", "coarse_to_fine", "resolve_method", "METHODS",
+           "QPState", "STATUS_MESSAGES"]

@@ -18,9 +18,10 @@ The iterate is projected onto the box after every outer iteration and the
 stopping test is MPRGP's: the inf-norm of the projected gradient at that
 feasible point, from a freshly computed gradient. Semismooth Newton is not
 globally convergent for every convex QP (it may cycle between active sets),
-so after ``max_outer`` outer iterations without convergence, or on a
-breakdown of the inner solve, the run continues with :func:`mprgp` from
-the current point: the answer is always MPRGP-exact.
+so after ``max_outer`` outer iterations without convergence, after ``stall``
+outer iterations in a row without a new best optimality, or on a breakdown of
+the inner solve, the run continues with :func:`mprgp` from the current point:
+the answer is always MPRGP-exact.
 
 References
 ----------
@@ -39,8 +40,8 @@ from .multigrid import MaskedMultigrid
 
 
 def active_set_solve(matvec, b, x, upper, *, tol, maxiter, lipschitz, callback=None,
-                     columns=None, matvec_dot=None, max_outer=30, inner_rtol=0.3,
-                     max_inner=50):
+                     columns=None, matvec_dot=None, max_outer=30, stall=3, inner_rtol=0.3,
+                     max_inner=50, scale=0.7):
     """Run the active-set method from ``x`` (modified in place and returned in the state).
 
     Parameters
@@ -59,11 +60,18 @@ def active_set_solve(matvec, b, x, upper, *, tol, maxiter, lipschitz, callback=N
         ``matvec_dot(v, out)`` writes ``A v`` and returns ``v . A v``.
     max_outer : int
         Outer iterations before falling back to MPRGP.
+    stall : int
+        Fall back to MPRGP also when this many outer iterations in a row have not
+        lowered the best optimality so far (the active sets cycle).
     inner_rtol : float
         An inner solve stops when its residual norm has dropped by this factor, or
         when the residual's inf-norm is below ``tol / 4``.
     max_inner : int
         Inner iterations per outer iteration at most.
+    scale : float
+        ``c = scale / A_ii`` in the active-set rule (``A_ii`` the interior diagonal).
+        Measured: 0.5-1 converge alike (6-7 outer iterations at 1024x928; 0.7 the
+        fewest inner iterations), 2 and 4 make the active sets cycle.
 
     Returns
     -------
@@ -86,7 +94,8 @@ def active_set_solve(matvec, b, x, upper, *, tol, maxiter, lipschitz, callback=N
     ap = np.empty_like(x)
     mask = np.ones(x.shape, dtype=np.uint8)
     mg = MaskedMultigrid(matvec, x.shape, x.dtype, lipschitz, scratch=ap)
-    c = 1.0 / _diagonal(matvec, x.dtype)
+    c = scale / _diagonal(matvec, x.dtype)
+    best, since_best = np.inf, 0
     steps = dict.fromkeys(STEP_KEYS, 0)
     nmatvec = 0.0
     nit = 0
@@ -106,7 +115,11 @@ def active_set_solve(matvec, b, x, upper, *, tol, maxiter, lipschitz, callback=N
         if nit >= maxiter:
             status = 1
             break
-        if steps["newton"] >= max_outer:
+        if gp_inf < best:
+            best, since_best = gp_inf, 0
+        else:
+            since_best += 1
+        if steps["newton"] >= max_outer or since_best >= stall:
             fallback = True
             break
         steps["newton"] += 1
