@@ -40,7 +40,7 @@ def test_solve_16bit_and_warm_start(pair):
     assert rc == 0
 
 
-@pytest.mark.parametrize("solver, x0, ran", [("auto", False, "active-set"),
+@pytest.mark.parametrize("solver, x0, ran", [("auto", False, "mprgp"),      # a small image
                                              ("auto", True, "mprgp"),
                                              ("mprgp", False, "mprgp"),
                                              ("active-set", True, "active-set")])

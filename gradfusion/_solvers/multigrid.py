@@ -51,7 +51,7 @@ class MaskedMultigrid:
         A finest-level array the cycle may overwrite (the caller's, to save memory).
     """
 
-    def __init__(self, matvec, shape, dtype, lipschitz, *, omega=1.6, max_direct=256,
+    def __init__(self, matvec, shape, dtype, lipschitz, *, omega=1.6, max_direct=64,
                  scratch=None):
         self.matvec = matvec
         shapes = [tuple(shape)]

@@ -18,16 +18,24 @@ from .mprgp import mprgp
 METHODS = ("auto", "active-set", "mprgp")
 
 
-def resolve_method(method, warm):
-    """The solver that ``method`` names, for a cold (``warm`` False) or warm start.
+#: "auto" runs MPRGP on images of at most this many pixels (per channel)
+AUTO_MPRGP_PIXELS = 256 * 256
 
-    A warm start from the previous frame of a sequence (1280x720, 1-pixel shift, 2% more
-    light) took MPRGP 0.66-0.75 s and the active-set method 1.0 s (its six outer
-    iterations each cost a product, a KKT pass and a V-cycle set-up, docs/solver.md);
-    from the coarse-to-fine start the active-set method is 1.5-2x faster.
+
+def resolve_method(method, warm, pixels):
+    """The solver that ``method`` names, for a cold (``warm`` False) or warm start of an
+    image of ``pixels`` pixels per channel.
+
+    ``"auto"`` is the active-set method, except from a warm start and on small images,
+    where MPRGP was faster (float32, tol 1e-2, docs/solver.md): a warm start from the
+    previous frame of a sequence (1280x720, 1-pixel shift, 2% more light) 0.69 s against
+    1.05 s (the active-set method's six outer iterations each cost two products, KKT
+    passes and a V-cycle set-up); cold, 256x256 0.10 against 0.16 s, while at 320x320
+    the active-set method took 0.16 s against 0.20 s, at 512x512 0.39 against 0.61 s and
+    from a megapixel up 1.5-2.9x less.
     """
     if method == "auto":
-        return "mprgp" if warm else "active-set"
+        return "mprgp" if warm or pixels <= AUTO_MPRGP_PIXELS else "active-set"
     return method
 
 __all__ = ["downsample", "upsample", "coarse_to_fine"]
