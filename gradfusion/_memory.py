@@ -22,7 +22,7 @@ __all__ = ["MemoryLimitError"]
 ENV_VAR = "GRADFUSION_MAX_MEMORY"
 
 #: working arrays of the problem's size alive at the peak of a solve (see docs/errors.md)
-SOLVE_ARRAYS = 12
+SOLVE_ARRAYS = 13
 #: fixed part: the operator-norm bound's 257x257 tables (about 9 MB, briefly) and scratch
 SOLVE_OVERHEAD = 16 * 2**20
 
@@ -45,9 +45,12 @@ def estimate_solve_bytes(shape, dtype):
     """Estimated peak bytes that :func:`gradfusion.solve` allocates for a ``(C, H, W)`` problem.
 
     ``SOLVE_ARRAYS * C * H * W * itemsize + SOLVE_OVERHEAD``: the image and
-    proposal copies (2), the problem's target, linear term and one scratch
-    map (3), the iterate and the solver's five work vectors (6), and the
-    coarse scales of the pyramid and the upsampled warm start (under 1).
+    proposal copies (2), the problem's target and linear term (2), the iterate
+    and the active-set solver's five work vectors (6: gradient/residual,
+    preconditioned residual, direction, product, the V-cycle's ``A e``), its
+    mask (1 byte a variable) and multigrid levels (4 arrays at a quarter
+    size and less: under 1.5), and the coarse scales of the pyramid (under 1).
+    MPRGP needs about 10 of the 13.
     """
     C, H, W = (int(s) for s in shape)
     return SOLVE_ARRAYS * C * H * W * np.dtype(dtype).itemsize + SOLVE_OVERHEAD

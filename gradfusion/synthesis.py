@@ -198,7 +198,7 @@ def solve(image, proposal, alpha, *, channel_axis=-1, boundary="zero",
         On a bad argument, before any work (the cases are listed in
         ``docs/errors.md``).
     gradfusion.MemoryLimitError
-        When the estimated peak memory (about ``12 * C * H * W * itemsize``
+        When the estimated peak memory (about ``13 * C * H * W * itemsize``
         bytes) exceeds ``max_memory``, before any allocation.
 
     Notes

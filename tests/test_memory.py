@@ -17,27 +17,30 @@ def _pair(shape, seed=0, dtype=np.float64):
 
 
 @pytest.mark.parametrize("shape, dtype, expected", [
-    ((3, 100, 200), np.float64, 12 * 3 * 100 * 200 * 8 + 16 * 2**20),
-    ((3, 100, 200), np.float32, 12 * 3 * 100 * 200 * 4 + 16 * 2**20),
-    ((1, 20000, 20000), np.float64, 12 * 20000 * 20000 * 8 + 16 * 2**20),
+    ((3, 100, 200), np.float64, 13 * 3 * 100 * 200 * 8 + 16 * 2**20),
+    ((3, 100, 200), np.float32, 13 * 3 * 100 * 200 * 4 + 16 * 2**20),
+    ((1, 20000, 20000), np.float64, 13 * 20000 * 20000 * 8 + 16 * 2**20),
 ])
 def test_estimate_formula(shape, dtype, expected):
     assert _memory.estimate_solve_bytes(shape, dtype) == expected
 
 
-def test_estimate_bounds_the_numpy_peak_of_a_solve():
+@pytest.mark.parametrize("method", ["active-set", "mprgp"])
+def test_estimate_bounds_the_numpy_peak_of_a_solve(method):
     """tracemalloc sees every NumPy array of a solve (deterministic, unlike RSS): the estimate
-    is above the peak and its per-pixel part within 10% of it (docs/errors.md has RSS numbers)."""
+    is above the peak and its per-pixel part within 10% of the active-set method's (12.5 of
+    13 arrays here; MPRGP's 9.9: within 30%; docs/errors.md has RSS numbers)."""
     I, P = _pair((384, 320, 3))
-    gradfusion.solve(I[:40, :40], P[:40, :40], 0.7)          # compile and import first
+    gradfusion.solve(I[:40, :40], P[:40, :40], 0.7, method=method)     # compile, import first
     tracemalloc.start()
     try:
-        gradfusion.solve(I, P, 0.7, maxiter=2)               # all arrays exist from iteration 1
+        gradfusion.solve(I, P, 0.7, maxiter=2, method=method)    # all arrays exist from iteration 1
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
     estimate = _memory.estimate_solve_bytes((3, 384, 320), np.float64)
-    assert 0.9 * (estimate - _memory.SOLVE_OVERHEAD) <= peak <= estimate
+    lower = 0.9 if method == "active-set" else 0.7
+    assert lower * (estimate - _memory.SOLVE_OVERHEAD) <= peak <= estimate
 
 
 @pytest.mark.parametrize("text, expected", [
@@ -84,7 +87,7 @@ def test_refusal_happens_before_any_work(monkeypatch):
     I, P = _pair((40, 30, 3))
     calls = []
     monkeypatch.setattr(v, "channels_first", lambda *a, **k: calls.append(a))
-    with pytest.raises(MemoryLimitError, match=r"^gradfusion\.solve needs an estimated 16\.3 MiB "
+    with pytest.raises(MemoryLimitError, match=r"^gradfusion\.solve needs an estimated 16\.4 MiB "
                                                r"for a 3x40x30 float64 problem; the limit is "
                                                r"1\.0 MiB \(max_memory\); pass max_memory="):
         gradfusion.solve(I, P, 0.7, max_memory="1M")
