@@ -53,7 +53,9 @@ class SolveResult(OptimizeResult):
         ``sparse_corrections``, MPRGP's step kinds (also those of an active-set
         run that fell back to MPRGP).
     method : str
-        The solver that ran: ``"active-set"`` or ``"mprgp"``.
+        The solver that ran: ``"active-set"`` or ``"mprgp"`` (``"active-set"``
+        also when it handed the run to MPRGP after cycling active sets: then
+        ``steps`` counts MPRGP steps too).
     success : bool
         True when ``optimality <= tol``.
     status : int

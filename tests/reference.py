@@ -417,18 +417,17 @@ def post_smooth(b, e, r, ae, mask, s):
     return x, float(np.sum(_f64(b) * x))
 
 
-def active_set(x, g, upper, c, mask):
-    """``(x, mask, free, changed)`` after one primal-dual active-set update."""
+def active_set(x, g, upper, c):
+    """``(x, mask, free)`` after one primal-dual active-set update."""
     x = _f64(x).copy()
     hi = _f64(upper)[:, None, None] + np.zeros_like(x)
-    old = np.where(mask.astype(bool), 0, np.where(x <= 0.0, 1, 2))
     z = x - c * _f64(g)
     lower = z <= 0.0
     upper_set = ~lower & (z >= hi)
-    new = np.where(lower, 1, np.where(upper_set, 2, 0))
+    free = ~(lower | upper_set)
     x[lower] = 0.0
     x[upper_set] = hi[upper_set]
-    return x, (new == 0).astype(np.uint8), int((new == 0).sum()), int((new != old).sum())
+    return x, free.astype(np.uint8), int(free.sum())
 
 
 def free_residual(ax, b, mask):

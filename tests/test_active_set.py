@@ -149,11 +149,11 @@ def test_active_set(shape, dtype):
     x = np.clip(rng.uniform(-0.1, 0.6, shape), 0, upper[:, None, None]).astype(dtype)
     g = rng.standard_normal(shape).astype(dtype)
     mask = _mask(rng, shape, free=0.5)
-    x_ref, mask_ref, free_ref, changed_ref = ref.active_set(x, g, upper, 0.2, mask)
-    free, changed = G.active_set(x, g, upper, 0.2, mask)
+    x_ref, mask_ref, free_ref = ref.active_set(x, g, upper, 0.2)
+    free = G.active_set(x, g, upper, dtype(0.2), mask)
     np.testing.assert_array_equal(mask, mask_ref)
     np.testing.assert_array_equal(x, x_ref.astype(dtype))
-    assert (free, changed) == (free_ref, changed_ref)
+    assert free == free_ref
 
 
 @dtype_param
@@ -417,3 +417,150 @@ def test_maxiter_and_callback():
     assert r.status == 2 and len(seen) == 2 and "callback" in r.message
     assert 0 < seen[0][0] < seen[1][0] == r.nit
     assert np.all(r.residual >= 0) and np.all(r.residual <= 0.3 + 1e-15)
+
+
+# ---------------------------------------------------------------------------
+# review follow-ups: the cycle against its formula, aliasing, thin images, fallbacks
+# ---------------------------------------------------------------------------
+
+def _dense_levels(prob, shape, mask, max_direct):
+    """Per level: the dense unmasked Hessian, the 0/1 free mask and the prolongation
+    (one channel), from the NumPy references."""
+    levels = []
+    m = mask
+    sh = shape
+    while True:
+        A = np.stack([ref.normal_matvec(e.reshape(sh), prob.mode, prob.reg_weight,
+                                        prob.taps).ravel() for e in np.eye(sh[1] * sh[2])],
+                     axis=1)
+        levels.append((A, m.ravel().astype(float), sh))
+        if sh[1] * sh[2] <= max_direct:
+            return levels
+        m = ref.coarse_mask(m)
+        sh = m.shape
+
+
+def _formula_cycle(levels, s, k=0):
+    """``M = D [s (2I - sA) + (I - sA) P M_c P^T (I - sA)] D`` recursively, the coarsest
+    level a pseudo-inverse of its free block (``D`` the free mask, ``A`` masked)."""
+    A, d, sh = levels[k]
+    D = np.diag(d)
+    Af = D @ A @ D
+    if k == len(levels) - 1:
+        free = d > 0
+        M = np.zeros_like(A)
+        if free.any():
+            M[np.ix_(free, free)] = np.linalg.pinv(A[np.ix_(free, free)])
+        return M
+    P = ref.prolongation_matrix(sh).toarray()
+    Pm = D @ P @ np.diag(levels[k + 1][1])
+    S = np.eye(A.shape[0]) - s * Af
+    return D @ (s * (2 * np.eye(A.shape[0]) - s * Af) + S @ Pm @ _formula_cycle(levels, s, k + 1)
+                @ Pm.T @ S) @ D
+
+
+@pytest.mark.parametrize("shape, free, boundary", [((1, 12, 10), 0.8, "zero"),
+                                                    ((1, 19, 24), 0.9, "reflect"),
+                                                    ((1, 7, 33), 0.7, "zero"),
+                                                    ((1, 3, 40), 0.9, "zero")])
+def test_vcycle_is_the_formula(shape, free, boundary):
+    """The cycle equals its recursive formula (docstring of multigrid.py), assembled from
+    the NumPy references: a wrong but symmetric cycle would pass the SPD tests, not this."""
+    prob = _problem(shape, 8, boundary=boundary)
+    mask = _mask(_rng(19, shape), shape, free)
+    mg = MaskedMultigrid(prob.matvec, shape, np.float64, prob.lipschitz, max_direct=8)
+    mg.update(mask)
+    assert len(mg.shapes) >= 3
+    levels = _dense_levels(prob, shape, mask, 8)
+    assert [lv[2] for lv in levels] == mg.shapes
+    expected = _formula_cycle(levels, 1.6 / prob.lipschitz)
+    M = np.empty_like(expected)
+    e = np.zeros(shape)
+    z = np.empty(shape)
+    for k in range(e.size):
+        e.ravel()[k] = float(mask.ravel()[k])        # the cycle takes masked right-hand sides
+        mg.apply(e, z)
+        e.ravel()[k] = 0.0
+        M[:, k] = z.ravel()
+    np.testing.assert_allclose(M, expected, atol=1e-12 * np.abs(expected).max())
+
+
+@dtype_param
+def test_post_smooth_in_place(dtype):
+    """The cycle calls post_smooth with the residual array as the result (r is x)."""
+    shape = (2, 33, 40)
+    rng = _rng(20)
+    b, e, r, ae = (rng.standard_normal(shape).astype(dtype) for _ in range(4))
+    mask = _mask(rng, shape)
+    x_ref, bx_ref = ref.post_smooth(b, e, r, ae, mask, 0.03)
+    bx = G.post_smooth(b, e, r, ae, mask, dtype(0.03), r)
+    _close(r, x_ref, dtype)
+    assert bx == pytest.approx(bx_ref, rel=1e-5)
+
+
+def test_thin_image_coarsens_along_its_long_side():
+    """A 3-row image is coarsened down to at most 64 cells (a row stays a row) rather than
+    stopping at a short side with a huge dense coarsest level; it solves to MPRGP's optimum."""
+    prob = _problem((1, 3, 3000), 9)
+    mg = MaskedMultigrid(prob.matvec, (1, 3, 3000), np.float64, prob.lipschitz)
+    assert mg.shapes[-1][1] * mg.shapes[-1][2] <= 64 and mg.shapes[-1][1] == 1
+    start = prob.heuristic()
+    a = active_set_solve(prob.matvec, prob.b, start.copy(), prob.upper, tol=1e-9,
+                         maxiter=20000, lipschitz=prob.lipschitz, columns=prob.columns(),
+                         matvec_dot=prob.matvec_dot)
+    m = mprgp(prob.matvec, prob.b, start.copy(), prob.upper, tol=1e-9, maxiter=50000,
+              step_scale=prob.lipschitz, columns=prob.columns(), matvec_dot=prob.matvec_dot)
+    assert a.status == 0 and a.steps["newton"] > 0
+    assert prob.terms(a.x)[0] == pytest.approx(prob.terms(m.x)[0], rel=1e-10)
+
+
+def test_fallback_keeps_counting_iterations_and_respects_maxiter():
+    """After a hand-over to MPRGP the callback's ``nit`` continues from the active-set
+    iterations, and ``maxiter`` bounds the total."""
+    prob = _problem((3, 40, 48), 6)
+    seen = []
+
+    def cb(nit, x, g, opt):
+        seen.append(nit)
+        return False
+
+    a = active_set_solve(prob.matvec, prob.b, prob.heuristic(), prob.upper, tol=1e-9,
+                         maxiter=20000, lipschitz=prob.lipschitz, scale=4.0, stall=2,
+                         callback=cb, columns=prob.columns(), matvec_dot=prob.matvec_dot)
+    assert a.steps["expansion"] + a.steps["cg"] > 0          # it did fall back
+    assert seen == sorted(seen) and len(set(seen)) == len(seen) and seen[-1] <= a.nit
+    capped = active_set_solve(prob.matvec, prob.b, prob.heuristic(), prob.upper, tol=1e-9,
+                              maxiter=12, lipschitz=prob.lipschitz, max_outer=2,
+                              columns=prob.columns(), matvec_dot=prob.matvec_dot)
+    assert capped.status == 1 and capped.nit == 12 and capped.steps["newton"] == 2
+
+
+def test_indefinite_preconditioner_falls_back(monkeypatch):
+    """A smoothing step past 2 / L makes the cycle indefinite: CG's ``r . z`` or ``p . Ap``
+    check hands the run to MPRGP, which reaches the same optimum."""
+    import functools
+
+    from gradfusion._solvers import active_set as AS
+
+    monkeypatch.setattr(AS, "MaskedMultigrid", functools.partial(MaskedMultigrid, omega=3.5))
+    prob = _problem((2, 30, 26), 7)
+    a = AS.active_set_solve(prob.matvec, prob.b, prob.heuristic(), prob.upper, tol=1e-9,
+                            maxiter=20000, lipschitz=prob.lipschitz, columns=prob.columns(),
+                            matvec_dot=prob.matvec_dot)
+    m = mprgp(prob.matvec, prob.b, prob.heuristic(), prob.upper, tol=1e-9, maxiter=20000,
+              step_scale=prob.lipschitz, columns=prob.columns(), matvec_dot=prob.matvec_dot)
+    assert a.status == 0 and a.steps["expansion"] + a.steps["cg"] > 0
+    assert prob.terms(a.x)[0] == pytest.approx(prob.terms(m.x)[0], rel=1e-10)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+def test_active_set_solve_in_float32_and_fortran_order(dtype):
+    """The solver keeps the dtype; a Fortran-ordered start still gets C-ordered work vectors."""
+    prob = _problem((2, 40, 36), 10, dtype=dtype)
+    start = np.asfortranarray(prob.heuristic())
+    a = active_set_solve(prob.matvec, prob.b, start, prob.upper,
+                         tol=2e-4 if dtype == np.float32 else 1e-9, maxiter=5000,
+                         lipschitz=prob.lipschitz, columns=prob.columns(),
+                         matvec_dot=prob.matvec_dot)
+    assert a.x.dtype == dtype and a.status == 0 and a.steps["newton"] > 0
+    assert a.steps["inner_cg"] > 0 and a.steps["expansion"] == 0    # no fallback

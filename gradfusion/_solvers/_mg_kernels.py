@@ -180,37 +180,27 @@ def active_set(x, g, upper, c, mask):
 
     With ``z = x - c g``: where ``z <= 0`` the variable is set to 0 and held,
     where ``z >= upper`` it is set to the upper bound and held; elsewhere it is
-    free (``mask`` 1) and keeps its value. Returns ``(free, changed)``: the
-    number of free variables and of variables whose status (free, at 0, at the
-    upper bound) changed from the previous ``mask`` and ``x``.
+    free (``mask`` 1) and keeps its value. Returns the number of free variables.
     """
     C, H, W = x.shape
     free = 0
-    changed = 0
     for q in nb.prange(C * H):
         ch = q // H
         i = q % H
         hi = upper[ch]
         xr, gr, mr = x[ch, i], g[ch, i], mask[ch, i]
         for j in range(W):
-            xi = xr[j]
-            old = 0 if mr[j] else (1 if xi <= 0.0 else 2)
-            z = xi - c * gr[j]
+            z = xr[j] - c * gr[j]
             if z <= 0.0:
-                new = 1
                 xr[j] = 0.0
                 mr[j] = 0
             elif z >= hi:
-                new = 2
                 xr[j] = hi
                 mr[j] = 0
             else:
-                new = 0
                 mr[j] = 1
                 free += 1
-            if new != old:
-                changed += 1
-    return free, changed
+    return free
 
 
 @_pjit

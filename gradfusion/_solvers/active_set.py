@@ -88,14 +88,15 @@ def active_set_solve(matvec, b, x, upper, *, tol, maxiter, lipschitz, callback=N
             matvec(v, out)
             return K.dot(v, out)
     K.projected_step(x, x, upper, 0.0)
-    g = np.empty_like(x)
+    g = np.empty(x.shape, dtype=x.dtype)     # C order (the multigrid reshapes level arrays)
     r = g                         # the free residual takes the gradient's place once used
-    z = np.empty_like(x)
-    p = np.empty_like(x)
-    ap = np.empty_like(x)
+    z = np.empty(x.shape, dtype=x.dtype)
+    p = np.empty(x.shape, dtype=x.dtype)
+    ap = np.empty(x.shape, dtype=x.dtype)
+    dtype = x.dtype.type          # scalars of the float32 passes in float32 (float64 promotes)
     mask = np.ones(x.shape, dtype=np.uint8)
     mg = MaskedMultigrid(matvec, x.shape, x.dtype, lipschitz, scratch=ap)
-    c = scale / _diagonal(matvec, x.dtype)
+    c = dtype(scale / _diagonal(matvec, x.dtype))
     best, since_best = np.inf, 0
     steps = dict.fromkeys(STEP_KEYS, 0)
     nmatvec = 0.0
@@ -142,13 +143,13 @@ def active_set_solve(matvec, b, x, upper, *, tol, maxiter, lipschitz, callback=N
             if k == 0:
                 p[...] = z
             else:
-                G.cg_direction(z, p, rz / rz_old)
+                G.cg_direction(z, p, dtype(rz / rz_old))
             pap = matvec_dot(p, ap)
             nmatvec += 1
             if not pap > 0.0:
                 fallback = True
                 break
-            rr, r_inf = G.cg_update(x, r, p, ap, mask, rz / pap)
+            rr, r_inf = G.cg_update(x, r, p, ap, mask, dtype(rz / pap))
             rz_old = rz
             nit += 1
             steps["inner_cg"] += 1
@@ -158,12 +159,14 @@ def active_set_solve(matvec, b, x, upper, *, tol, maxiter, lipschitz, callback=N
             break
     if fallback:
         del g, r, z, p, ap, mask, mg          # MPRGP allocates its own work vectors
+        done = nit
+        inner = None if callback is None else (lambda k, *args: callback(done + k, *args))
         state = mprgp(matvec, b, x, upper, tol=tol, maxiter=max(maxiter - nit, 0),
-                      step_scale=lipschitz, callback=callback, columns=columns,
+                      step_scale=lipschitz, callback=inner, columns=columns,
                       matvec_dot=matvec_dot)
         for key in ("cg", "expansion", "proportioning", "sparse_corrections"):
             steps[key] += state.steps[key]
-        return QPState(x=state.x, nit=nit + state.nit, nmatvec=int(nmatvec) + state.nmatvec,
+        return QPState(x=state.x, nit=nit + state.nit, nmatvec=int(round(nmatvec)) + state.nmatvec,
                        status=state.status, optimality=state.optimality,
                        time=time.perf_counter() - t0, steps=steps)
     return QPState(x=x, nit=nit, nmatvec=int(round(nmatvec)), status=status,

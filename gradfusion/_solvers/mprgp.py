@@ -39,7 +39,7 @@ STATUS_MESSAGES = {
 
 @dataclass
 class QPState:
-    """Internal outcome of one MPRGP run (the public result wraps it)."""
+    """Internal outcome of one solver run, MPRGP or active set (the public result wraps it)."""
 
     x: np.ndarray
     nit: int

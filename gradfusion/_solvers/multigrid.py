@@ -7,16 +7,22 @@ level ``l`` is the same operator on the grid coarsened ``l`` times (the
 problem's own product, which works at any size), restricted to that level's
 free set: a coarse cell is free when its whole 2x2 cell below is. Grid
 transfers are the bilinear prolongation of the coarse-to-fine driver and
-its transpose, masked on both sides. Smoothing is Chebyshev of a fixed
-degree for ``A`` on ``[L / ratio, L]`` (``L`` the bound on ``||A||`` that every
-level shares, since every level has the same symbol), and the coarsest level
-(at most ``max_direct`` cells per channel) is solved exactly per channel from
-a dense pseudo-inverse of its free block.
+its transpose, masked on both sides. Smoothing is one Richardson step
+``x += (omega / L) r`` before and one after the coarse correction (``L`` the
+bound on ``||A||`` that every level shares, since every level has the same
+symbol), and the coarsest level (at most ``max_direct`` cells per channel) is
+solved exactly per channel from a dense pseudo-inverse of its free block.
 
 Notes
 -----
-Pre- and post-smoothing apply the same polynomial in ``A``, so the cycle is a
-symmetric operator, as conjugate gradients needs. The coarse operators are
+With the same smoothing step before and after and an exact coarsest solve the
+cycle is the symmetric operator
+
+    M = s (2 I - s A) + (I - s A) P_m M_c P_m^T (I - s A),  s = omega / L,
+
+on the free variables (``A`` the level's free block, ``P_m`` the masked
+prolongation, ``M_c`` the next level's cycle), as conjugate gradients needs;
+it is positive definite when ``omega < 2`` (tested against this formula). The coarse operators are
 not Galerkin products ``P^T A_FF P``: those vary from cell to cell with the
 free set and cost a set-up pass of hundreds of operations per cell per
 active-set change, while these cost a mask. A rediscretised coarse operator
@@ -55,7 +61,9 @@ class MaskedMultigrid:
                  scratch=None):
         self.matvec = matvec
         shapes = [tuple(shape)]
-        while shapes[-1][1] * shapes[-1][2] > max_direct and min(shapes[-1][1:]) > 2:
+        # coarsen until the coarsest level is small, also along the long side of a thin
+        # image (a side of 1 stays 1: its prolongation is the identity)
+        while shapes[-1][1] * shapes[-1][2] > max_direct:
             C, h, w = shapes[-1]
             shapes.append((C, (h + 1) // 2, (w + 1) // 2))
         self.shapes = shapes
@@ -95,10 +103,10 @@ class MaskedMultigrid:
         return self._cycle(0, r)
 
     def _cycle(self, level, b):
-        """``x[level]`` = the cycle from zero for the right-hand side ``b`` (masked), in
-        float64 ``b . x`` returned; the level's residual goes to ``r[level]`` (``b`` is
-        only read). One Richardson step ``x = omega b`` before the coarse correction and
-        one after."""
+        """``x[level]`` = the cycle from zero for the right-hand side ``b`` (masked; only
+        read), and ``b . x`` returned (float64). One Richardson step ``x = omega b`` before
+        the coarse correction and one after; the residual after the first step is held in
+        ``x[level]`` itself until the post-smoothing pass overwrites it elementwise."""
         x = self.x[level]
         if level == len(self.shapes) - 1:
             for c, (free, inverse) in enumerate(self._inverses):
@@ -106,7 +114,7 @@ class MaskedMultigrid:
                 xc[...] = 0.0
                 if free.size:
                     xc[free] = inverse @ b[c].reshape(-1)[free].astype(np.float64)
-            return float(np.vdot(b, x))
+            return float(np.dot(b.reshape(-1).astype(np.float64), x.reshape(-1)))
         r, mask, ad, ae = x, self.masks[level], self.ad[level], self.ae[level]
         self.matvec(b, ad)                        # pre-smoothing x = omega b, residual r
         G.pre_smooth(b, ad, mask, self.omega, r)

@@ -13,6 +13,8 @@ from ._transfer import downsample, upsample
 from .active_set import active_set_solve
 from .mprgp import mprgp
 
+__all__ = ["downsample", "upsample", "coarse_to_fine", "resolve_method", "METHODS"]
+
 #: ``method`` of :func:`gradfusion.solve`: the box-QP solver run at every scale
 #: ("auto": the active-set method from a cold start, MPRGP from a warm start ``x0``)
 METHODS = ("auto", "active-set", "mprgp")
@@ -38,9 +40,6 @@ def resolve_method(method, warm, pixels):
         return "mprgp" if warm or pixels <= AUTO_MPRGP_PIXELS else "active-set"
     return method
 
-__all__ = ["downsample", "upsample", "coarse_to_fine"]
-
-
 def coarse_to_fine(make_problem, image, proposal, x0, *, min_size, tol, maxiter,
                    callback=None, coarse_tol=None, method="mprgp"):
     """Solve at every scale from the coarsest up; return (problem, state, levels).
@@ -65,7 +64,8 @@ def coarse_to_fine(make_problem, image, proposal, x0, *, min_size, tol, maxiter,
         Tolerance of the coarse scales (never tighter than ``tol``): they only
         provide a warm start, so solving them tightly is wasted work.
     method : {"active-set", "mprgp"}
-        The solver at every scale: :func:`active_set_solve` or :func:`mprgp`.
+        The solver at every scale: :func:`active_set_solve` or :func:`mprgp`
+        (``"auto"`` is resolved before, by :func:`resolve_method`).
 
     Returns
     -------
@@ -73,6 +73,8 @@ def coarse_to_fine(make_problem, image, proposal, x0, *, min_size, tol, maxiter,
         The finest problem, its :class:`QPState`, and a list of
         ``(shape, nit, nmatvec, time)`` per scale, coarsest first.
     """
+    if method not in ("active-set", "mprgp"):
+        raise ValueError(f"coarse_to_fine: method must be 'active-set' or 'mprgp', got {method!r}")
     pyramid = [(image, proposal)]
     if x0 is None and min_size > 0:
         while min(pyramid[-1][0].shape[1:]) // 2 >= min_size:
