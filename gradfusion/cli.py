@@ -53,7 +53,7 @@ def _parser():
     s.add_argument("--tol", type=float, default=None, help="optimality tolerance")
     s.add_argument("--solver", choices=("auto", "active-set", "mprgp"), default="auto",
                    help="bound-constrained solver (default %(default)s: active-set, or mprgp "
-                        "with --x0 or on images of at most 256x256 pixels)")
+                        "on images of at most 256x256 pixels)")
     s.add_argument("--float32", action="store_true", help="solve in single precision")
     s.add_argument("--overwrite", action="store_true", help="replace existing output files")
     s.add_argument("--no-progress", action="store_true", help="never show a progress bar")

@@ -184,8 +184,8 @@ def solve(image, proposal, alpha, *, channel_axis=-1, boundary="zero",
         ``docs/errors.md``).
     method : {"auto", "active-set", "mprgp"}, optional
         The bound-constrained solver (both reach the same optimum; see Notes).
-        ``"auto"`` (default): the active-set method, or MPRGP when ``x0`` is
-        given or the image has at most 256x256 pixels (measured faster there).
+        ``"auto"`` (default): the active-set method, or MPRGP on images of at
+        most 256x256 pixels (measured as fast or faster there).
 
     Returns
     -------
@@ -292,7 +292,7 @@ def solve(image, proposal, alpha, *, channel_axis=-1, boundary="zero",
         except StopIteration:
             return True
 
-    method = resolve_method(method, warm=x is not None, pixels=I.shape[1] * I.shape[2])
+    method = resolve_method(method, I.shape[1] * I.shape[2])
     try:
         problem, state, levels = coarse_to_fine(
             make_problem, I, P, x, min_size=min_size if multiscale else 0, tol=tol,

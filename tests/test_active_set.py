@@ -339,23 +339,22 @@ def test_solve_methods_agree(dtype, shape):
 
 
 def test_auto_method():
-    """``auto``: the active-set method from a cold start on images over 256x256 pixels,
-    MPRGP from a warm start and on small images."""
+    """``auto``: the active-set method on images over 256x256 pixels (warm starts too),
+    MPRGP on smaller ones."""
     from gradfusion._solvers.multiscale import AUTO_MPRGP_PIXELS, resolve_method
 
-    assert resolve_method("auto", False, AUTO_MPRGP_PIXELS + 1) == "active-set"
-    assert resolve_method("auto", False, AUTO_MPRGP_PIXELS) == "mprgp"
-    assert resolve_method("auto", True, 10 ** 7) == "mprgp"
-    assert resolve_method("active-set", True, 10) == "active-set"
+    assert resolve_method("auto", AUTO_MPRGP_PIXELS + 1) == "active-set"
+    assert resolve_method("auto", AUTO_MPRGP_PIXELS) == "mprgp"
+    assert resolve_method("active-set", 10) == "active-set"
+    assert resolve_method("mprgp", 10 ** 7) == "mprgp"
     rng = _rng(18)
     I = rng.random((257, 256))
     P = np.clip(0.6 * I + 0.3 * rng.random(I.shape) - 0.1, 0, 1)
     cold = gradfusion.solve(I, P, 0.7, tol=1e-4)
     warm = gradfusion.solve(I, P, 0.7, tol=1e-4, x0=cold.residual)
     small = gradfusion.solve(I[:256], P[:256], 0.7, tol=1e-4)
-    assert (cold.method, warm.method, small.method) == ("active-set", "mprgp", "mprgp")
-    forced = gradfusion.solve(I, P, 0.7, tol=1e-4, x0=cold.residual, method="active-set")
-    assert forced.method == "active-set" and forced.success
+    assert (cold.method, warm.method, small.method) == ("active-set", "active-set", "mprgp")
+    assert warm.success and warm.fun == pytest.approx(cold.fun, rel=1e-9)
 
 
 def test_fallback_is_mprgp_from_the_start():

@@ -16,7 +16,7 @@ from .mprgp import mprgp
 __all__ = ["downsample", "upsample", "coarse_to_fine", "resolve_method", "METHODS"]
 
 #: ``method`` of :func:`gradfusion.solve`: the box-QP solver run at every scale
-#: ("auto": the active-set method from a cold start, MPRGP from a warm start ``x0``)
+#: ("auto": the active-set method, MPRGP on images of at most 256x256 pixels)
 METHODS = ("auto", "active-set", "mprgp")
 
 
@@ -24,21 +24,23 @@ METHODS = ("auto", "active-set", "mprgp")
 AUTO_MPRGP_PIXELS = 256 * 256
 
 
-def resolve_method(method, warm, pixels):
-    """The solver that ``method`` names, for a cold (``warm`` False) or warm start of an
-    image of ``pixels`` pixels per channel.
+def resolve_method(method, pixels):
+    """The solver that ``method`` names for an image of ``pixels`` pixels per channel.
 
-    ``"auto"`` is the active-set method, except from a warm start and on small images,
-    where MPRGP was faster (float32, tol 1e-2, docs/solver.md): a warm start from the
-    previous frame of a sequence (1280x720, 1-pixel shift, 2% more light) 0.69 s against
-    1.05 s (the active-set method's six outer iterations each cost two products, KKT
-    passes and a V-cycle set-up); cold, 256x256 0.10 against 0.16 s, while at 320x320
-    the active-set method took 0.16 s against 0.20 s, at 512x512 0.39 against 0.61 s and
-    from a megapixel up 1.5-2.9x less.
+    ``"auto"`` is the active-set method, except on small images, where MPRGP was as fast
+    or faster (tol 1e-2, docs/solver.md): 256x256 float64 0.16 against 0.22 s (float32
+    0.17 against 0.15 s), while from 320x320 up the active-set method took less (512x512
+    0.43 against 0.87 s float32, from a megapixel up 2.3-3.3x less). From the previous
+    frame's solution (1280x720, 1-pixel shift, 2% more light) the two are alike (float32
+    0.59 against 0.65 s, float64 0.90 against 0.89 s, medians of 5) and the active-set
+    method's answer is closer to the optimum at the same ``tol``, so warm starts take it
+    too (an earlier measurement, 1.0 against 0.7 s, was of a version whose coarsest
+    multigrid level had 256 cells: its eigendecompositions were the difference).
     """
     if method == "auto":
-        return "mprgp" if warm or pixels <= AUTO_MPRGP_PIXELS else "active-set"
+        return "mprgp" if pixels <= AUTO_MPRGP_PIXELS else "active-set"
     return method
+
 
 def coarse_to_fine(make_problem, image, proposal, x0, *, min_size, tol, maxiter,
                    callback=None, coarse_tol=None, method="mprgp"):
