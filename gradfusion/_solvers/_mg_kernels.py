@@ -145,16 +145,18 @@ def _post_smooth(b, e, r, ae, mask, s, x):
 
 
 class _BySize:
-    """A kernel compiled twice, parallel and serial, called by the size of its first array."""
+    """A kernel compiled twice, parallel and serial, called by the size of its fine array
+    (argument ``fine``: the first unless given)."""
 
-    def __init__(self, func, doc):
+    def __init__(self, func, doc, fine=0):
         self.parallel = _pjit(func)
         self.serial = _sjit(func)
+        self.fine = fine
         self.__doc__ = doc
         self.__name__ = func.__name__.lstrip("_")
 
     def __call__(self, *args):
-        kernel = self.serial if args[0].size < SERIAL_CELLS else self.parallel
+        kernel = self.serial if args[self.fine].size < SERIAL_CELLS else self.parallel
         return kernel(*args)
 
 
@@ -163,9 +165,10 @@ transpose of the bilinear prolongation, masked. Coarse cell ``K`` gathers the fi
 ``2K-1 .. 2K+2`` of each axis with weights ``0.25, 0.75, 0.75, 0.25`` (the clamped ends
 from :func:`_weight`).""")
 prolong = _BySize(_prolong, """``prolong(coarse, mask, e)``: ``e = mask * P coarse``, the bilinear
-prolongation (as :func:`gradfusion._solvers._transfer.upsample`) on the free variables.""")
-coarse_mask = _BySize(_coarse_mask, """``coarse_mask(fine, out)``: a coarse variable is free when all
-the fine variables of its 2x2 cell are (an odd last row or column is its own pair, as in
+prolongation (as :func:`gradfusion._solvers._transfer.upsample`) on the free variables.""",
+                  fine=2)
+coarse_mask = _BySize(_coarse_mask, """``coarse_mask(fine, out)``: a coarse variable is free when
+all the fine variables of its 2x2 cell are (an odd last row or column is its own pair, as in
 :func:`gradfusion._solvers._transfer.downsample`).""")
 pre_smooth = _BySize(_pre_smooth, """``pre_smooth(b, ab, mask, s, r)``: the residual
 ``r = mask (b - s ab)`` of the Richardson step ``x = s b`` from zero (``ab = A b``).""")
