@@ -138,7 +138,8 @@ def test_post_smooth(shape, dtype, twin):
     bx = getattr(G.post_smooth, twin)(b, e, r, ae, mask, s, x)
     x_ref, bx_ref = ref.post_smooth(b, e, r, ae, mask, float(s))
     _close(x, x_ref, dtype)
-    assert bx == pytest.approx(bx_ref, rel=RTOL[dtype] * 10, abs=RTOL[dtype] * float(np.abs(b).sum() * 3))
+    assert bx == pytest.approx(bx_ref, rel=RTOL[dtype] * 10,
+                              abs=RTOL[dtype] * float(np.abs(b).sum() * 3))
 
 
 @dtype_param
@@ -303,6 +304,18 @@ def test_vcycle_preconditions(free):
 # the solver
 # ---------------------------------------------------------------------------
 
+def _active_set(prob, start, **options):
+    """:func:`active_set_solve` on ``prob`` from ``start`` (with its columns and fused product)."""
+    return active_set_solve(prob.matvec, prob.b, start, prob.upper, lipschitz=prob.lipschitz,
+                            columns=prob.columns(), matvec_dot=prob.matvec_dot, **options)
+
+
+def _mprgp(prob, start, **options):
+    """:func:`mprgp` on ``prob`` from ``start``, configured as the driver configures it."""
+    return mprgp(prob.matvec, prob.b, start, prob.upper, step_scale=prob.lipschitz,
+                 columns=prob.columns(), matvec_dot=prob.matvec_dot, **options)
+
+
 @pytest.mark.parametrize("shape, seed", [((1, 5, 5), 0), ((3, 24, 31), 1), ((2, 64, 48), 2),
                                          ((1, 1, 7), 3)])
 @pytest.mark.parametrize("boundary, reg_weight", [("zero", 0.4), ("reflect", 0.4),
@@ -310,11 +323,8 @@ def test_vcycle_preconditions(free):
 def test_same_optimum_as_mprgp(shape, seed, boundary, reg_weight):
     prob = _problem(shape, seed, boundary=boundary, reg_weight=reg_weight)
     start = prob.heuristic()
-    a = active_set_solve(prob.matvec, prob.b, start.copy(), prob.upper, tol=1e-10,
-                         maxiter=5000, lipschitz=prob.lipschitz, columns=prob.columns(),
-                         matvec_dot=prob.matvec_dot)
-    m = mprgp(prob.matvec, prob.b, start.copy(), prob.upper, tol=1e-10, maxiter=20000,
-              step_scale=prob.lipschitz, columns=prob.columns(), matvec_dot=prob.matvec_dot)
+    a = _active_set(prob, start.copy(), tol=1e-10, maxiter=5000)
+    m = _mprgp(prob, start.copy(), tol=1e-10, maxiter=20000)
     assert a.status == 0 and m.status == 0 and a.optimality <= 1e-10
     assert set(a.steps) == set(STEP_KEYS)
     np.testing.assert_allclose(a.x, m.x, atol=1e-8)
@@ -361,11 +371,8 @@ def test_fallback_is_mprgp_from_the_start():
     """With no outer iteration allowed the run is MPRGP's, from the same projected start."""
     prob = _problem((2, 20, 26), 4)
     start = prob.heuristic() + 0.05          # partly outside the box: both project it
-    a = active_set_solve(prob.matvec, prob.b, start.copy(), prob.upper, tol=1e-8,
-                         maxiter=5000, lipschitz=prob.lipschitz, max_outer=0,
-                         columns=prob.columns(), matvec_dot=prob.matvec_dot)
-    m = mprgp(prob.matvec, prob.b, start.copy(), prob.upper, tol=1e-8, maxiter=5000,
-              step_scale=prob.lipschitz, columns=prob.columns(), matvec_dot=prob.matvec_dot)
+    a = _active_set(prob, start.copy(), tol=1e-8, maxiter=5000, max_outer=0)
+    m = _mprgp(prob, start.copy(), tol=1e-8, maxiter=5000)
     np.testing.assert_array_equal(a.x, m.x)
     assert a.nit == m.nit and a.steps["newton"] == 0 and a.steps["cg"] == m.steps["cg"]
     assert a.steps["expansion"] == m.steps["expansion"]
@@ -376,11 +383,8 @@ def test_stalled_active_sets_fall_back_to_mprgp():
     caught by the stall test and finished by MPRGP at the same optimum."""
     prob = _problem((3, 40, 48), 6)
     start = prob.heuristic()
-    a = active_set_solve(prob.matvec, prob.b, start.copy(), prob.upper, tol=1e-9,
-                         maxiter=20000, lipschitz=prob.lipschitz, scale=4.0, stall=2,
-                         columns=prob.columns(), matvec_dot=prob.matvec_dot)
-    m = mprgp(prob.matvec, prob.b, start.copy(), prob.upper, tol=1e-9, maxiter=20000,
-              step_scale=prob.lipschitz, columns=prob.columns(), matvec_dot=prob.matvec_dot)
+    a = _active_set(prob, start.copy(), tol=1e-9, maxiter=20000, scale=4.0, stall=2)
+    m = _mprgp(prob, start.copy(), tol=1e-9, maxiter=20000)
     assert a.status == 0 and a.steps["newton"] < 30
     assert a.steps["expansion"] + a.steps["cg"] > 0          # MPRGP finished the run
     assert prob.terms(a.x)[0] == pytest.approx(prob.terms(m.x)[0], rel=1e-12)
@@ -391,11 +395,8 @@ def test_singular_bare_problem_converges():
     pseudo-inverse, the fallback if needed); the optimum's objective is MPRGP's."""
     prob = _problem((1, 16, 16), 5, reg_weight=0.0)
     start = prob.heuristic()
-    a = active_set_solve(prob.matvec, prob.b, start.copy(), prob.upper, tol=1e-7,
-                         maxiter=20000, lipschitz=prob.lipschitz, columns=prob.columns(),
-                         matvec_dot=prob.matvec_dot)
-    m = mprgp(prob.matvec, prob.b, start.copy(), prob.upper, tol=1e-7, maxiter=20000,
-              step_scale=prob.lipschitz, columns=prob.columns(), matvec_dot=prob.matvec_dot)
+    a = _active_set(prob, start.copy(), tol=1e-7, maxiter=20000)
+    m = _mprgp(prob, start.copy(), tol=1e-7, maxiter=20000)
     assert a.status == 0 and a.optimality <= 1e-7
     assert prob.terms(a.x)[0] == pytest.approx(prob.terms(m.x)[0], rel=1e-9)
 
@@ -504,11 +505,8 @@ def test_thin_image_coarsens_along_its_long_side():
     mg = MaskedMultigrid(prob.matvec, (1, 3, 3000), np.float64, prob.lipschitz)
     assert mg.shapes[-1][1] * mg.shapes[-1][2] <= 64 and mg.shapes[-1][1] == 1
     start = prob.heuristic()
-    a = active_set_solve(prob.matvec, prob.b, start.copy(), prob.upper, tol=1e-9,
-                         maxiter=20000, lipschitz=prob.lipschitz, columns=prob.columns(),
-                         matvec_dot=prob.matvec_dot)
-    m = mprgp(prob.matvec, prob.b, start.copy(), prob.upper, tol=1e-9, maxiter=50000,
-              step_scale=prob.lipschitz, columns=prob.columns(), matvec_dot=prob.matvec_dot)
+    a = _active_set(prob, start.copy(), tol=1e-9, maxiter=20000)
+    m = _mprgp(prob, start.copy(), tol=1e-9, maxiter=50000)
     assert a.status == 0 and a.steps["newton"] > 0
     assert prob.terms(a.x)[0] == pytest.approx(prob.terms(m.x)[0], rel=1e-10)
 
@@ -523,14 +521,11 @@ def test_fallback_keeps_counting_iterations_and_respects_maxiter():
         seen.append(nit)
         return False
 
-    a = active_set_solve(prob.matvec, prob.b, prob.heuristic(), prob.upper, tol=1e-9,
-                         maxiter=20000, lipschitz=prob.lipschitz, scale=4.0, stall=2,
-                         callback=cb, columns=prob.columns(), matvec_dot=prob.matvec_dot)
+    a = _active_set(prob, prob.heuristic(), tol=1e-9, maxiter=20000, scale=4.0, stall=2,
+                    callback=cb)
     assert a.steps["expansion"] + a.steps["cg"] > 0          # it did fall back
     assert seen == sorted(seen) and len(set(seen)) == len(seen) and seen[-1] <= a.nit
-    capped = active_set_solve(prob.matvec, prob.b, prob.heuristic(), prob.upper, tol=1e-9,
-                              maxiter=12, lipschitz=prob.lipschitz, max_outer=2,
-                              columns=prob.columns(), matvec_dot=prob.matvec_dot)
+    capped = _active_set(prob, prob.heuristic(), tol=1e-9, maxiter=12, max_outer=2)
     assert capped.status == 1 and capped.nit == 12 and capped.steps["newton"] == 2
 
 
@@ -543,11 +538,8 @@ def test_indefinite_preconditioner_falls_back(monkeypatch):
 
     monkeypatch.setattr(AS, "MaskedMultigrid", functools.partial(MaskedMultigrid, omega=3.5))
     prob = _problem((2, 30, 26), 7)
-    a = AS.active_set_solve(prob.matvec, prob.b, prob.heuristic(), prob.upper, tol=1e-9,
-                            maxiter=20000, lipschitz=prob.lipschitz, columns=prob.columns(),
-                            matvec_dot=prob.matvec_dot)
-    m = mprgp(prob.matvec, prob.b, prob.heuristic(), prob.upper, tol=1e-9, maxiter=20000,
-              step_scale=prob.lipschitz, columns=prob.columns(), matvec_dot=prob.matvec_dot)
+    a = _active_set(prob, prob.heuristic(), tol=1e-9, maxiter=20000)
+    m = _mprgp(prob, prob.heuristic(), tol=1e-9, maxiter=20000)
     assert a.status == 0 and a.steps["expansion"] + a.steps["cg"] > 0
     assert prob.terms(a.x)[0] == pytest.approx(prob.terms(m.x)[0], rel=1e-10)
 
@@ -557,9 +549,6 @@ def test_active_set_solve_in_float32_and_fortran_order(dtype):
     """The solver keeps the dtype; a Fortran-ordered start still gets C-ordered work vectors."""
     prob = _problem((2, 40, 36), 10, dtype=dtype)
     start = np.asfortranarray(prob.heuristic())
-    a = active_set_solve(prob.matvec, prob.b, start, prob.upper,
-                         tol=2e-4 if dtype == np.float32 else 1e-9, maxiter=5000,
-                         lipschitz=prob.lipschitz, columns=prob.columns(),
-                         matvec_dot=prob.matvec_dot)
+    a = _active_set(prob, start, tol=2e-4 if dtype == np.float32 else 1e-9, maxiter=5000)
     assert a.x.dtype == dtype and a.status == 0 and a.steps["newton"] > 0
     assert a.steps["inner_cg"] > 0 and a.steps["expansion"] == 0    # no fallback
