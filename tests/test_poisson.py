@@ -193,6 +193,31 @@ def test_blend_multigrid_large_region_matches_reference():
     assert np.abs(res.output - ref).max() < 1e-8
 
 
+MASK_ENCODINGS = {
+    "bool": lambda m: m,
+    "uint8_0_255": lambda m: m.astype(np.uint8) * 255,      # a PNG mask as read from a file
+    "uint8_0_1": lambda m: m.astype(np.uint8),
+    "uint16_0_65535": lambda m: m.astype(np.uint16) * 65535,
+    "int64_0_1": lambda m: m.astype(np.int64),
+    "float_0_1": lambda m: m.astype(np.float64),
+    "float32_0_0.5": lambda m: m.astype(np.float32) * 0.5,
+    "float_soft_edge": lambda m: np.where(m, ndimage.uniform_filter(m.astype(float), 3) + 0.1, 0.0),
+}
+
+
+@pytest.mark.parametrize("encoding", sorted(MASK_ENCODINGS))
+def test_blend_takes_any_nonzero_mask(encoding):
+    """bool, 0/255, 0/1, float, ...: nonzero is inside, and the result is the same bit for bit."""
+    S, T = _images((20, 22), (30, 32), seed=28)
+    mask = _blob_mask((20, 22), 29, 2.0, 0.45)
+    expect = blend(S, T, mask, (5, 4))
+    m = MASK_ENCODINGS[encoding](mask)
+    assert np.array_equal(m != 0, mask)
+    res = blend(S, T, m, (5, 4))
+    np.testing.assert_array_equal(res.output, expect.output)
+    assert res.n_unknowns == expect.n_unknowns == mask.sum() and res.nit == expect.nit
+
+
 def test_blend_dtypes_and_layout():
     S, T = _images((20, 22), (30, 30), seed=12)
     mask = _blob_mask((20, 22), 13, 2.0, 0.45)
@@ -269,10 +294,17 @@ def test_blend_validation_messages():
         blend(S, T, m[:, :9])
     with pytest.raises(ValueError, match="mask must be 2-D, got 3-D"):
         blend(S, T, np.ones((10, 10, 3)))
-    with pytest.raises(ValueError, match=r"mask must contain only 0 and 1 \(or be boolean\), found values \[2\]"):
-        blend(S, T, m * 2)
-    with pytest.raises(TypeError, match="mask must be boolean or numeric 0/1, got dtype <U1"):
+    nan_mask = m.astype(float)
+    nan_mask[3, 4] = np.nan
+    with pytest.raises(ValueError, match=r"^mask contains NaN \(1 of 100 values\); use 0 outside "
+                                         r"the region and a nonzero value inside$"):
+        blend(S, T, nan_mask)
+    with pytest.raises(TypeError, match=r"^mask must be a boolean or numeric array \(nonzero = "
+                                        r"inside\), got dtype <U1$"):
         blend(S, T, np.full((10, 10), "a"))
+    with pytest.raises(TypeError, match=r"^mask must be a boolean or numeric array \(nonzero = "
+                                        r"inside\), got None$"):
+        blend(S, T, None)
     with pytest.raises(TypeError, match=r"offset must be a pair of integers \(row, col\), got \(1.5, 2\)"):
         blend(S, T, m, (1.5, 2))
     with pytest.raises(TypeError, match=r"offset must be a pair of integers \(row, col\), got 3"):
@@ -370,45 +402,232 @@ def test_vcycle_is_symmetric_positive_definite(bands, monkeypatch):
 
 # --------------------------------------------------------------------------- color2gray
 
+_W = (0.2125, 0.7154, 0.0721)          # skimage.color.rgb2gray
+
+
+def _isoluminant(colour, other):
+    """``other`` with its green channel set so that its luminance equals ``colour``'s."""
+    y = float(np.dot(_W, colour))
+    r, _, b = other
+    return (r, (y - _W[0] * r - _W[2] * b) / _W[1], b)
+
+
+def _reference_color2gray(rgb, chroma_weight=1.0, chroma_angle=45.0, anchor_weight=1e-4):
+    """color2gray from its documented definition: the guidance edge by edge in Python loops,
+    the sparse normal equations of min ||D f - v||^2 + lambda ||f - Y||^2 solved by LU
+    (for lambda = 0 the minimiser with mean(f) = mean(Y)), then ``Y + e / sqrt(1 + (e/h)^2)``."""
+    rgb = np.asarray(rgb, dtype=np.float64)
+    H, W, _ = rgb.shape
+    Y = rgb @ np.array(_W)
+    a = (rgb[..., 0] - Y) / (2 * (1 - _W[0]))
+    b = (Y - rgb[..., 2]) / (2 * (1 - _W[2]))
+    th = np.radians(chroma_angle)
+    rows, cols, vals, v = [], [], [], []
+    for i in range(H):
+        for j in range(W):
+            for qi, qj in ((i, j + 1), (i + 1, j)):
+                if qi >= H or qj >= W:
+                    continue
+                dY, da, db = Y[qi, qj] - Y[i, j], a[qi, qj] - a[i, j], b[qi, qj] - b[i, j]
+                c = np.hypot(da, db)
+                add = 0.0
+                if c > 0:
+                    s = da * np.cos(th) + db * np.sin(th)
+                    add = s / c * max(0.0, chroma_weight * c - abs(dY))
+                k = len(v)
+                rows += [k, k]
+                cols += [qi * W + qj, i * W + j]
+                vals += [1.0, -1.0]
+                v.append(dY + add)
+    D = sp.csr_matrix((vals, (rows, cols)), shape=(len(v), H * W))
+    A = (D.T @ D).tocsc()
+    y = Y.ravel()
+    if anchor_weight > 0:
+        f = spl.splu(A + anchor_weight * sp.identity(H * W, format="csc")).solve(
+            D.T @ np.array(v) + anchor_weight * y)
+    else:
+        f = spl.splu(A + sp.csc_matrix(np.full((H * W, H * W), 1.0 / (H * W)))).solve(
+            D.T @ np.array(v) + y.mean())
+    e = f - y
+    out = np.empty_like(y)
+    for n in range(y.size):
+        h = 1.0 - y[n] if e[n] > 0 else y[n]
+        out[n] = y[n] + (e[n] / np.sqrt(1.0 + (e[n] / h) ** 2) if h > 0 else 0.0)
+    return out.reshape(H, W)
+
+
+def _smooth_colours(shape, seed):
+    rng = np.random.default_rng(seed)
+    return ndimage.gaussian_filter(rng.random(shape + (3,)), (2, 2, 0))
+
+
+@pytest.mark.parametrize("anchor_weight", [0.0, 1e-4, 1e-2])
+@pytest.mark.parametrize("chroma_weight, chroma_angle", [(1.0, 45.0), (3.0, 45.0), (2.0, 200.0)])
+def test_color2gray_matches_the_sparse_reference(anchor_weight, chroma_weight, chroma_angle):
+    img = _smooth_colours((11, 14), seed=25)
+    img = (img - img.min()) / np.ptp(img)          # strong colours, a few at 0 and 1
+    kw = dict(chroma_weight=chroma_weight, chroma_angle=chroma_angle, anchor_weight=anchor_weight)
+    g = color2gray(img, **kw)
+    ref = _reference_color2gray(img, **kw)
+    assert np.abs(g - ref).max() < 1e-10
+    assert np.abs(ref - img @ np.array(_W)).max() > 0.01     # the colour term is not idle
+
 
 def test_color2gray_range_dtype_and_shape():
-    rng = np.random.default_rng(23)
-    img = ndimage.gaussian_filter(rng.random((40, 50, 3)), (3, 3, 0))
+    img = _smooth_colours((40, 50), seed=23)
     g = color2gray(img)
     assert g.shape == (40, 50) and g.dtype == np.float64
     assert g.min() >= 0.0 and g.max() <= 1.0
     g32 = color2gray(img.astype(np.float32))
-    assert g32.dtype == np.float32
+    assert g32.dtype == np.float32 and np.abs(g32 - g).max() < 1e-5
     g8 = color2gray(np.round(img * 255).astype(np.uint8))
-    assert np.abs(g8 - g).max() < 0.05
+    assert g8.dtype == np.float64 and np.abs(g8 - g).max() < 0.05
     gc = color2gray(np.moveaxis(img, -1, 0), channel_axis=0)
     np.testing.assert_allclose(gc, g, atol=1e-12)
 
 
-@pytest.mark.parametrize("anchor_weight", [0.0, 1e-4, 1e-2])
-def test_color2gray_keeps_an_isoluminant_edge(anchor_weight):
+def _photograph(name):
+    from skimage import data
+
+    try:
+        return getattr(data, name)()
+    except Exception as exc:          # not shipped and not downloadable here (pooch, network)
+        pytest.skip(f"skimage.data.{name}() cannot be loaded: {type(exc).__name__}: {exc}")
+
+
+@pytest.mark.parametrize("name", ["astronaut", "coffee", "chelsea"])
+def test_color2gray_of_photographs_follows_their_luminance(name):
+    from scipy.stats import spearmanr
     from skimage.color import rgb2gray
 
+    rgb = _photograph(name)
+    Y = rgb2gray(rgb)
+    g = color2gray(rgb)
+    assert spearmanr(g.ravel(), Y.ravel()).statistic > 0.9
+    # no clipping beyond the luminance's own (the reported bug clipped 15% of astronaut to 0)
+    clipped = (g <= 0.0) | (g >= 1.0)
+    assert clipped.mean() <= np.mean((Y <= 0.0) | (Y >= 1.0)) + 0.002
+    assert not np.any(clipped & (Y > 0.0) & (Y < 1.0))      # none pushed onto 0 or 1
+    assert np.abs(g - Y).mean() < 0.03           # a correction, not a different picture
+
+
+@pytest.mark.parametrize("anchor_weight", [0.0, 1e-4, 1e-2])
+@pytest.mark.parametrize("warm, cool", [
+    ((0.8, 0.2, 0.2), None),                 # red | the gray of its luminance
+    ((0.8, 0.2, 0.2), (0.1, 0.0, 0.1)),      # red | green
+    ((0.6, 0.6, 0.1), (0.3, 0.0, 0.9)),      # yellow | blue
+    ((0.9, 0.5, 0.1), (0.1, 0.0, 0.7)),      # orange | teal
+])
+def test_color2gray_keeps_an_isoluminant_edge(warm, cool, anchor_weight):
+    from skimage.color import rgb2gray
+
+    cool = (float(np.dot(_W, warm)),) * 3 if cool is None else _isoluminant(warm, cool)
+    assert 0.0 <= min(cool) and max(cool) <= 1.0
     img = np.zeros((32, 32, 3))
-    img[:, :16] = (0.8, 0.2, 0.2)
-    lum = rgb2gray(img[:1, :1])[0, 0]
-    img[:, 16:] = lum                        # a gray of the same luminance
+    img[:, :16] = warm
+    img[:, 16:] = cool
     assert np.ptp(rgb2gray(img)) < 1e-12     # plain luminance: no edge at all
     g = color2gray(img, anchor_weight=anchor_weight)
-    assert abs(g[:, 15].mean() - g[:, 16].mean()) > 0.1
+    step = g[:, 15].mean() - g[:, 16].mean()
+    assert step > 0.1                         # the warm side is lighter (chroma_angle 45)
+    assert abs(g.mean() - rgb2gray(img).mean()) < 0.01
 
 
-def test_color2gray_of_a_gray_image_is_its_luminance():
-    rng = np.random.default_rng(24)
-    gray = ndimage.gaussian_filter(rng.random((20, 30)), 2)
-    g = color2gray(np.repeat(gray[..., None], 3, axis=-1))
-    np.testing.assert_allclose(g, gray, atol=1e-10)
+def test_color2gray_orders_colours_the_same_way_everywhere():
+    """Isoluminant red and green patches in a checkerboard: every red patch is lighter than
+    every green one (a sign chosen edge by edge would scramble them); the angle turned by
+    180 degrees turns the order over."""
+    red = (0.8, 0.2, 0.2)
+    green = _isoluminant(red, (0.1, 0.0, 0.1))
+    n, size = 6, 8
+    board = (np.add.outer(np.arange(n), np.arange(n)) % 2).astype(bool)   # True: red
+    img = np.where(np.kron(board, np.ones((size, size)))[..., None], red, green)
+    for angle, sign in ((45.0, 1), (225.0, -1)):
+        g = color2gray(img, chroma_angle=angle)
+        means = g.reshape(n, size, n, size).mean(axis=(1, 3))
+        reds, greens = means[board], means[~board]
+        assert sign * (reds.min() - greens.max()) > 0.05
+
+
+def test_color2gray_adds_nothing_where_the_luminance_dominates():
+    from skimage.color import rgb2gray
+
+    img = _smooth_colours((20, 30), seed=24)
+    np.testing.assert_allclose(color2gray(img, chroma_weight=0), rgb2gray(img), atol=1e-12)
+    gray = ndimage.gaussian_filter(np.random.default_rng(24).random((20, 30)), 2)
+    np.testing.assert_allclose(color2gray(np.repeat(gray[..., None], 3, axis=-1)), gray,
+                               atol=1e-10)
+    # black | red: a luminance step larger than the chroma step times the weight
+    img = np.zeros((8, 10, 3))
+    img[:, 5:] = (1.0, 0.0, 0.0)
+    np.testing.assert_allclose(color2gray(img, chroma_weight=0.4), rgb2gray(img), atol=1e-12)
+
+
+def test_color2gray_never_clips_more_than_the_luminance():
+    """A dark isoluminant edge: the correction pushes the darker side towards 0 but the range
+    mapping keeps it above, and the step survives."""
+    dark = (0.09, 0.0, 0.0)
+    img = np.zeros((16, 16, 3))
+    img[:, :8] = dark
+    img[:, 8:] = float(np.dot(_W, dark))           # the gray of the same luminance (0.019)
+    g = color2gray(img, chroma_weight=3.0)
+    assert g.min() > 0.0 and g.max() < 1.0
+    assert g[:, 7].mean() - g[:, 8].mean() > 0.01
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.float32, np.float64])
+def test_color2gray_returns_a_gray_image_unchanged(dtype):
+    gray = ndimage.gaussian_filter(np.random.default_rng(26).random((12, 9)), 1)
+    gray = np.round(gray * 255).astype(np.uint8) if dtype == np.uint8 else gray.astype(dtype)
+    expect = gray / 255.0 if dtype == np.uint8 else gray
+    out_dtype = np.float64 if dtype == np.uint8 else dtype
+    for image, axis in ((gray, -1), (gray, None), (gray[..., None], -1), (gray[None], 0)):
+        g = color2gray(image, channel_axis=axis)
+        assert g.shape == (12, 9) and g.dtype == out_dtype
+        np.testing.assert_array_equal(g, expect)
+        assert not np.shares_memory(g, gray)
+    # gray and an opaque alpha
+    full = 255 if dtype == np.uint8 else 1.0
+    la = np.stack([gray, np.full_like(gray, full)], axis=-1)
+    np.testing.assert_array_equal(color2gray(la), expect)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.float64])
+def test_color2gray_drops_an_opaque_alpha(dtype):
+    rgb = _smooth_colours((10, 12), seed=27)
+    if dtype == np.uint8:
+        rgb = np.round(rgb * 255).astype(np.uint8)
+    full = 255 if dtype == np.uint8 else 1.0
+    rgba = np.concatenate([rgb, np.full(rgb.shape[:2] + (1,), full, dtype)], axis=-1)
+    expect = color2gray(rgb)
+    np.testing.assert_array_equal(color2gray(rgba), expect)
+    np.testing.assert_array_equal(color2gray(np.moveaxis(rgba, -1, 0), channel_axis=0), expect)
+
+
+def test_color2gray_refuses_a_translucent_alpha():
+    rgba = np.full((4, 4, 4), 255, np.uint8)
+    rgba[1, 2, 3] = 128
+    with pytest.raises(ValueError, match=r"^image has a translucent alpha channel \(below 1 at 1 "
+                                         r"of 16 pixels, minimum 0\.501961\); composite it onto "
+                                         r"a background first$"):
+        color2gray(rgba)
+    with pytest.raises(ValueError, match="image has a translucent alpha channel"):
+        color2gray(np.full((4, 4, 2), 0.5))
 
 
 def test_color2gray_validation_messages():
-    with pytest.raises(ValueError, match=r"image must be an RGB image \(H, W, 3\), got shape \(4, 4\)"):
-        color2gray(np.zeros((4, 4)))
-    with pytest.raises(ValueError, match="image must have 3 \\(RGB\\) channels, got 4"):
-        color2gray(np.zeros((4, 4, 4)))
+    with pytest.raises(ValueError, match=r"^image must have 1 \(gray\), 2 \(gray and alpha\), 3 "
+                                         r"\(RGB\) or 4 \(RGBA\) channels, got 5$"):
+        color2gray(np.zeros((4, 4, 5)))
+    with pytest.raises(ValueError, match="image is 3-D with shape"):
+        color2gray(np.zeros((4, 4, 3)), channel_axis=None)
     with pytest.raises(ValueError, match="anchor_weight must be a finite number >= 0, got -1"):
         color2gray(np.zeros((4, 4, 3)), anchor_weight=-1)
+    with pytest.raises(ValueError, match="chroma_weight must be a finite number >= 0, got -0.5"):
+        color2gray(np.zeros((4, 4, 3)), chroma_weight=-0.5)
+    with pytest.raises(ValueError,
+                       match=r"chroma_angle must be a finite number \(degrees\), got nan"):
+        color2gray(np.zeros((4, 4, 3)), chroma_angle=float("nan"))
+    with pytest.raises(TypeError, match=r"chroma_angle must be a finite number \(degrees\), "
+                                        r"got str '45'"):
+        color2gray(np.zeros((4, 4, 3)), chroma_angle="45")
