@@ -21,7 +21,7 @@ from .evaluation import Evaluation, comparison_figure, evaluate  # noqa: E402
 from .objective import gradient_error, paper_loss  # noqa: E402
 from .operators import DifferenceFilter, ForwardDifference, SobelGradient  # noqa: E402
 from .poisson import BlendResult  # noqa: E402
-from .synthesis import DEFAULT_REG_WEIGHT, SolveResult, solve  # noqa: E402
+from .synthesis import DEFAULT_REG_WEIGHT, LEVEL_WEIGHTS, SolveResult, solve  # noqa: E402
 
 __version__ = "0.1.0"
 
@@ -29,6 +29,7 @@ __all__ = [
     "solve",
     "SolveResult",
     "DEFAULT_REG_WEIGHT",
+    "LEVEL_WEIGHTS",
     "gradient_error",
     "paper_loss",
     "SobelGradient",

@@ -23,6 +23,9 @@ ENV_VAR = "GRADFUSION_MAX_MEMORY"
 
 #: working arrays of the problem's size alive at the peak of a solve (see docs/errors.md)
 SOLVE_ARRAYS = 13
+#: copies of a level-weight map alive at the peak: the map, the operator's diagonal
+#: (twice the map) and their coarse scales and multigrid levels (under 1)
+MAP_ARRAYS = 3
 #: fixed part: the operator-norm bound's 257x257 tables (about 9 MB, briefly) and scratch
 SOLVE_OVERHEAD = 16 * 2**20
 
@@ -41,7 +44,7 @@ class MemoryLimitError(MemoryError):
     __module__ = "gradfusion"
 
 
-def estimate_solve_bytes(shape, dtype):
+def estimate_solve_bytes(shape, dtype, map_size=0):
     """Estimated peak bytes that :func:`gradfusion.solve` allocates for a ``(C, H, W)`` problem.
 
     ``SOLVE_ARRAYS * C * H * W * itemsize + SOLVE_OVERHEAD``: the image and
@@ -50,10 +53,12 @@ def estimate_solve_bytes(shape, dtype):
     preconditioned residual, direction, product, the V-cycle's ``A e``), its
     mask (1 byte a variable) and multigrid levels (4 arrays at a quarter
     size and less: under 1.5), and the coarse scales of the pyramid (under 1).
-    MPRGP needs about 10 of the 13.
+    MPRGP needs about 10 of the 13. A level-weight map of ``map_size`` values adds
+    ``MAP_ARRAYS * map_size * itemsize``.
     """
     C, H, W = (int(s) for s in shape)
-    return SOLVE_ARRAYS * C * H * W * np.dtype(dtype).itemsize + SOLVE_OVERHEAD
+    values = SOLVE_ARRAYS * C * H * W + MAP_ARRAYS * int(map_size)
+    return values * np.dtype(dtype).itemsize + SOLVE_OVERHEAD
 
 
 def format_bytes(n):
@@ -144,9 +149,9 @@ def memory_limit(max_memory):
     return (math.inf if avail is None else float(avail)), source
 
 
-def check_solve_memory(shape, dtype, max_memory, what="gradfusion.solve"):
+def check_solve_memory(shape, dtype, max_memory, what="gradfusion.solve", map_size=0):
     """Raise :class:`MemoryLimitError` when the estimate for ``shape`` exceeds the limit."""
-    need = estimate_solve_bytes(shape, dtype)
+    need = estimate_solve_bytes(shape, dtype, map_size)
     limit, source = memory_limit(max_memory)
     if need > limit:
         C, H, W = shape

@@ -3,11 +3,12 @@
 For one call of :func:`gradfusion.solve` with ``C`` channels of ``H x W``
 pixels the minimised objective is
 
-    F(R) = 1/m * ( ||S(O - P)||^2 + w ||D(O - P)||^2 ),   O = alpha I + R,
+    F(R) = 1/m * ( ||S(O - P)||^2 + w ||D(O - P)||^2 + 2 sum lam (O - P)^2 ),
 
-with ``m = 2 C H W`` (the number of gradient entries), ``S`` the Sobel pair
-and ``D`` the regulariser's pair of 1-D difference filters.  With
-``t = P - alpha I`` and ``A = S^T S + w D^T D`` this is the box QP
+``O = alpha I + R``, with ``m = 2 C H W`` (the number of gradient entries), ``S``
+the Sobel pair, ``D`` the regulariser's pair of 1-D difference filters and ``lam``
+the level weight (a scalar or a map): the last term is ``mean(lam (O - P)^2)``.
+With ``t = P - alpha I`` and ``A = S^T S + w D^T D + 2 diag(lam)`` this is the box QP
 
     min 1/2 x^T A x - b^T x,  b = A t,  0 <= x[c] <= 1 - alpha[c],
 
@@ -42,15 +43,99 @@ def residual_upper(alpha, dtype):
     return round_down(1.0 - np.asarray(alpha, dtype=np.float64), dtype)
 
 
+class Hessian:
+    """``A = S^T S + w D^T D + shift I + diag(diagonal)`` on one grid, in sum form.
+
+    ``shift`` (a scalar level weight, ``2 lam``) is fused into the stencil pass;
+    ``diagonal`` (a level-weight map times 2, shape ``(1, h, w)`` for one map shared by
+    the channels or ``(C, h, w)``, in the arrays' dtype) costs a second pass. The
+    stencil part works on arrays of any size; with a ``diagonal`` the arrays must have
+    its grid. The multigrid builds its coarse levels with :meth:`replace`.
+    """
+
+    def __init__(self, mode, reg_weight, taps, shift=0.0, diagonal=None):
+        self.mode = mode
+        self.reg_weight = float(reg_weight)
+        self.taps = tuple(float(t) for t in np.ravel(taps))
+        self.shift = float(shift)
+        self.diagonal = diagonal
+
+    def replace(self, *, shift, diagonal):
+        """The same stencil with another level part (a coarse level's)."""
+        return Hessian(self.mode, self.reg_weight, self.taps, shift, diagonal)
+
+    def matvec(self, v, out):
+        """``out = A v``."""
+        st.normal_matvec(v, out, self.mode, self.reg_weight, self.taps, shift=self.shift)
+        if self.diagonal is not None:
+            st.add_diagonal(v, self.diagonal, out)
+        return out
+
+    def matvec_dot(self, v, out):
+        """``out = A v`` and return ``v . A v`` (float64), the stencil's in the same pass."""
+        d = st.normal_matvec(v, out, self.mode, self.reg_weight, self.taps, dot=True,
+                             shift=self.shift)
+        if self.diagonal is not None:
+            d += st.add_diagonal(v, self.diagonal, out, dot=True)
+        return d
+
+    @property
+    def max_diagonal(self):
+        """The largest entry of the level part (``shift`` plus the map's maximum)."""
+        extra = 0.0 if self.diagonal is None else float(self.diagonal.max())
+        return self.shift + extra
+
+    @property
+    def lipschitz(self):
+        """Upper bound on ``||A||``: the stencil's symbol maximum plus 1%, plus the level
+        part's largest entry (also 1% more).
+
+        With zero padding, reflection or 'valid' filters, the stencil is a compression of
+        the infinite-domain convolution (or is diagonalised by a DCT with eigenvalues
+        sampled from the same symbol), so its norm is at most the symbol's maximum over
+        the frequency square; a diagonal adds at most its largest entry.
+        """
+        return _symbol_bound(self.taps, self.reg_weight) + 1.01 * self.max_diagonal
+
+    @property
+    def centre(self):
+        """The largest diagonal entry of ``A`` away from the border."""
+        return _stencil_centre(self.mode, self.taps, self.reg_weight) + self.max_diagonal
+
+    def columns(self, shape):
+        """``(table, row_class, col_class)`` of :func:`gradfusion._stencils.hessian_columns`
+        for arrays of ``shape`` (None for images under 5x5 and with a diagonal map,
+        whose columns are not class stencils): the solver's sparse gradient corrections."""
+        if self.diagonal is not None:
+            return None
+        return st.hessian_columns(shape, self.mode, self.reg_weight, self.taps, self.shift)
+
+    def dense(self, shape):
+        """``A`` on an ``h x w`` grid as dense float64 matrices: one per channel of the
+        diagonal map, or one for every channel."""
+        h, w = shape
+        n = h * w
+        impulses = np.eye(n).reshape(n, h, w)           # n impulses as channels
+        out = np.empty_like(impulses)
+        st.normal_matvec(impulses, out, self.mode, self.reg_weight, self.taps,
+                         shift=self.shift)
+        base = out.reshape(n, n).T.copy()
+        if self.diagonal is None:
+            return [base]
+        return [base + np.diag(d.ravel().astype(np.float64)) for d in self.diagonal]
+
+
 class ResidualProblem:
     """Box-constrained least squares of one (image, proposal, alpha) triple.
 
     Arrays are ``(C, H, W)`` of one float dtype; ``alpha`` has shape (C,) (float64:
     the bounds are rounded from it, ``self.alpha`` is it in the images' dtype).
+    ``level_weight`` is a float or an array of shape ``(1, H, W)`` (one map for all
+    channels) or ``(C, H, W)``.
     """
 
     def __init__(self, image, proposal, alpha, *, boundary="zero",
-                 regularizer="nyquist", reg_weight=0.0):
+                 regularizer="nyquist", reg_weight=0.0, level_weight=0.0):
         self.image = image
         self.proposal = proposal
         self.dtype = image.dtype
@@ -64,33 +149,32 @@ class ResidualProblem:
         self.upper = residual_upper(alpha, self.dtype)
         self.n_entries = 2 * image.size
         self.target = (proposal - self.alpha[:, None, None] * image).astype(self.dtype)
+        if np.ndim(level_weight) == 0:
+            self.level_weight = float(level_weight)
+            shift, diagonal = 2.0 * self.level_weight, None
+        else:
+            self.level_weight = np.ascontiguousarray(level_weight, dtype=self.dtype)
+            shift, diagonal = 0.0, 2 * self.level_weight
+        self.hessian = Hessian(self.mode, self.reg_weight, self.taps, shift, diagonal)
         self.b = np.empty_like(image)
         self.matvec(self.target, self.b)
 
     @property
     def lipschitz(self):
-        """Upper bound on ``||A||``: the maximum of its symbol, plus 1%.
-
-        With zero padding, reflection or 'valid' filters, ``A`` is a
-        compression of the infinite-domain convolution (or is diagonalised
-        by a DCT with eigenvalues sampled from the same symbol), so its norm
-        is at most the symbol's maximum over the frequency square.
-        """
-        return _symbol_bound(tuple(self.taps.astype(np.float64).tolist()), self.reg_weight)
+        """Upper bound on ``||A||`` (:attr:`Hessian.lipschitz`)."""
+        return self.hessian.lipschitz
 
     def matvec(self, v, out):
-        """``out = A v`` (one fused Numba pass)."""
-        st.normal_matvec(v, out, self.mode, self.reg_weight, self.taps)
-        return out
+        """``out = A v`` (one fused Numba pass, two with a level-weight map)."""
+        return self.hessian.matvec(v, out)
 
     def matvec_dot(self, v, out):
         """``out = A v`` and return ``v . A v`` (float64), in the same pass."""
-        return st.normal_matvec(v, out, self.mode, self.reg_weight, self.taps, dot=True)
+        return self.hessian.matvec_dot(v, out)
 
     def columns(self):
-        """``(table, row_class, col_class)`` of :func:`gradfusion._stencils.hessian_columns`
-        (None for images under 5x5): the solver's sparse gradient corrections."""
-        return st.hessian_columns(self.image.shape, self.mode, self.reg_weight, self.taps)
+        """:meth:`Hessian.columns` of this problem's grid."""
+        return self.hessian.columns(self.image.shape)
 
     def heuristic(self):
         """The heuristic residual ``clip(P - alpha I, 0, 1 - alpha)``."""
@@ -99,11 +183,12 @@ class ResidualProblem:
         return out
 
     def terms(self, residual):
-        """``(objective, bare_objective, regularizer_term)`` of ``residual``.
+        """``(objective, bare_objective, regularizer_term, level_error)`` of ``residual``.
 
-        Evaluated from scratch (not from the solver's gradient) and
-        accumulated in float64; the scratch map is allocated here, not with the problem,
-        so that it does not count towards the solver's peak memory.
+        ``level_error`` is the unweighted ``mean((O - P)^2)``; the objective adds
+        ``mean(level_weight (O - P)^2)``. Evaluated from scratch (not from the solver's
+        gradient) and accumulated in float64; the scratch map is allocated here, not with
+        the problem, so that it does not count towards the solver's peak memory.
         """
         d = np.empty_like(self.image)
         st.output_difference(self.image, self.proposal, residual, self.alpha, d)
@@ -111,11 +196,29 @@ class ResidualProblem:
         reg = 0.0
         if self.reg_weight > 0.0:
             reg = st.difference_energy(d, self.taps) / self.n_entries
-        return bare + self.reg_weight * reg, bare, reg
+        d64 = d.astype(np.float64)
+        sq = d64 * d64
+        level_error = float(sq.mean())
+        if np.ndim(self.level_weight) == 0:
+            level = self.level_weight * level_error
+        else:
+            level = float((np.broadcast_to(self.level_weight, d.shape) * sq).mean())
+        return bare + self.reg_weight * reg + level, bare, reg, level_error
 
     def to_normalized_gradient_scale(self):
         """Factor from the sum-form gradient ``A x - b`` to ``dF/dx``."""
         return 2.0 / self.n_entries
+
+
+@functools.lru_cache(maxsize=16)
+def _stencil_centre(mode, taps, reg_weight):
+    """The interior diagonal entry of ``S^T S + reg_weight D^T D`` (the response of a 5x5
+    impulse at its centre)."""
+    e = np.zeros((1, 5, 5))
+    e[0, 2, 2] = 1.0
+    out = np.empty_like(e)
+    st.normal_matvec(e, out, mode, reg_weight, taps)
+    return float(out[0, 2, 2])
 
 
 @functools.lru_cache(maxsize=16)

@@ -425,19 +425,20 @@ def _difference_normal_at(v, c, p, q, H, W, taps):
     return s
 
 
-def normal_matvec(v, out, mode, weight, taps, dot=False):
-    """``out = (S^T S + weight D^T D) v``: the solver's Hessian.
+def normal_matvec(v, out, mode, weight, taps, dot=False, shift=0.0):
+    """``out = (S^T S + weight D^T D + shift I) v``: the solver's Hessian.
 
     ``D`` is the 'valid' difference filter with ``taps`` (at most 3 taps).
     Away from a two-pixel frame this is one fixed 5x5 stencil,
 
     ``S^T S = [1,4,6,4,1]_y (x) [-1,0,2,0,-1]_x + [-1,0,2,0,-1]_y (x) [1,4,6,4,1]_x``
 
-    plus ``weight`` times the autocorrelation of ``taps`` along x and y,
+    plus ``weight`` times the autocorrelation of ``taps`` along x and y and
+    ``shift`` at the centre (the level term of :func:`gradfusion.solve`),
     applied by a branch-free (vectorised) kernel. Near the border the stencil
     depends only on the pixel's distance to it: the frame pixels use 24 such
     5x5 stencils, read off the boundary-aware single-pixel path once per
-    (mode, weight, taps) by :func:`_frame_table`.
+    (mode, weight, taps, shift) by :func:`_frame_table`.
 
     Returns ``out``, or with ``dot=True`` the float64 inner product
     ``v . out`` (the curvature ``p^T A p`` of a CG step), accumulated in the
@@ -448,13 +449,47 @@ def normal_matvec(v, out, mode, weight, taps, dot=False):
         raise ValueError(f"normal_matvec supports at most 3 taps, got {len(taps)}")
     C, H, W = v.shape
     if H < 5 or W < 5:
-        _normal_slow(v, out, mode, float(weight), np.asarray(taps, dtype=v.dtype))
+        _normal_slow(v, out, mode, float(weight), np.asarray(taps, dtype=v.dtype), float(shift))
         return _row_dot(v.ravel(), out.ravel()) if dot else out
-    coef, table = _matvec_constants(int(mode), float(weight), taps, v.dtype.str)
+    coef, table = _matvec_constants(int(mode), float(weight), taps, float(shift), v.dtype.str)
     rows = np.empty(C * H if dot else 1)
     apply = _normal_apply_serial if v.size < SERIAL_CELLS else _normal_apply
     apply(v, out, coef, table, dot, rows)
     return float(rows.sum()) if dot else out
+
+
+def add_diagonal(v, d, out, dot=False):
+    """``out += d * v``, ``d`` of shape ``(1, H, W)`` (one map for every channel) or
+    ``(C, H, W)``: the spatially weighted level term of :func:`gradfusion.solve`.
+
+    Returns ``out``, or with ``dot=True`` the float64 ``v . (d * v)`` (what the
+    diagonal adds to ``v . A v``).
+    """
+    rows = np.empty(v.shape[0] * v.shape[1])
+    apply = _add_diagonal_serial if v.size < SERIAL_CELLS else _add_diagonal
+    apply(v, d, out, rows)
+    return float(rows.sum()) if dot else out
+
+
+@_pjit
+def _add_diagonal(v, d, out, rows):
+    C, H, W = v.shape
+    per_channel = d.shape[0] > 1
+    for r in nb.prange(C * H):
+        c = r // H
+        i = r % H
+        vrow = v[c, i]
+        drow = d[c if per_channel else 0, i]
+        orow = out[c, i]
+        s = 0.0
+        for j in range(W):
+            t = drow[j] * vrow[j]
+            orow[j] += t
+            s += t * vrow[j]
+        rows[r] = s
+
+
+_add_diagonal_serial = _jit(_add_diagonal.py_func)
 
 
 @nb.njit(cache=True, nogil=True, fastmath={"reassoc", "nsz", "contract"})
@@ -467,20 +502,21 @@ def _row_dot(a, b):
 
 
 @functools.lru_cache(maxsize=32)
-def _matvec_constants(mode, weight, taps, dtype):
+def _matvec_constants(mode, weight, taps, shift, dtype):
     """``(coef, frame table)`` of :func:`normal_matvec` for one operator and dtype (cached:
     the solver applies the same operator hundreds of times).
 
-    ``coef = [2 a0, a1, a2, 2, 4, 6]`` in the array's dtype (float32 products stay
-    float32: 2.4x faster than promoting every tap to float64), ``a_k`` the lag-``k``
+    ``coef = [2 a0 + shift, a1, a2, 2, 4, 6]`` in the array's dtype (float32 products
+    stay float32: 2.4x faster than promoting every tap to float64), ``a_k`` the lag-``k``
     autocorrelation of the (zero-extended) taps times ``weight``.
     """
     t = np.zeros(3)
     t[:len(taps)] = taps
     acf = [weight * float(np.dot(t[:3 - lag], t[lag:])) for lag in range(3)]
-    coef = np.array([2.0 * acf[0], acf[1], acf[2], 2.0, 4.0, 6.0], dtype=np.dtype(dtype))
+    coef = np.array([2.0 * acf[0] + shift, acf[1], acf[2], 2.0, 4.0, 6.0],
+                    dtype=np.dtype(dtype))
     coef.flags.writeable = False
-    return coef, _frame_table(mode, weight, taps)
+    return coef, _frame_table(mode, weight, taps, shift)
 
 
 #: row chunks of the parallel passes that need row buffers (here and in the solver's
@@ -500,8 +536,8 @@ def _normal_apply(v, out, coef, table, dot, rows):
     """:func:`normal_matvec` for ``H, W >= 5``, in one parallel pass over the rows.
 
     Interior rows and columns (2 .. n-3) take the branch-free 5x5 stencil with
-    ``coef = [2 a0, a1, a2, 2, 4, 6]`` in ``v``'s dtype (``a_k``: lag ``k`` of the
-    regulariser's autocorrelation times its weight); the two-pixel frame the
+    ``coef = [2 a0 + shift, a1, a2, 2, 4, 6]`` in ``v``'s dtype (``a_k``: lag ``k`` of
+    the regulariser's autocorrelation times its weight); the two-pixel frame the
     class stencils ``table`` of :func:`_frame_table` (one pass rather than two:
     a parallel launch costs more than the frame's work). With ``dot``,
     ``rows[r] = v[r] . out[r]`` for every row ``r`` of the ``(C * H, W)`` view.
@@ -555,7 +591,7 @@ _normal_apply_serial = _jit(_normal_apply.py_func)
 
 
 @_jit
-def _normal_slow(v, out, mode, weight, taps):
+def _normal_slow(v, out, mode, weight, taps, shift):
     """:func:`normal_matvec` at every pixel by the boundary-aware single-pixel
     paths; serial (images under 5x5 and the 9x9 probe of :func:`_frame_table`)."""
     C, H, W = v.shape
@@ -565,6 +601,8 @@ def _normal_slow(v, out, mode, weight, taps):
                 val = _sobel_normal_at(v, c, i, j, H, W, mode)
                 if weight != 0.0:
                     val += weight * _difference_normal_at(v, c, i, j, H, W, taps)
+                if shift != 0.0:
+                    val += shift * v[c, i, j]
                 out[c, i, j] = val
 
 
@@ -576,7 +614,7 @@ _PROBE_PIXELS = (0, 1, _PROBE // 2, _PROBE - 2, _PROBE - 1)
 
 
 @functools.lru_cache(maxsize=32)
-def _frame_table(mode, weight, taps):
+def _frame_table(mode, weight, taps, shift=0.0):
     """Coefficients of :func:`normal_matvec` near the border, by position class.
 
     ``table[rc, cc, 2 + di, 2 + dj]`` is the weight of ``v[p + di, q + dj]``
@@ -594,7 +632,7 @@ def _frame_table(mode, weight, taps):
     for a in range(n):
         for b in range(n):
             impulse[0, a, b] = 1.0
-            _normal_slow(impulse, response, mode, float(weight), taps)
+            _normal_slow(impulse, response, mode, float(weight), taps, float(shift))
             impulse[0, a, b] = 0.0
             for rc, p in enumerate(_PROBE_PIXELS):
                 for cc, q in enumerate(_PROBE_PIXELS):
@@ -604,7 +642,7 @@ def _frame_table(mode, weight, taps):
     return table
 
 
-def hessian_columns(shape, mode, weight, taps):
+def hessian_columns(shape, mode, weight, taps, shift=0.0):
     """The columns of :func:`normal_matvec`'s operator, for sparse updates.
 
     Returns ``(table, row_class, col_class)`` with ``table`` from
@@ -618,7 +656,7 @@ def hessian_columns(shape, mode, weight, taps):
     if H < 5 or W < 5:
         return None
     taps = tuple(float(t) for t in np.asarray(taps, dtype=np.float64))
-    table = _frame_table(int(mode), float(weight), taps)
+    table = _frame_table(int(mode), float(weight), taps, float(shift))
     return table, _border_classes(H), _border_classes(W)
 
 

@@ -327,6 +327,31 @@ def like_image(value, name, image, channel_axis, dtype):
     return out
 
 
+def pixel_map(value, name, image_shape, channel_axis, dtype):
+    """A non-negative finite per-pixel map for an image of ``image_shape``, channels first.
+
+    ``value`` has the image's shape (one value per pixel and channel) or, for a 3-D
+    image, its shape without the channel axis (one value per pixel, shared by the
+    channels). Returns a C-contiguous ``(C or 1, H, W)`` array of ``dtype``.
+    """
+    a = check_real(value, name)
+    shape = tuple(image_shape)
+    (C, H, W), axis = channels_first_shape(shape, "image", channel_axis)
+    if a.shape == shape:
+        out, _ = channels_first(to_float(a).astype(dtype, copy=False), name, channel_axis)
+    elif axis is not None and a.shape == (H, W):
+        out = np.ascontiguousarray(to_float(a)[np.newaxis], dtype=dtype)
+    else:
+        per_pixel = f" or {(H, W)}" if axis is not None else ""
+        raise ValueError(
+            f"{name} must be a scalar or an array of the image's shape {shape}{per_pixel}, "
+            f"got shape {a.shape}")
+    lo = float(a.min())
+    if lo < 0.0:
+        raise ValueError(f"{name} must be >= 0 everywhere, got minimum {lo:.6g}")
+    return out
+
+
 def channels_last(array_chw, axis):
     """Inverse of :func:`channels_first` for an output array."""
     if axis is None:

@@ -47,7 +47,7 @@ def heuristic(image, proposal, alpha, *, channel_axis=-1, boundary="zero"):
     I, P, a, axis, _ = v.prepare_pair(image, proposal, alpha, channel_axis)
     problem = ResidualProblem(I, P, a, boundary=boundary, regularizer=None)
     R = problem.heuristic()
-    _, bare, _ = problem.terms(R)
+    bare = problem.terms(R)[1]
     O = problem.alpha[:, None, None] * I + R
     return SolveResult(
         output=v.channels_last(O, axis), residual=v.channels_last(R, axis),
@@ -226,7 +226,7 @@ def _search_2d(fun_grid, fun, a_max, s_max, med, upper, n_grid, n_starts=5):
 
 def _baseline_result(I, P, a, R, axis, boundary, t0, **extra):
     problem = ResidualProblem(I, P, a, boundary=boundary, regularizer=None)
-    _, bare, _ = problem.terms(R)
+    bare = problem.terms(R)[1]
     O = problem.alpha[:, None, None] * I + R
     return SolveResult(
         output=v.channels_last(O, axis), residual=v.channels_last(R, axis),

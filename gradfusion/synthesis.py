@@ -10,10 +10,13 @@ from . import _validation as v
 from ._problem import BOUNDARY_MODES, REGULARIZER_TAPS, ResidualProblem
 from ._solvers import METHODS, STATUS_MESSAGES, coarse_to_fine, resolve_method
 
-__all__ = ["solve", "SolveResult", "DEFAULT_REG_WEIGHT"]
+__all__ = ["solve", "SolveResult", "DEFAULT_REG_WEIGHT", "LEVEL_WEIGHTS"]
 
 #: default weight of the Nyquist regulariser relative to the Sobel term
 DEFAULT_REG_WEIGHT = 0.4
+
+#: named settings of ``level_weight`` (docs/levels.md says how they were chosen)
+LEVEL_WEIGHTS = {"paper": 0.0, "perceptual": 0.3}
 
 
 class SolveResult(OptimizeResult):
@@ -29,13 +32,17 @@ class SolveResult(OptimizeResult):
     x : ndarray
         Alias of ``residual`` (the optimisation variable), as in SciPy.
     fun : float
-        The minimised objective (bare objective + ``reg_weight`` x
-        regulariser term).
+        The minimised objective: bare objective + ``reg_weight`` x
+        regularization + ``mean(level_weight * (O - P)^2)``.
     bare_objective : float
         The authors' ``recon`` term: mean over pixels and gradient maps of
         ``(Sobel(O) - Sobel(P))^2``.
     regularization : float
         Mean of the squared regulariser differences of ``O - P`` (unweighted).
+    level_error : float
+        ``mean((O - P)^2)`` over pixels and channels (unweighted): the level
+        term's error, reported whatever ``level_weight`` is (the proposal's
+        PSNR is ``-10 log10(level_error)``).
     optimality : float
         Inf-norm of the projected gradient of the objective in sum form
         (``m/2`` times the gradient of ``fun``, ``m`` the number of gradient
@@ -65,6 +72,20 @@ class SolveResult(OptimizeResult):
     time : float
         Wall-clock seconds spent in :func:`solve` (validation included).
     """
+
+
+def check_level_weight(level_weight):
+    """Validate a scalar or named ``level_weight``; return it as a float, or None for an array."""
+    if isinstance(level_weight, str):
+        v.choice(level_weight, "level_weight", sorted(LEVEL_WEIGHTS),
+                 ", a finite number >= 0 or an array")
+        return LEVEL_WEIGHTS[level_weight]
+    if isinstance(level_weight, np.ndarray) and level_weight.ndim > 0 \
+            or isinstance(level_weight, (list, tuple)):
+        return None
+    return v.real(level_weight, "level_weight",
+                  f"a finite number >= 0, one of {sorted(LEVEL_WEIGHTS)} or an array",
+                  lambda w: np.isfinite(w) and w >= 0)
 
 
 def _check_options(boundary, regularizer, reg_weight, tol, maxiter, multiscale, min_size,
@@ -120,7 +141,7 @@ class _Progress:
 
 
 def solve(image, proposal, alpha, *, channel_axis=-1, boundary="zero",
-          regularizer="nyquist", reg_weight=DEFAULT_REG_WEIGHT, x0=None,
+          regularizer="nyquist", reg_weight=DEFAULT_REG_WEIGHT, level_weight=0.0, x0=None,
           tol=None, maxiter=20000, multiscale=True, min_size=32, callback=None,
           progress=False, max_memory=None, method="auto"):
     r"""Find the feasible residual whose output best matches the proposal's gradients.
@@ -149,7 +170,15 @@ def solve(image, proposal, alpha, *, channel_axis=-1, boundary="zero",
         objective.
     reg_weight : float, optional
         Weight ``w`` of the regulariser relative to the Sobel term.
-    x0 : array, optional
+    level_weight : float, str or array, optional
+        Weight ``lam`` of the level term ``mean(lam (O - P)^2)``, which pulls
+        the output towards the proposal's absolute levels (see Notes). 0
+        (default, also ``"paper"``) is the authors' objective; as ``lam``
+        grows the output tends to the clip ``alpha I + clip(P - alpha I, 0,
+        1 - alpha)``. ``"perceptual"`` is the recommended setting
+        (:data:`LEVEL_WEIGHTS`, chosen on real pairs: ``docs/levels.md``).
+        An array of the image's shape, or of its shape without the channel
+        axis, weights each pixel (and channel).
         Warm start for the residual (same shape as ``image``), e.g. the
         previous frame's ``result.residual``; it is clipped into the bounds.
     tol : float, optional
@@ -191,7 +220,7 @@ def solve(image, proposal, alpha, *, channel_axis=-1, boundary="zero",
     -------
     result : SolveResult
         Always the same object: ``output``, ``residual``, ``fun``,
-        ``bare_objective``, ``regularization``, ``optimality``, ``nit``,
+        ``bare_objective``, ``regularization``, ``level_error``, ``optimality``, ``nit``,
         ``nmatvec``, ``success``, ``status``, ``message``, ``time``.
 
     Raises
@@ -217,6 +246,7 @@ def solve(image, proposal, alpha, *, channel_axis=-1, boundary="zero",
     vertical and horizontal stripes at no cost. ``solve`` minimises
 
     .. math:: F(R) = f(R) + \frac{w}{m} \| D(\alpha I + R - P) \|^2
+              + \frac{1}{CHW} \sum \lambda (\alpha I + R - P)^2
 
     with ``D`` the 'valid' second differences ``[1, -2, 1]`` along x and y,
     whose squared response ``16 sin^4(omega/2)`` is large on the Nyquist
@@ -263,22 +293,31 @@ def solve(image, proposal, alpha, *, channel_axis=-1, boundary="zero",
     t_start = time.perf_counter()
     _check_options(boundary, regularizer, reg_weight, tol, maxiter, multiscale, min_size,
                    callback, progress, method)
+    lam = check_level_weight(level_weight)
     if max_memory is not None:
         _memory.parse_bytes(max_memory, "max_memory")
+    maps = []
 
     def before_work(shape, dtype):
         if x0 is not None:
             v.check_like_image(x0, "x0", image)
-        _memory.check_solve_memory(shape, dtype, max_memory)
+        if lam is None:
+            maps.append(v.pixel_map(level_weight, "level_weight", np.shape(image),
+                                    channel_axis, dtype))
+        _memory.check_solve_memory(shape, dtype, max_memory,
+                                   map_size=sum(m.size for m in maps))
 
     I, P, a, axis, dtype = v.prepare_pair(image, proposal, alpha, channel_axis,
                                           before_work=before_work)
     x = _warm_start(x0, image, channel_axis, dtype)
     tol = default_tol(dtype) if tol is None else float(tol)
 
-    def make_problem(Ik, Pk):
+    def make_problem(depth, Ik, Pk, *lam_k):
+        # a 2x coarser grid sees 4x the squared gradients of the same picture, so the
+        # level weight scales by 4 per level to keep the fine problem's balance
+        weight = (lam_k[0] if lam_k else lam) * 4.0 ** depth
         return ResidualProblem(Ik, Pk, a, boundary=boundary, regularizer=regularizer,
-                               reg_weight=reg_weight)
+                               reg_weight=reg_weight, level_weight=weight)
 
     bar = _Progress(progress, tol)
 
@@ -295,7 +334,7 @@ def solve(image, proposal, alpha, *, channel_axis=-1, boundary="zero",
     method = resolve_method(method, I.shape[1] * I.shape[2])
     try:
         problem, state, levels = coarse_to_fine(
-            make_problem, I, P, x, min_size=min_size if multiscale else 0, tol=tol,
+            make_problem, (I, P, *maps), x, min_size=min_size if multiscale else 0, tol=tol,
             coarse_tol=COARSE_TOL[method], maxiter=maxiter, callback=_cb, method=method)
     finally:
         bar.close()
@@ -313,7 +352,7 @@ def _result(problem, state, levels, axis, t_start, method):
     R = state.x
     problem_upper = problem.upper
     np.clip(R, 0.0, problem_upper[:, None, None], out=R)  # remove rounding excursions
-    fun, bare, reg = problem.terms(R)
+    fun, bare, reg, level_error = problem.terms(R)
     O = problem.alpha[:, None, None] * problem.image + R
     return SolveResult(
         output=v.channels_last(O, axis),
@@ -322,6 +361,7 @@ def _result(problem, state, levels, axis, t_start, method):
         fun=fun,
         bare_objective=bare,
         regularization=reg,
+        level_error=level_error,
         optimality=state.optimality,
         nit=state.nit,
         nmatvec=state.nmatvec,

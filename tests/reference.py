@@ -269,14 +269,24 @@ def free_dot(x, g, upper, v):
     return float(np.sum(free_gradient(x, g, upper) * _f64(v)))
 
 
-def normal_matvec(v, mode, weight, taps):
-    """``(S^T S + weight D^T D) v`` composed from the forward/adjoint references."""
+def normal_matvec(v, mode, weight, taps, shift=0.0, diagonal=None):
+    """``(S^T S + weight D^T D + shift I + diag(diagonal)) v`` composed from the
+    forward/adjoint references (``diagonal`` of shape (1 or C, H, W) or None)."""
     gx, gy = sobel_forward(v, mode)
     out = sobel_adjoint(gx, gy, mode)
     if weight:
         dx, dy = difference_forward(v, taps)
         out = out + weight * difference_adjoint(dx, dy, taps)
+    out = out + shift * _f64(v)
+    if diagonal is not None:
+        out = out + _f64(diagonal) * _f64(v)
     return out
+
+
+def add_diagonal(v, d, out):
+    """``(out + d * v, v . (d * v))``, ``d`` broadcast over channels."""
+    dv = _f64(d) * _f64(v)
+    return _f64(out) + dv, float(np.sum(dv * _f64(v)))
 
 
 def cg_scalars(x, g, p, ap, b):

@@ -12,7 +12,7 @@ from gradfusion._problem import ResidualProblem
 from gradfusion._solvers import _mg_kernels as G
 from gradfusion._solvers.active_set import STEP_KEYS, active_set_solve
 from gradfusion._solvers.mprgp import mprgp
-from gradfusion._solvers.multigrid import MaskedMultigrid, _dense_operator
+from gradfusion._solvers.multigrid import MaskedMultigrid
 
 DTYPES = [np.float32, np.float64]
 RTOL = {np.float32: 2e-6, np.float64: 1e-13}
@@ -200,7 +200,7 @@ def test_cg_direction(shape, dtype):
 def test_serial_matvec_equals_parallel(dtype, dot):
     """Small arrays take the serial twin of the Hessian product: bitwise the same pass."""
     v = _rng(12).standard_normal((3, 37, 29)).astype(dtype)
-    coef, table = st._matvec_constants(st.ZERO, 0.4, (1.0, -2.0, 1.0), v.dtype.str)
+    coef, table = st._matvec_constants(st.ZERO, 0.4, (1.0, -2.0, 1.0), 0.3, v.dtype.str)
     out_p, out_s = np.empty_like(v), np.empty_like(v)
     rows_p, rows_s = np.empty(3 * 37), np.empty(3 * 37)
     st._normal_apply(v, out_p, coef, table, dot, rows_p)
@@ -226,7 +226,7 @@ def _problem(shape, seed, dtype=np.float64, boundary="zero", reg_weight=0.4):
 @pytest.mark.parametrize("boundary", ["zero", "reflect"])
 def test_dense_coarsest_operator(boundary):
     prob = _problem((1, 6, 7), 0, boundary=boundary)
-    A = _dense_operator(prob.matvec, (6, 7))
+    A = prob.hessian.dense((6, 7))[0]
     cols = np.stack([ref.normal_matvec(e.reshape(1, 6, 7), prob.mode, prob.reg_weight,
                                        prob.taps).ravel() for e in np.eye(42)], axis=1)
     np.testing.assert_allclose(A, cols, rtol=1e-14, atol=1e-12)
@@ -235,7 +235,7 @@ def test_dense_coarsest_operator(boundary):
 
 def test_hierarchy_shapes():
     prob = _problem((2, 70, 45), 1)
-    mg = MaskedMultigrid(prob.matvec, (2, 70, 45), np.float64, prob.lipschitz, max_direct=64)
+    mg = MaskedMultigrid(prob.hessian, (2, 70, 45), np.float64, max_direct=64)
     assert mg.shapes == [(2, 70, 45), (2, 35, 23), (2, 18, 12), (2, 9, 6)]
 
 
@@ -275,7 +275,7 @@ def _preconditioned_condition(M, A_ff):
 def test_vcycle_is_symmetric_positive_definite(shape, free, boundary):
     prob = _problem(shape, 2, boundary=boundary)
     mask = _mask(_rng(14, shape), shape, free)
-    mg = MaskedMultigrid(prob.matvec, shape, np.float64, prob.lipschitz, max_direct=20)
+    mg = MaskedMultigrid(prob.hessian, shape, np.float64, max_direct=20)
     assert len(mg.shapes) >= 3
     mg.update(mask)
     M, idx = _cycle_matrix(mg, mask)
@@ -292,7 +292,7 @@ def test_vcycle_preconditions(free):
     shape = (1, 48, 40)
     prob = _problem(shape, 3)
     mask = _mask(_rng(17), shape, free)
-    mg = MaskedMultigrid(prob.matvec, shape, np.float64, prob.lipschitz, max_direct=64)
+    mg = MaskedMultigrid(prob.hessian, shape, np.float64, max_direct=64)
     mg.update(mask)
     M, idx = _cycle_matrix(mg, mask)
     A_ff = _free_block(prob, shape, idx)
@@ -306,8 +306,8 @@ def test_vcycle_preconditions(free):
 
 def _active_set(prob, start, **options):
     """:func:`active_set_solve` on ``prob`` from ``start`` (with its columns and fused product)."""
-    return active_set_solve(prob.matvec, prob.b, start, prob.upper, lipschitz=prob.lipschitz,
-                            columns=prob.columns(), matvec_dot=prob.matvec_dot, **options)
+    return active_set_solve(prob.hessian, prob.b, start, prob.upper, columns=prob.columns(),
+                            **options)
 
 
 def _mprgp(prob, start, **options):
@@ -468,7 +468,7 @@ def test_vcycle_is_the_formula(shape, free, boundary):
     the NumPy references: a wrong but symmetric cycle would pass the SPD tests, not this."""
     prob = _problem(shape, 8, boundary=boundary)
     mask = _mask(_rng(19, shape), shape, free)
-    mg = MaskedMultigrid(prob.matvec, shape, np.float64, prob.lipschitz, max_direct=8)
+    mg = MaskedMultigrid(prob.hessian, shape, np.float64, max_direct=8)
     mg.update(mask)
     assert len(mg.shapes) >= 3
     levels = _dense_levels(prob, shape, mask, 8)
@@ -502,7 +502,7 @@ def test_thin_image_coarsens_along_its_long_side():
     """A 3-row image is coarsened down to at most 64 cells (a row stays a row) rather than
     stopping at a short side with a huge dense coarsest level; it solves to MPRGP's optimum."""
     prob = _problem((1, 3, 3000), 9)
-    mg = MaskedMultigrid(prob.matvec, (1, 3, 3000), np.float64, prob.lipschitz)
+    mg = MaskedMultigrid(prob.hessian, (1, 3, 3000), np.float64)
     assert mg.shapes[-1][1] * mg.shapes[-1][2] <= 64 and mg.shapes[-1][1] == 1
     start = prob.heuristic()
     a = _active_set(prob, start.copy(), tol=1e-9, maxiter=20000)

@@ -222,6 +222,7 @@ spl = baselines.stay_positive_loss
 S10, T20, M10 = _img((10, 10), 0.3), _img((20, 20), 0.6), np.ones((10, 10), bool)
 G = np.zeros((2, 4, 5))
 _RW = "reg_weight must be a finite number >= 0, got"
+_LW = "level_weight must be a finite number >= 0, one of ['paper', 'perceptual'] or an array, got"
 _MM = "max_memory must be a positive number of bytes or a size such as '8GiB', got"
 _PEN = "penalty must be a finite number >= 0, got"
 _MASK01 = "mask must be a boolean or numeric array (nonzero = inside), got dtype"
@@ -256,6 +257,24 @@ CASES = [
          lambda: solve(reg_weight=np.full(3, 0.4))),
     Case("solve-reg-weight-str", "solve", "reg_weight", "'0.4'", TypeError, f"{_RW} str '0.4'",
          lambda: solve(reg_weight="0.4")),
+    Case("solve-level-weight-negative", "solve", "level_weight", "-1.0", ValueError,
+         f"{_LW} -1.0", lambda: solve(level_weight=-1.0)),
+    Case("solve-level-weight-nan", "solve", "level_weight", "NaN", ValueError, f"{_LW} nan",
+         lambda: solve(level_weight=NAN)),
+    Case("solve-level-weight-none", "solve", "level_weight", "None", TypeError, f"{_LW} None",
+         lambda: solve(level_weight=None)),
+    Case("solve-level-weight-name", "solve", "level_weight", "'bright'", ValueError,
+         "level_weight must be one of ['paper', 'perceptual'], a finite number >= 0 or an array, "
+         "got 'bright'", lambda: solve(level_weight="bright")),
+    Case("solve-level-weight-shape", "solve", "level_weight", "one weight per channel (shape (3,))",
+         ValueError, "level_weight must be a scalar or an array of the image's shape (8, 8, 3) or "
+         "(8, 8), got shape (3,)", lambda: solve(level_weight=np.full(3, 0.4))),
+    Case("solve-level-weight-map-negative", "solve", "level_weight", "a map with -0.4", ValueError,
+         "level_weight must be >= 0 everywhere, got minimum -0.4",
+         lambda: solve(level_weight=_img((8, 8), 0.3, at=(1, 1), value=-0.4))),
+    Case("solve-level-weight-map-nan", "solve", "level_weight", "a map with one NaN", ValueError,
+         "level_weight contains NaN or infinite values (1 of 64)",
+         lambda: solve(level_weight=_img((8, 8), 0.3, at=(1, 1), value=NAN))),
     Case("solve-tol-zero", "solve", "tol", "0.0", ValueError,
          "tol must be a positive number or None, got 0.0", lambda: solve(tol=0.0)),
     Case("solve-tol-nan", "solve", "tol", "NaN", ValueError,

@@ -524,6 +524,51 @@ def test_frame_rows_are_bitwise_the_single_point_path(mode, shape):
             np.testing.assert_array_equal(row, expected)
 
 
+@dtype_param
+@pytest.mark.parametrize("shape", [(1, 4, 4), (2, 5, 5), (3, 12, 17)],
+                         ids=lambda s: "x".join(map(str, s)))
+@mode_param
+@pytest.mark.parametrize("shift", [0.6, 7.0])
+def test_normal_matvec_shift(dtype, shape, mode, shift):
+    """``shift`` (the level term's ``2 lam``) adds ``shift * v`` everywhere, the frame included,
+    in the fused pass and in the class stencils of the sparse corrections."""
+    v = np.random.default_rng([34, *shape]).random(shape).astype(dtype)
+    taps = (1.0, -2.0, 1.0)
+    out = np.empty_like(v)
+    st.normal_matvec(v, out, mode, 0.4, np.asarray(taps, dtype), shift=shift)
+    assert_close(out, ref.normal_matvec(v, mode, 0.4, taps, shift=shift), dtype, scale=64.0)
+    if min(shape[1:]) >= 5:
+        table, rows, cols = st.hessian_columns(shape, mode, 0.4, taps, shift=shift)
+        plain, _, _ = st.hessian_columns(shape, mode, 0.4, taps)
+        np.testing.assert_allclose(table - plain, shift * _centre_impulses(), atol=1e-12)
+
+
+def _centre_impulses():
+    e = np.zeros((5, 5, 5, 5))
+    e[:, :, 2, 2] = 1.0
+    return e
+
+
+@dtype_param
+@pytest.mark.parametrize("shape", [(1, 3, 4), (3, 12, 17), (2, 300, 301)],
+                         ids=lambda s: "x".join(map(str, s)))
+@pytest.mark.parametrize("per_channel", [False, True])
+def test_add_diagonal(dtype, shape, per_channel):
+    """``out += d v`` with a map per channel or one for all (serial and parallel twins)."""
+    rng = np.random.default_rng([35, *shape, per_channel])
+    v = rand(rng, shape, dtype)
+    d = rng.random((shape[0] if per_channel else 1,) + shape[1:]).astype(dtype)
+    out = rand(rng, shape, dtype)
+    expected, expected_dot = ref.add_diagonal(v, d, out)
+    got = out.copy()
+    assert st.add_diagonal(v, d, got) is got
+    assert_close(got, expected, dtype)
+    got = out.copy()
+    dot = st.add_diagonal(v, d, got, dot=True)
+    assert_close(got, expected, dtype)
+    assert_close_sum(dot, expected_dot, dtype, expected_dot)
+
+
 def test_normal_matvec_refuses_long_filters():
     v = np.zeros((1, 8, 8))
     with pytest.raises(ValueError, match="at most 3 taps, got 4"):

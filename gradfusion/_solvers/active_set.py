@@ -39,25 +39,20 @@ from .mprgp import STEP_KEYS, QPState, mprgp
 from .multigrid import MaskedMultigrid
 
 
-def active_set_solve(matvec, b, x, upper, *, tol, maxiter, lipschitz, callback=None,
-                     columns=None, matvec_dot=None, max_outer=30, stall=3, inner_rtol=0.3,
-                     max_inner=50, scale=1.0):
+def active_set_solve(hessian, b, x, upper, *, tol, maxiter, callback=None, columns=None,
+                     max_outer=30, stall=3, inner_rtol=0.3, max_inner=50, scale=1.0):
     """Run the active-set method from ``x`` (modified in place and returned in the state).
 
     Parameters
     ----------
-    matvec : callable
-        ``matvec(v, out)`` writes ``A v``; it must accept ``(C, h, w)`` arrays of any size
-        (the multigrid levels use it on coarser grids).
+    hessian : gradfusion._problem.Hessian
+        ``A``: its ``matvec``, ``matvec_dot``, ``lipschitz`` and ``centre``, and the
+        coarse levels of its multigrid (:class:`MaskedMultigrid`).
     b, x, upper, tol, callback, columns
         As for :func:`mprgp` (``columns`` is passed to the fallback).
     maxiter : int
         Maximum number of inner CG iterations (one V-cycle and one product each),
         fallback MPRGP iterations included.
-    lipschitz : float
-        Upper bound on ``||A||``.
-    matvec_dot : callable, optional
-        ``matvec_dot(v, out)`` writes ``A v`` and returns ``v . A v``.
     max_outer : int
         Outer iterations before falling back to MPRGP.
     stall : int
@@ -69,7 +64,8 @@ def active_set_solve(matvec, b, x, upper, *, tol, maxiter, lipschitz, callback=N
     max_inner : int
         Inner iterations per outer iteration at most.
     scale : float
-        ``c = scale / A_ii`` in the active-set rule (``A_ii`` the interior diagonal).
+        ``c = scale / A_ii`` in the active-set rule (``A_ii`` the largest interior
+        diagonal entry).
         Measured (outer / inner iterations at full resolution): 4134x1496 float32
         1.0: 6 / 13, 0.7 and 0.85: 7 / 15, 1.3: 7 / 16; 1024x928 1.0: 7 / 16, 0.7:
         6 / 14, 0.5: 7 / 17; 2 and 4 make the active sets cycle (1280x720).
@@ -82,11 +78,9 @@ def active_set_solve(matvec, b, x, upper, *, tol, maxiter, lipschitz, callback=N
         levels' products in fine-level units (a level-``l`` product costs ``4^-l``).
     """
     t0 = time.perf_counter()
+    lipschitz = hessian.lipschitz
     abar = 1.9 / lipschitz
-    if matvec_dot is None:
-        def matvec_dot(v, out):
-            matvec(v, out)
-            return K.dot(v, out)
+    matvec, matvec_dot = hessian.matvec, hessian.matvec_dot
     K.projected_step(x, x, upper, 0.0)
     g = np.empty(x.shape, dtype=x.dtype)     # C order (the multigrid reshapes level arrays)
     r = g                         # the free residual takes the gradient's place once used
@@ -95,8 +89,8 @@ def active_set_solve(matvec, b, x, upper, *, tol, maxiter, lipschitz, callback=N
     ap = np.empty(x.shape, dtype=x.dtype)
     dtype = x.dtype.type          # scalars of the float32 passes in float32 (float64 promotes)
     mask = np.ones(x.shape, dtype=np.uint8)
-    mg = MaskedMultigrid(matvec, x.shape, x.dtype, lipschitz, scratch=ap)
-    c = dtype(scale / _diagonal(matvec, x.dtype))
+    mg = MaskedMultigrid(hessian, x.shape, x.dtype, scratch=ap)
+    c = dtype(scale / hessian.centre)
     best, since_best = np.inf, 0
     steps = dict.fromkeys(STEP_KEYS, 0)
     nmatvec = 0.0
@@ -172,11 +166,3 @@ def active_set_solve(matvec, b, x, upper, *, tol, maxiter, lipschitz, callback=N
     return QPState(x=x, nit=nit, nmatvec=int(round(nmatvec)), status=status,
                    optimality=float(gp_inf), time=time.perf_counter() - t0, steps=steps)
 
-
-def _diagonal(matvec, dtype):
-    """The interior diagonal entry of ``A`` (the response of a 5x5 impulse at its centre)."""
-    e = np.zeros((1, 5, 5), dtype=dtype)
-    e[0, 2, 2] = 1.0
-    out = np.empty_like(e)
-    matvec(e, out)
-    return float(out[0, 2, 2])

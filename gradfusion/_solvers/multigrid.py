@@ -13,6 +13,12 @@ bound on ``||A||`` that every level shares, since every level has the same
 symbol), and the coarsest level (at most ``max_direct`` cells per channel) is
 solved exactly per channel from a dense pseudo-inverse of its free block.
 
+A level term (a diagonal ``2 lam`` in the Hessian, :func:`gradfusion.solve`'s
+``level_weight``) is coarsened as the lumped Galerkin product: the diagonal of
+level ``l + 1`` is ``P^T d_l`` (``P^T 1 = 4`` away from the border, so a scalar
+shift grows 4x a level), while the stencil, a second-order operator in grid
+units, is the same at every level. Each level smooths with its own bound ``L_l``.
+
 Notes
 -----
 With the same smoothing step before and after and an exact coarsest solve the
@@ -41,25 +47,22 @@ class MaskedMultigrid:
 
     Parameters
     ----------
-    matvec : callable
-        ``matvec(v, out)``: the Hessian product for a ``(C, h, w)`` array of any size.
+    hessian : gradfusion._problem.Hessian
+        The finest level's operator (``matvec``, ``lipschitz``, ``dense``, ``replace``).
     shape : tuple
         ``(C, H, W)`` of the finest level.
     dtype : numpy dtype
-    lipschitz : float
-        Upper bound ``L`` on ``||A||`` (the same at every level).
     omega : float
-        Smoothing step in units of ``1 / L``: one Richardson step ``x += (omega / L) r``
-        before and one after each coarse correction.
+        Smoothing step in units of ``1 / L_l`` (``L_l`` the bound on the level's
+        ``||A||``): one Richardson step ``x += (omega / L_l) r`` before and one after
+        each coarse correction.
     max_direct : int
         Coarsen until a level has at most this many cells per channel.
     scratch : ndarray, optional
         A finest-level array the cycle may overwrite (the caller's, to save memory).
     """
 
-    def __init__(self, matvec, shape, dtype, lipschitz, *, omega=1.6, max_direct=64,
-                 scratch=None):
-        self.matvec = matvec
+    def __init__(self, hessian, shape, dtype, *, omega=1.6, max_direct=64, scratch=None):
         shapes = [tuple(shape)]
         # coarsen until the coarsest level is small, also along the long side of a thin
         # image (a side of 1 stays 1: its prolongation is the identity)
@@ -67,6 +70,7 @@ class MaskedMultigrid:
             C, h, w = shapes[-1]
             shapes.append((C, (h + 1) // 2, (w + 1) // 2))
         self.shapes = shapes
+        self.operators = _coarse_operators(hessian, shapes, dtype)
         self.masks = [None] + [np.zeros(s, dtype=np.uint8) for s in shapes[1:]]
         # per level: the right-hand side b (level 0: the caller's), the result x (level 0:
         # the caller's), which holds the residual r until the post-smoothing overwrites it
@@ -77,8 +81,8 @@ class MaskedMultigrid:
         self.ad += [np.empty(s, dtype=dtype) for s in shapes[1:-1]]
         self.ae = [np.empty(s, dtype=dtype) for s in shapes[:-1]]
         # in the arrays' dtype: a float64 scalar would promote float32 passes (25% slower)
-        self.omega = np.dtype(dtype).type(omega / lipschitz)
-        self._dense = _dense_operator(matvec, shapes[-1][1:])
+        self.omega = [np.dtype(dtype).type(omega / op.lipschitz) for op in self.operators]
+        self._dense = self.operators[-1].dense(shapes[-1][1:])
         self._inverses = [None] * shapes[-1][0]
         #: products with A since the last reset, in finest-level units (a level-l
         #: product counts its cells over the finest level's)
@@ -94,7 +98,8 @@ class MaskedMultigrid:
         last = self.masks[-1]
         for c in range(last.shape[0]):
             free = np.flatnonzero(last[c].ravel())
-            self._inverses[c] = (free, _pseudo_inverse(self._dense[np.ix_(free, free)]))
+            dense = self._dense[c if len(self._dense) > 1 else 0]
+            self._inverses[c] = (free, _pseudo_inverse(dense[np.ix_(free, free)]))
 
     def apply(self, r, z):
         """``z = M r``: one V-cycle from zero for the masked residual ``r`` (not modified);
@@ -116,25 +121,30 @@ class MaskedMultigrid:
                     xc[free] = inverse @ b[c].reshape(-1)[free].astype(np.float64)
             return float(np.dot(b.reshape(-1).astype(np.float64), x.reshape(-1)))
         r, mask, ad, ae = x, self.masks[level], self.ad[level], self.ae[level]
-        self.matvec(b, ad)                        # pre-smoothing x = omega b, residual r
-        G.pre_smooth(b, ad, mask, self.omega, r)
+        matvec, omega = self.operators[level].matvec, self.omega[level]
+        matvec(b, ad)                             # pre-smoothing x = omega b, residual r
+        G.pre_smooth(b, ad, mask, omega, r)
         coarse = level + 1
         G.restrict(r, self.masks[coarse], self.b[coarse])
         self._cycle(coarse, self.b[coarse])
         G.prolong(self.x[coarse], mask, ad)       # coarse correction e = mask P x_c (into ad)
-        self.matvec(ad, ae)
+        matvec(ad, ae)
         self.products += 2 * self._cost[level]
-        return G.post_smooth(b, ad, r, ae, mask, self.omega, x)
+        return G.post_smooth(b, ad, r, ae, mask, omega, x)
 
 
-def _dense_operator(matvec, shape):
-    """The Hessian of an ``h x w`` grid as a dense float64 matrix (``h w`` impulses as channels)."""
-    h, w = shape
-    n = h * w
-    impulses = np.eye(n).reshape(n, h, w)
-    out = np.empty_like(impulses)
-    matvec(impulses, out)
-    return out.reshape(n, n).T.copy()
+def _coarse_operators(hessian, shapes, dtype):
+    """The operator of every level: the same stencil, the level part coarsened by the
+    lumped Galerkin product (``shift`` x4, a diagonal map restricted by ``P^T``)."""
+    ops = [hessian]
+    for shape in shapes[1:]:
+        fine = ops[-1]
+        diagonal = None
+        if fine.diagonal is not None:
+            diagonal = np.empty((fine.diagonal.shape[0],) + shape[1:], dtype=dtype)
+            G.restrict(fine.diagonal, np.ones(diagonal.shape, dtype=np.uint8), diagonal)
+        ops.append(fine.replace(shift=4.0 * fine.shift, diagonal=diagonal))
+    return ops
 
 
 def _pseudo_inverse(a):

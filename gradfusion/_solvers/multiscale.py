@@ -42,17 +42,20 @@ def resolve_method(method, pixels):
     return method
 
 
-def coarse_to_fine(make_problem, image, proposal, x0, *, min_size, tol, maxiter,
+def coarse_to_fine(make_problem, arrays, x0, *, min_size, tol, maxiter,
                    callback=None, coarse_tol=None, method="mprgp"):
     """Solve at every scale from the coarsest up; return (problem, state, levels).
 
     Parameters
     ----------
     make_problem : callable
-        ``make_problem(image, proposal)`` builds the problem of one scale;
-        it has ``matvec``, ``matvec_dot``, ``b``, ``upper``, ``lipschitz`` and
-        ``heuristic()``.
-    image, proposal : ndarray, shape (C, H, W)
+        ``make_problem(depth, *arrays)`` builds the problem of one scale from the arrays
+        at that scale (``depth`` 2x coarsenings below the finest, 0 = finest); it has
+        ``hessian``, ``matvec``, ``matvec_dot``, ``b``, ``upper``, ``lipschitz``,
+        ``columns()`` and ``heuristic()``.
+    arrays : tuple of ndarray
+        The image, the proposal and any weight maps, each ``(C or 1, H, W)``; every
+        coarser scale holds their 2x2 area averages.
     x0 : ndarray or None
         Warm start at the finest scale; when given, no coarse scales are
         solved (the caller already has a good point).
@@ -77,15 +80,15 @@ def coarse_to_fine(make_problem, image, proposal, x0, *, min_size, tol, maxiter,
     """
     if method not in ("active-set", "mprgp"):
         raise ValueError(f"coarse_to_fine: method must be 'active-set' or 'mprgp', got {method!r}")
-    pyramid = [(image, proposal)]
+    pyramid = [tuple(arrays)]
     if x0 is None and min_size > 0:
         while min(pyramid[-1][0].shape[1:]) // 2 >= min_size:
-            I, P = pyramid[-1]
-            pyramid.append((downsample(I), downsample(P)))
+            pyramid.append(tuple(downsample(a) for a in pyramid[-1]))
     levels = []
     x = x0
-    for depth, (I, P) in enumerate(reversed(pyramid)):
-        problem = make_problem(I, P)
+    for depth, scale in enumerate(reversed(pyramid)):
+        I = scale[0]
+        problem = make_problem(len(pyramid) - 1 - depth, *scale)
         if x is None:
             x = problem.heuristic()
         elif x.shape != I.shape:
@@ -93,13 +96,13 @@ def coarse_to_fine(make_problem, image, proposal, x0, *, min_size, tol, maxiter,
         finest = depth == len(pyramid) - 1
         level_tol = tol if finest or coarse_tol is None else max(tol, coarse_tol)
         common = dict(tol=level_tol, maxiter=maxiter, callback=callback if finest else None,
-                      columns=problem.columns(), matvec_dot=problem.matvec_dot)
+                      columns=problem.columns())
         if method == "active-set":
-            state = active_set_solve(problem.matvec, problem.b, x, problem.upper,
-                                     lipschitz=problem.lipschitz, **common)
+            state = active_set_solve(problem.hessian, problem.b, x, problem.upper, **common)
         else:
             state = mprgp(problem.matvec, problem.b, x, problem.upper,
-                          step_scale=problem.lipschitz, **common)
+                          step_scale=problem.lipschitz, matvec_dot=problem.matvec_dot,
+                          **common)
         levels.append((I.shape, state.nit, state.nmatvec, state.time))
         x = state.x
     return problem, state, levels
