@@ -22,6 +22,7 @@ from .objective import gradient_error, paper_loss  # noqa: E402
 from .operators import DifferenceFilter, ForwardDifference, SobelGradient  # noqa: E402
 from .poisson import BlendResult  # noqa: E402
 from .synthesis import DEFAULT_REG_WEIGHT, LEVEL_WEIGHTS, SolveResult, solve  # noqa: E402
+from .sweep import DEFAULT_LEVEL_WEIGHTS, Tradeoff, tradeoff  # noqa: E402
 
 __version__ = "0.1.0"
 
@@ -38,6 +39,9 @@ __all__ = [
     "baselines",
     "metrics",
     "evaluate",
+    "tradeoff",
+    "Tradeoff",
+    "DEFAULT_LEVEL_WEIGHTS",
     "Evaluation",
     "comparison_figure",
     "poisson",

@@ -8,7 +8,7 @@ import numpy as np
 from . import _validation as v
 from ._problem import BOUNDARY_MODES, ResidualProblem, round_down
 from .metrics import minmax_normalize
-from .synthesis import SolveResult
+from .synthesis import DEFAULT_REG_WEIGHT, SolveResult
 
 __all__ = ["heuristic", "stay_positive", "stay_positive_pixels", "stay_positive_loss",
            "STAY_POSITIVE_PENALTY"]
@@ -23,12 +23,15 @@ def heuristic(image, proposal, alpha, *, channel_axis=-1, boundary="zero"):
     alpha : float or sequence of float
     channel_axis : int or None, optional
     boundary : {"zero", "reflect"}, optional
-        Only used to report ``bare_objective``.
+        Only used to report the objective's terms.
 
     Returns
     -------
     result : SolveResult
-        ``residual = clip(P - alpha I, 0, 1 - alpha)``, ``nit = 0``.
+        ``residual = clip(P - alpha I, 0, 1 - alpha)``, ``nit = 0``; ``fun``,
+        ``bare_objective``, ``regularization`` and ``level_error`` are the
+        terms of :func:`gradfusion.solve`'s default objective at that
+        residual, so the two compare directly.
 
     Notes
     -----
@@ -45,14 +48,14 @@ def heuristic(image, proposal, alpha, *, channel_axis=-1, boundary="zero"):
     t0 = time.perf_counter()
     _check_boundary(boundary)
     I, P, a, axis, _ = v.prepare_pair(image, proposal, alpha, channel_axis)
-    problem = ResidualProblem(I, P, a, boundary=boundary, regularizer=None)
+    problem = _default_problem(I, P, a, boundary)
     R = problem.heuristic()
-    bare = problem.terms(R)[1]
+    fun, bare, reg, level_error = problem.terms(R)
     O = problem.alpha[:, None, None] * I + R
     return SolveResult(
         output=v.channels_last(O, axis), residual=v.channels_last(R, axis),
-        x=v.channels_last(R, axis), fun=bare, bare_objective=bare, regularization=0.0,
-        optimality=np.nan, nit=0, nmatvec=0, success=True, status=0,
+        x=v.channels_last(R, axis), fun=fun, bare_objective=bare, regularization=reg,
+        level_error=level_error, optimality=np.nan, nit=0, nmatvec=0, success=True, status=0,
         message="closed form", time=time.perf_counter() - t0)
 
 
@@ -224,14 +227,20 @@ def _search_2d(fun_grid, fun, a_max, s_max, med, upper, n_grid, n_starts=5):
     return best[1], best[2], best[0], nit
 
 
+def _default_problem(I, P, a, boundary):
+    """The problem of ``solve``'s default call, to report a baseline's terms in its units."""
+    return ResidualProblem(I, P, a, boundary=boundary, reg_weight=DEFAULT_REG_WEIGHT)
+
+
 def _baseline_result(I, P, a, R, axis, boundary, t0, **extra):
-    problem = ResidualProblem(I, P, a, boundary=boundary, regularizer=None)
-    bare = problem.terms(R)[1]
+    problem = _default_problem(I, P, a, boundary)
+    _, bare, reg, level_error = problem.terms(R)
     O = problem.alpha[:, None, None] * I + R
     return SolveResult(
         output=v.channels_last(O, axis), residual=v.channels_last(R, axis),
-        x=v.channels_last(R, axis), bare_objective=bare, regularization=0.0,
-        optimality=np.nan, nmatvec=0, success=True, status=0, time=time.perf_counter() - t0,
+        x=v.channels_last(R, axis), bare_objective=bare, regularization=reg,
+        level_error=level_error, optimality=np.nan, nmatvec=0, success=True, status=0,
+        time=time.perf_counter() - t0,
         **extra)
 
 
@@ -328,7 +337,7 @@ def stay_positive(image, proposal, alpha, *, channel_axis=-1, per_channel=False,
     result : SolveResult
         The fields of :func:`gradfusion.solve` (``output``, ``residual`` =
         ``clip(a P + b, 0, 1 - alpha)``, ``x``, ``fun``, ``bare_objective``,
-        ``regularization`` 0, ``optimality`` nan, ``nit``, ``nmatvec`` 0,
+        ``regularization``, ``level_error``, ``optimality`` nan, ``nit``, ``nmatvec`` 0,
         ``success``, ``status``, ``message``, ``time``) plus ``params``
         (``(a, b)``, or ``(C, 2)`` with ``per_channel``), ``fidelity`` and
         ``violation`` (the two terms of ``fun = fidelity + penalty *

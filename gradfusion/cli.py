@@ -1,4 +1,4 @@
-"""Command line: ``gradfusion solve``, ``gradfusion evaluate`` and ``gradfusion demo``.
+"""Command line: ``gradfusion solve``, ``evaluate``, ``tradeoff`` and ``demo``.
 
 User errors (missing, unreadable, corrupt or truncated files, bad options,
 mismatched sizes, a problem too large for the memory limit) print one line
@@ -7,6 +7,7 @@ to stderr and exit with status 2; no output file is left behind. Warnings
 """
 
 import argparse
+import math
 import os
 import sys
 import time
@@ -32,6 +33,34 @@ def _alpha(text):
     return values[0] if len(values) == 1 else values
 
 
+def _level_weight(text):
+    """``--level-weight``: a number >= 0 or a name of ``LEVEL_WEIGHTS``."""
+    from .synthesis import LEVEL_WEIGHTS
+
+    if text in LEVEL_WEIGHTS:
+        return text
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(
+            f"must be a number >= 0 or one of {', '.join(LEVEL_WEIGHTS)}, got {text!r}")
+    return value
+
+
+def _level_weights(text):
+    """``--level-weights``: comma-separated numbers >= 0."""
+    values = [_level_weight(p) for p in text.replace(",", " ").split() if p]
+    if not values or any(isinstance(x, str) for x in values):
+        raise argparse.ArgumentTypeError(f"must be comma-separated numbers >= 0, got {text!r}")
+    return values
+
+
+_LEVEL_HELP = ("weight of the level term mean((O - P)^2): 0 = the paper's objective (default), "
+               "'perceptual' = the recommended setting, larger = closer to the clip")
+
+
 def _parser():
     p = argparse.ArgumentParser(prog="gradfusion", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -46,6 +75,7 @@ def _parser():
     s.add_argument("--x0", help="warm start: a residual image from a previous solve")
     s.add_argument("--bits", type=int, choices=(8, 16), default=None,
                    help="bit depth of the written files (default: 16 for 16-bit inputs, else 8)")
+    s.add_argument("--level-weight", type=_level_weight, default=0.0, help=_LEVEL_HELP)
     s.add_argument("--reg-weight", type=float, default=None,
                    help="weight of the Nyquist regulariser (default %(default)s = library default)")
     s.add_argument("--regularizer", choices=("nyquist", "gradient", "none"), default="nyquist")
@@ -71,17 +101,40 @@ def _parser():
                    help="min-max normalise proposal and outputs before the metrics")
     e.add_argument("--methods", default="heuristic,stay_positive,stay_positive_pixels,gradfusion",
                    help="comma-separated methods (default: %(default)s)")
+    e.add_argument("--level-weight", type=_level_weight, default=None,
+                   help="add a gradfusion row solved with this level weight (a number or "
+                        "'perceptual') beside the paper's objective")
     e.add_argument("--lpips", choices=("auto", "on", "off"), default="auto",
                    help="LPIPS column: when available (default), required, or never")
     e.add_argument("--lpips-net", choices=("alex", "vgg", "squeeze"), default="alex")
     e.add_argument("--out", help="folder for table.csv, table.json, figure.png and the outputs")
     e.add_argument("--overwrite", action="store_true", help="replace existing files in --out")
 
+    t = sub.add_parser("tradeoff", help="solve along a sweep of level weights: table, curve, outputs")
+    t.add_argument("input", help="scene image I (PNG/TIFF/JPEG)")
+    t.add_argument("proposal", help="proposal image P, same size")
+    t.add_argument("--alpha", type=_alpha, required=True,
+                   help="combiner transmission in (0, 1), or one value per channel")
+    t.add_argument("--out", required=True,
+                   help="folder for table.csv, table.json, curve.png and one output per weight")
+    t.add_argument("--level-weights", type=_level_weights, default=None,
+                   help="comma-separated weights (default 0,0.01,0.03,0.1,0.3,1,3,10; 0 and the "
+                        "clip are always included)")
+    t.add_argument("--patch", type=int, default=None,
+                   help="average PSNR/SSIM/GMSD over KxK patches (paper: 150 or 100)")
+    t.add_argument("--partial", choices=("drop", "shift"), default="drop",
+                   help="border strips narrower than a patch: drop, or shift the last patch")
+    t.add_argument("--boundary", choices=("zero", "reflect"), default="zero")
+    t.add_argument("--float32", action="store_true", help="solve in single precision")
+    t.add_argument("--overwrite", action="store_true", help="replace existing files in --out")
+
     d = sub.add_parser("demo", help="end-to-end run on a photograph bundled with scikit-image")
     d.add_argument("--out", default="gradfusion-demo", help="output folder (default %(default)s)")
     d.add_argument("--image", default="astronaut", choices=("astronaut", "coffee", "chelsea", "rocket"),
                    help="scikit-image sample photograph (default %(default)s)")
-    d.add_argument("--alpha", type=float, default=0.7)
+    d.add_argument("--alpha", type=float, default=0.7,
+                   help="combiner transmission in (0, 1) (default %(default)s)")
+    d.add_argument("--overwrite", action="store_true", help="replace existing files in --out")
     return p
 
 
@@ -143,7 +196,7 @@ def _cmd_solve(args):
     kwargs = {}
     if args.reg_weight is not None:
         kwargs["reg_weight"] = args.reg_weight
-    result = solve(I, P, args.alpha, x0=x0, boundary=args.boundary,
+    result = solve(I, P, args.alpha, x0=x0, boundary=args.boundary, level_weight=args.level_weight,
                    regularizer=None if args.regularizer == "none" else args.regularizer,
                    tol=args.tol, progress=not args.no_progress and sys.stderr.isatty(),
                    method=args.solver, **kwargs)
@@ -152,6 +205,7 @@ def _cmd_solve(args):
         outputs.append((args.residual, result.residual))
     io._write_all(outputs, bits=bits, overwrite=args.overwrite)     # both files or neither
     print(f"objective {result.fun:.6e}  bare objective {result.bare_objective:.6e}  "
+          f"level error {result.level_error:.3e}  "
           f"optimality {result.optimality:.1e}  iterations {result.nit} ({result.method})  "
           f"time {result.time:.2f} s  ({result.message})")
     return 0 if result.success else 1
@@ -165,23 +219,14 @@ def _cmd_evaluate(args):
     files = {}
     if args.out:
         names = ["table.csv", "table.json", "figure.png"] + [f"{m}.png" for m in methods]
-        files = {n: os.path.join(args.out, n) for n in names}
-        created = not os.path.isdir(args.out)
-        os.makedirs(args.out, exist_ok=True)
-        try:
-            _check_outputs([args.input, args.proposal], list(files.values()), args.overwrite)
-        except UsageError:
-            if created:
-                os.rmdir(args.out)          # leave nothing behind
-            raise
-    I = _read(args.input)
-    P = _read(args.proposal)
-    if I.shape != P.shape:
-        raise UsageError(f"{args.proposal}: size {P.shape} differs from {args.input}: {I.shape}")
+        if args.level_weight is not None:
+            names.append(_level_file(args.level_weight))
+        files = _prepare_folder(args.out, names, [args.input, args.proposal], args.overwrite)
+    I, P = _read_pair(args.input, args.proposal)
     ev = evaluate(I, P, args.alpha, methods=methods, patch_size=args.patch,
                   partial=args.partial, normalize=None if args.normalize == "none" else args.normalize,
                   lpips={"auto": "auto", "on": True, "off": False}[args.lpips],
-                  lpips_net=args.lpips_net)
+                  lpips_net=args.lpips_net, level_weight=args.level_weight)
     print(ev.format_table())
     if args.out:
         bits = 16 if I.dtype == np.uint16 else 8
@@ -190,8 +235,93 @@ def _cmd_evaluate(args):
         figure = comparison_figure({"input": I, "proposal": P, **ev.outputs})
         io.write_image(files["figure.png"], figure, overwrite=args.overwrite)
         for m, O in ev.outputs.items():
-            io.write_image(files[f"{m}.png"], O, bits=bits, overwrite=args.overwrite)
+            name = f"{m}.png" if m in methods else _level_file(args.level_weight)
+            io.write_image(files[name], O, bits=bits, overwrite=args.overwrite)
         print(f"wrote {', '.join(sorted(files))} to {args.out}")
+    return 0
+
+
+def _level_file(level_weight):
+    """File name of the evaluate row solved at ``--level-weight``."""
+    return (f"gradfusion-{level_weight}.png" if isinstance(level_weight, str)
+            else f"gradfusion-lam{level_weight:g}.png")
+
+
+def _prepare_folder(out, names, inputs, overwrite):
+    """``{name: path}`` in the folder ``out`` (created), checked before any work."""
+    files = {n: os.path.join(out, n) for n in names}
+    created = not os.path.isdir(out)
+    os.makedirs(out, exist_ok=True)
+    try:
+        _check_outputs(inputs, list(files.values()), overwrite)
+    except UsageError:
+        if created:
+            os.rmdir(out)          # leave nothing behind
+        raise
+    return files
+
+
+def _read_pair(input_path, proposal_path):
+    I = _read(input_path)
+    P = _read(proposal_path)
+    if I.shape != P.shape:
+        raise UsageError(f"{proposal_path}: size {P.shape} differs from {input_path}: {I.shape}")
+    return I, P
+
+
+def _sweep_file(level_weight):
+    """File name of one tradeoff row's output."""
+    if level_weight == 0:
+        return "paper.png"
+    return "clip.png" if math.isinf(level_weight) else f"lam{level_weight:g}.png"
+
+
+def _curve_figure(result):
+    """The trade-off curves (PSNR against SSIM and against GMSD) as an RGB uint8 array."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), dpi=100, layout="constrained")
+    result.plot("ssim", ax=axes[0])
+    result.plot("gmsd", ax=axes[1])
+    fig.canvas.draw()
+    rgb = np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
+    plt.close(fig)
+    return rgb
+
+
+def _cmd_tradeoff(args):
+    from . import _validation, io
+    from .sweep import DEFAULT_LEVEL_WEIGHTS, tradeoff
+
+    weights = sorted({0.0, *(args.level_weights or DEFAULT_LEVEL_WEIGHTS)})
+    try:
+        import matplotlib  # noqa: F401
+        curve = True
+    except ImportError:
+        curve = False
+    names = ["table.csv", "table.json"] + (["curve.png"] if curve else []) \
+        + [_sweep_file(w) for w in weights + [math.inf]]
+    files = _prepare_folder(args.out, names, [args.input, args.proposal], args.overwrite)
+    I, P = _read_pair(args.input, args.proposal)
+    bits = 16 if I.dtype == np.uint16 else 8
+    if args.float32:
+        I, P = (np.asarray(_validation.to_float(a), np.float32) for a in (I, P))
+    result = tradeoff(I, P, args.alpha, weights, patch_size=args.patch, partial=args.partial,
+                      boundary=args.boundary)
+    print(result.format_table())
+    io.write_text(files["table.csv"], result.to_csv(), overwrite=args.overwrite)
+    io.write_text(files["table.json"], result.to_json() + "\n", overwrite=args.overwrite)
+    for row, O in zip(result.rows, result.outputs):
+        io.write_image(files[_sweep_file(row["level_weight"])], O, bits=bits,
+                       overwrite=args.overwrite)
+    if curve:
+        io.write_image(files["curve.png"], _curve_figure(result), overwrite=args.overwrite)
+    print(f"wrote {', '.join(sorted(files))} to {args.out}")
+    if not curve:
+        print("no curve.png: drawing it needs matplotlib (pip install 'gradfusion[plot]')")
     return 0
 
 
@@ -200,7 +330,7 @@ def _cmd_demo(args):
 
     if not 0.0 < args.alpha < 1.0:
         raise UsageError(f"--alpha must lie in (0, 1), got {args.alpha}")
-    run_demo(args.out, image=args.image, alpha=args.alpha)
+    run_demo(args.out, image=args.image, alpha=args.alpha, overwrite=args.overwrite)
     return 0
 
 
@@ -228,7 +358,8 @@ def main(argv=None):
     from .io import ImageFileError
     from .metrics import LPIPSUnavailableError
 
-    command = {"solve": _cmd_solve, "evaluate": _cmd_evaluate, "demo": _cmd_demo}
+    command = {"solve": _cmd_solve, "evaluate": _cmd_evaluate, "tradeoff": _cmd_tradeoff,
+               "demo": _cmd_demo}
     with warnings.catch_warnings():
         warnings.showwarning = _show_warning
         try:

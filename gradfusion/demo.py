@@ -2,16 +2,17 @@
 
 Takes a photograph bundled with scikit-image, derives a night-like proposal
 from it (a darkening tone curve with a cool tint: darker than the optics can
-show at ``alpha = 0.7``), solves with the heuristic clip and with
-:func:`gradfusion.solve`, prints PSNR/SSIM of both against the proposal and
-writes a side-by-side panel.
+show at ``alpha = 0.7``), and shows the trade-off of :func:`gradfusion.solve`:
+the heuristic clip, the paper's objective (``level_weight=0``) and the
+recommended ``level_weight="perceptual"``, scored against the proposal in a
+table and side by side in a panel.
 """
 
 import os
 
 import numpy as np
 
-__all__ = ["night_proposal", "run_demo"]
+__all__ = ["night_proposal", "load_sample", "demo_images", "run_demo"]
 
 #: scikit-image sample photographs the demo may use (all bundled, no download)
 SAMPLES = ("astronaut", "coffee", "chelsea", "rocket")
@@ -49,54 +50,100 @@ def load_sample(name):
     return img_as_float(getattr(skimage.data, name)()[..., :3])
 
 
-def run_demo(out_dir, *, image="astronaut", alpha=0.7, verbose=True):
+#: the demo's outputs: file name -> row of the evaluation table
+OUTPUTS = {"heuristic.png": "heuristic", "gradfusion.png": "gradfusion",
+           "gradfusion-perceptual.png": "gradfusion (perceptual)"}
+
+#: every file the demo writes
+FILES = ("panel.png", "input.png", "proposal.png", *OUTPUTS, "residual.png", "table.csv")
+
+
+def demo_images(image="astronaut", alpha=0.7):
+    """The demo's pictures, by file name, and its evaluation.
+
+    Parameters
+    ----------
+    image : {"astronaut", "coffee", "chelsea", "rocket"}, optional
+    alpha : float, optional
+
+    Returns
+    -------
+    images : dict of str to ndarray
+        ``{file name: image}`` for every picture of ``FILES``: the panel
+        as uint8, the others float in [0, 1] (``residual.png``: the residual
+        to display for the perceptual setting).
+    evaluation : gradfusion.Evaluation
+        The clip, the paper's objective and the perceptual setting, scored
+        against the proposal.
+    """
+    from .evaluation import comparison_figure, evaluate
+
+    I = load_sample(image)
+    P = night_proposal(I)
+    ev = evaluate(I, P, alpha, methods=["heuristic", "gradfusion"], lpips=False,
+                  level_weight="perceptual")
+    shown = {"input": I, "proposal": P, "clip": ev.outputs["heuristic"],
+             "paper objective": ev.outputs["gradfusion"],
+             "perceptual": ev.outputs["gradfusion (perceptual)"]}
+    images = {"panel.png": comparison_figure(shown),
+              "input.png": I, "proposal.png": P}
+    images.update({name: ev.outputs[method] for name, method in OUTPUTS.items()})
+    # what the display shows for the recommended setting: R = O - alpha I
+    images["residual.png"] = np.clip(images["gradfusion-perceptual.png"] - alpha * I,
+                                     0.0, 1.0 - alpha)
+    return images, ev
+
+
+def run_demo(out_dir, *, image="astronaut", alpha=0.7, overwrite=False, verbose=True):
     """Run the demo, write its files into ``out_dir`` and return the metrics.
 
     Parameters
     ----------
     out_dir : str or os.PathLike
-        Folder for ``panel.png`` (input | proposal | heuristic | gradfusion,
-        with a zoomed crop below), ``table.csv`` and the single images;
-        created if missing, existing files replaced.
+        Folder for ``panel.png`` (input | proposal | clip | paper objective |
+        perceptual, with a zoomed crop below), ``table.csv`` and the single
+        images (``FILES``); created if missing.
     image : {"astronaut", "coffee", "chelsea", "rocket"}, optional
         The :mod:`skimage.data` photograph to use.
     alpha : float, optional
         Combiner transmission (default 0.7).
+    overwrite : bool, optional
+        Replace existing files; without it an existing file is refused
+        before any work (:class:`FileExistsError`), as everywhere in the
+        command line.
     verbose : bool, optional
         Print the table of metrics and the panel's path.
 
     Returns
     -------
     table : dict
-        ``{method: row}`` for ``"heuristic"`` and ``"gradfusion"``, each row
-        a dict of :func:`gradfusion.evaluate`'s columns (PSNR, SSIM, GMSD,
-        gradient error, stripe share, time), measured against the proposal.
+        ``{method: row}`` for ``"heuristic"``, ``"gradfusion"`` and
+        ``"gradfusion (perceptual)"``, each row a dict of
+        :func:`gradfusion.evaluate`'s columns (PSNR, SSIM, GMSD, gradient
+        error, stripe share, time), measured against the proposal.
     """
     from . import io
-    from .evaluation import comparison_figure, evaluate
 
+    load_sample(image)                 # a bad name fails before anything is written
+    paths = {name: os.path.join(out_dir, name) for name in FILES}
+    if not overwrite:
+        existing = [p for p in paths.values() if os.path.exists(p)]
+        if existing:
+            raise FileExistsError(f"{existing[0]}: exists; pass --overwrite to replace it")
     os.makedirs(out_dir, exist_ok=True)
-    I = load_sample(image)
-    P = night_proposal(I)
-    ev = evaluate(I, P, alpha, methods=["heuristic", "gradfusion"], lpips=False)
-    O = ev.outputs["gradfusion"]
-    files = {
-        "panel.png": comparison_figure({"input": I, "proposal": P, **ev.outputs}),
-        "input.png": I,
-        "proposal.png": P,
-        "heuristic.png": ev.outputs["heuristic"],
-        "gradfusion.png": O,
-        "residual.png": O - alpha * I,
-    }
-    for name, array in files.items():
-        io.write_image(os.path.join(out_dir, name), np.clip(array, 0.0, 1.0), overwrite=True)
-    io.write_text(os.path.join(out_dir, "table.csv"), ev.to_csv(), overwrite=True)
+    images, ev = demo_images(image, alpha)
+    for name, array in images.items():
+        io.write_image(paths[name], array, overwrite=overwrite)
+    io.write_text(paths["table.csv"], ev.to_csv(), overwrite=overwrite)
     if verbose:
+        I = images["input.png"]
         print(f"gradfusion demo: skimage.data.{image}() {I.shape[1]}x{I.shape[0]}, "
               f"night-like proposal, alpha {alpha}")
         print(ev.format_table())
-        print("PSNR/SSIM reward matching the absolute light, which an additive display cannot lower;"
-              " GMSD and the gradient error score the local contrast that gradfusion matches.")
-        print(f"panel (input | proposal | heuristic | gradfusion, zoomed crop below): "
-              f"{os.path.join(out_dir, 'panel.png')}")
+        print("heuristic: the clip, the closest feasible output pixel by pixel (no feasible output "
+              "has a higher PSNR); gradfusion: the paper's objective, the best gradient match "
+              "at a level set by the optics only; gradfusion (perceptual): level_weight="
+              "'perceptual', the gradients matched at levels close to the proposal's.")
+        print(f"panel (input | proposal | clip | paper objective | perceptual, zoomed crop "
+              f"below): {paths['panel.png']}")
     return {row["method"]: row for row in ev.rows}

@@ -15,7 +15,7 @@ import numpy as np
 
 from . import _validation as v
 from . import baselines, metrics
-from .synthesis import solve
+from .synthesis import check_level_weight, solve
 
 __all__ = ["METHODS", "COLUMNS", "Evaluation", "evaluate", "comparison_figure"]
 
@@ -118,6 +118,19 @@ def _check_methods(methods):
     return methods
 
 
+def _level_run(level_weight, solve_options):
+    """``(row name, function, options)`` of the extra ``solve`` row at ``level_weight``."""
+    if not isinstance(level_weight, str) and np.ndim(level_weight) != 0:
+        raise TypeError("level_weight must be a number >= 0 or a name of LEVEL_WEIGHTS, got "
+                        f"{v._describe(level_weight)}")
+    value = check_level_weight(level_weight)
+    if "level_weight" in solve_options:
+        raise ValueError("level_weight is given twice: as an argument and in options['gradfusion']")
+    name = (f"gradfusion ({level_weight})" if isinstance(level_weight, str)
+            else f"gradfusion (lam={value:g})")
+    return name, solve, {**solve_options, "level_weight": value}
+
+
 def _lpips_scorer(lpips, net, metric_kw):
     """A function (P, O) -> LPIPS or None, and a note on what is used."""
     if lpips not in ("auto", True, False):
@@ -134,7 +147,8 @@ def _lpips_scorer(lpips, net, metric_kw):
 
 
 def evaluate(image, proposal, alpha, *, methods=None, channel_axis=-1, patch_size=None,
-             partial="drop", normalize=None, lpips="auto", lpips_net="alex", options=None):
+             partial="drop", normalize=None, lpips="auto", lpips_net="alex", options=None,
+             level_weight=None):
     r"""Run every method on one pair and score the outputs against the proposal.
 
     Parameters
@@ -163,6 +177,12 @@ def evaluate(image, proposal, alpha, *, methods=None, channel_axis=-1, patch_siz
     options : dict of str to dict, optional
         Extra keyword arguments per method, e.g. ``{"gradfusion": {"tol":
         1e-4}}``.
+    level_weight : float or str, optional
+        Also run :func:`gradfusion.solve` with this level weight (a number
+        >= 0 or a name of :data:`gradfusion.LEVEL_WEIGHTS`, e.g.
+        ``"perceptual"``), as a row named ``"gradfusion (perceptual)"`` or
+        ``"gradfusion (lam=0.3)"`` after the ``"gradfusion"`` row (the
+        paper's objective), with the ``"gradfusion"`` options.
 
     Returns
     -------
@@ -191,12 +211,20 @@ def evaluate(image, proposal, alpha, *, methods=None, channel_axis=-1, patch_siz
     ['heuristic', 'gradfusion']
     >>> ev.rows[1]["gradient_error"] < ev.rows[0]["gradient_error"]
     True
+    >>> ev = evaluate(I, P, 0.7, methods=["heuristic", "gradfusion"], lpips=False,
+    ...               level_weight="perceptual")
+    >>> [r["method"] for r in ev.rows]
+    ['heuristic', 'gradfusion', 'gradfusion (perceptual)']
     """
     methods = _check_methods(methods)
     options = dict(options or {})
     bad = [k for k in options if k not in methods]
     if bad:
         raise ValueError(f"options names methods that are not run: {bad}")
+    runs = [(name, METHODS[name], options.get(name, {})) for name in methods]
+    if level_weight is not None:
+        runs.insert(methods.index("gradfusion") + 1 if "gradfusion" in methods else len(runs),
+                    _level_run(level_weight, options.get("gradfusion", {})))
     metric_kw = dict(channel_axis=channel_axis, patch_size=patch_size, partial=partial,
                      normalize=normalize)
     # validate everything before any work (SSIM, in every row, needs the most pixels)
@@ -208,9 +236,8 @@ def evaluate(image, proposal, alpha, *, methods=None, channel_axis=-1, patch_siz
     P = proposal
     p_stripes = metrics.stripe_share(P, channel_axis=channel_axis)
     rows, outputs = [], {}
-    for name in methods:
-        result = METHODS[name](image, proposal, alpha, channel_axis=channel_axis,
-                               **options.get(name, {}))
+    for name, method, method_options in runs:
+        result = method(image, proposal, alpha, channel_axis=channel_axis, **method_options)
         O = result.output
         outputs[name] = O
         s = metrics.stripe_share(O, channel_axis=channel_axis)
@@ -248,14 +275,18 @@ def _crop_window(reference, candidate, side):
 
 
 def _label(panel, text):
-    """Write ``text`` in the top-left corner of a uint8 (H, W, 3) panel."""
-    from PIL import Image, ImageDraw
+    """Write ``text`` in the top-left corner of a uint8 (H, W, 3) panel, in a font that
+    scales with the panel (about 1/24 of its width, at least 11 px) so that the label
+    stays readable when the figure is shown scaled down."""
+    from PIL import Image, ImageDraw, ImageFont
 
     img = Image.fromarray(panel)
     draw = ImageDraw.Draw(img)
-    box = draw.textbbox((4, 3), text)
-    draw.rectangle((box[0] - 3, box[1] - 2, box[2] + 3, box[3] + 2), fill=(0, 0, 0))
-    draw.text((4, 3), text, fill=(255, 255, 255))
+    font = ImageFont.load_default(size=max(11, round(panel.shape[1] / 24)))
+    pad = max(2, font.size // 5)
+    box = draw.textbbox((2 * pad, pad), text, font=font)
+    draw.rectangle((box[0] - pad, box[1] - pad, box[2] + pad, box[3] + pad), fill=(0, 0, 0))
+    draw.text((2 * pad, pad), text, fill=(255, 255, 255), font=font)
     return np.asarray(img)
 
 

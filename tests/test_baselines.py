@@ -5,7 +5,7 @@ import os
 import numpy as np
 import pytest
 
-from gradfusion import gradient_error
+from gradfusion import gradient_error, solve
 from gradfusion.baselines import (STAY_POSITIVE_PENALTY, heuristic, stay_positive,
                                   stay_positive_loss, stay_positive_pixels)
 
@@ -265,7 +265,14 @@ def test_result_fields_like_solve(method):
         assert key in r
     np.testing.assert_allclose(r.output, 0.7 * I + r.residual, atol=1e-12)
     assert r.bare_objective == pytest.approx(gradient_error(r.output, P), rel=1e-10)
-    assert r.regularization == 0.0 and r.success and r.status == 0
+    assert r.success and r.status == 0
+    # the terms of solve's default objective at the baseline's residual (no iteration from it)
+    at = solve(I, P, 0.7, x0=r.residual, maxiter=0)
+    np.testing.assert_array_equal(at.residual, r.residual)
+    assert r.regularization == pytest.approx(at.regularization, rel=1e-12) and r.regularization > 0
+    assert r.level_error == pytest.approx(at.level_error, rel=1e-12)
+    if method == "heuristic":
+        assert r.fun == pytest.approx(at.fun, rel=1e-12)
     assert r.x is r.residual or np.array_equal(r.x, r.residual)
     if method != "heuristic":
         assert np.isnan(r.optimality)

@@ -127,14 +127,116 @@ def test_rgba_alpha_policy(tmp_path):
         io.read_image(tmp_path / "translucent.png")
 
 
-def test_demo_runs(tmp_path, capsys, monkeypatch):
+@pytest.fixture
+def small_demo(monkeypatch):
+    """The demo on a 64x64 astronaut: the command itself uses the full photograph."""
+    import skimage
+
     import gradfusion.demo as demo
-    # a small crop keeps the test quick; the command itself uses the full photograph
     monkeypatch.setattr(demo, "load_sample", lambda name: np.asarray(
-        __import__("skimage").img_as_float(__import__("skimage").data.astronaut()[::8, ::8])))
+        skimage.img_as_float(skimage.data.astronaut()[::8, ::8])))
+    return demo
+
+
+def test_demo_runs(tmp_path, capsys, small_demo):
     assert main(["demo", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert "gradfusion" in out and "PSNR" in out and "GMSD" in out
+    assert "gradfusion (perceptual)" in out and "PSNR" in out and "GMSD" in out
     panel = io.read_image(tmp_path / "panel.png")
-    assert panel.shape == (64 + 16 * 4, 4 * 64, 3)      # crop of side 64 // 4 zoomed 4x below
-    assert {"table.csv", "residual.png", "gradfusion.png"} <= set(os.listdir(tmp_path))
+    assert panel.shape == (64 + 16 * 4, 5 * 64, 3)      # crop of side 64 // 4 zoomed 4x below
+    assert set(os.listdir(tmp_path)) == set(small_demo.FILES)
+
+
+def test_demo_files_are_its_pictures(tmp_path, small_demo):
+    """Each written file holds the picture it came from (the panel was once all 0 and 255)."""
+    small_demo.run_demo(tmp_path, verbose=False)
+    images, ev = small_demo.demo_images()
+    for name, array in images.items():
+        written = io.read_image(tmp_path / name)
+        expected = array if array.dtype == np.uint8 else np.round(array * 255).astype(np.uint8)
+        np.testing.assert_array_equal(written, expected, err_msg=name)
+    panel = io.read_image(tmp_path / "panel.png")
+    tiles = [panel[:64, 64 * k:64 * (k + 1)] for k in range(5)]
+    for tile in tiles:                               # photographs, not two-colour images
+        assert len(np.unique(tile)) > 100 and 20 < tile.mean() < 235
+    # the clip, the paper objective and the perceptual setting are three different pictures
+    for a in range(2, 5):
+        for b in range(a + 1, 5):
+            assert np.abs(tiles[a].astype(int) - tiles[b]).mean() > 1.0
+    rows = {r["method"]: r for r in ev.rows}
+    assert rows["heuristic"]["psnr"] >= rows["gradfusion (perceptual)"]["psnr"] \
+        >= rows["gradfusion"]["psnr"]
+
+
+def test_demo_refuses_to_replace_files(tmp_path, capsys, small_demo):
+    (tmp_path / "table.csv").write_text("mine")
+    assert main(["demo", "--out", str(tmp_path)]) == 2
+    assert "exists; pass --overwrite" in capsys.readouterr().err
+    assert os.listdir(tmp_path) == ["table.csv"] and (tmp_path / "table.csv").read_text() == "mine"
+    assert main(["demo", "--out", str(tmp_path), "--overwrite"]) == 0
+    assert (tmp_path / "table.csv").read_text().startswith("method,")
+
+
+@pytest.mark.parametrize("weight, row", [("perceptual", "gradfusion (perceptual)"),
+                                         ("0.3", "gradfusion (lam=0.3)")])
+def test_evaluate_level_weight_row(pair, capsys, weight, row):
+    out = pair / "ev"
+    assert main(["evaluate", str(pair / "in.png"), str(pair / "prop.png"), "--alpha", "0.7",
+                 "--methods", "heuristic,gradfusion", "--lpips", "off", "--level-weight", weight,
+                 "--out", str(out)]) == 0
+    table = capsys.readouterr().out
+    assert row in table
+    name = "gradfusion-perceptual.png" if weight == "perceptual" else "gradfusion-lam0.3.png"
+    assert set(os.listdir(out)) == {"table.csv", "table.json", "figure.png", "heuristic.png",
+                                    "gradfusion.png", name}
+    assert io.read_image(out / "figure.png").shape[1] == 5 * 20
+
+
+def test_solve_level_weight(pair, capsys):
+    from gradfusion import solve
+    args = ["solve", str(pair / "in.png"), str(pair / "prop.png"), "--alpha", "0.7"]
+    assert main(args + ["-o", str(pair / "a.png"), "--level-weight", "perceptual"]) == 0
+    assert "level error" in capsys.readouterr().out
+    I, P = io.read_image(pair / "in.png"), io.read_image(pair / "prop.png")
+    expected = solve(I, P, 0.7, level_weight="perceptual").output
+    np.testing.assert_array_equal(io.read_image(pair / "a.png"),
+                                  np.round(expected * 255).astype(np.uint8))
+
+
+def test_tradeoff_command(pair, capsys):
+    pytest.importorskip("matplotlib", reason="curve.png needs the 'plot' extra (matplotlib)")
+    out = pair / "sweep"
+    assert main(["tradeoff", str(pair / "in.png"), str(pair / "prop.png"), "--alpha", "0.7",
+                 "--level-weights", "0.1,1", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "paper objective" in text and "clip" in text
+    assert set(os.listdir(out)) == {"table.csv", "table.json", "curve.png", "paper.png",
+                                    "lam0.1.png", "lam1.png", "clip.png"}
+    curve = io.read_image(out / "curve.png")
+    assert curve.shape == (420, 1100, 3)
+    blue = np.abs(curve.astype(int) - [31, 119, 180]).max(axis=-1) <= 40      # the curves (C0)
+    assert blue[:, :550].mean() > 0.001 and blue[:, 550:].mean() > 0.001     # in both panels
+    from gradfusion.baselines import heuristic
+    I, P = io.read_image(pair / "in.png"), io.read_image(pair / "prop.png")
+    np.testing.assert_array_equal(io.read_image(out / "clip.png"),
+                                  np.round(heuristic(I, P, 0.7).output * 255).astype(np.uint8))
+    # a rerun refuses to replace the files
+    assert main(["tradeoff", str(pair / "in.png"), str(pair / "prop.png"), "--alpha", "0.7",
+                 "--out", str(out)]) == 2
+
+
+def test_tradeoff_without_matplotlib(pair, capsys, monkeypatch):
+    import builtins
+    real_import = builtins.__import__
+
+    def no_matplotlib(name, *args, **kwargs):
+        if name.startswith("matplotlib"):
+            raise ImportError("no matplotlib")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_matplotlib)
+    out = pair / "sweep"
+    assert main(["tradeoff", str(pair / "in.png"), str(pair / "prop.png"), "--alpha", "0.7",
+                 "--level-weights", "1", "--out", str(out)]) == 0
+    assert "no curve.png: drawing it needs matplotlib" in capsys.readouterr().out
+    assert "curve.png" not in os.listdir(out) and "lam1.png" in os.listdir(out)

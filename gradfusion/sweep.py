@@ -1,0 +1,275 @@
+"""``gradfusion.tradeoff`` (module ``gradfusion.sweep``): the output along a sweep of level weights, scored.
+
+The level weight ``lam`` of :func:`gradfusion.solve` moves the output from the
+paper's objective (``lam = 0``: the best gradient match, at a level set only
+by the display's bounds) to the clip (``lam -> inf``: the feasible output
+closest to the proposal pixel by pixel). :func:`tradeoff` solves along a
+sweep, each solve warm-started from the previous one, and tabulates what a
+user weighs: PSNR, SSIM and GMSD against the proposal, the bare gradient
+objective, the level error and the stripe share.
+"""
+
+import csv
+import io as _io
+import json
+import math
+import time
+
+import numpy as np
+
+from . import _validation as v
+from . import baselines, metrics
+from .synthesis import solve
+
+__all__ = ["DEFAULT_LEVEL_WEIGHTS", "TRADEOFF_COLUMNS", "Tradeoff", "tradeoff"]
+
+#: the default sweep: the paper's objective, then half-decades up to where the output is
+#: close to the clip on real pairs (docs/levels.md)
+DEFAULT_LEVEL_WEIGHTS = (0.0, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
+
+#: table columns: ``(key, header, format)``
+TRADEOFF_COLUMNS = (
+    ("setting", "setting", "{}"),
+    ("level_weight", "lam", "{:g}"),
+    ("psnr", "PSNR", "{:.2f}"),
+    ("ssim", "SSIM", "{:.4f}"),
+    ("gmsd", "GMSD", "{:.4f}"),
+    ("bare_objective", "bare obj", "{:.3e}"),
+    ("regularization", "reg", "{:.3e}"),
+    ("level_error", "level err", "{:.3e}"),
+    ("stripe_share", "stripes", "{:.2e}"),
+    ("nit", "nit", "{}"),
+    ("time", "time s", "{:.3f}"),
+)
+
+
+def _setting_name(lam):
+    if lam == 0.0:
+        return "paper objective"
+    if math.isinf(lam):
+        return "clip"
+    return f"lam={lam:g}"
+
+
+class Tradeoff:
+    """The table of one :func:`tradeoff` sweep, its outputs and settings.
+
+    Attributes
+    ----------
+    rows : list of dict
+        One per setting, in increasing level weight: the paper's objective
+        (``level_weight`` 0), the swept weights, and the clip last
+        (``level_weight`` ``inf``). Keys: setting, level_weight, psnr, ssim, gmsd,
+        bare_objective, regularization, level_error, stripe_share, nit, time.
+    outputs : list of ndarray
+        The output ``O`` of each row, in the layout and dtype of the inputs.
+    settings : dict
+        ``alpha``, ``patch_size``, ``partial``, ``shape``, ``solve_options``
+        and ``total_time`` (seconds for all the solves, the clip included).
+    """
+
+    def __init__(self, rows, outputs, settings):
+        self.rows = rows
+        self.outputs = outputs
+        self.settings = settings
+
+    def __repr__(self):
+        return f"<Tradeoff of {len(self.rows)} settings>\n{self.format_table()}"
+
+    def column(self, key):
+        """One column as a float array (e.g. ``column("ssim")``)."""
+        return np.array([row[key] for row in self.rows], dtype=float)
+
+    def format_table(self):
+        """The table as fixed-width text, with a line saying how it was measured."""
+        s = self.settings
+        patches = (f"{s['patch_size']}x{s['patch_size']} patches ({s['partial']})"
+                   if s["patch_size"] else "whole image")
+        lines = [f"alpha {s['alpha']}, metrics vs the proposal over {patches}; "
+                 f"{len(self.rows) - 1} solves in {s['total_time']:.2f} s"]
+        cells = [[h for _, h, _ in TRADEOFF_COLUMNS]]
+        for row in self.rows:
+            cells.append([f.format(row[k]) for k, _, f in TRADEOFF_COLUMNS])
+        widths = [max(len(r[i]) for r in cells) for i in range(len(TRADEOFF_COLUMNS))]
+        for r in cells:
+            lines.append("  ".join(c.ljust(w) if i == 0 else c.rjust(w)
+                                   for i, (c, w) in enumerate(zip(r, widths))))
+        return "\n".join(lines)
+
+    def to_csv(self):
+        """The table as CSV text (``level_weight`` of the clip row: ``inf``)."""
+        buf = _io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=[k for k, _, _ in TRADEOFF_COLUMNS],
+                                lineterminator="\n")
+        writer.writeheader()
+        for row in self.rows:
+            writer.writerow(row)
+        return buf.getvalue()
+
+    def to_json(self):
+        """The table and settings as JSON text (the clip's infinite weight as ``null``)."""
+        def clean(x):
+            return None if isinstance(x, float) and not math.isfinite(x) else x
+
+        return json.dumps({"settings": self.settings,
+                           "rows": [{k: clean(val) for k, val in r.items()} for r in self.rows]},
+                          indent=2)
+
+    def plot(self, metric="ssim", ax=None):
+        """Draw the trade-off curve: PSNR against ``metric``, points labelled by weight.
+
+        Parameters
+        ----------
+        metric : {"ssim", "gmsd"}, optional
+            The structural metric on the y axis (GMSD: lower is better).
+        ax : matplotlib.axes.Axes, optional
+            Where to draw; default a new figure's axes.
+
+        Returns
+        -------
+        ax : matplotlib.axes.Axes
+
+        Notes
+        -----
+        Needs matplotlib (``pip install gradfusion[plot]``), imported here
+        only.
+        """
+        if metric not in ("ssim", "gmsd"):
+            raise ValueError(f"metric must be 'ssim' or 'gmsd', got {metric!r}")
+        try:
+            import matplotlib.pyplot as plt
+        except ImportError:
+            raise ImportError("Tradeoff.plot needs matplotlib: pip install 'gradfusion[plot]'") \
+                from None
+        if ax is None:
+            _, ax = plt.subplots(figsize=(6.4, 4.4), layout="constrained")
+        x, y = self.column("psnr"), self.column(metric)
+        ax.plot(x[:-1], y[:-1], "o-", color="C0", label="solve, level weight lam")
+        ax.plot(x[-1:], y[-1:], "s", color="C3", markersize=8, label="clip (lam = inf)")
+        for row, xi, yi in zip(self.rows, x, y):
+            text = "paper" if row["level_weight"] == 0 else (
+                "clip" if math.isinf(row["level_weight"]) else f"{row['level_weight']:g}")
+            ax.annotate(text, (xi, yi), textcoords="offset points", xytext=(5, 5), fontsize=8)
+        ax.set_xlabel("PSNR vs proposal (dB), higher: closer levels")
+        ax.set_ylabel("SSIM vs proposal" if metric == "ssim"
+                      else "GMSD vs proposal (lower is better)")
+        ax.margins(0.1)
+        ax.grid(True, alpha=0.3)
+        ax.legend(loc="best", fontsize=8)
+        return ax
+
+
+def _check_weights(level_weights):
+    if level_weights is None:
+        return list(DEFAULT_LEVEL_WEIGHTS)
+    try:
+        w = np.asarray(level_weights, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError("level_weights must be a sequence of finite numbers >= 0, got "
+                        f"{v._describe(level_weights)}") from None
+    if w.ndim != 1 or w.size == 0 or not np.all(np.isfinite(w)) or np.any(w < 0):
+        raise ValueError("level_weights must be a non-empty sequence of finite numbers >= 0, "
+                         f"got {level_weights!r}")
+    return sorted(set([0.0] + w.tolist()))
+
+
+def tradeoff(image, proposal, alpha, level_weights=None, *, channel_axis=-1, patch_size=None,
+             partial="drop", **solve_options):
+    r"""Solve along a sweep of level weights and score each output against the proposal.
+
+    Parameters
+    ----------
+    image, proposal : (H, W) or (H, W, C) array
+        Scene ``I`` and proposal ``P`` (uint8, uint16 or float in [0, 1]).
+    alpha : float or sequence of float
+        Combiner transmission in (0, 1).
+    level_weights : sequence of float, optional
+        The weights to solve for (default :data:`gradfusion.DEFAULT_LEVEL_WEIGHTS`);
+        0, the paper's objective, is always included, and the clip is added
+        as the limit ``inf``.
+    channel_axis : int or None, optional
+    patch_size : int, optional
+        Average PSNR, SSIM and GMSD over non-overlapping patches of this size
+        (the paper: 150 for day-to-night pairs).
+    partial : {"drop", "shift"}, optional
+        Border strips narrower than a patch (see :mod:`gradfusion.metrics`).
+    **solve_options
+        Passed to every :func:`gradfusion.solve` (``boundary``,
+        ``reg_weight``, ``tol``...), not ``level_weight`` or ``x0``.
+
+    Returns
+    -------
+    tradeoff : Tradeoff
+        ``rows`` from the paper's objective to the clip, ``outputs``,
+        ``settings``; ``format_table()``, ``to_csv()``, ``to_json()`` and
+        ``plot()``.
+
+    Notes
+    -----
+    Each solve minimises :math:`F_\lambda(R) = f(R) + \frac{w}{m}\|D(O - P)\|^2
+    + \lambda\,\mathrm{mean}((O - P)^2)` over the box. Along the sweep the
+    level error falls and the gradient terms rise (at two weights
+    :math:`\lambda_1 < \lambda_2`, adding the optimality of each optimum
+    against the other gives :math:`(\lambda_2 - \lambda_1)(e_1 - e_2) \ge 0`),
+    towards the clip, the feasible output of the smallest level error (the
+    per-pixel projection of ``P`` onto the box, so no feasible output has a
+    higher PSNR). The sweep runs from the largest weight down, starting at
+    the clip and warm-starting each solve from the previous optimum: the
+    large weights are well conditioned and close to the clip, and each
+    smaller weight starts near its optimum. The rows are listed in increasing
+    weight.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import gradfusion
+    >>> rng = np.random.default_rng(0)
+    >>> I = rng.random((48, 48, 3)); P = 0.3 * I
+    >>> t = gradfusion.tradeoff(I, P, 0.7, level_weights=[0.1, 1.0])
+    >>> [r["setting"] for r in t.rows]
+    ['paper objective', 'lam=0.1', 'lam=1', 'clip']
+    >>> bool(t.rows[0]["bare_objective"] <= t.rows[-1]["bare_objective"])
+    True
+    """
+    weights = _check_weights(level_weights)
+    for key in ("level_weight", "x0"):
+        if key in solve_options:
+            raise TypeError(f"tradeoff sets {key} itself; do not pass it")
+    I, _, _, _, _ = v.prepare_pair(image, proposal, alpha, channel_axis)
+    metrics._check_options(I.shape, patch_size, partial, None, min_size=metrics.SSIM_WINDOW,
+                           name="image")
+    metric_kw = dict(channel_axis=channel_axis, patch_size=patch_size, partial=partial)
+    t0 = time.perf_counter()
+    clip = baselines.heuristic(image, proposal, alpha, channel_axis=channel_axis,
+                               boundary=solve_options.get("boundary", "zero"))
+    results = {math.inf: clip}
+    x = clip.residual
+    for lam in reversed(weights):
+        res = solve(image, proposal, alpha, channel_axis=channel_axis, level_weight=lam, x0=x,
+                    **solve_options)
+        results[lam] = res
+        x = res.residual
+    total = time.perf_counter() - t0
+    rows, outputs = [], []
+    for lam in weights + [math.inf]:
+        res = results[lam]
+        O = res.output
+        rows.append({
+            "setting": _setting_name(lam),
+            "level_weight": lam,
+            "psnr": metrics.psnr(proposal, O, **metric_kw),
+            "ssim": metrics.ssim(proposal, O, **metric_kw),
+            "gmsd": metrics.gmsd(proposal, O, **metric_kw),
+            "bare_objective": float(res.bare_objective),
+            "regularization": float(res.regularization),
+            "level_error": float(res.level_error),
+            "stripe_share": metrics.stripe_share(O, channel_axis=channel_axis),
+            "nit": int(res.nit),
+            "time": float(res.time),
+        })
+        outputs.append(O)
+    settings = {"alpha": np.asarray(alpha, dtype=float).tolist(), "patch_size": patch_size,
+                "partial": partial, "shape": list(np.shape(image)),
+                "solve_options": {k: repr(val) for k, val in solve_options.items()},
+                "total_time": total}
+    return Tradeoff(rows, outputs, settings)
