@@ -154,20 +154,51 @@ def _finite_range(a, name):
     return lo, hi
 
 
+#: float images may exceed [0, 1] by this many machine epsilons of their dtype (rounding): such
+#: values are clipped to [0, 1]; see :func:`range_tolerance`
+RANGE_TOLERANCE_EPS = 8
+
+
+def range_tolerance(dtype):
+    """How far a float image of ``dtype`` may lie outside [0, 1] and still be accepted.
+
+    ``RANGE_TOLERANCE_EPS`` (8) machine epsilons of the dtype, as an absolute distance:
+    1.8e-15 for float64, 9.5e-7 for float32, 7.8e-3 for float16. That is a few units in the
+    last place at 1.0, room for the rounding of colour-space round trips and blends of images
+    in [0, 1] (e.g. ``ycbcr2rgb(rgb2ycbcr(I))`` lands within 2 eps of [0, 1]) and far below a
+    quantisation step of 16-bit images (1.5e-5).
+    """
+    return RANGE_TOLERANCE_EPS * float(np.finfo(dtype).eps)
+
+
+def _format_value(x, dtype):
+    """``x`` (a value of an array of ``dtype``) as its shortest round-trip decimal text in
+    that dtype: ``1.0000000000000002``, ``-8.7e-17``, ``1.5`` (never rounded to ``1``)."""
+    return str(np.dtype(dtype).type(x))
+
+
 def check_image(image, name):
-    """Validate an image without converting it; return it as an ndarray.
+    """Validate an image; return it as an ndarray (no conversion).
 
     The dtype must be unsigned integer or floating; a float image must be
-    finite and lie in [0, 1].
+    finite and lie in [0, 1]. Values outside [0, 1] by at most
+    :func:`range_tolerance` of the dtype (8 machine epsilons: rounding) are
+    accepted and clipped: the image is then returned as a clipped copy (the
+    input is never modified). Values further out are a ``ValueError`` that
+    prints the range with every digit needed to tell it from [0, 1].
     """
     a = _as_array(image, name)
     _check_dtype_and_size(a, name)
     if a.dtype.kind == "f":
         lo, hi = _finite_range(a, name)
         if lo < 0.0 or hi > 1.0:
-            raise ValueError(
-                f"{name} is a float image, so its values must lie in [0, 1]; "
-                f"got values in [{lo:.6g}, {hi:.6g}]")
+            tol = range_tolerance(a.dtype)
+            if lo < -tol or hi > 1.0 + tol:
+                raise ValueError(
+                    f"{name} is a float image, so its values must lie in [0, 1] (to within "
+                    f"{tol:.2g} for {a.dtype}); got values in "
+                    f"[{_format_value(lo, a.dtype)}, {_format_value(hi, a.dtype)}]")
+            a = np.clip(a, 0.0, 1.0).astype(a.dtype, copy=False)
     return a
 
 
@@ -193,7 +224,8 @@ def as_float_image(image, name):
 
     The dtype policy is scikit-image's ``img_as_float``: unsigned integers are
     scaled by their maximum into float64, float32 stays float32, float64 stays
-    float64. Float inputs must already lie in [0, 1].
+    float64. Float inputs must already lie in [0, 1], to within rounding
+    (:func:`range_tolerance`; such values are clipped).
     """
     return to_float(check_image(image, name))
 

@@ -8,7 +8,7 @@ profile is ignored, each with an :class:`ImageFileWarning`. ``write_image``
 writes 8- or 16-bit PNG/TIFF atomically: the file is encoded in memory,
 written to a temporary file in the target folder, flushed to disk, then
 renamed over the target, so a failure never leaves a partial file and never
-touches the previous one. See ``docs/errors.md``.
+touches the previous one. See :doc:`/errors`.
 """
 
 import contextlib
@@ -411,7 +411,8 @@ def write_image(path, image, *, bits=8, overwrite=False):
         Target file; its suffix (.png, .tif, .tiff) picks the format.
     image : (H, W) or (H, W, 3) ndarray
         uint8, uint16, or float in [0, 1] (NaN and values outside [0, 1] are
-        refused, as everywhere in gradfusion).
+        refused, as everywhere in gradfusion; values off by rounding, within
+        8 machine epsilons of the dtype, are clipped).
     bits : {8, 16}, optional
     overwrite : bool, optional
         Replace an existing file; otherwise an existing file is an error.

@@ -109,6 +109,9 @@ def _pair(id, argument, bad, exc, message, image=I3, proposal=P3, alpha=0.7, **k
 _DTYPE = "must have an unsigned integer or floating dtype (uint8, uint16, float32, float64), got"
 _ALPHA_RANGE = "alpha must lie in the open interval (0, 1), got"
 _ALPHA_TYPE = "alpha must be a number or a sequence of numbers, got"
+_RANGE = "image is a float image, so its values must lie in [0, 1]"
+_RANGE64 = _RANGE + " (to within 1.8e-15 for float64)"      # 8 eps: rounding is accepted, clipped
+_RANGE32 = _RANGE + " (to within 9.5e-07 for float32)"
 
 PAIR_CASES = [
     _pair("pair-shape-mismatch", "image, proposal", "shapes (8, 8, 3) and (8, 9, 3)", ValueError,
@@ -155,14 +158,29 @@ PAIR_CASES = [
     _pair("pair-minus-inf", "image", "one -inf", ValueError,
           "image contains NaN or infinite values (1 of 192)", image=_img(at=(7, 7, 2), value=-INF)),
     _pair("pair-above-1", "image", "a float value 1.5", ValueError,
-          "image is a float image, so its values must lie in [0, 1]; got values in [0.5, 1.5]",
-          image=_img(at=(1, 1, 1), value=1.5)),
+          f"{_RANGE64}; got values in [0.5, 1.5]", image=_img(at=(1, 1, 1), value=1.5)),
     _pair("pair-below-0", "proposal", "a float value -0.1", ValueError,
-          "proposal is a float image, so its values must lie in [0, 1]; got values in [-0.1, 0.25]",
+          f"proposal{_RANGE64[5:]}; got values in [-0.1, 0.25]",
           proposal=_img(fill=0.25, at=(1, 1, 1), value=-0.1)),
     _pair("pair-float32-above-1", "image", "float32 value 1.25", ValueError,
-          "image is a float image, so its values must lie in [0, 1]; got values in [0.5, 1.25]",
+          f"{_RANGE32}; got values in [0.5, 1.25]",
           image=_img(dtype=np.float32, at=(0, 1, 2), value=1.25)),
+    _pair("pair-above-1-by-1e-12", "image", "a float value 1 + 1e-12", ValueError,
+          f"{_RANGE64}; got values in [0.5, 1.000000000001]",
+          image=_img(at=(1, 1, 1), value=1 + 1e-12)),
+    _pair("pair-float32-below-0", "proposal", "float32 value -1e-6", ValueError,
+          f"proposal{_RANGE32[5:]}; got values in [-1e-06, 0.25]",
+          proposal=_img(fill=0.25, dtype=np.float32, at=(1, 1, 1), value=-1e-6)),
+    _pair("pair-rounding-above-1", "image", "a float value 1 ulp above 1", None,
+          "accepted: clipped to 1 (within 8 eps of the dtype: rounding)",
+          image=_img(at=(1, 1, 1), value=np.nextafter(1.0, 2.0))),
+    _pair("pair-rounding-below-0", "proposal", "a float value -8.7e-17 (ycbcr2rgb of rgb2ycbcr)",
+          None, "accepted: clipped to 0 (within 8 eps of the dtype: rounding)",
+          proposal=_img(fill=0.25, at=(1, 1, 1), value=-8.7e-17)),
+    _pair("pair-float32-rounding", "image", "float32 values 1 + 4 eps and -4 eps", None,
+          "accepted: clipped to [0, 1] (within 8 eps of the dtype: rounding)",
+          image=_img(dtype=np.float32, at=(slice(0, 2), 1, 2),
+                     value=[1 + 4 * 2.0 ** -23, -4 * 2.0 ** -23])),
     _pair("pair-complex", "image", "complex128 array", TypeError, f"image {_DTYPE} dtype complex128",
           image=I3.astype(complex)),
     _pair("pair-bool", "image", "bool array", TypeError, f"image {_DTYPE} dtype bool",
@@ -536,7 +554,7 @@ CASES = [
          ValueError, "source and target must both be grayscale (2-D) or both have channels (3-D), "
          "got shapes (10, 10) and (20, 20, 3)", lambda: blend(S10, _img((20, 20, 3)), M10)),
     Case("pb-target-range", "poisson.blend", "target", "values up to 2.6", ValueError,
-         "target is a float image, so its values must lie in [0, 1]; got values in [2.6, 2.6]",
+         f"target{_RANGE64[5:]}; got values in [2.6, 2.6]",
          lambda: blend(S10, T20 + 2, M10)),
     Case("pb-source-nan", "poisson.blend", "source", "one NaN", ValueError,
          "source contains NaN or infinite values (1 of 100)",
@@ -609,7 +627,7 @@ CASES = [
          "image contains NaN or infinite values (16 of 16)",
          lambda: io.write_image("out.png", np.full((4, 4), NAN))),
     Case("io-write-range", "io.write_image", "image", "a float value 2.0", ValueError,
-         "image is a float image, so its values must lie in [0, 1]; got values in [0.5, 2]",
+         f"{_RANGE64}; got values in [0.5, 2.0]",
          lambda: io.write_image("out.png", _img((4, 4), at=(0, 0), value=2.0))),
     Case("io-write-layout", "io.write_image", "image", "4 channels", ValueError,
          "image must be (H, W) or (H, W, 3), got shape (4, 4, 4)",
@@ -633,7 +651,7 @@ CASES = [
          "image contains NaN or infinite values (1 of 192)",
          lambda: metrics.ssim(I3, _img(at=(0, 0, 0), value=NAN))),
     Case("metrics-range", "metrics.*", "reference", "a float value 1.5", ValueError,
-         "reference is a float image, so its values must lie in [0, 1]; got values in [0.5, 1.5]",
+         f"reference{_RANGE64[5:]}; got values in [0.5, 1.5]",
          lambda: metrics.gmsd(_img(at=(0, 0, 0), value=1.5), I3)),
     Case("metrics-patch-large", "metrics.*", "patch_size", "9 for an 8x8 image", ValueError,
          "patch_size 9 is larger than the image (8x8)", lambda: metrics.psnr(I3, P3, patch_size=9)),
@@ -778,7 +796,7 @@ CLI_CASES = [
      "rgba.png: has a translucent alpha channel; composite it onto a background first",
      lambda: _argv(inputs=(_file("rgba.png", RGBA), "prop.png"))),
     ("cli-float-range", "INPUT", "float TIFF with values 2.0",
-     "hdr.tif is a float image, so its values must lie in [0, 1]; got values in [2, 2]",
+     f"hdr.tif{_RANGE32[5:]}; got values in [2.0, 2.0]",
      lambda: _argv(inputs=(_float_tiff("hdr.tif"), "prop.png"))),
     ("cli-size-mismatch", "PROPOSAL", "5x5 against 24x20",
      "small.png: size (5, 5, 3) differs from in.png: (24, 20, 3)",
@@ -992,19 +1010,31 @@ def _cell(text):
     return text.replace("|", "\\|")
 
 
+def _heading(function):
+    return function.replace("*", "\\*")
+
+
 def table():
-    """The Markdown tables of docs/errors.md (library, then command line)."""
-    lines = ["| id | function | argument | bad input | outcome | message |",
-             "|---|---|---|---|---|---|"]
+    """The Markdown tables of docs/errors.md: one per function (library), then the command line.
+
+    Three columns each, so that a table fits the page's text column: the case id, the argument
+    with the bad input, and the outcome with the message.
+    """
+    groups = {}
     for c in PAIR_CASES + CASES:
-        lines.append(f"| `{c.id}` | {c.function} | `{c.argument}` | {_cell(c.bad)} | "
-                     f"{c.outcome} | {'' if c.exc is None else '`'}{_cell(c.message)}"
-                     f"{'' if c.exc is None else '`'} |")
-    cli = ["| id | argument | bad input | message after `gradfusion: error: ` |",
-           "|---|---|---|---|"]
+        groups.setdefault(c.function, []).append(c)
+    lines = []
+    for function, cases in groups.items():
+        lines += ["", f"### {_heading(function)}", "",
+                  "| id | argument: bad input | outcome: message |", "|---|---|---|"]
+        for c in cases:
+            message = _cell(c.message) if c.exc is None else f"`{_cell(c.message)}`"
+            outcome = "" if c.exc is None else f"{c.outcome}: "
+            lines.append(f"| `{c.id}` | `{c.argument}`: {_cell(c.bad)} | {outcome}{message} |")
+    cli = ["| id | argument: bad input | message after `gradfusion: error: ` |", "|---|---|---|"]
     for id, argument, bad, message, _ in CLI_CASES:
-        cli.append(f"| `{id}` | `{argument}` | {_cell(bad)} | `{_cell(message)}` |")
-    return "\n".join(lines), "\n".join(cli)
+        cli.append(f"| `{id}` | `{argument}`: {_cell(bad)} | `{_cell(message)}` |")
+    return "\n".join(lines).strip(), "\n".join(cli)
 
 
 def _between(text, begin, end):
@@ -1052,3 +1082,59 @@ def test_large_float_arrays_take_the_one_pass_range_check(dtype, n):
             b[pos] = bad
             with pytest.raises(ValueError, match=r"^x contains NaN or infinite values \(1 of "):
                 _validation._finite_range(b, "x")
+
+
+# --------------------------------------------------------------------------- rounding around [0, 1]
+
+
+def test_colour_space_round_trip_is_accepted_and_clipped():
+    """A pipeline's float image off [0, 1] by rounding (ycbcr2rgb of rgb2ycbcr) is accepted:
+    every entry point sees it clipped to [0, 1], exactly as if the caller had clipped it."""
+    from skimage import color, data
+
+    I = data.astronaut()[200:248, 180:236] / 255.0
+    for dtype in (np.float64, np.float32):
+        Id = I.astype(dtype)
+        P = color.ycbcr2rgb(color.rgb2ycbcr(Id))
+        assert P.dtype == dtype and (P.min() < 0.0 or P.max() > 1.0)     # the case at hand
+        Pc = np.clip(P, 0.0, 1.0)
+        a, b = gradfusion.solve(Id, P, 0.7), gradfusion.solve(Id, Pc, 0.7)
+        np.testing.assert_array_equal(a.residual, b.residual)
+        assert gradfusion.gradient_error(P, Id) == gradfusion.gradient_error(Pc, Id)
+        assert metrics.psnr(Id, P) == metrics.psnr(Id, Pc)
+        mask = np.zeros(P.shape[:2], bool)
+        mask[10:30, 10:30] = True
+        np.testing.assert_array_equal(poisson.blend(P, Id, mask).output,
+                                      poisson.blend(Pc, Id, mask).output)
+        io.write_image(f"p-{np.dtype(dtype).name}.png", P)
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_range_tolerance_is_8_eps_of_the_dtype(dtype):
+    """Exactly 8 eps outside [0, 1] is accepted (clipped, the input untouched), the next
+    representable value out is refused and printed with every digit that tells it apart."""
+    from gradfusion import _validation
+
+    tol = _validation.range_tolerance(dtype)
+    assert tol == 8 * np.finfo(dtype).eps
+    for edge, out in ((1.0, 1.0 + tol), (0.0, -tol)):
+        a = np.full((4, 4), 0.5, dtype)
+        a[1, 2] = out
+        a.flags.writeable = False
+        got = _validation.check_image(a, "image")
+        assert got.dtype == dtype and got[1, 2] == edge and got.min() >= 0 and got.max() <= 1
+        assert a[1, 2] == dtype(out)                                    # the input is not clipped
+        b = a.copy()
+        b[1, 2] = np.nextafter(dtype(out), dtype(2 * out - edge))     # one step further out
+        with pytest.raises(ValueError) as info:
+            _validation.check_image(b, "image")
+        shown = re.search(r"got values in \[(.*), (.*)\]$", str(info.value)).groups()
+        assert dtype(shown[0 if edge == 0.0 else 1]) == b[1, 2]       # round-trips: not "1" or "0"
+
+
+def test_one_ulp_is_shown_not_rounded_away():
+    """The message's range round-trips to the array's values (it once printed [0, 1])."""
+    a = np.full((4, 4), 0.5)
+    a[0, 0] = 1.0 + 1e-14
+    with pytest.raises(ValueError, match=re.escape("got values in [0.5, 1.00000000000001]")):
+        gradfusion.solve(a, a, 0.7)

@@ -128,7 +128,8 @@ def test_float_tiff_outside_0_1_names_the_file(folder, capsys):
     tifffile.imwrite("hdr.tif", np.full((24, 20, 3), 2.0, np.float32), photometric="rgb")
     rc, err = _solve(capsys, "-o", "out.png", inputs=("hdr.tif", "prop.png"))
     assert rc == 2 and err == ["gradfusion: error: hdr.tif is a float image, so its values must "
-                               "lie in [0, 1]; got values in [2, 2]"]
+                               "lie in [0, 1] (to within 9.5e-07 for float32); got values in "
+                               "[2.0, 2.0]"]
 
 
 # --------------------------------------------------------------------------- overwrite rules
