@@ -1,4 +1,4 @@
-"""Command line: ``gradfusion solve``, ``evaluate``, ``tradeoff`` and ``demo``.
+"""Command line: gradfusion solve, evaluate, tradeoff and demo.
 
 User errors (missing, unreadable, corrupt or truncated files, bad options,
 mismatched sizes, a problem too large for the memory limit) print one line
@@ -61,9 +61,31 @@ _LEVEL_HELP = ("weight of the level term mean((O - P)^2): 0 = the paper's object
                "'perceptual' = the recommended setting, larger = closer to the clip")
 
 
+#: API parameter -> the command-line option that sets it, for messages
+_OPTION_NAMES = {"tol": "--tol", "reg_weight": "--reg-weight", "maxiter": "--maxiter",
+                 "max_memory": "--max-memory", "level_weight": "--level-weight",
+                 "level_weights": "--level-weights", "alpha": "--alpha",
+                 "patch_size": "--patch", "boundary": "--boundary",
+                 "regularizer": "--regularizer", "method": "--solver", "methods": "--methods"}
+
+
+def _cli_message(message):
+    """An API error message with the parameter it names spelled as the option the user typed."""
+    head, sep, rest = message.partition(" ")
+    return _OPTION_NAMES.get(head, head) + sep + rest
+
+
 def _parser():
-    p = argparse.ArgumentParser(prog="gradfusion", description=__doc__.splitlines()[0])
-    sub = p.add_subparsers(dest="command", required=True)
+    from . import DEFAULT_REG_WEIGHT, __version__
+
+    p = argparse.ArgumentParser(
+        prog="gradfusion",
+        description="Gradient-domain image synthesis for optical see-through displays: solve for "
+                    "the residual to display, compare methods, sweep the level weight, run a demo.",
+        epilog="gradfusion COMMAND --help describes each command. Exit status: 0 done, 1 solve "
+               "stopped before its tolerance, 2 user error, 130 interrupted.")
+    p.add_argument("--version", action="version", version=f"gradfusion {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     s = sub.add_parser("solve", help="solve for the residual of one (input, proposal) pair")
     s.add_argument("input", help="scene image I (PNG/TIFF/JPEG)")
@@ -76,11 +98,21 @@ def _parser():
     s.add_argument("--bits", type=int, choices=(8, 16), default=None,
                    help="bit depth of the written files (default: 16 for 16-bit inputs, else 8)")
     s.add_argument("--level-weight", type=_level_weight, default=0.0, help=_LEVEL_HELP)
-    s.add_argument("--reg-weight", type=float, default=None,
-                   help="weight of the Nyquist regulariser (default %(default)s = library default)")
-    s.add_argument("--regularizer", choices=("nyquist", "gradient", "none"), default="nyquist")
-    s.add_argument("--boundary", choices=("zero", "reflect"), default="zero")
-    s.add_argument("--tol", type=float, default=None, help="optimality tolerance")
+    s.add_argument("--reg-weight", type=float, default=DEFAULT_REG_WEIGHT,
+                   help="weight of the regulariser relative to the Sobel term (default %(default)s)")
+    s.add_argument("--regularizer", choices=("nyquist", "gradient", "none"), default="nyquist",
+                   help="regulariser of the Sobel blind spot: second differences (nyquist, default), "
+                        "first differences (gradient) or none (the paper's bare objective)")
+    s.add_argument("--boundary", choices=("zero", "reflect"), default="zero",
+                   help="image border of the Sobel filter: zero padding (default, the paper's) or "
+                        "reflection (no dark frame or edge stripes)")
+    s.add_argument("--tol", type=float, default=None,
+                   help="optimality tolerance (default: the library's for the dtype)")
+    s.add_argument("--maxiter", type=int, default=None,
+                   help="iteration limit per scale (default: the library's)")
+    s.add_argument("--max-memory", default=None,
+                   help="refuse problems whose estimated peak memory exceeds this, e.g. 4GB "
+                        "(default: GRADFUSION_MAX_MEMORY or 80%% of the available memory)")
     s.add_argument("--solver", choices=("auto", "active-set", "mprgp"), default="auto",
                    help="bound-constrained solver (default %(default)s: active-set, or mprgp "
                         "on images of at most 256x256 pixels)")
@@ -106,7 +138,8 @@ def _parser():
                         "'perceptual') beside the paper's objective")
     e.add_argument("--lpips", choices=("auto", "on", "off"), default="auto",
                    help="LPIPS column: when available (default), required, or never")
-    e.add_argument("--lpips-net", choices=("alex", "vgg", "squeeze"), default="alex")
+    e.add_argument("--lpips-net", choices=("alex", "vgg", "squeeze"), default="alex",
+                   help="LPIPS backbone network (default %(default)s)")
     e.add_argument("--out", help="folder for table.csv, table.json, figure.png and the outputs")
     e.add_argument("--overwrite", action="store_true", help="replace existing files in --out")
 
@@ -158,8 +191,9 @@ def _check_outputs(inputs, outputs, overwrite):
     if len(set(named)) != len(named):
         raise UsageError("--output and --residual name the same file")
     for out in outputs:
-        if out and not os.path.isdir(os.path.dirname(os.path.abspath(out))):
-            raise UsageError(f"{out}: folder {os.path.dirname(os.path.abspath(out))} does not exist")
+        folder = os.path.dirname(os.path.abspath(out)) if out else None
+        if folder and os.path.exists(folder) and not os.path.isdir(folder):
+            raise UsageError(f"{out}: {folder} is a file, not a folder")
 
 
 def _read(path):
@@ -194,15 +228,18 @@ def _cmd_solve(args):
     if args.float32:
         I, P = (np.asarray(_validation.to_float(a), np.float32) for a in (I, P))
     kwargs = {}
-    if args.reg_weight is not None:
-        kwargs["reg_weight"] = args.reg_weight
+    if args.maxiter is not None:
+        kwargs["maxiter"] = args.maxiter
     result = solve(I, P, args.alpha, x0=x0, boundary=args.boundary, level_weight=args.level_weight,
                    regularizer=None if args.regularizer == "none" else args.regularizer,
                    tol=args.tol, progress=not args.no_progress and sys.stderr.isatty(),
-                   method=args.solver, **kwargs)
+                   method=args.solver, reg_weight=args.reg_weight, max_memory=args.max_memory,
+                   **kwargs)
     outputs = [(args.output, result.output)]
     if args.residual:
         outputs.append((args.residual, result.residual))
+    for path, _ in outputs:
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     io._write_all(outputs, bits=bits, overwrite=args.overwrite)     # both files or neither
     print(f"objective {result.fun:.6e}  bare objective {result.bare_objective:.6e}  "
           f"level error {result.level_error:.3e}  "
@@ -350,7 +387,8 @@ def main(argv=None):
     -------
     status : int
         0 on success, 1 when ``solve`` did not reach its tolerance, 2 on a
-        user error (reported as one line on stderr). ``--help`` and argument
+        user error (reported as one line on stderr), 130 when interrupted
+        (Ctrl-C: one line, no partial file). ``--help`` and argument
         errors exit through :class:`SystemExit` as argparse does.
     """
     args = _parser().parse_args(argv)
@@ -366,9 +404,12 @@ def main(argv=None):
             return command[args.command](args)
         except (UsageError, ImageFileError, LPIPSUnavailableError, ValueError, TypeError,
                 MemoryLimitError, OSError) as exc:
-            message = " ".join(str(exc).splitlines())
+            message = _cli_message(" ".join(str(exc).splitlines()))
             print(f"gradfusion: error: {message}", file=sys.stderr)
             return 2
+        except KeyboardInterrupt:
+            print("gradfusion: interrupted", file=sys.stderr)     # outputs are atomic: none left
+            return 130
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -15,7 +15,7 @@ import numpy as np
 
 from . import _validation as v
 from . import baselines, metrics
-from .synthesis import check_level_weight, solve
+from .synthesis import LEVEL_WEIGHTS, check_level_weight, solve
 
 __all__ = ["METHODS", "COLUMNS", "Evaluation", "evaluate", "comparison_figure"]
 
@@ -121,7 +121,8 @@ def _check_methods(methods):
 def _level_run(level_weight, solve_options):
     """``(row name, function, options)`` of the extra ``solve`` row at ``level_weight``."""
     if not isinstance(level_weight, str) and np.ndim(level_weight) != 0:
-        raise TypeError("level_weight must be a number >= 0 or a name of LEVEL_WEIGHTS, got "
+        raise TypeError("level_weight must be a finite number >= 0 or one of "
+                        f"{sorted(LEVEL_WEIGHTS)} (evaluate takes no array), got "
                         f"{v._describe(level_weight)}")
     value = check_level_weight(level_weight)
     if "level_weight" in solve_options:

@@ -240,3 +240,73 @@ def test_tradeoff_without_matplotlib(pair, capsys, monkeypatch):
                  "--level-weights", "1", "--out", str(out)]) == 0
     assert "no curve.png: drawing it needs matplotlib" in capsys.readouterr().out
     assert "curve.png" not in os.listdir(out) and "lam1.png" in os.listdir(out)
+
+
+def test_solve_creates_missing_folders(pair):
+    out = pair / "new" / "deeper" / "out.png"
+    assert main(["solve", str(pair / "in.png"), str(pair / "prop.png"), "--alpha", "0.7",
+                 "-o", str(out), "--residual", str(pair / "r" / "r.png")]) == 0
+    assert io.read_image(out).shape == (24, 20, 3)
+    assert io.read_image(pair / "r" / "r.png").shape == (24, 20, 3)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--tol", "-1"], "gradfusion: error: --tol must be"),
+    (["--reg-weight", "-1"], "gradfusion: error: --reg-weight must be"),
+    (["--maxiter", "-3"], "gradfusion: error: --maxiter must be"),
+    (["--max-memory", "lots"], "gradfusion: error: --max-memory must be"),
+])
+def test_errors_name_the_option_typed(pair, capsys, argv, message):
+    rc = main(["solve", str(pair / "in.png"), str(pair / "prop.png"), "--alpha", "0.7",
+               "-o", str(pair / "out.png"), *argv])
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert err.startswith(message) and err.count("\n") == 1
+    assert not (pair / "out.png").exists()
+
+
+def test_solve_options_reach_solve(pair, monkeypatch):
+    import gradfusion
+    seen = {}
+    real = gradfusion.solve
+
+    def spy(*args, **kwargs):
+        seen.update(kwargs)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(gradfusion, "solve", spy)
+    assert main(["solve", str(pair / "in.png"), str(pair / "prop.png"), "--alpha", "0.7",
+                 "-o", str(pair / "out.png"), "--maxiter", "500", "--max-memory", "2GB",
+                 "--reg-weight", "0.2", "--level-weight", "1.5"]) in (0, 1)
+    assert seen["maxiter"] == 500 and seen["max_memory"] == "2GB"
+    assert seen["reg_weight"] == 0.2 and seen["level_weight"] == 1.5
+
+
+def test_interrupt_prints_one_line_and_leaves_no_file(pair, capsys, monkeypatch):
+    import gradfusion
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(gradfusion, "solve", interrupted)
+    before = set(os.listdir(pair))
+    assert main(["solve", str(pair / "in.png"), str(pair / "prop.png"), "--alpha", "0.7",
+                 "-o", str(pair / "out.png")]) == 130
+    assert capsys.readouterr().err == "gradfusion: interrupted\n"
+    assert set(os.listdir(pair)) == before
+
+
+def test_help_and_version(capsys):
+    import gradfusion
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0
+    assert capsys.readouterr().out.strip() == f"gradfusion {gradfusion.__version__}"
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    text = capsys.readouterr().out
+    assert "``" not in text and "tradeoff" in text
+    with pytest.raises(SystemExit):
+        main(["solve", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "(default 0.4)" in text and "zero padding" in text and "--maxiter" in text

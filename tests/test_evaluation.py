@@ -206,7 +206,7 @@ def test_cli_evaluate_writes_table_and_figure(pair_files, capsys):
 
 @pytest.mark.parametrize("extra,message", [
     (["--methods", "adam"], "methods must be a non-empty subset"),
-    (["--patch", "50"], "patch_size 50 is larger than the image (24x28)"),
+    (["--patch", "50"], "--patch 50 is larger than the image (24x28)"),
 ])
 def test_cli_evaluate_user_errors(pair_files, capsys, extra, message):
     rc = main(["evaluate", str(pair_files / "in.png"), str(pair_files / "prop.png"),
