@@ -5,10 +5,12 @@ Build (from the repository root, no network needed):
 """
 
 import contextlib
+import importlib.util
 import inspect
 import io
 import os
 import re
+import shutil
 
 import gradfusion
 
@@ -19,8 +21,7 @@ version = release = gradfusion.__version__
 
 extensions = [
     "sphinx.ext.autodoc",
-    "sphinx.ext.mathjax",
-    "sphinx-mathjax-offline",   # MathJax 3 copied into _static: the pages render math offline too
+    "sphinx.ext.mathjax",       # MathJax 3 from _static (see _copy_mathjax): math renders offline too
     "numpydoc",
     "myst_parser",
 ]
@@ -54,6 +55,9 @@ html_theme_options = {
     "secondary_sidebar_items": ["page-toc"],
 }
 html_show_sourcelink = False
+# Wide tables: wrap instead of overflowing the text column (docs/_static/gradfusion.css).
+html_static_path = ["_static"]
+html_css_files = ["gradfusion.css"]
 # The guide pages have no sub-pages: no (empty) section navigation on their left.
 html_sidebars = {name[:-3]: [] for name in os.listdir(os.path.dirname(os.path.abspath(__file__)))
                  if name.endswith(".md")}
@@ -111,5 +115,37 @@ def _write_cli_help():
 _write_cli_help()
 
 
+# MathJax 3, served from the site itself. The files come from the sphinx-mathjax-offline package (its
+# own extension copies the whole 24 MB distribution, 106 files): only what the pages load is copied,
+# tex-chtml.js (TeX input, CommonHTML output, the menu and assistive MathML in one file), its web fonts,
+# and the TeX extensions that its autoload fetches when a page uses their macros (\boldsymbol, \cancel, ...).
+# Not copied: the other combined builds, SVG and MathML variants, and the speech/explorer components that
+# only the menu's accessibility options load.
+mathjax_path = "mathjax/tex-chtml.js"
+MATHJAX_FILES = ("tex-chtml.js", "output/chtml/fonts/woff-v2", "input/tex/extensions")
+
+
+def _mathjax_source():
+    spec = importlib.util.find_spec("sphinx-mathjax-offline")
+    if spec is None or spec.origin is None:
+        raise RuntimeError("the docs need the sphinx-mathjax-offline package (pip install '.[docs]')")
+    return os.path.join(os.path.dirname(spec.origin), "static", "mathjax")
+
+
+def _copy_mathjax(app, exc):
+    if exc is not None or app.builder.format != "html":
+        return
+    source, target = _mathjax_source(), os.path.join(app.outdir, "_static", "mathjax")
+    for name in MATHJAX_FILES:
+        src, dst = os.path.join(source, name), os.path.join(target, name)
+        if os.path.isdir(src):
+            shutil.copytree(src, dst, dirs_exist_ok=True)
+        else:
+            os.makedirs(os.path.dirname(dst), exist_ok=True)
+            shutil.copyfile(src, dst)
+
+
 def setup(app):
+    _mathjax_source()                   # fail at the start of a build, not after it
     app.connect("autodoc-process-signature", _init_signature)
+    app.connect("build-finished", _copy_mathjax)

@@ -590,7 +590,7 @@ def blend(source, target, mask, offset=(0, 0), *, method="normal", channel_axis=
     Raises
     ------
     TypeError, ValueError
-        On invalid arguments (see ``docs/errors.md``), when the offset places
+        On invalid arguments (see :doc:`/errors`), when the offset places
         the whole mask outside the target, and when the mask covers the whole
         target (no Dirichlet value anywhere: the problem has no unique
         solution).
@@ -629,7 +629,7 @@ def blend(source, target, mask, offset=(0, 0), *, method="normal", channel_axis=
     call and serves all channels, which share every kernel pass; 5 to 8
     iterations reach 1e-6 at any size. The initial guess is the source
     shifted by the mean boundary difference. The reported residual is
-    recomputed from scratch after the iterations. See ``docs/poisson.md``.
+    recomputed from scratch after the iterations. See :doc:`/poisson`.
 
     References
     ----------

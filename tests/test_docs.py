@@ -48,3 +48,45 @@ def test_getting_started_includes_the_readme_first_screen():
     assert page.count("```{literalinclude} ../README.md") == 2
     assert ':start-after: "```bash"' in page and ':start-after: "```python"' in page
 
+
+
+def _references(doc):
+    """The body of a numpydoc docstring's References section ('' if none)."""
+    match = re.search(r"^References\n-+\n(.*?)(?=^\S[^\n]*\n-+\n|\Z)", doc, re.M | re.S)
+    return match.group(1) if match else ""
+
+
+def test_docstring_references_render_as_references():
+    """A reference such as ``.. [1] P. Perez, ...`` on one line is read by docutils as an
+    alphabetic list item ("P.") and rendered "[1P. Perez..."; every public docstring's
+    references must parse without an enumerated list."""
+    import inspect
+
+    import docutils.core
+    import docutils.nodes
+
+    import gradfusion
+    from gradfusion import baselines, evaluation, io, metrics, poisson
+
+    checked = 0
+    for module in (gradfusion, baselines, metrics, evaluation, poisson, io):
+        for name in module.__all__:
+            obj = getattr(module, name)
+            text = _references(inspect.getdoc(obj) or "")
+            if not text:
+                continue
+            tree = docutils.core.publish_doctree(text, settings_overrides={"report_level": 5})
+            lists = list(tree.findall(docutils.nodes.enumerated_list))
+            assert not lists, f"{module.__name__}.{name}: {lists[0].astext()[:80]!r}"
+            checked += 1
+    assert checked >= 8
+
+
+def test_one_line_initial_reference_is_caught():
+    import docutils.core
+    import docutils.nodes
+
+    bad = '.. [1] P. Perez, M. Gangnet, A. Blake, "Poisson image editing", 2003.\n'
+    tree = docutils.core.publish_doctree(bad, settings_overrides={"report_level": 5})
+    assert list(tree.findall(docutils.nodes.enumerated_list))
+    assert _references(f"Text.\n\nReferences\n----------\n{bad}\nExamples\n--------\nx\n") == bad + "\n"
