@@ -138,6 +138,14 @@ def _lpips_scorer(lpips, net, metric_kw):
         raise ValueError(f"lpips must be 'auto', True or False, got {lpips!r}")
     if lpips is False:
         return None, "off"
+    if net not in metrics.LPIPS_BACKBONES:
+        raise ValueError(f"lpips_net must be one of {sorted(metrics.LPIPS_BACKBONES)}, got {net!r}")
+    if lpips == "auto":
+        # Offline checks first (no torch import, no download attempt: lpips would otherwise try
+        # to fetch the backbone weights, print download lines and warnings, and take seconds)
+        missing = metrics._lpips_unavailable(net)
+        if missing is not None:
+            return None, f"skipped ({missing})"
     try:
         metrics._lpips_model(net)
     except metrics.LPIPSUnavailableError as exc:
@@ -171,9 +179,13 @@ def evaluate(image, proposal, alpha, *, methods=None, channel_axis=-1, patch_siz
         Min-max normalise the proposal and each output before PSNR, SSIM,
         GMSD and LPIPS (StayPositive's ``N``).
     lpips : {"auto", True, False}, optional
-        Compute LPIPS: when available (``"auto"``: a missing torch, lpips or
-        backbone is noted in ``settings["lpips"]``), always (missing pieces
+        Compute LPIPS: when available (``"auto"``), always (missing pieces
         raise :class:`gradfusion.metrics.LPIPSUnavailableError`), or never.
+        ``"auto"`` first checks, offline and without importing torch, that
+        torch and lpips are installed and that the backbone weights file is
+        in ``torch.hub.get_dir()/checkpoints``; if not, it skips LPIPS
+        silently (no download attempt) and says why in ``settings["lpips"]``,
+        the table's first line. ``True`` lets ``lpips`` download the weights.
     lpips_net : {"alex", "vgg", "squeeze"}, optional
     options : dict of str to dict, optional
         Extra keyword arguments per method, e.g. ``{"gradfusion": {"tol":

@@ -30,7 +30,10 @@ LPIPS needs the optional packages ``torch`` and ``lpips``
 """
 
 import functools
+import importlib.util
 import os
+import sys
+import warnings
 
 import numpy as np
 
@@ -446,11 +449,54 @@ def stripe_share(image, *, channel_axis=-1, cutoff=0.45):
 
 # --------------------------------------------------------------------------- LPIPS
 
-def _lpips_checkpoint(net):
-    import torch
+def _torch_hub_dir():
+    """``torch.hub.get_dir()``, without importing torch when it is not imported yet.
 
+    torch documents the order: a folder set by ``torch.hub.set_dir`` (only possible once
+    torch is imported), else ``$TORCH_HOME/hub``, ``$XDG_CACHE_HOME/torch/hub``,
+    ``~/.cache/torch/hub``.
+    """
+    torch = sys.modules.get("torch")
+    if torch is not None and hasattr(torch, "hub"):
+        return torch.hub.get_dir()
+    home = os.getenv("TORCH_HOME",
+                     os.path.join(os.getenv("XDG_CACHE_HOME", os.path.join("~", ".cache")), "torch"))
+    return os.path.join(os.path.expanduser(home), "hub")
+
+
+def _lpips_checkpoint(net):
+    """``(path, url)`` of the backbone weights ``lpips.LPIPS(net=net)`` loads (torchvision's
+    file in ``torch.hub.get_dir()/checkpoints``, downloaded there when missing)."""
     name, url = LPIPS_BACKBONES[net]
-    return os.path.join(torch.hub.get_dir(), "checkpoints", name), url
+    return os.path.join(_torch_hub_dir(), "checkpoints", name), url
+
+
+def _importable(name):
+    """Whether ``import name`` can find the package, without importing it."""
+    if name in sys.modules:
+        return sys.modules[name] is not None
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def _lpips_unavailable(net):
+    """Why :func:`lpips` with ``net`` cannot run here offline (a str), or None if it may.
+
+    Checked without importing torch or lpips and without network access: both
+    packages installed, the backbone weights file in
+    ``torch.hub.get_dir()/checkpoints``. ``evaluate(lpips="auto")`` skips LPIPS
+    with this note instead of letting ``lpips`` try to download the weights.
+    """
+    missing = [name for name in ("torch", "lpips") if not _importable(name)]
+    if missing:
+        return f"{' and '.join(missing)} not installed: pip install 'gradfusion[lpips]'"
+    path, _ = _lpips_checkpoint(net)
+    if not os.path.isfile(path):
+        return (f"no backbone weights {os.path.basename(path)} in {os.path.dirname(path)}: "
+                "see gradfusion.metrics.lpips")
+    return None
 
 
 @functools.lru_cache(maxsize=None)
@@ -466,7 +512,11 @@ def _lpips_model(net):
     path, url = _lpips_checkpoint(net)
     present = os.path.exists(path)
     try:
-        model = lpips_package.LPIPS(net=net, verbose=False)
+        with warnings.catch_warnings():
+            # torchvision's warnings about lpips' use of its deprecated `pretrained` argument:
+            # nothing the caller can act on
+            warnings.filterwarnings("ignore", category=UserWarning, module=r"torchvision(\.|$)")
+            model = lpips_package.LPIPS(net=net, verbose=False)
     except Exception as exc:
         where = "is there but could not be loaded" if present else "is missing"
         raise LPIPSUnavailableError(

@@ -5,6 +5,7 @@ import io
 import json
 import os
 import re
+import sys
 
 import numpy as np
 import pytest
@@ -84,8 +85,10 @@ def test_infinite_psnr_is_null_in_json():
 
 
 def test_lpips_auto_notes_why_missing(monkeypatch):
+    """Packages and weights file present, but the model cannot be built: a note, not an error."""
     def unavailable(net):
         raise metrics.LPIPSUnavailableError("LPIPS needs torch; details")
+    monkeypatch.setattr(metrics, "_lpips_unavailable", lambda net: None)
     monkeypatch.setattr(metrics, "_lpips_model", unavailable)
     I, P = _pair((16, 16))
     ev = evaluate(I, P, 0.7, methods=["heuristic"])
@@ -106,6 +109,147 @@ def test_lpips_column_with_a_stand_in(monkeypatch):
     assert torch is not None
 
 
+class _Distance:
+    """A stand-in LPIPS network: mean squared difference per pair."""
+
+    def eval(self):
+        return self
+
+    def __call__(self, x, y):
+        return ((x - y) ** 2).mean(dim=(1, 2, 3))
+
+
+def _fake_lpips(monkeypatch, tmp_path, built):
+    """torch's hub folder in tmp_path (empty), and an ``lpips`` package whose ``LPIPS`` does
+    what the real one does without the weights file offline: torchvision's deprecation
+    warnings, a download line on stderr, then a failed download (recorded in ``built``)."""
+    import types
+    import urllib.error
+    import warnings
+
+    torch = pytest.importorskip("torch", reason="torch not installed (pip install torch==2.13.0)")
+    hub = tmp_path / "hub"
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(hub))
+    tv = {"__name__": "torchvision.models._utils", "warnings": warnings}
+    exec("def alexnet(pretrained):\n"
+         "    warnings.warn(\"The parameter 'pretrained' is deprecated\", UserWarning)\n", tv)
+    fake = types.ModuleType("lpips")
+
+    def LPIPS(net, verbose=True):
+        built.append(net)
+        tv["alexnet"](pretrained=True)
+        if not (hub / "checkpoints" / metrics.LPIPS_BACKBONES[net][0]).exists():
+            print(f"Downloading: {metrics.LPIPS_BACKBONES[net][1]}", file=sys.stderr)
+            raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
+        return _Distance()
+
+    fake.LPIPS = LPIPS
+    monkeypatch.setitem(sys.modules, "lpips", fake)
+    metrics._lpips_model.cache_clear()
+    return hub / "checkpoints"
+
+
+def test_lpips_auto_without_weights_skips_silently(monkeypatch, tmp_path, capsys):
+    """torch and lpips installed, no weights, no network: "auto" checks for the file first and
+    skips LPIPS without a download attempt, a line of output or a warning; one note says why."""
+    import warnings
+
+    built = []
+    folder = _fake_lpips(monkeypatch, tmp_path, built)
+    I, P = _pair((16, 16, 3))
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            ev = evaluate(I, P, 0.7, methods=["heuristic", "gradfusion"], lpips="auto")
+    finally:
+        metrics._lpips_model.cache_clear()
+    assert built == [] and [str(w.message) for w in caught] == []
+    assert capsys.readouterr() == ("", "")
+    note = f"skipped (no backbone weights alexnet-owt-7be5be79.pth in {folder}: see " \
+           "gradfusion.metrics.lpips)"
+    assert ev.settings["lpips"] == note
+    assert all(row["lpips"] is None for row in ev.rows)
+    table = ev.format_table()
+    assert table.count(note) == 1 and table.splitlines()[0].count("LPIPS:") == 1
+    # lpips=True still tries (it may download on a machine with network) and says what is missing
+    with pytest.raises(metrics.LPIPSUnavailableError, match="alexnet-owt-7be5be79.pth, which is "
+                                                             "missing"):
+        evaluate(I, P, 0.7, methods=["heuristic"], lpips=True)
+    metrics._lpips_model.cache_clear()
+    assert built == ["alex"]
+
+
+def test_lpips_auto_with_weights_computes_it_quietly(monkeypatch, tmp_path, capsys):
+    """The weights file in place: "auto" builds the model (once) and fills the column; the
+    backbone's deprecation warnings about lpips' own call are not passed on."""
+    import warnings
+
+    built = []
+    folder = _fake_lpips(monkeypatch, tmp_path, built)
+    folder.mkdir(parents=True)
+    (folder / "vgg16-397923af.pth").write_bytes(b"weights")
+    I, P = _pair((16, 16, 3))
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            ev = evaluate(I, P, 0.7, methods=["heuristic"], lpips="auto", lpips_net="vgg")
+            skipped = evaluate(I, P, 0.7, methods=["heuristic"], lpips_net="squeeze")
+    finally:
+        metrics._lpips_model.cache_clear()
+    assert built == ["vgg"] and [str(w.message) for w in caught] == []
+    assert capsys.readouterr() == ("", "")
+    assert ev.settings["lpips"] == "net='vgg'"
+    O = ev.outputs["heuristic"]
+    assert ev.rows[0]["lpips"] == pytest.approx(4 * np.mean((O - P) ** 2), rel=1e-5)
+    assert skipped.settings["lpips"].startswith("skipped (no backbone weights squeezenet1_1-")
+
+
+def test_lpips_auto_does_not_import_torch_without_weights(tmp_path):
+    """In a fresh process with torch installed and lpips importable, but no weights file:
+    "auto" imports neither (torch alone takes over a second) and prints nothing."""
+    import subprocess
+
+    pytest.importorskip("torch", reason="torch not installed (pip install torch==2.13.0)")
+    (tmp_path / "lpips").mkdir()
+    (tmp_path / "lpips" / "__init__.py").write_text("raise RuntimeError('lpips was imported')\n")
+    code = ("import sys, numpy as np, gradfusion\n"
+            "I = np.random.default_rng(0).random((16, 16, 3))\n"
+            "ev = gradfusion.evaluate(I, 0.5 * I, 0.7, methods=['heuristic'])\n"
+            "print(ev.settings['lpips']); print('torch' in sys.modules, 'lpips' in sys.modules)\n")
+    env = dict(os.environ, TORCH_HOME=str(tmp_path / "torch"),
+               PYTHONPATH=os.pathsep.join([str(tmp_path), os.path.dirname(os.path.dirname(
+                   os.path.abspath(gradfusion.__file__)))]))
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                         cwd=tmp_path, timeout=300)
+    assert run.returncode == 0, run.stderr
+    folder = os.path.join(str(tmp_path / "torch"), "hub", "checkpoints")
+    assert run.stdout.splitlines() == [
+        f"skipped (no backbone weights alexnet-owt-7be5be79.pth in {folder}: see "
+        "gradfusion.metrics.lpips)", "False False"]
+    assert run.stderr == ""
+
+
+@pytest.mark.parametrize("env", [{"TORCH_HOME": "/x/th"}, {"XDG_CACHE_HOME": "/x/cache"}, {}])
+def test_torch_hub_dir_without_importing_torch_is_torchs(monkeypatch, env):
+    torch = pytest.importorskip("torch", reason="torch not installed (pip install torch==2.13.0)")
+    for name in ("TORCH_HOME", "XDG_CACHE_HOME", "TORCH_HUB"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with monkeypatch.context() as m:
+        m.delitem(sys.modules, "torch")
+        ours = metrics._torch_hub_dir()
+    assert ours == torch.hub.get_dir()
+
+
+def test_lpips_auto_notes_missing_packages(monkeypatch):
+    monkeypatch.setitem(sys.modules, "lpips", None)
+    I, P = _pair((16, 16))
+    ev = evaluate(I, P, 0.7, methods=["heuristic"])
+    assert ev.settings["lpips"].startswith("skipped (") and "lpips not installed" in \
+        ev.settings["lpips"]
+
+
 @pytest.mark.parametrize("kwargs,exc,message", [
     (dict(methods=["heuristic", "adam"]), ValueError,
      "methods must be a non-empty subset of ['heuristic', 'stay_positive', "
@@ -114,6 +258,8 @@ def test_lpips_column_with_a_stand_in(monkeypatch):
     (dict(options={"gradfusion": {}}, methods=["heuristic"]), ValueError,
      "options names methods that are not run: ['gradfusion']"),
     (dict(lpips="yes"), ValueError, "lpips must be 'auto', True or False, got 'yes'"),
+    (dict(lpips_net="resnet"), ValueError,
+     "lpips_net must be one of ['alex', 'squeeze', 'vgg'], got 'resnet'"),
     (dict(patch_size=100), ValueError, "patch_size 100 is larger than the image (24x28)"),
     (dict(normalize="local"), ValueError, "normalize must be one of"),
     (dict(patch_size=5), ValueError, "patch_size must be at least 7 for this metric, got 5"),
