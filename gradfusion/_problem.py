@@ -102,6 +102,12 @@ class Hessian:
         """The largest diagonal entry of ``A`` away from the border."""
         return _stencil_centre(self.mode, self.taps, self.reg_weight) + self.max_diagonal
 
+    @property
+    def abs_row_sum(self):
+        """The largest absolute row sum of ``A`` (the stencil's, away from the border, plus the
+        level part's largest entry): the rounding model of the gap estimate's floor."""
+        return _stencil_abs_sum(self.mode, self.taps, self.reg_weight) + self.max_diagonal
+
     def columns(self, shape):
         """``(table, row_class, col_class)`` of :func:`gradfusion._stencils.hessian_columns`
         for arrays of ``shape`` (None for images under 5x5 and with a diagonal map,
@@ -219,6 +225,17 @@ def _stencil_centre(mode, taps, reg_weight):
     out = np.empty_like(e)
     st.normal_matvec(e, out, mode, reg_weight, taps)
     return float(out[0, 2, 2])
+
+
+@functools.lru_cache(maxsize=16)
+def _stencil_abs_sum(mode, taps, reg_weight):
+    """The sum of the absolute entries of an interior column of ``S^T S + reg_weight D^T D``
+    (the response of a 9x9 impulse at its centre)."""
+    e = np.zeros((1, 9, 9))
+    e[0, 4, 4] = 1.0
+    out = np.empty_like(e)
+    st.normal_matvec(e, out, mode, reg_weight, taps)
+    return float(np.abs(out).sum())
 
 
 @functools.lru_cache(maxsize=16)

@@ -76,7 +76,7 @@ def test_matches_bounded_least_squares_reference(kind, method, boundary):
     I, P = _pair(shape, seed=[15, len(kind), len(method)])
     weight = _weight_map(kind, shape, seed=7)
     res = gradfusion.solve(I, P, 0.7, boundary=boundary, level_weight=weight, method=method,
-                           tol=1e-11)
+                           tol=1e-20)
     assert res.success, res.message
     R_ref, f_ref = _reference(I, P, 0.7, weight, boundary, gradfusion.DEFAULT_REG_WEIGHT)
     assert res.fun == pytest.approx(f_ref, rel=1e-8)
@@ -99,8 +99,8 @@ def test_multigrid_levels_with_weights(kind):
     shape = (96, 80, 3)
     I, P = _pair(shape, seed=17)
     weight = _weight_map(kind, shape, seed=9)
-    a = gradfusion.solve(I, P, 0.7, level_weight=weight, method="active-set", tol=1e-9)
-    m = gradfusion.solve(I, P, 0.7, level_weight=weight, method="mprgp", tol=1e-9)
+    a = gradfusion.solve(I, P, 0.7, level_weight=weight, method="active-set", tol=1e-18)
+    m = gradfusion.solve(I, P, 0.7, level_weight=weight, method="mprgp", tol=1e-18)
     assert a.success and m.success
     assert a.fun == pytest.approx(m.fun, rel=1e-9)
     np.testing.assert_allclose(a.residual, m.residual, atol=1e-6)

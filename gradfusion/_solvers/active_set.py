@@ -15,8 +15,9 @@ locally superlinearly, and on these problems the active set settles within
 a few outer iterations from the coarse-to-fine start (docs/solver.md).
 
 The iterate is projected onto the box after every outer iteration and the
-stopping test is MPRGP's: the inf-norm of the projected gradient at that
-feasible point, from a freshly computed gradient. Semismooth Newton is not
+stopping tests are MPRGP's, on a freshly computed gradient at that feasible
+point: the estimated relative objective gap (:mod:`gradfusion._solvers.gap`)
+or the inf-norm of the projected gradient. Semismooth Newton is not
 globally convergent for every convex QP (it may cycle between active sets),
 so after ``max_outer`` outer iterations without convergence, after ``stall``
 outer iterations in a row without a new best optimality, or on a breakdown of
@@ -39,8 +40,9 @@ from .mprgp import STEP_KEYS, QPState, mprgp
 from .multigrid import MaskedMultigrid
 
 
-def active_set_solve(hessian, b, x, upper, *, tol, maxiter, callback=None, columns=None,
-                     max_outer=30, stall=3, inner_rtol=0.3, max_inner=50, scale=1.0):
+def active_set_solve(hessian, b, x, upper, *, tol=0.0, maxiter, callback=None, columns=None,
+                     max_outer=30, stall=3, inner_rtol=0.3, max_inner=50, scale=1.0,
+                     gap=None):
     """Run the active-set method from ``x`` (modified in place and returned in the state).
 
     Parameters
@@ -48,8 +50,10 @@ def active_set_solve(hessian, b, x, upper, *, tol, maxiter, callback=None, colum
     hessian : gradfusion._problem.Hessian
         ``A``: its ``matvec``, ``matvec_dot``, ``lipschitz`` and ``centre``, and the
         coarse levels of its multigrid (:class:`MaskedMultigrid`).
-    b, x, upper, tol, callback, columns
-        As for :func:`mprgp` (``columns`` is passed to the fallback).
+    b, x, upper, tol, callback, columns, gap
+        As for :func:`mprgp` (``columns`` is passed to the fallback). The gap test is
+        checked at the top of an outer iteration, on its freshly computed gradient, with
+        one V-cycle of the whole Hessian (the free set's multigrid, every variable freed).
     maxiter : int
         Maximum number of inner CG iterations (one V-cycle and one product each),
         fallback MPRGP iterations included.
@@ -60,7 +64,7 @@ def active_set_solve(hessian, b, x, upper, *, tol, maxiter, callback=None, colum
         lowered the best optimality so far (the active sets cycle).
     inner_rtol : float
         An inner solve stops when its residual norm has dropped by this factor, or
-        when the residual's inf-norm is below ``tol / 4``.
+        when the residual's inf-norm is below ``tol / 4`` (with ``tol > 0``).
     max_inner : int
         Inner iterations per outer iteration at most.
     scale : float
@@ -97,17 +101,26 @@ def active_set_solve(hessian, b, x, upper, *, tol, maxiter, callback=None, colum
     nit = 0
     status = 1
     fallback = False
+    checked = False               # the gap estimate is that of the current x
     while True:
         matvec(x, ap)
         K.residual_gradient(ap, b, g)
         nmatvec += 1
-        gp_inf = K.projected_gradient_measures(x, g, upper, abar)[2]
+        _, _, gp_inf, gp2 = K.projected_gradient_measures(x, g, upper, abar)
+        checked = False
         if steps["newton"] and callback is not None and callback(nit, x, g, gp_inf):
             status = 2
             break
         if gp_inf <= tol:
             status = 0
             break
+        if gap is not None and gap.due(gp2):
+            done = _check(gap, x, g, z, p, mask, mg)
+            nmatvec += gap.products
+            checked = True
+            if done:
+                status = 0
+                break
         if nit >= maxiter:
             status = 1
             break
@@ -157,12 +170,24 @@ def active_set_solve(hessian, b, x, upper, *, tol, maxiter, callback=None, colum
         inner = None if callback is None else (lambda k, *args: callback(done + k, *args))
         state = mprgp(matvec, b, x, upper, tol=tol, maxiter=max(maxiter - nit, 0),
                       step_scale=lipschitz, callback=inner, columns=columns,
-                      matvec_dot=matvec_dot)
+                      matvec_dot=matvec_dot, gap=gap)
         for key in ("cg", "expansion", "proportioning", "sparse_corrections"):
             steps[key] += state.steps[key]
         return QPState(x=state.x, nit=nit + state.nit, nmatvec=int(round(nmatvec)) + state.nmatvec,
                        status=state.status, optimality=state.optimality,
-                       time=time.perf_counter() - t0, steps=steps)
+                       time=time.perf_counter() - t0, steps=steps, gap=state.gap)
+    if gap is not None and not checked:         # stopped early: the returned point's estimate
+        _check(gap, x, g, z, p, mask, mg)
+        nmatvec += gap.products
     return QPState(x=x, nit=nit, nmatvec=int(round(nmatvec)), status=status,
-                   optimality=float(gp_inf), time=time.perf_counter() - t0, steps=steps)
+                   optimality=float(gp_inf), time=time.perf_counter() - t0, steps=steps,
+                   gap=np.nan if gap is None else gap.value)
+
+
+def _check(gap, x, g, out, z, mask, mg):
+    """The gap test at ``x`` with the solver's multigrid, every variable freed (the next
+    outer iteration sets the whole mask again)."""
+    mask[...] = 1
+    mg.update(mask)
+    return gap.check(x, g, out, z, mg=mg)
 

@@ -31,7 +31,7 @@ from . import _kernels as K
 STEP_KEYS = ("newton", "inner_cg", "cg", "expansion", "proportioning", "sparse_corrections")
 
 STATUS_MESSAGES = {
-    0: "converged: projected-gradient norm below tol",
+    0: "converged: estimated relative objective gap at most tol",
     1: "stopped: maximum number of iterations reached",
     2: "stopped by the callback",
 }
@@ -48,10 +48,11 @@ class QPState:
     optimality: float
     time: float
     steps: dict
+    gap: float = np.nan
 
 
-def mprgp(matvec, b, x, upper, *, tol, maxiter, step_scale, gamma=1.0,
-          callback=None, columns=None, matvec_dot=None):
+def mprgp(matvec, b, x, upper, *, tol=0.0, maxiter, step_scale, gamma=1.0,
+          callback=None, columns=None, matvec_dot=None, gap=None):
     """Run MPRGP from ``x`` (modified in place and returned in the state).
 
     Parameters
@@ -65,7 +66,7 @@ def mprgp(matvec, b, x, upper, *, tol, maxiter, step_scale, gamma=1.0,
     upper : ndarray, shape (C,)
         Upper bounds per channel (lower bounds are 0).
     tol : float
-        Stop when the inf-norm of the projected gradient is ``<= tol``.
+        Stop when the inf-norm of the projected gradient is ``<= tol`` (0: only the gap test).
     maxiter : int
         Maximum number of iterations (products with ``A``, roughly).
     step_scale : float
@@ -87,6 +88,10 @@ def mprgp(matvec, b, x, upper, *, tol, maxiter, step_scale, gamma=1.0,
         already returned ``g . p``, the objective is carried from the previous
         step (as evaluated there from dot products), and ``p^T A p`` comes
         with the product.
+    gap : gradfusion._solvers.gap.GapTest, optional
+        Stop also when its gap estimate passes (checked on a gradient recomputed from
+        scratch, when its prediction from ``|gp|^2`` says a check is due); the estimate of
+        the returned point is reported as ``gap``.
 
     Notes
     -----
@@ -104,8 +109,10 @@ def mprgp(matvec, b, x, upper, *, tol, maxiter, step_scale, gamma=1.0,
     scratch = np.empty_like(x)
     row_clips = np.zeros((x.shape[0] * x.shape[1], 3), dtype=np.int64)   # (n, first, stop)
     K.projected_step(x, x, upper, 0.0)
-    beta2, ptp, gp_inf = _restart(matvec, b, x, g, p, ap, upper, abar)
+    beta2, ptp, gp_inf, gp2 = _restart(matvec, b, x, g, p, ap, upper, abar)
     nmatvec = 1
+    checked = False                   # the gap estimate is that of the current x
+    gap_products = 0.0                # the checks' V-cycles, in products with A
     status = 1
     nit = 0
     steps = dict.fromkeys(STEP_KEYS, 0)
@@ -114,18 +121,32 @@ def mprgp(matvec, b, x, upper, *, tol, maxiter, step_scale, gamma=1.0,
     while True:
         if gp_inf <= tol and not fresh:
             # confirm on a recomputed gradient (recursive updates drift by rounding)
-            beta2, ptp, gp_inf = _restart(matvec, b, x, g, p, ap, upper, abar)
+            beta2, ptp, gp_inf, gp2 = _restart(matvec, b, x, g, p, ap, upper, abar)
             nmatvec += 1
             fresh = True
             carried = None
         if gp_inf <= tol:
             status = 0
             break
+        if gap is not None and not checked and gap.due(gp2):
+            if not fresh:
+                beta2, ptp, gp_inf, gp2 = _restart(matvec, b, x, g, p, ap, upper, abar)
+                nmatvec += 1
+                fresh = True
+                carried = None
+            done = gap.check(x, g, scratch, p, scratch=ap)
+            gap_products += gap.products
+            checked = True
+            K.free_gradient(x, g, upper, p)       # the restart's direction again
+            if done:
+                status = 0
+                break
         if nit >= maxiter:
             status = 1
             break
         nit += 1
         fresh = False
+        checked = False
         if beta2 <= gamma * gamma * ptp:
             # proportional iterate: CG step on the free face
             nmatvec += 1
@@ -141,10 +162,10 @@ def mprgp(matvec, b, x, upper, *, tol, maxiter, step_scale, gamma=1.0,
                 # flat direction: fall back to a projected gradient step
                 K.free_gradient(x, g, upper, p)
                 K.projected_step(x, p, upper, abar)
-                beta2, ptp, gp_inf = _restart(matvec, b, x, g, p, ap, upper, abar)
+                beta2, ptp, gp_inf, gp2 = _restart(matvec, b, x, g, p, ap, upper, abar)
                 nmatvec += 1
             else:
-                kind, used, sparse, (beta2, ptp, gp_inf), carried = _cg_step(
+                kind, used, sparse, (beta2, ptp, gp_inf, gp2), carried = _cg_step(
                     matvec, b, x, g, p, ap, pap, gp, q0, upper, abar, scratch, columns,
                     row_clips)
                 steps[kind] += 1
@@ -168,15 +189,23 @@ def mprgp(matvec, b, x, upper, *, tol, maxiter, step_scale, gamma=1.0,
                 nmatvec += 1
                 K.residual_gradient(ap, b, g)
             K.free_gradient(x, g, upper, p)
-            beta2, ptp, gp_inf, _ = K.projected_gradient_measures(x, g, upper, abar)
+            beta2, ptp, gp_inf, gp2 = K.projected_gradient_measures(x, g, upper, abar)
         if callback is not None and callback(nit, x, g, gp_inf):
             status = 2
             break
     if not fresh:             # stopped early: report the optimality of the returned point
         gp_inf = _restart(matvec, b, x, g, p, ap, upper, abar)[2]
         nmatvec += 1
-    return QPState(x=x, nit=nit, nmatvec=nmatvec, status=status,
-                   optimality=float(gp_inf), time=time.perf_counter() - t0, steps=steps)
+    if gap is not None and not checked:       # and its gap estimate
+        gap.check(x, g, scratch, p, scratch=ap)
+        gap_products += gap.products
+    value = np.nan
+    if gap is not None:
+        value = gap.value
+        gap.release()
+    return QPState(x=x, nit=nit, nmatvec=nmatvec + int(round(gap_products)), status=status,
+                   optimality=float(gp_inf), time=time.perf_counter() - t0, steps=steps,
+                   gap=value)
 
 
 def _cg_step(matvec, b, x, g, p, ap, pap, gp, q0, upper, abar, saved, columns, row_clips):
@@ -201,15 +230,15 @@ def _cg_step(matvec, b, x, g, p, ap, pap, gp, q0, upper, abar, saved, columns, r
     product with ``A``.
 
     Returns ``(kind, products with A used, 1 if sparse else 0, (beta2, phit_phi,
-    gp_inf), carried)``: ``kind`` is ``"cg"`` or ``"expansion"``, ``carried`` the
+    gp_inf, gp2), carried)``: ``kind`` is ``"cg"`` or ``"expansion"``, ``carried`` the
     next step's ``(g . p, q(x))`` when CG continues (None after a restart).
     """
     a_cg = gp / pap
     clipped, xg, xb, phi_ap = K.project_step_update(x, g, p, ap, b, upper, a_cg, saved, row_clips)
     if clipped == 0:                                   # inside the box: the CG step
-        beta2, ptp, gp_inf, _, gp_next = K.conjugate_direction_measures(
+        beta2, ptp, gp_inf, gp2, gp_next = K.conjugate_direction_measures(
             x, g, upper, p, phi_ap / pap, abar)
-        return "cg", 0, 0, (beta2, ptp, gp_inf), (gp_next, 0.5 * (xg - xb))
+        return "cg", 0, 0, (beta2, ptp, gp_inf, gp2), (gp_next, 0.5 * (xg - xb))
     if columns is not None and clipped <= x.size // 64:
         dxg, dphi_ap, a_f = K.sparse_correction(x, saved, p, a_cg, upper, row_clips, *columns,
                                                 g, ap)
@@ -226,9 +255,9 @@ def _cg_step(matvec, b, x, g, p, ap, pap, gp, q0, upper, abar, saved, columns, r
     q_feasible = q0 - a_f * gp + 0.5 * a_f * a_f * pap
     q = 0.5 * (xg - xb)                        # q(x) = 1/2 x.(g - b)
     if q <= q_feasible:
-        beta2, ptp, gp_inf, _, gp_next = K.conjugate_direction_measures(
+        beta2, ptp, gp_inf, gp2, gp_next = K.conjugate_direction_measures(
             x, g, upper, p, phi_ap / pap, abar)
-        return "expansion", used, sparse, (beta2, ptp, gp_inf), (gp_next, q)
+        return "expansion", used, sparse, (beta2, ptp, gp_inf, gp2), (gp_next, q)
     # classic expansion from the saved point
     x[...] = saved
     K.projected_step(x, p, upper, a_f)                  # feasible half step (exact)
@@ -239,8 +268,8 @@ def _cg_step(matvec, b, x, g, p, ap, pap, gp, q0, upper, abar, saved, columns, r
 
 def _restart(matvec, b, x, g, p, ap, upper, abar):
     """``g = A x - b`` from scratch (one product, ``ap`` as scratch) and ``p`` its free
-    part (a CG restart); returns the KKT measures ``(beta2, phit_phi, gp_inf)``."""
+    part (a CG restart); returns the KKT measures ``(beta2, phit_phi, gp_inf, gp2)``."""
     matvec(x, ap)
     K.residual_gradient(ap, b, g)
     K.free_gradient(x, g, upper, p)
-    return K.projected_gradient_measures(x, g, upper, abar)[:3]
+    return K.projected_gradient_measures(x, g, upper, abar)

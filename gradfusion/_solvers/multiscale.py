@@ -11,6 +11,7 @@ solve's: the same optimum and tolerance as a single-scale solve.
 
 from ._transfer import downsample, upsample
 from .active_set import active_set_solve
+from .gap import GapTest
 from .mprgp import mprgp
 
 __all__ = ["downsample", "upsample", "coarse_to_fine", "resolve_method", "METHODS"]
@@ -51,8 +52,8 @@ def coarse_to_fine(make_problem, arrays, x0, *, min_size, tol, maxiter,
     make_problem : callable
         ``make_problem(depth, *arrays)`` builds the problem of one scale from the arrays
         at that scale (``depth`` 2x coarsenings below the finest, 0 = finest); it has
-        ``hessian``, ``matvec``, ``matvec_dot``, ``b``, ``upper``, ``lipschitz``,
-        ``columns()`` and ``heuristic()``.
+        ``hessian``, ``matvec``, ``matvec_dot``, ``b``, ``target``, ``upper``,
+        ``lipschitz``, ``columns()`` and ``heuristic()``.
     arrays : tuple of ndarray
         The image, the proposal and any weight maps, each ``(C or 1, H, W)``; every
         coarser scale holds their 2x2 area averages.
@@ -62,11 +63,14 @@ def coarse_to_fine(make_problem, arrays, x0, *, min_size, tol, maxiter,
     min_size : int
         Stop coarsening when the next scale would have a side below this;
         ``min_size <= 0`` or a large value disables the coarse scales.
-    tol, maxiter, callback
+    tol : float
+        Stop when the estimated relative objective gap is at most ``tol``
+        (:class:`GapTest`).
+    maxiter, callback
         As for :func:`mprgp`; ``maxiter`` applies per scale, the callback to
         the finest scale only.
     coarse_tol : float, optional
-        Tolerance of the coarse scales (never tighter than ``tol``): they only
+        Gap tolerance of the coarse scales (never tighter than ``tol``): they only
         provide a warm start, so solving them tightly is wasted work.
     method : {"active-set", "mprgp"}
         The solver at every scale: :func:`active_set_solve` or :func:`mprgp`
@@ -95,8 +99,10 @@ def coarse_to_fine(make_problem, arrays, x0, *, min_size, tol, maxiter,
             x = upsample(x, I.shape)
         finest = depth == len(pyramid) - 1
         level_tol = tol if finest or coarse_tol is None else max(tol, coarse_tol)
-        common = dict(tol=level_tol, maxiter=maxiter, callback=callback if finest else None,
-                      columns=problem.columns())
+        gap = GapTest(problem.hessian, problem.b, problem.target, problem.upper, level_tol,
+                      skip_first=depth > 0)
+        common = dict(maxiter=maxiter, callback=callback if finest else None,
+                      columns=problem.columns(), gap=gap)
         if method == "active-set":
             state = active_set_solve(problem.hessian, problem.b, x, problem.upper, **common)
         else:

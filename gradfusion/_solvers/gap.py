@@ -1,0 +1,154 @@
+"""The solvers' stopping test: an estimate of the relative objective gap.
+
+For the box QP ``min q(x) = 1/2 x^T A x - b^T x`` over ``0 <= x <= u`` and a
+feasible ``x`` with gradient ``g = A x - b``, read the bound multipliers off the
+gradient (``g_i`` where ``x_i = 0`` and ``g_i >= 0``, ``-g_i`` where ``x_i = u_i``
+and ``g_i <= 0``, zero elsewhere). The Lagrangian with these multipliers has the
+gradient ``gp`` at ``x`` (the projected gradient: ``g`` on the free variables,
+the part of ``g`` that points into the box at a bound) and the value ``q(x)``
+there (complementarity), so weak duality gives the bound
+
+    q(x) - q*  <=  1/2 gp^T A^{-1} gp.
+
+It is the exact gap once the active set is right and the free block is
+unconstrained, and a bound everywhere. ``A^{-1}`` is replaced by one
+multigrid V-cycle ``M`` of the whole Hessian (:class:`MaskedMultigrid`, every
+variable free; one cycle costs about three products with ``A``), and the gap is
+taken relative to the objective itself, ``phi(x) = 1/2 (x - t)^T A (x - t)``
+(``t`` the target, ``b = A t``; the minimised objective is ``2 phi / m``):
+
+    gap(x) = 1/2 gp^T M gp / phi(x).
+
+Measured on photographs (docs/solver.md), ``gap`` was 1.2-50x the true
+relative gap ``(F(x) - F*) / F(x)``: the cycle over-weights the
+low frequencies of ``gp`` against ``A^{-1}`` (1.3-5.5x the exact bound), which
+is itself 1.2-6x the gap. It is an estimate, not a certificate: ``M`` is not
+``A^{-1}``.
+
+The run stops when ``1/2 gp^T M gp <= tol phi(x) + floor``. ``floor`` is the
+estimate's rounding level in the arrays' dtype: a gradient computed in
+floating point carries errors of about ``eps (s |x_i| + |b_i|)`` per entry
+(``s`` the largest absolute row sum of ``A``), worth
+``1/2 eps^2 sum (s |x_i| + |b_i|)^2 / A_ii`` in the estimate, times
+:data:`FLOOR_FACTOR`. Without it a float32 solve asked for a gap its rounding
+cannot show, or any solve of a proposal the display reproduces exactly
+(``phi* = 0``, where the relative gap stays of order 1), would iterate on noise
+until ``maxiter``.
+
+A check costs a V-cycle, so the solvers do not check at every iteration: after
+the first check (at the second iteration of a scale started from a coarser
+scale's solution, which is never converged yet) they predict the estimate from the squared projected-gradient
+norm, which their KKT passes compute anyway (``est * |gp|^2 / |gp_last|^2``),
+and check again when the prediction is within :data:`CHECK_FACTOR` of the
+threshold.
+"""
+
+import numpy as np
+
+from .._stencils import REFLECT
+from . import _kernels as K
+from .multigrid import MaskedMultigrid
+
+#: the floor's factor over the rounding model (calibrated on float32 solves run to the
+#: rounding level: docs/solver.md)
+FLOOR_FACTOR = 10.0
+
+#: check when the predicted estimate is within this factor of the threshold
+CHECK_FACTOR = 4.0
+
+#: ``tol`` is multiplied by this on a singular Hessian: without a regulariser (singular
+#: along the Sobel operator's Nyquist null space, or held there only by a level term) and
+#: with reflected borders and no level term (constants are a null direction). The dual
+#: bound is infinite (or huge) along the null space and one V-cycle a poor inverse there
+#: (its smallest eigenvalue against ``A^{-1}`` is 0.03 with no regulariser and a level
+#: weight of 0.3, against 0.19-0.30 with one): the estimate was 0.01-0.6x the true gap on
+#: small random images (without a regulariser; 0.12 once with reflected borders)
+SINGULAR_TOL_FACTOR = 1e-3
+
+
+def is_singular(hessian):
+    """Whether ``A`` is singular or nearly so (see :data:`SINGULAR_TOL_FACTOR`)."""
+    if hessian.reg_weight == 0.0:
+        return True
+    no_level = hessian.shift == 0.0 and (hessian.diagonal is None
+                                         or float(hessian.diagonal.min()) <= 0.0)
+    return hessian.mode == REFLECT and no_level
+
+
+class GapTest:
+    """The gap estimate and stopping test of one solve at one scale.
+
+    Parameters
+    ----------
+    hessian : gradfusion._problem.Hessian
+        ``A`` (its ``abs_row_sum``, ``centre`` and the multigrid's levels).
+    b, target, upper : ndarray
+        The linear term ``b = A t``, the target ``t`` and the upper bounds per channel.
+    tol : float
+        Stop when the estimated relative gap is at most ``tol`` (or at the floor).
+    skip_first : bool
+        No check at the first call of :meth:`due` (the start came from a coarser scale:
+        its fine detail is never solved yet, and a check there was always wasted).
+    """
+
+    def __init__(self, hessian, b, target, upper, tol, skip_first=False):
+        self.hessian = hessian
+        self.b = b
+        self.target = target
+        self.upper = upper
+        self.tol = float(tol) * (SINGULAR_TOL_FACTOR if is_singular(hessian) else 1.0)
+        self.eps = float(np.finfo(b.dtype).eps)
+        self.row_sum = b.dtype.type(hessian.abs_row_sum)
+        self.centre = hessian.centre
+        self.checks = 0
+        #: ``(estimate, phi, floor, |gp|^2)`` of the last check
+        self.last = None
+        #: the relative gap estimate of the last check (``estimate / phi``)
+        self.value = np.nan
+        self.products = 0.0
+        self._skip = bool(skip_first)
+        self._mg = None
+
+    def due(self, gp2):
+        """Whether a check is worth its V-cycle at a point whose ``|gp|^2`` is ``gp2``."""
+        if self._skip:
+            self._skip = False
+            return False
+        if self.last is None:
+            return True
+        est, phi, floor, gp2_last = self.last
+        predicted = est * gp2 / gp2_last if gp2_last > 0.0 else 0.0
+        return predicted <= CHECK_FACTOR * (self.tol * phi + floor)
+
+    def check(self, x, g, out, z, mg=None, scratch=None):
+        """Estimate the gap at ``x`` (``g`` its gradient, computed from scratch); return True
+        when the run may stop.
+
+        ``out`` and ``z`` are work arrays (the projected gradient and its V-cycle); ``mg``
+        the caller's multigrid with every variable free, or None for this test's own (built
+        on first use, with ``scratch`` as its finest work array).
+        """
+        phi2, noise, gp2 = K.gap_measures(x, g, self.target, self.b, self.upper,
+                                          self.row_sum, out)
+        if mg is None:
+            mg = self._multigrid(x, scratch)
+        mg.products = 0.0
+        est = 0.5 * mg.apply(out, z) if gp2 > 0.0 else 0.0
+        #: products with ``A`` of the last check's cycle, in finest-level units
+        self.products = mg.products
+        phi = 0.5 * phi2
+        floor = FLOOR_FACTOR * 0.5 * self.eps * self.eps * noise / self.centre
+        self.checks += 1
+        self.last = (est, phi, floor, gp2)
+        self.value = est / phi if phi > 0.0 else (0.0 if est <= 0.0 else np.inf)
+        return est <= self.tol * phi + floor
+
+    def _multigrid(self, x, scratch):
+        if self._mg is None:
+            self._mg = MaskedMultigrid(self.hessian, x.shape, x.dtype, scratch=scratch)
+            self._mg.update(np.ones(x.shape, dtype=np.uint8))
+        return self._mg
+
+    def release(self):
+        """Drop the own multigrid's arrays (the run is over)."""
+        self._mg = None
