@@ -16,6 +16,7 @@ import os as _os
 _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from . import baselines, metrics, poisson  # noqa: E402
+from .batch import DaskUnavailableError, PairResult, solve_many  # noqa: E402
 from ._memory import MemoryLimitError  # noqa: E402
 from .evaluation import Evaluation, comparison_figure, evaluate  # noqa: E402
 from .objective import gradient_error, paper_loss  # noqa: E402
@@ -29,6 +30,9 @@ __version__ = "0.1.0"
 __all__ = [
     "solve",
     "SolveResult",
+    "solve_many",
+    "PairResult",
+    "DaskUnavailableError",
     "DEFAULT_REG_WEIGHT",
     "LEVEL_WEIGHTS",
     "gradient_error",

@@ -1,0 +1,219 @@
+"""Many pairs at once: :func:`solve_many` on local cores or a Dask cluster.
+
+See ``docs/batch.md`` for choosing the number of workers, Dask, the threading
+layer and the folder command ``gradfusion batch``.
+"""
+
+import inspect
+import math
+import os
+
+import numpy as np
+
+from ._batch import _threading
+from ._batch._local import Task, run_dask, run_local, start_method
+from ._batch._tasks import PairResult, solve_arrays, solve_paths
+
+__all__ = ["solve_many", "PairResult", "DaskUnavailableError", "BACKENDS", "THREADING_LAYER",
+           "default_backend", "start_method"]
+
+# Numba picks its threading layer when it first runs a parallel kernel; make it
+# workqueue on Linux (fork-safe, the same bits as OpenMP), so that a process forked
+# after a solve (a user's multiprocessing pool) does not die in GNU OpenMP. A layer the
+# user chose wins. See gradfusion/_batch/_threading.py and docs/batch.md.
+THREADING_LAYER = _threading.choose_layer()
+
+#: local pool kinds of :func:`solve_many`
+BACKENDS = ("auto", "processes", "threads")
+
+#: ``solve`` keywords that make no sense for a batch (one per pair, or progress on a terminal)
+_REFUSED = {"x0": "a warm start is per pair", "callback": "solve_many uses the callback itself",
+            "progress": "iterate over the results for progress"}
+
+
+class DaskUnavailableError(ImportError):
+    """``client=`` or ``--scheduler`` was given but dask.distributed is not installed."""
+
+    __module__ = "gradfusion"
+
+
+def _require_dask():
+    try:
+        import distributed  # noqa: F401
+    except ImportError:
+        raise DaskUnavailableError(
+            "running on a Dask cluster needs dask and distributed: "
+            "pip install 'gradfusion[dask]'") from None
+
+
+def _check_options(options):
+    from .synthesis import solve
+
+    accepted = set(inspect.signature(solve).parameters) - {"image", "proposal", "alpha"}
+    for name in options:
+        if name in _REFUSED:
+            raise TypeError(f"solve_many does not take {name}: {_REFUSED[name]}")
+        if name not in accepted:
+            raise TypeError(f"solve_many got an unexpected keyword argument {name!r}")
+
+
+def _array_estimate(image):
+    from ._memory import estimate_solve_bytes
+
+    a = np.asarray(image) if not hasattr(image, "dtype") else image
+    dtype = np.float32 if a.dtype == np.float32 else np.float64
+    return estimate_solve_bytes((1, 1, int(np.prod(a.shape))), dtype)
+
+
+def _file_estimate(path, float32):
+    """Estimated solve bytes from the image header (0 when the header is not readable)."""
+    from ._memory import estimate_solve_bytes
+
+    try:
+        from PIL import Image
+
+        with Image.open(path) as im:
+            width, height = im.size
+            channels = len(im.getbands())
+    except Exception:
+        return 0.0
+    channels = 3 if channels >= 3 else 1     # an opaque alpha channel is dropped
+    return estimate_solve_bytes((channels, height, width), np.float32 if float32 else np.float64)
+
+
+def _is_paths(item):
+    return len(item) == 3 and all(isinstance(p, (str, os.PathLike)) for p in item)
+
+
+def _tasks(pairs, alpha, options, bits, overwrite, float32):
+    largest = 0.0
+    for index, item in enumerate(pairs):
+        try:
+            item = tuple(item)
+        except TypeError:
+            raise TypeError(f"pairs[{index}] must be (image, proposal) or (input_path, "
+                            f"proposal_path, output_path), got {type(item).__name__}") from None
+        if _is_paths(item):
+            paths = tuple(os.fspath(p) for p in item)
+            estimate = _file_estimate(paths[0], float32) or largest
+            largest = max(largest, estimate)
+            yield Task(index, solve_paths, (paths, alpha, options),
+                       dict(bits=bits, overwrite=overwrite, float32=float32), estimate, paths)
+        elif len(item) == 2:
+            yield Task(index, solve_arrays, (item[0], item[1], alpha, options), {},
+                       _array_estimate(item[0]))
+        else:
+            raise TypeError(f"pairs[{index}] must be (image, proposal) or (input_path, "
+                            f"proposal_path, output_path), got {len(item)} items")
+
+
+def default_backend(workers):
+    """The local pool kind ``backend="auto"`` uses for ``workers`` concurrent pairs."""
+    if workers <= 1:
+        return "threads"         # no process to start, no array to copy
+    return "processes"           # measured faster (docs/batch.md): the solver's Python holds the GIL
+
+
+def solve_many(pairs, alpha, *, client=None, workers=None, backend="auto", as_completed=False,
+               max_memory=None, bits=None, overwrite=False, float32=False, **options):
+    """Solve many pairs with :func:`gradfusion.solve`, on all local cores or a Dask cluster.
+
+    Parameters
+    ----------
+    pairs : iterable
+        ``(image, proposal)`` arrays, or ``(input_path, proposal_path,
+        output_path)`` file triples, consumed lazily (at most a few pairs per
+        worker are in flight). File pairs are read, solved and written by the
+        worker (on a cluster the paths must be valid there), and the output is
+        written atomically (``gradfusion.io.write_image``).
+    alpha : float or sequence of float
+        Combiner transmission, as in :func:`gradfusion.solve`.
+    client : dask.distributed.Client, optional
+        Run on this cluster (the ``dask`` extra). Array pairs are scattered to
+        the workers once each; file pairs move no image through the client.
+    workers : int, optional
+        Local pairs solved at once (default: the usable cores). Fewer run when
+        their estimated peak memory (``13 * C * H * W * itemsize`` each, the
+        estimate ``solve`` checks) would not fit ``max_memory`` together.
+    backend : {"auto", "processes", "threads"}, optional
+        Local pool: processes (default for 2 or more workers; started with the
+        ``forkserver`` method, never ``fork``) or threads (default for one).
+    as_completed : bool, optional
+        Return an iterator of :class:`PairResult` in the order pairs finish,
+        instead of a list in input order.
+    max_memory : int, float or str, optional
+        Memory limit of the concurrent solves together (default: as
+        ``solve``, ``GRADFUSION_MAX_MEMORY`` or the available memory); also
+        passed to each ``solve``.
+    bits : {8, 16}, optional
+        Bit depth of written outputs (default: 16 for 16-bit inputs, else 8).
+    overwrite : bool, optional
+        Replace existing output files (otherwise such a pair fails).
+    float32 : bool, optional
+        Solve file pairs in single precision.
+    **options
+        Any other keyword of :func:`gradfusion.solve` (``level_weight``,
+        ``tol``, ``method``, ...), the same for every pair.
+
+    Returns
+    -------
+    results : list of PairResult, or iterator of PairResult
+        One per pair. A pair that fails (unreadable file, sizes differ, memory
+        refusal, bad value) has ``error`` set and does not stop the others.
+
+    Raises
+    ------
+    TypeError
+        An unknown or per-pair keyword (``x0``, ``callback``, ``progress``),
+        or an item of ``pairs`` that is neither a pair nor a triple.
+    DaskUnavailableError
+        ``client`` given without dask.distributed installed.
+
+    Notes
+    -----
+    Local worker processes get ``cores // workers`` Numba threads each; a
+    solve's last bits depend on its thread count (parallel sums), so a result
+    equals ``solve`` run with the same number of threads bitwise.
+
+    Examples
+    --------
+    >>> import numpy as np, gradfusion
+    >>> rng = np.random.default_rng(0)
+    >>> pairs = [(I, 0.5 * I) for I in rng.random((3, 24, 24))]
+    >>> results = gradfusion.solve_many(pairs, 0.7, workers=1)
+    >>> [(r.index, r.ok) for r in results]
+    [(0, True), (1, True), (2, True)]
+    """
+    from ._memory import memory_limit
+
+    _check_options(options)
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    if workers is not None:
+        if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 1:
+            raise ValueError(f"workers must be a positive integer, got {workers!r}")
+    if bits not in (None, 8, 16):
+        raise ValueError(f"bits must be 8 or 16, got {bits!r}")
+    if max_memory is not None:
+        options["max_memory"] = max_memory
+    budget = memory_limit(max_memory)[0]
+    tasks = _tasks(pairs, alpha, options, bits, bool(overwrite), bool(float32))
+    if client is not None:
+        _require_dask()
+        tasks = (_scatter_arrays(t) for t in tasks)
+        results = run_dask(client, tasks, math.inf if max_memory is None else budget)
+    else:
+        workers = int(workers or _threading.usable_cores())
+        if backend == "auto":
+            backend = default_backend(workers)
+        results = run_local(tasks, workers, backend, budget)
+    if as_completed:
+        return results
+    return sorted(results, key=lambda r: r.index)
+
+
+def _scatter_arrays(task):
+    if task.fn is solve_arrays:
+        task.kwargs = dict(task.kwargs, scatter=True)
+    return task
+
