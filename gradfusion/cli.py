@@ -168,6 +168,50 @@ def _parser():
     d.add_argument("--alpha", type=float, default=0.7,
                    help="combiner transmission in (0, 1) (default %(default)s)")
     d.add_argument("--overwrite", action="store_true", help="replace existing files in --out")
+
+    b = sub.add_parser("batch", help="solve every pair of two folders, resumably, on local cores "
+                                     "or a Dask cluster")
+    b.add_argument("input_dir", help="folder of scene images I")
+    b.add_argument("proposal_dir", help="folder of proposals P, paired with the inputs by name")
+    b.add_argument("out_dir", help="folder for the outputs, manifest.csv and manifest.json")
+    b.add_argument("--alpha", type=_alpha, required=True,
+                   help="combiner transmission in (0, 1), or one value per channel")
+    b.add_argument("--pattern", default="{stem}",
+                   help="proposal file name (without extension) for an input named {stem}, "
+                        "e.g. '{stem}_night' (default %(default)s)")
+    b.add_argument("--suffix", default="", help="appended to the input's name in the output's")
+    b.add_argument("--format", choices=("png", "tif"), default="png",
+                   help="output format (default %(default)s)")
+    b.add_argument("--bits", type=int, choices=(8, 16), default=None,
+                   help="bit depth of the outputs (default: 16 for 16-bit inputs, else 8)")
+    b.add_argument("--workers", type=int, default=None,
+                   help="pairs solved at once on this machine (default: its cores; fewer when "
+                        "they would not fit the memory limit together)")
+    b.add_argument("--backend", choices=("auto", "processes", "threads"), default="auto",
+                   help="local pool (default: processes, a thread for --workers 1)")
+    b.add_argument("--scheduler", default=None,
+                   help="run on Dask: tcp://HOST:PORT of a running scheduler, or local:N to start "
+                        "a local cluster of N worker processes (needs gradfusion[dask])")
+    b.add_argument("--force", action="store_true",
+                   help="redo every pair, even those the manifest records as done")
+    b.add_argument("--level-weight", type=_level_weight, default=0.0, help=_LEVEL_HELP)
+    b.add_argument("--reg-weight", type=float, default=DEFAULT_REG_WEIGHT,
+                   help="weight of the regulariser relative to the Sobel term (default %(default)s)")
+    b.add_argument("--regularizer", choices=("nyquist", "gradient", "none"), default="nyquist",
+                   help="regulariser of the Sobel blind spot (default %(default)s)")
+    b.add_argument("--boundary", choices=("zero", "reflect"), default="zero",
+                   help="image border of the Sobel filter (default %(default)s)")
+    b.add_argument("--tol", type=float, default=None,
+                   help="optimality tolerance (default: the library's for the dtype)")
+    b.add_argument("--maxiter", type=int, default=None,
+                   help="iteration limit per scale (default: the library's)")
+    b.add_argument("--max-memory", default=None,
+                   help="memory limit of the pairs solved at once together, e.g. 4GB (default: "
+                        "GRADFUSION_MAX_MEMORY or the available memory)")
+    b.add_argument("--solver", choices=("auto", "active-set", "mprgp"), default="auto",
+                   help="bound-constrained solver (default %(default)s)")
+    b.add_argument("--float32", action="store_true", help="solve in single precision")
+    b.add_argument("--no-progress", action="store_true", help="never show a progress bar")
     return p
 
 
@@ -371,6 +415,169 @@ def _cmd_demo(args):
     return 0
 
 
+def _batch_client(scheduler):
+    """``(client, cluster)`` for ``--scheduler`` (cluster None for a remote scheduler)."""
+    from .batch import DaskUnavailableError, _require_dask
+
+    try:
+        _require_dask()
+    except DaskUnavailableError as exc:
+        raise UsageError(f"--scheduler: {exc}") from None
+    from distributed import Client, LocalCluster
+
+    if scheduler.startswith("local:"):
+        try:
+            n = int(scheduler[len("local:"):])
+        except ValueError:
+            n = 0
+        if n < 1:
+            raise UsageError(f"--scheduler local:N needs a positive N, got {scheduler!r}")
+        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
+                               dashboard_address=None)
+        return Client(cluster), cluster
+    if "://" not in scheduler:
+        raise UsageError(f"--scheduler must be tcp://HOST:PORT or local:N, got {scheduler!r}")
+    try:
+        return Client(scheduler, timeout="20s"), None
+    except (OSError, TimeoutError) as exc:
+        raise UsageError(f"--scheduler {scheduler}: cannot connect ({exc})") from None
+
+
+def _cmd_batch(args):
+    import signal
+
+    from ._batch import _folder
+    from .batch import solve_many
+
+    for folder, option in ((args.input_dir, "INPUT_DIR"), (args.proposal_dir, "PROPOSAL_DIR")):
+        if not os.path.isdir(folder):
+            raise UsageError(f"{folder}: {option} is not a folder")
+    if os.path.exists(args.out_dir) and not os.path.isdir(args.out_dir):
+        raise UsageError(f"{args.out_dir}: OUT_DIR is a file, not a folder")
+    if any(os.path.exists(args.out_dir) and _same_file(args.out_dir, d)
+           for d in (args.input_dir, args.proposal_dir)):
+        raise UsageError(f"{args.out_dir}: OUT_DIR must differ from INPUT_DIR and PROPOSAL_DIR")
+    if args.workers is not None and args.workers < 1:
+        raise UsageError(f"--workers must be a positive integer, got {args.workers}")
+    if args.scheduler and (args.workers is not None or args.backend != "auto"):
+        raise UsageError("--workers and --backend are for local runs; with --scheduler the "
+                         "cluster's workers are used")
+    try:
+        pairs, unpaired, orphans = _folder.pair_folders(args.input_dir, args.proposal_dir,
+                                                        args.pattern)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    for path in unpaired:
+        print(f"gradfusion: unpaired input (no proposal named "
+              f"{args.pattern.replace('{stem}', os.path.splitext(os.path.basename(path))[0])}): "
+              f"{path}", file=sys.stderr)
+    for path in orphans:
+        print(f"gradfusion: unpaired proposal: {path}", file=sys.stderr)
+    if not pairs:
+        raise UsageError(f"no pairs: no file of {args.input_dir} has a proposal in "
+                         f"{args.proposal_dir} named by --pattern {args.pattern!r}")
+    options = dict(level_weight=args.level_weight, reg_weight=args.reg_weight,
+                   regularizer=None if args.regularizer == "none" else args.regularizer,
+                   boundary=args.boundary, tol=args.tol, method=args.solver)
+    if args.maxiter is not None:
+        options["maxiter"] = args.maxiter
+    settings = dict(alpha=args.alpha, pattern=args.pattern, suffix=args.suffix, format=args.format,
+                    bits=args.bits, float32=args.float32, **options)
+    os.makedirs(args.out_dir, exist_ok=True)
+    manifest = _folder.Manifest(args.out_dir, settings)
+    previous = None if args.force else manifest.load()
+    if previous is not None and previous != json_settings(settings):
+        changed = sorted(k for k in set(previous) | set(settings)
+                         if previous.get(k) != json_settings(settings).get(k))
+        raise UsageError(f"{manifest.json_path}: made with other settings ({', '.join(changed)}); "
+                         "pass --force to redo every pair, or choose another OUT_DIR")
+    todo, keys, skipped = [], {}, 0
+    for stem, input_path, proposal_path in pairs:
+        name = f"{stem}{args.suffix}.{args.format}"
+        out = os.path.join(args.out_dir, name)
+        if any(_same_file(out, x) for x in (input_path, proposal_path)):
+            raise UsageError(f"{out}: refusing to overwrite an input file")
+        if manifest.done(input_path, proposal_path, name):
+            skipped += 1
+            continue
+        if os.path.exists(out) and previous is None and not args.force:
+            raise UsageError(f"{out}: exists and {args.out_dir} has no manifest; pass --force "
+                             "to replace it")
+        todo.append((input_path, proposal_path, out))
+        keys[out] = (_folder.file_key(input_path), _folder.file_key(proposal_path))
+    if skipped:
+        print(f"gradfusion: {skipped} of {len(pairs)} pairs done before (manifest, inputs "
+              f"unchanged): skipped; --force redoes them", file=sys.stderr)
+    client = cluster = None
+    if args.scheduler:
+        client, cluster = _batch_client(args.scheduler)
+
+    def on_sigterm(signum, frame):
+        raise KeyboardInterrupt
+
+    previous_handler = signal.signal(signal.SIGTERM, on_sigterm)
+    counts = {"ok": 0, "unconverged": 0, "failed": 0}
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=len(todo), unit="pair", dynamic_ncols=True,
+               disable=args.no_progress or not sys.stderr.isatty())
+    results = _no_results()
+    try:
+        results = solve_many(todo, args.alpha, client=client, workers=args.workers,
+                             backend=args.backend, as_completed=True, max_memory=args.max_memory,
+                             bits=args.bits, overwrite=True, float32=args.float32, **options)
+        for pair in results:
+            counts[pair.status] += 1
+            manifest.record(pair, *keys[pair.output])
+            manifest.save()
+            if pair.error:
+                bar.write(f"gradfusion: failed: {pair.input}: {pair.error}", file=sys.stderr)
+            bar.set_postfix(failed=counts["failed"], refresh=False)
+            bar.update(1)
+    except KeyboardInterrupt:
+        bar.close()
+        manifest.save(force=True)
+        print(f"gradfusion: stopped after {sum(counts.values())} of {len(todo)} pairs "
+              f"(manifest saved); run the same command again to resume", file=sys.stderr)
+        raise
+    finally:
+        results.close()          # stops the pairs still running (nothing is half-written)
+        bar.close()
+        signal.signal(signal.SIGTERM, previous_handler)
+        manifest.dirty = manifest.dirty or not os.path.exists(manifest.json_path)
+        manifest.save(force=True)
+        if client is not None:
+            client.close()
+        if cluster is not None:
+            cluster.close()
+            _remove_orphans(args.out_dir)
+    print(f"solved {counts['ok'] + counts['unconverged']} pairs ({counts['unconverged']} stopped "
+          f"before the tolerance), {counts['failed']} failed, {skipped} skipped; "
+          f"manifest: {manifest.csv_path}")
+    return 0 if counts["failed"] == counts["unconverged"] == 0 else 1
+
+
+def _no_results():
+    yield from ()
+
+
+def json_settings(settings):
+    """Settings as they read back from the manifest's JSON (tuples become lists)."""
+    import json
+
+    return json.loads(json.dumps(settings))
+
+
+def _remove_orphans(folder):
+    """Temporaries of writes cut short when a local Dask cluster's workers were stopped."""
+    for name in os.listdir(folder):
+        if name.startswith(".gradfusion-"):
+            try:
+                os.unlink(os.path.join(folder, name))
+            except OSError:
+                pass
+
+
 def _show_warning(message, category, filename, lineno, file=None, line=None):
     print(f"gradfusion: warning: {message}", file=sys.stderr)
 
@@ -397,7 +604,7 @@ def main(argv=None):
     from .metrics import LPIPSUnavailableError
 
     command = {"solve": _cmd_solve, "evaluate": _cmd_evaluate, "tradeoff": _cmd_tradeoff,
-               "demo": _cmd_demo}
+               "demo": _cmd_demo, "batch": _cmd_batch}
     with warnings.catch_warnings():
         warnings.showwarning = _show_warning
         try:
