@@ -124,7 +124,9 @@ def active_set_solve(hessian, b, x, upper, *, tol=0.0, maxiter, callback=None, c
         if nit >= maxiter:
             status = 1
             break
-        if gp_inf < best:
+        # the start is not a reference: a Newton step from a warm start (a neighbouring
+        # problem's optimum) may raise the optimality before it falls
+        if gp_inf < best or steps["newton"] == 1:
             best, since_best = gp_inf, 0
         else:
             since_best += 1
