@@ -3,12 +3,14 @@
 For one call of :func:`gradfusion.solve` with ``C`` channels of ``H x W``
 pixels the minimised objective is
 
-    F(R) = 1/m * ( ||S(O - P)||^2 + w ||D(O - P)||^2 + 2 sum lam (O - P)^2 ),
+    F(R) = 1/m * ( ||S(O - P)||_G^2 + w ||D(O - P)||^2 + 2 sum lam (O - P)^2 ),
 
 ``O = alpha I + R``, with ``m = 2 C H W`` (the number of gradient entries), ``S``
 the Sobel pair, ``D`` the regulariser's pair of 1-D difference filters and ``lam``
 the level weight (a scalar or a map): the last term is ``mean(lam (O - P)^2)``.
-With ``t = P - alpha I`` and ``A = S^T S + w D^T D + 2 diag(lam)`` this is the box QP
+``||.||_G`` weighs each pixel's two Sobel responses by the gradient weight ``G``
+(a map, 1 without one). With ``t = P - alpha I`` and
+``A = S^T G S + w D^T D + 2 diag(lam)`` this is the box QP
 
     min 1/2 x^T A x - b^T x,  b = A t,  0 <= x[c] <= 1 - alpha[c],
 
@@ -44,31 +46,58 @@ def residual_upper(alpha, dtype):
 
 
 class Hessian:
-    """``A = S^T S + w D^T D + shift I + diag(diagonal)`` on one grid, in sum form.
+    """``A = S^T G S + w D^T D + shift I + diag(diagonal)`` on one grid, in sum form.
 
     ``shift`` (a scalar level weight, ``2 lam``) is fused into the stencil pass;
     ``diagonal`` (a level-weight map times 2, shape ``(1, h, w)`` for one map shared by
     the channels or ``(C, h, w)``, in the arrays' dtype) costs a second pass. The
     stencil part works on arrays of any size; with a ``diagonal`` the arrays must have
     its grid. The multigrid builds its coarse levels with :meth:`replace`.
+
+    ``gradient_weight`` (``G``, a non-negative map of shape ``(1, h, w)`` or
+    ``(C, h, w)``) weighs the Sobel responses of each pixel: the product is the fused
+    stencil pass plus ``S^T ((G - 1) S v)`` (a Sobel pass, a product and an adjoint
+    pass), and the bounds below scale the stencil's by ``max(1, max G)``.
     """
 
-    def __init__(self, mode, reg_weight, taps, shift=0.0, diagonal=None):
+    def __init__(self, mode, reg_weight, taps, shift=0.0, diagonal=None, gradient_weight=None):
         self.mode = mode
         self.reg_weight = float(reg_weight)
         self.taps = tuple(float(t) for t in np.ravel(taps))
         self.shift = float(shift)
         self.diagonal = diagonal
+        self.gradient_weight = gradient_weight
+        self._excess = None if gradient_weight is None else gradient_weight - 1
+        self._stencil_scale = 1.0 if gradient_weight is None else max(
+            1.0, float(gradient_weight.max()))
 
-    def replace(self, *, shift, diagonal):
-        """The same stencil with another level part (a coarse level's)."""
-        return Hessian(self.mode, self.reg_weight, self.taps, shift, diagonal)
+    def replace(self, *, shift, diagonal, gradient_weight=None):
+        """The same stencil with another level part and gradient weight (a coarse level's)."""
+        return Hessian(self.mode, self.reg_weight, self.taps, shift, diagonal, gradient_weight)
+
+    def _weighted_sobel(self, v, out, dot):
+        """``out += S^T ((G - 1) S v)``; returns ``v . S^T (G - 1) S v`` when ``dot``."""
+        gx = np.empty_like(v)
+        gy = np.empty_like(v)
+        st.sobel_forward(v, gx, gy, self.mode)
+        extra = 0.0
+        if dot:
+            extra = float(np.sum(self._excess * (gx.astype(np.float64) ** 2
+                                                 + gy.astype(np.float64) ** 2)))
+        gx *= self._excess
+        gy *= self._excess
+        back = np.empty_like(v)
+        st.sobel_adjoint(gx, gy, back, self.mode)
+        out += back
+        return extra
 
     def matvec(self, v, out):
         """``out = A v``."""
         st.normal_matvec(v, out, self.mode, self.reg_weight, self.taps, shift=self.shift)
         if self.diagonal is not None:
             st.add_diagonal(v, self.diagonal, out)
+        if self.gradient_weight is not None:
+            self._weighted_sobel(v, out, dot=False)
         return out
 
     def matvec_dot(self, v, out):
@@ -77,6 +106,8 @@ class Hessian:
                              shift=self.shift)
         if self.diagonal is not None:
             d += st.add_diagonal(v, self.diagonal, out, dot=True)
+        if self.gradient_weight is not None:
+            d += self._weighted_sobel(v, out, dot=True)
         return d
 
     @property
@@ -95,24 +126,27 @@ class Hessian:
         sampled from the same symbol), so its norm is at most the symbol's maximum over
         the frequency square; a diagonal adds at most its largest entry.
         """
-        return _symbol_bound(self.taps, self.reg_weight) + 1.01 * self.max_diagonal
+        return (self._stencil_scale * _symbol_bound(self.taps, self.reg_weight)
+                + 1.01 * self.max_diagonal)
 
     @property
     def centre(self):
         """The largest diagonal entry of ``A`` away from the border."""
-        return _stencil_centre(self.mode, self.taps, self.reg_weight) + self.max_diagonal
+        return (self._stencil_scale * _stencil_centre(self.mode, self.taps, self.reg_weight)
+                + self.max_diagonal)
 
     @property
     def abs_row_sum(self):
         """The largest absolute row sum of ``A`` (the stencil's, away from the border, plus the
         level part's largest entry): the rounding model of the gap estimate's floor."""
-        return _stencil_abs_sum(self.mode, self.taps, self.reg_weight) + self.max_diagonal
+        return (self._stencil_scale * _stencil_abs_sum(self.mode, self.taps, self.reg_weight)
+                + self.max_diagonal)
 
     def columns(self, shape):
         """``(table, row_class, col_class)`` of :func:`gradfusion._stencils.hessian_columns`
         for arrays of ``shape`` (None for images under 5x5 and with a diagonal map,
         whose columns are not class stencils): the solver's sparse gradient corrections."""
-        if self.diagonal is not None:
+        if self.diagonal is not None or self.gradient_weight is not None:
             return None
         return st.hessian_columns(shape, self.mode, self.reg_weight, self.taps, self.shift)
 
@@ -126,9 +160,24 @@ class Hessian:
         st.normal_matvec(impulses, out, self.mode, self.reg_weight, self.taps,
                          shift=self.shift)
         base = out.reshape(n, n).T.copy()
-        if self.diagonal is None:
+        if self.diagonal is None and self.gradient_weight is None:
             return [base]
-        return [base + np.diag(d.ravel().astype(np.float64)) for d in self.diagonal]
+        maps = [m for m in (self.diagonal, self.gradient_weight) if m is not None]
+        mats = []
+        for c in range(max(m.shape[0] for m in maps)):
+            a = base.copy()
+            if self.diagonal is not None:
+                a += np.diag(self.diagonal[min(c, self.diagonal.shape[0] - 1)].ravel()
+                             .astype(np.float64))
+            if self.gradient_weight is not None:
+                g = self.gradient_weight[min(c, self.gradient_weight.shape[0] - 1)]
+                part = Hessian(self.mode, 0.0, (0.0,), 0.0, None, g[np.newaxis]
+                               .astype(np.float64))
+                extra = np.zeros_like(impulses)
+                part._weighted_sobel(impulses, extra, dot=False)
+                a += extra.reshape(n, n).T
+            mats.append(a)
+        return mats
 
 
 class ResidualProblem:
@@ -137,11 +186,11 @@ class ResidualProblem:
     Arrays are ``(C, H, W)`` of one float dtype; ``alpha`` has shape (C,) (float64:
     the bounds are rounded from it, ``self.alpha`` is it in the images' dtype).
     ``level_weight`` is a float or an array of shape ``(1, H, W)`` (one map for all
-    channels) or ``(C, H, W)``.
+    channels) or ``(C, H, W)``; ``gradient_weight`` None or such an array.
     """
 
     def __init__(self, image, proposal, alpha, *, boundary="zero",
-                 regularizer="nyquist", reg_weight=0.0, level_weight=0.0):
+                 regularizer="nyquist", reg_weight=0.0, level_weight=0.0, gradient_weight=None):
         self.image = image
         self.proposal = proposal
         self.dtype = image.dtype
@@ -161,7 +210,10 @@ class ResidualProblem:
         else:
             self.level_weight = np.ascontiguousarray(level_weight, dtype=self.dtype)
             shift, diagonal = 0.0, 2 * self.level_weight
-        self.hessian = Hessian(self.mode, self.reg_weight, self.taps, shift, diagonal)
+        self.gradient_weight = None if gradient_weight is None else np.ascontiguousarray(
+            gradient_weight, dtype=self.dtype)
+        self.hessian = Hessian(self.mode, self.reg_weight, self.taps, shift, diagonal,
+                               self.gradient_weight)
         self.b = np.empty_like(image)
         self.matvec(self.target, self.b)
 
@@ -192,13 +244,21 @@ class ResidualProblem:
         """``(objective, bare_objective, regularizer_term, level_error)`` of ``residual``.
 
         ``level_error`` is the unweighted ``mean((O - P)^2)``; the objective adds
-        ``mean(level_weight (O - P)^2)``. Evaluated from scratch (not from the solver's
+        ``mean(level_weight (O - P)^2)``. ``bare_objective`` is the paper's unweighted
+        Sobel term; with a gradient weight the objective has the weighted one. Evaluated from scratch (not from the solver's
         gradient) and accumulated in float64; the scratch map is allocated here, not with
         the problem, so that it does not count towards the solver's peak memory.
         """
         d = np.empty_like(self.image)
         st.output_difference(self.image, self.proposal, residual, self.alpha, d)
         bare = st.sobel_energy(d, self.mode) / self.n_entries
+        sobel = bare
+        if self.gradient_weight is not None:
+            gx, gy = np.empty_like(d), np.empty_like(d)
+            st.sobel_forward(d, gx, gy, self.mode)
+            sobel = float(np.sum(self.gradient_weight * (gx.astype(np.float64) ** 2
+                                                         + gy.astype(np.float64) ** 2)))
+            sobel /= self.n_entries
         reg = 0.0
         if self.reg_weight > 0.0:
             reg = st.difference_energy(d, self.taps) / self.n_entries
@@ -209,7 +269,7 @@ class ResidualProblem:
             level = self.level_weight * level_error
         else:
             level = float((np.broadcast_to(self.level_weight, d.shape) * sq).mean())
-        return bare + self.reg_weight * reg + level, bare, reg, level_error
+        return sobel + self.reg_weight * reg + level, bare, reg, level_error
 
     def to_normalized_gradient_scale(self):
         """Factor from the sum-form gradient ``A x - b`` to ``dF/dx``."""

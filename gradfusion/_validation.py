@@ -359,12 +359,13 @@ def like_image(value, name, image, channel_axis, dtype):
     return out
 
 
-def pixel_map(value, name, image_shape, channel_axis, dtype):
+def pixel_map(value, name, image_shape, channel_axis, dtype, scalar=True):
     """A non-negative finite per-pixel map for an image of ``image_shape``, channels first.
 
     ``value`` has the image's shape (one value per pixel and channel) or, for a 3-D
     image, its shape without the channel axis (one value per pixel, shared by the
-    channels). Returns a C-contiguous ``(C or 1, H, W)`` array of ``dtype``.
+    channels). Returns a C-contiguous ``(C or 1, H, W)`` array of ``dtype``. ``scalar``:
+    whether the argument also takes a scalar (the message says so).
     """
     a = check_real(value, name)
     shape = tuple(image_shape)
@@ -376,8 +377,8 @@ def pixel_map(value, name, image_shape, channel_axis, dtype):
     else:
         per_pixel = f" or {(H, W)}" if axis is not None else ""
         raise ValueError(
-            f"{name} must be a scalar or an array of the image's shape {shape}{per_pixel}, "
-            f"got shape {a.shape}")
+            f"{name} must be {'a scalar or ' if scalar else ''}an array of the image's shape "
+            f"{shape}{per_pixel}, got shape {a.shape}")
     lo = float(a.min())
     if lo < 0.0:
         raise ValueError(f"{name} must be >= 0 everywhere, got minimum {lo:.6g}")

@@ -117,12 +117,14 @@ def _check_options(boundary, regularizer, reg_weight, tol, maxiter, multiscale, 
     v.flag(progress, "progress")
 
 
-#: tolerance of the coarse scales of the coarse-to-fine driver, per method: they only
-#: warm-start the next scale. MPRGP: measured at 1024x928, the same full-resolution
-#: iterations at 1e-2 as tighter, a third of the coarse time. Active set: at 4134x1496
-#: float32, 0.2 and 0.5 kept the full-resolution work (6 outer / 13 inner iterations) and
-#: cut the coarse scales from 2.4 s (1e-2) to 1.4 / 0.9 s; 1.0 took 8 / 19 (docs/solver.md)
-COARSE_TOL = {"active-set": 1e-2, "mprgp": 1e-2}
+#: tolerance of the coarse scales of the coarse-to-fine driver, per method: the inf-norm of
+#: the projected gradient (not the gap test: its V-cycles and multigrid set-up per scale
+#: doubled the time of the 256x256 real pairs); they only warm-start the next scale.
+#: MPRGP: measured at 1024x928, the same full-resolution iterations at 1e-2 as tighter, a
+#: third of the coarse time. Active set: at 4134x1496 float32, 0.2 and 0.5 kept the
+#: full-resolution work (6 outer / 13 inner iterations) and cut the coarse scales from
+#: 2.4 s (1e-2) to 1.4 / 0.9 s; 1.0 took 8 / 19 (docs/solver.md)
+COARSE_TOL = {"active-set": 0.5, "mprgp": 1e-2}
 
 #: default ``tol``: the estimated relative objective gap, for float64 and float32 alike
 DEFAULT_TOL = 1e-6
@@ -148,7 +150,8 @@ class _Progress:
 
 
 def solve(image, proposal, alpha, *, channel_axis=-1, boundary="zero",
-          regularizer="nyquist", reg_weight=DEFAULT_REG_WEIGHT, level_weight=0.0, x0=None,
+          regularizer="nyquist", reg_weight=DEFAULT_REG_WEIGHT, level_weight=0.0,
+          gradient_weight=None, x0=None,
           tol=None, maxiter=20000, multiscale=True, min_size=32, callback=None,
           progress=False, max_memory=None, method="auto"):
     r"""Find the feasible residual whose output best matches the proposal's gradients.
@@ -186,6 +189,15 @@ def solve(image, proposal, alpha, *, channel_axis=-1, boundary="zero",
         (:data:`LEVEL_WEIGHTS`, chosen on real pairs: ``docs/levels.md``).
         An array of the image's shape, or of its shape without the channel
         axis, weights each pixel (and channel).
+    gradient_weight : array, optional
+        A non-negative weight per pixel (array of the image's shape without
+        the channel axis) or per pixel and channel (the image's shape) on the
+        Sobel term: the squared gradient error of a pixel counts ``G`` times
+        (see Notes). Default: 1 everywhere (the paper's term). Use it for a
+        region of interest or a saliency map: a larger weight where the
+        structure must be kept, a smaller one where it matters less.
+        ``bare_objective`` stays the unweighted term; ``fun`` has the
+        weighted one.
     x0 : array, optional
         Warm start for the residual (same shape as ``image``), e.g. the
         previous frame's ``result.residual``; it is clipped into the bounds.
@@ -263,7 +275,10 @@ def solve(image, proposal, alpha, *, channel_axis=-1, boundary="zero",
     with ``D`` the 'valid' second differences ``[1, -2, 1]`` along x and y,
     whose squared response ``16 sin^4(omega/2)`` is large on the Nyquist
     lines and negligible where the Sobel term does its work (``O(omega^4)``
-    against ``O(omega^2)``). ``F`` is a strictly convex (up to constants
+    against ``O(omega^2)``). With a ``gradient_weight`` ``G`` the first
+    term is :math:`\frac{1}{m} \sum_x G(x) (|S_x (O - P)|^2 + |S_y (O - P)|^2)`
+    and the operator ``S^T G S``; its multigrid coarsens ``G`` by area
+    averages. ``F`` is a strictly convex (up to constants
     pinned by the bounds) quadratic over a box; it is solved to optimality,
     coarse to fine, by one of two methods (Numba stencils for
     ``A = S^T S + w D^T D``):
@@ -315,28 +330,41 @@ def solve(image, proposal, alpha, *, channel_axis=-1, boundary="zero",
     lam = check_level_weight(level_weight)
     if max_memory is not None:
         _memory.parse_bytes(max_memory, "max_memory")
-    maps = []
+    if gradient_weight is not None and np.ndim(gradient_weight) == 0:
+        raise TypeError("gradient_weight must be None or an array of the image's shape (or its "
+                        f"shape without the channel axis), got {v._describe(gradient_weight)}")
+    maps = {}
 
     def before_work(shape, dtype):
         if x0 is not None:
             v.check_like_image(x0, "x0", image)
         if lam is None:
-            maps.append(v.pixel_map(level_weight, "level_weight", np.shape(image),
-                                    channel_axis, dtype))
+            maps["level"] = v.pixel_map(level_weight, "level_weight", np.shape(image),
+                                        channel_axis, dtype)
+        if gradient_weight is not None:
+            maps["gradient"] = v.pixel_map(gradient_weight, "gradient_weight", np.shape(image),
+                                           channel_axis, dtype, scalar=False)
+        # a gradient weight also takes three image-sized scratch arrays per product
+        scratch = int(np.prod(shape)) if gradient_weight is not None else 0
         _memory.check_solve_memory(shape, dtype, max_memory,
-                                   map_size=sum(m.size for m in maps))
+                                   map_size=sum(m.size for m in maps.values()) + scratch)
 
     I, P, a, axis, dtype = v.prepare_pair(image, proposal, alpha, channel_axis,
                                           before_work=before_work)
     x = _warm_start(x0, image, channel_axis, dtype)
     tol = DEFAULT_TOL if tol is None else float(tol)
 
-    def make_problem(depth, Ik, Pk, *lam_k):
+    names = list(maps)
+
+    def make_problem(depth, Ik, Pk, *maps_k):
+        scaled = dict(zip(names, maps_k))
         # a 2x coarser grid sees 4x the squared gradients of the same picture, so the
-        # level weight scales by 4 per level to keep the fine problem's balance
-        weight = (lam_k[0] if lam_k else lam) * 4.0 ** depth
+        # level weight scales by 4 per level to keep the fine problem's balance (a
+        # gradient weight multiplies those gradients: its coarse map is its area average)
+        weight = scaled.get("level", lam) * 4.0 ** depth
         return ResidualProblem(Ik, Pk, a, boundary=boundary, regularizer=regularizer,
-                               reg_weight=reg_weight, level_weight=weight)
+                               reg_weight=reg_weight, level_weight=weight,
+                               gradient_weight=scaled.get("gradient"))
 
     bar = _Progress(progress)
 
@@ -353,7 +381,8 @@ def solve(image, proposal, alpha, *, channel_axis=-1, boundary="zero",
     method = resolve_method(method, I.shape[1] * I.shape[2])
     try:
         problem, state, levels = coarse_to_fine(
-            make_problem, (I, P, *maps), x, min_size=min_size if multiscale else 0, tol=tol,
+            make_problem, (I, P, *maps.values()), x, min_size=min_size if multiscale else 0,
+            tol=tol,
             coarse_tol=COARSE_TOL[method], maxiter=maxiter, callback=_cb, method=method)
     finally:
         bar.close()

@@ -293,6 +293,18 @@ CASES = [
     Case("solve-level-weight-map-nan", "solve", "level_weight", "a map with one NaN", ValueError,
          "level_weight contains NaN or infinite values (1 of 64)",
          lambda: solve(level_weight=_img((8, 8), 0.3, at=(1, 1), value=NAN))),
+    Case("solve-gradient-weight-scalar", "solve", "gradient_weight", "2.0", TypeError,
+         "gradient_weight must be None or an array of the image's shape (or its shape without "
+         "the channel axis), got float 2.0", lambda: solve(gradient_weight=2.0)),
+    Case("solve-gradient-weight-shape", "solve", "gradient_weight", "shape (5, 5)", ValueError,
+         "gradient_weight must be an array of the image's shape (8, 8, 3) or (8, 8), got shape "
+         "(5, 5)", lambda: solve(gradient_weight=np.ones((5, 5)))),
+    Case("solve-gradient-weight-negative", "solve", "gradient_weight", "a map with -1",
+         ValueError, "gradient_weight must be >= 0 everywhere, got minimum -1",
+         lambda: solve(gradient_weight=_img((8, 8), 1.0, at=(2, 3), value=-1.0))),
+    Case("solve-gradient-weight-nan", "solve", "gradient_weight", "a map with one NaN",
+         ValueError, "gradient_weight contains NaN or infinite values (1 of 64)",
+         lambda: solve(gradient_weight=_img((8, 8), 1.0, at=(2, 3), value=NAN))),
     Case("solve-tol-zero", "solve", "tol", "0.0", ValueError,
          "tol must be a positive number or None, got 0.0", lambda: solve(tol=0.0)),
     Case("solve-tol-nan", "solve", "tol", "NaN", ValueError,

@@ -18,6 +18,8 @@ A level term (a diagonal ``2 lam`` in the Hessian, :func:`gradfusion.solve`'s
 level ``l + 1`` is ``P^T d_l`` (``P^T 1 = 4`` away from the border, so a scalar
 shift grows 4x a level), while the stencil, a second-order operator in grid
 units, is the same at every level. Each level smooths with its own bound ``L_l``.
+A gradient weight (``gradient_weight``, a map multiplying the Sobel responses)
+is coarsened by its 2x2 area average: it scales the stencil, not a diagonal.
 
 Notes
 -----
@@ -40,6 +42,7 @@ against 11 with Galerkin operators (docs/solver.md).
 import numpy as np
 
 from . import _mg_kernels as G
+from ._transfer import downsample
 
 
 class MaskedMultigrid:
@@ -143,7 +146,10 @@ def _coarse_operators(hessian, shapes, dtype):
         if fine.diagonal is not None:
             diagonal = np.empty((fine.diagonal.shape[0],) + shape[1:], dtype=dtype)
             G.restrict(fine.diagonal, np.ones(diagonal.shape, dtype=np.uint8), diagonal)
-        ops.append(fine.replace(shift=4.0 * fine.shift, diagonal=diagonal))
+        # a gradient weight multiplies the stencil: the coarse stencil's is its area average
+        weight = None if fine.gradient_weight is None else downsample(fine.gradient_weight)
+        ops.append(fine.replace(shift=4.0 * fine.shift, diagonal=diagonal,
+                                gradient_weight=weight))
     return ops
 
 
