@@ -89,9 +89,10 @@ def mprgp(matvec, b, x, upper, *, tol=0.0, maxiter, step_scale, gamma=1.0,
         step (as evaluated there from dot products), and ``p^T A p`` comes
         with the product.
     gap : gradfusion._solvers.gap.GapTest, optional
-        Stop also when its gap estimate passes (checked on a gradient recomputed from
-        scratch, when its prediction from ``|gp|^2`` says a check is due); the estimate of
-        the returned point is reported as ``gap``.
+        Stop also when its gap estimate passes (checked when its prediction from ``|gp|^2``
+        says a check is due, on the current gradient, and confirmed on one recomputed from
+        scratch); the estimate of the returned point is reported as ``gap``. Its multigrid
+        (built on the first check) holds about two more arrays of ``x``'s size.
 
     Notes
     -----
@@ -129,15 +130,18 @@ def mprgp(matvec, b, x, upper, *, tol=0.0, maxiter, step_scale, gamma=1.0,
             status = 0
             break
         if gap is not None and not checked and gap.due(gp2):
-            if not fresh:
+            # on the current gradient (recursively updated: the conjugate directions go on
+            # if the check fails), confirmed on a recomputed one when it passes
+            done = gap.check(x, g, scratch, ap)
+            gap_products += gap.products
+            checked = True
+            if done and not fresh:
                 beta2, ptp, gp_inf, gp2 = _restart(matvec, b, x, g, p, ap, upper, abar)
                 nmatvec += 1
                 fresh = True
                 carried = None
-            done = gap.check(x, g, scratch, p, scratch=ap)
-            gap_products += gap.products
-            checked = True
-            K.free_gradient(x, g, upper, p)       # the restart's direction again
+                done = gap.check(x, g, scratch, ap)
+                gap_products += gap.products
             if done:
                 status = 0
                 break
@@ -196,8 +200,9 @@ def mprgp(matvec, b, x, upper, *, tol=0.0, maxiter, step_scale, gamma=1.0,
     if not fresh:             # stopped early: report the optimality of the returned point
         gp_inf = _restart(matvec, b, x, g, p, ap, upper, abar)[2]
         nmatvec += 1
+        checked = False
     if gap is not None and not checked:       # and its gap estimate
-        gap.check(x, g, scratch, p, scratch=ap)
+        gap.check(x, g, scratch, ap)
         gap_products += gap.products
     value = np.nan
     if gap is not None:
