@@ -32,7 +32,8 @@ class SolveResult(OptimizeResult):
     x : ndarray
         Alias of ``residual`` (the optimisation variable), as in SciPy.
     fun : float
-        The minimised objective: bare objective + ``reg_weight`` x
+        The minimised objective: bare objective (weighted by
+        ``gradient_weight`` when one is given) + ``reg_weight`` x
         regularization + ``mean(level_weight * (O - P)^2)``.
     bare_objective : float
         The authors' ``recon`` term: mean over pixels and gradient maps of
@@ -50,7 +51,7 @@ class SolveResult(OptimizeResult):
         phi``, the duality gap of the bound multipliers read off the gradient
         with one multigrid V-cycle ``M`` in place of the Hessian's inverse
         (``gp`` the projected gradient and ``phi = m/2 fun`` in sum form; see
-        ``docs/solver.md``): on photographs it was 1.2-50x the true gap, an
+        :doc:`/solver`): on photographs it was 1.2-50x the true gap, an
         estimate rather than a certificate.
     optimality : float
         Inf-norm of the projected gradient of the objective in sum form
@@ -186,7 +187,7 @@ def solve(image, proposal, alpha, *, channel_axis=-1, boundary="zero",
         (default, also ``"paper"``) is the authors' objective; as ``lam``
         grows the output tends to the clip ``alpha I + clip(P - alpha I, 0,
         1 - alpha)``. ``"perceptual"`` is the recommended setting
-        (:data:`LEVEL_WEIGHTS`, chosen on real pairs: ``docs/levels.md``).
+        (:data:`LEVEL_WEIGHTS`, chosen on real pairs: :doc:`/levels`).
         An array of the image's shape, or of its shape without the channel
         axis, weights each pixel (and channel).
     gradient_weight : array, optional
@@ -233,7 +234,7 @@ def solve(image, proposal, alpha, *, channel_axis=-1, boundary="zero",
         bytes (a number, ``math.inf`` for no limit, or a string such as
         ``"8GiB"``). Default: the ``GRADFUSION_MAX_MEMORY`` environment
         variable if set, else the memory available to the process (see
-        ``docs/errors.md``).
+        :doc:`/errors`).
     method : {"auto", "active-set", "mprgp"}, optional
         The bound-constrained solver (both reach the same optimum; see Notes).
         ``"auto"`` (default): the active-set method, or MPRGP on images of at
@@ -251,7 +252,7 @@ def solve(image, proposal, alpha, *, channel_axis=-1, boundary="zero",
     ------
     TypeError, ValueError
         On a bad argument, before any work (the cases are listed in
-        ``docs/errors.md``).
+        :doc:`/errors`).
     gradfusion.MemoryLimitError
         When the estimated peak memory (about ``13 * C * H * W * itemsize``
         bytes) exceeds ``max_memory``, before any allocation.
@@ -296,7 +297,7 @@ def solve(image, proposal, alpha, *, channel_axis=-1, boundary="zero",
     off ``g`` give, by weak duality, ``F(R) - F* <= (1/m) gp^T A^{-1} gp``
     (``gp`` the projected gradient); one multigrid V-cycle stands in for
     ``A^{-1}``, and ``result.gap`` is that estimate over ``F(R)``. It was
-    1.2-50x the true relative gap on photographs (``docs/solver.md``). The
+    1.2-50x the true relative gap on photographs (:doc:`/solver`). The
     check costs a V-cycle, so it runs only when the projected gradient's
     norm predicts that it may pass.
 
