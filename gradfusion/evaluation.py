@@ -6,13 +6,11 @@ proposal) pair and scores each output against the proposal with the metrics
 of :mod:`gradfusion.metrics`.
 """
 
-import csv
-import io as _io
-import json
 import math
 
 import numpy as np
 
+from . import _tables
 from . import _validation as v
 from . import baselines, metrics
 from .synthesis import LEVEL_WEIGHTS, check_level_weight, solve
@@ -74,36 +72,19 @@ class Evaluation:
         s = self.settings
         patches = (f"{s['patch_size']}x{s['patch_size']} patches ({s['partial']})"
                    if s["patch_size"] else "whole image")
-        lines = [f"alpha {s['alpha']}, metrics vs the proposal over {patches}, "
+        title = (f"alpha {s['alpha']}, metrics vs the proposal over {patches}, "
                  f"normalisation: {s['normalize'] or 'none'}, LPIPS: {s['lpips']}; "
-                 f"proposal stripe share {self.proposal_stripe_share:.2e}"]
-        cells = [[h for _, h, _ in COLUMNS]]
-        for row in self.rows:
-            cells.append(["n/a" if row[k] is None else f.format(row[k]) for k, _, f in COLUMNS])
-        widths = [max(len(r[i]) for r in cells) for i in range(len(COLUMNS))]
-        for r in cells:
-            lines.append("  ".join(c.ljust(w) if i == 0 else c.rjust(w)
-                                   for i, (c, w) in enumerate(zip(r, widths))))
-        return "\n".join(lines)
+                 f"proposal stripe share {self.proposal_stripe_share:.2e}")
+        return _tables.format_table(title, COLUMNS, self.rows)
 
     def to_csv(self):
         """The table as CSV text (one row per method, empty cell = not computed)."""
-        buf = _io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=[k for k, _, _ in COLUMNS], lineterminator="\n")
-        writer.writeheader()
-        for row in self.rows:
-            writer.writerow({k: "" if row[k] is None else row[k] for k, _, _ in COLUMNS})
-        return buf.getvalue()
+        return _tables.to_csv(COLUMNS, self.rows)
 
     def to_json(self):
         """The table, the settings and the proposal's stripe share as a JSON text."""
-        def clean(x):
-            return None if isinstance(x, float) and not math.isfinite(x) else x
-
-        return json.dumps({"settings": self.settings,
-                           "proposal_stripe_share": self.proposal_stripe_share,
-                           "rows": [{k: clean(val) for k, val in r.items()} for r in self.rows]},
-                          indent=2)
+        return _tables.to_json(self.rows, settings=self.settings,
+                               proposal_stripe_share=self.proposal_stripe_share)
 
 
 def _check_methods(methods):

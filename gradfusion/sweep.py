@@ -9,14 +9,12 @@ user weighs: PSNR, SSIM and GMSD against the proposal, the bare gradient
 objective, the level error and the stripe share.
 """
 
-import csv
-import io as _io
-import json
 import math
 import time
 
 import numpy as np
 
+from . import _tables
 from . import _validation as v
 from . import baselines, metrics
 from ._solvers import resolve_method
@@ -86,35 +84,17 @@ class Tradeoff:
         s = self.settings
         patches = (f"{s['patch_size']}x{s['patch_size']} patches ({s['partial']})"
                    if s["patch_size"] else "whole image")
-        lines = [f"alpha {s['alpha']}, metrics vs the proposal over {patches}; "
-                 f"{len(self.rows) - 1} solves in {s['total_time']:.2f} s"]
-        cells = [[h for _, h, _ in TRADEOFF_COLUMNS]]
-        for row in self.rows:
-            cells.append([f.format(row[k]) for k, _, f in TRADEOFF_COLUMNS])
-        widths = [max(len(r[i]) for r in cells) for i in range(len(TRADEOFF_COLUMNS))]
-        for r in cells:
-            lines.append("  ".join(c.ljust(w) if i == 0 else c.rjust(w)
-                                   for i, (c, w) in enumerate(zip(r, widths))))
-        return "\n".join(lines)
+        title = (f"alpha {s['alpha']}, metrics vs the proposal over {patches}; "
+                 f"{len(self.rows) - 1} solves in {s['total_time']:.2f} s")
+        return _tables.format_table(title, TRADEOFF_COLUMNS, self.rows)
 
     def to_csv(self):
         """The table as CSV text (``level_weight`` of the clip row: ``inf``)."""
-        buf = _io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=[k for k, _, _ in TRADEOFF_COLUMNS],
-                                lineterminator="\n")
-        writer.writeheader()
-        for row in self.rows:
-            writer.writerow(row)
-        return buf.getvalue()
+        return _tables.to_csv(TRADEOFF_COLUMNS, self.rows)
 
     def to_json(self):
         """The table and settings as JSON text (the clip's infinite weight as ``null``)."""
-        def clean(x):
-            return None if isinstance(x, float) and not math.isfinite(x) else x
-
-        return json.dumps({"settings": self.settings,
-                           "rows": [{k: clean(val) for k, val in r.items()} for r in self.rows]},
-                          indent=2)
+        return _tables.to_json(self.rows, settings=self.settings)
 
     def plot(self, metric="ssim", ax=None):
         """Draw the trade-off curve: PSNR against ``metric``, points labelled by weight.
