@@ -1,33 +1,41 @@
 """Solver benchmark: gradfusion.solve beside a fast-transform solve and the authors' Adam.
 
 Per case (an RGB pair of a given size, float64 and float32), in a fresh process
-each (honest peak memory), it reports: the median time of ``--repeat`` solves at
-``--tol``, iterations (full resolution and all scales), the objective and its
-relative gap to a tight-tolerance float64 solve (``--ref-tol``), optimality, peak
+each (honest peak memory), it times the calls users make: the default call
+``solve(I, P, alpha)`` of every ``--methods`` solver and, beside it, the first
+method's tuned call at ``--tol`` (a looser relative gap), all alternating
+``--repeat`` times in the same process (medians). Per call: time, its ratio to
+the yardstick, iterations (inner / outer at full resolution and over all
+scales), the objective, the gap the solve reported and the relative objective
+gap to a tight float64 solve (``--ref-tol``), optimality. Per case: peak
 resident memory (and the interpreter+imports baseline), and, measured in the
 same run, the time of an unconstrained solve of the same-size problem by FFT
 (bounds dropped: divide ``b = A t`` by the symbol of ``A``; ``scipy.fft`` real
 transforms on all cores in the images' dtype, ``b`` built beforehand) - the
-yardstick no solver of this objective can beat by much - with the ratio. Every
-``--methods`` solver runs on the same case, alternately in the same process; the
-table shows the first and a line per other method with its time as a ratio.
+yardstick no solver of this objective can beat by much. The table's first line
+is the first method's default call, the lines below it every call.
 
-``--warm`` adds the sequence case: a frame solved from the previous frame's
-residual (the next frame of a slowly moving, re-lit scene). ``--adam N`` adds,
-when torch is installed, the authors' optimisation (Adam, lr 1e-2, their loss:
-recon of the clipped output + 10 mean|clip(R) - R|, initialised at
-``R = P - alpha I``) on the first size: the time it needs to reach
+``--pairs DIR`` adds the real pairs of a folder (``*_input.png`` and its
+proposals, e.g. ``../shared/data/hidt_interp``) at their own size, the default and
+tuned calls per pair. ``--warm`` adds the sequence case: a frame solved from the
+previous frame's residual (the next frame of a slowly moving, re-lit scene).
+``--adam N`` adds, when torch is installed, the authors' optimisation (Adam, lr
+1e-2, their loss: recon of the clipped output + 10 mean|clip(R) - R|, initialised
+at ``R = P - alpha I``) on the first size: the time it needs to reach
 gradfusion's loss, or the loss it reaches in N iterations, with the ratio, and
 the time gradfusion needs to reach Adam's final loss (a callback evaluates the
 loss at each full-resolution iteration; that evaluation is not counted).
 ``--target LOSS`` times only the latter, for a recorded Adam loss.
 
 Pairs: ``--image PHOTO`` (e.g. ../shared/data/hidt_daytime/000040140007.jpg)
-resized to each size with a night-like proposal; without it the scikit-image
-astronaut. Prints a table; ``--json FILE`` writes the rows.
+resized to each size with a proposal (``--look``: the demo's night look, or issue
+17's ``clip(0.35 I^1.6 [0.8, 0.9, 1.2])``) at ``--alpha``; without it the
+scikit-image astronaut. Prints a table; ``--json FILE`` writes the rows.
 
     python bench/bench_solve.py --image ../shared/data/hidt_daytime/000040140007.jpg \\
-        --sizes 256x256 1024x928 1280x720 3072x2048 4134x1496 --warm 1280x720 --adam 5000
+        --look issue17 --alpha 0.5 --methods auto --sizes 4134x1496 1024x928 1280x720 \\
+        --json solve.json
+    python bench/bench_solve.py --sizes --pairs ../shared/data/hidt_interp
 """
 
 import argparse
@@ -42,16 +50,27 @@ import numpy as np
 
 ALPHA = 0.7
 
+#: proposals (``--look``): the demo's night look, or issue 17's darker tinted one
+LOOKS = ("night", "issue17")
 
-def make_pair(shape, image_path=None, dtype=np.float64, shift=0, gain=1.0):
-    """(I, P) of ``shape`` (H, W): the photo resized, and its night-like proposal.
+
+def look_proposal(I, look):
+    """The proposal of ``look`` for the RGB float image ``I``."""
+    if look == "issue17":
+        return np.clip(0.35 * I ** 1.6 * np.array([0.8, 0.9, 1.2]), 0, 1)
+    from gradfusion.demo import night_proposal
+    return night_proposal(I)
+
+
+def make_pair(shape, image_path=None, dtype=np.float64, shift=0, gain=1.0, look="night"):
+    """(I, P) of ``shape`` (H, W): the photo resized, and its proposal (``look``).
 
     ``shift`` (pixels, along x) and ``gain`` make the "next frame" of a sequence.
     """
     from skimage.transform import resize
     from skimage.util import img_as_float
 
-    from gradfusion.demo import load_sample, night_proposal
+    from gradfusion.demo import load_sample
 
     if image_path:
         from gradfusion.io import read_image
@@ -62,7 +81,7 @@ def make_pair(shape, image_path=None, dtype=np.float64, shift=0, gain=1.0):
     if shift:
         I = np.roll(I, shift, axis=1)
     I = np.clip(gain * I, 0, 1)
-    return I.astype(dtype), night_proposal(I).astype(dtype)
+    return I.astype(dtype), look_proposal(I, look).astype(dtype)
 
 
 def fft_solve(I, P, alpha, reg_weight):
@@ -121,31 +140,109 @@ def _compared(runs, methods, ref_fun=None):
     return out
 
 
-def run_case(shape, dtype, repeat, image_path, tol, ref_tol, methods):
+def _calls(methods, tol):
+    """The timed calls: every method's default call (no ``tol``), then the first method's
+    tuned call (``tol``) when one is given."""
+    calls = [dict(label="default", method=m, tol=None) for m in methods]
+    if tol is not None:
+        calls.append(dict(label=f"tol={tol:g}", method=methods[0], tol=tol))
+    return calls
+
+
+def _run_calls(I, P, calls, repeat):
+    """Every call ``repeat`` times, alternating; returns ``[(times, last result)]``."""
     import gradfusion
 
-    I, P = make_pair(shape, image_path, dtype)
+    times = [[] for _ in calls]
+    last = [None] * len(calls)
+    for _ in range(repeat):
+        for k, c in enumerate(calls):
+            kwargs = {} if c["tol"] is None else {"tol": c["tol"]}
+            last[k] = gradfusion.solve(I, P, ALPHA, method=c["method"], **kwargs)
+            times[k].append(last[k].time)
+    return list(zip(times, last))
+
+
+def _call_row(call, times, res, fft_time, ref_fun):
+    t = statistics.median(times)
+    return dict(call, time=t, times=times, ratio=t / fft_time, nit=res.nit,
+                outer=res.steps["newton"], nit_all_scales=sum(lv["nit"] for lv in res.levels),
+                nmatvec=res.nmatvec, objective=res.fun, gap=res.get("gap", float("nan")),
+                rel_gap=None if ref_fun is None else (res.fun - ref_fun) / ref_fun,
+                optimality=res.optimality, success=bool(res.success), ran=res.method)
+
+
+def run_case(shape, dtype, repeat, image_path, tol, ref_tol, methods, look="night"):
+    """One size and dtype: every call of :func:`_calls` alternating, the FFT yardstick in
+    the same process, and the objective gap to a tight float64 solve. The row's top-level
+    fields are the first call's (the first method's default call)."""
+    import gradfusion
+
+    I, P = make_pair(shape, image_path, dtype, look=look)
     for m in methods:                                           # compile outside the timing
         gradfusion.solve(I[:300, :300], P[:300, :300], ALPHA, method=m)
     base = _rss_mb()
-    runs = _solve_methods(I, P, methods, repeat, tol=tol)
-    t, res = runs[methods[0]]
+    calls = _calls(methods, tol)
+    runs = _run_calls(I, P, calls, repeat)
     peak = _rss_mb()
     fft_times = [fft_solve(I, P, ALPHA, gradfusion.DEFAULT_REG_WEIGHT)[0] for _ in range(repeat)]
-    gap = ref_fun = None
+    tf = statistics.median(fft_times)
+    ref_fun = None
     if ref_tol:      # the reference in float64: float32 rounding cannot reach a tight tol
         ref = gradfusion.solve(I.astype(np.float64), P.astype(np.float64), ALPHA, tol=ref_tol)
         ref_fun = ref.fun
-        gap = (res.fun - ref.fun) / ref.fun
-    tf = statistics.median(fft_times)
+    rows = [_call_row(c, times, res, tf, ref_fun) for c, (times, res) in zip(calls, runs)]
+    first, res = rows[0], runs[0][1]
     return dict(case="solve", shape=f"{shape[1]}x{shape[0]}", dtype=np.dtype(dtype).name,
-                method=methods[0], compared=_compared(runs, methods, ref_fun),
-                tol=tol, time=t, fft_time=tf, ratio=t / tf, nit=res.nit, steps=res.steps,
-                nit_all_scales=sum(lv["nit"] for lv in res.levels), nmatvec=res.nmatvec,
-                objective=res.fun, bare_objective=res.bare_objective, rel_gap=gap,
-                optimality=res.optimality, success=bool(res.success),
-                peak_rss_mb=peak, baseline_rss_mb=base,
-                time_per_mpixel=t / (shape[0] * shape[1] / 1e6))
+                look=look, method=methods[0], calls=rows, tol=first["tol"], time=first["time"],
+                fft_time=tf, fft_times=fft_times, ratio=first["ratio"], nit=res.nit,
+                steps=res.steps, nit_all_scales=first["nit_all_scales"], nmatvec=res.nmatvec,
+                objective=res.fun, bare_objective=res.bare_objective,
+                rel_gap=first["rel_gap"], gap=first["gap"], optimality=res.optimality,
+                success=bool(res.success), peak_rss_mb=peak, baseline_rss_mb=base,
+                time_per_mpixel=first["time"] / (shape[0] * shape[1] / 1e6))
+
+
+def _real_pairs(folder):
+    """``(name, input, proposal)`` of every ``*_input.png`` with its proposals in ``folder``
+    (the ``hidt_interp`` layout: ``scene0_input.png``, ``scene0_night.png``, ...)."""
+    import glob
+    import os
+
+    out = []
+    for path in sorted(glob.glob(os.path.join(folder, "*_input.png"))):
+        stem = path[:-len("_input.png")]
+        for prop in sorted(glob.glob(stem + "_*.png")):
+            if prop != path:
+                out.append((os.path.basename(prop)[:-4], path, prop))
+    return out
+
+
+def run_pairs(folder, dtype, repeat, tol, ref_tol):
+    """The real pairs of ``folder`` (alpha 0.7, the file's own size): per pair the default
+    call and the tuned one alternating, the FFT yardstick, the gap to a tight solve."""
+    import gradfusion
+    from gradfusion.io import read_image
+
+    rows = []
+    calls = _calls(["auto"], tol)
+    for name, a, b in _real_pairs(folder):
+        I = (read_image(a) / 255.0).astype(dtype)
+        P = (read_image(b) / 255.0).astype(dtype)
+        gradfusion.solve(I[:32, :32], P[:32, :32], ALPHA)
+        runs = _run_calls(I, P, calls, repeat)
+        tf = statistics.median(fft_solve(I, P, ALPHA, gradfusion.DEFAULT_REG_WEIGHT)[0]
+                               for _ in range(repeat))
+        ref_fun = None
+        if ref_tol:
+            ref_fun = gradfusion.solve(I.astype(np.float64), P.astype(np.float64), ALPHA,
+                                       tol=ref_tol).fun
+        rows.append(dict(pair=name, shape=f"{I.shape[1]}x{I.shape[0]}", fft_time=tf,
+                         calls=[_call_row(c, t, r, tf, ref_fun)
+                                for c, (t, r) in zip(calls, runs)]))
+    return dict(case="pairs", folder=folder, dtype=np.dtype(dtype).name, pairs=rows,
+                total={c["label"]: sum(p["calls"][k]["time"] for p in rows)
+                       for k, c in enumerate(calls)})
 
 
 def run_warm(shape, dtype, repeat, image_path, tol, methods):
@@ -267,7 +364,21 @@ def _print(r):
               f"{r['ratio']:7.1f} {r['nit']:5d} {r['nit_all_scales']:5d} {r['objective']:.6e} "
               f"{gap:>8} {r['optimality']:8.1e} {r['peak_rss_mb']:7.0f} {r['baseline_rss_mb']:7.0f} "
               f"{r['time_per_mpixel']:7.2f}", flush=True)
+        for c in r.get("calls", []):
+            tol = "default" if c["tol"] is None else f"tol={c['tol']:g}"
+            print(f"{'':>10} {'':>8} {c['method']:>10} {tol:>10}: {c['time']:7.2f} s "
+                  f"{c['ratio']:6.1f}x fft, {c['nit']:3d} it ({c['outer']} outer), objective "
+                  f"{c['objective']:.9e}, gap {c['gap']:.1e}, to tight {_fmt_gap(c['rel_gap'])}"
+                  f"{'' if c['success'] else ', FAILED'}", flush=True)
         _print_compared(r)
+    elif r["case"] == "pairs":
+        for p in r["pairs"]:
+            for c in p["calls"]:
+                print(f"{p['pair']:>16} {p['shape']:>9} {r['dtype']:>8} {c['label']:>10} "
+                      f"{c['time']:7.3f} s {c['ratio']:6.1f}x fft ({p['fft_time']:.4f} s) "
+                      f"{c['nit']:4d} it {c['outer']:2d} outer  objective {c['objective']:.9e} "
+                      f"gap {c['gap']:.1e} to tight {_fmt_gap(c['rel_gap'])}", flush=True)
+        print("total: " + ", ".join(f"{k} {v:.2f} s" for k, v in r["total"].items()), flush=True)
     elif r["case"] == "warm":
         print(f"warm start {r['shape']} {r['dtype']}: {r['time']:.3f} s ({r['nit']} it; cold "
               f"{r['cold_time']:.2f} s, {r['cold_nit']} it; fft {r['fft_time']:.3f} s), "
@@ -286,6 +397,10 @@ def _print(r):
               f"{r['speedup_to_adam_loss']:.0f}x", flush=True)
 
 
+def _fmt_gap(g):
+    return "-" if g is None else f"{g:.1e}"
+
+
 def _print_compared(r):
     for m, c in r.get("compared", {}).items():
         gap = "-" if c["rel_gap"] is None else f"{c['rel_gap']:.1e}"
@@ -301,15 +416,24 @@ HEADER = (f"{'shape':>10} {'dtype':>8} {'time s':>8} {'fft s':>7} {'ratio':>7} {
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--sizes", nargs="+", default=["256x256", "1024x928"],
+    ap.add_argument("--sizes", nargs="*", default=["256x256", "1024x928"],
                     help="WIDTHxHEIGHT cases (default %(default)s)")
     ap.add_argument("--dtypes", nargs="*", default=["float64", "float32"],
                     help="dtypes of the solve cases (none: only --warm/--adam)")
     ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--tol", type=float, default=1e-2,
-                    help="solver tolerance of the timed solves (default %(default)s)")
-    ap.add_argument("--ref-tol", type=float, default=1e-7,
-                    help="tolerance of the reference solve for the objective gap (0: skip)")
+    ap.add_argument("--tol", type=float, default=1e-4,
+                    help="tolerance (relative objective gap) of the tuned call timed beside "
+                         "the default call (default %(default)s; 0: only the default call)")
+    ap.add_argument("--ref-tol", type=float, default=1e-12,
+                    help="tolerance of the float64 reference solve for the objective gap "
+                         "(default %(default)s; 0: skip)")
+    ap.add_argument("--look", choices=LOOKS, default="night",
+                    help="the proposal: the demo's night look or issue 17's (default %(default)s)")
+    ap.add_argument("--alpha", type=float, default=0.7,
+                    help="combiner transmission (default %(default)s)")
+    ap.add_argument("--pairs", metavar="DIR",
+                    help="also time the real pairs of DIR (*_input.png and its proposals, "
+                         "e.g. ../shared/data/hidt_interp) at their own size")
     ap.add_argument("--warm", metavar="WxH", help="also run the warm-start case at this size")
     ap.add_argument("--adam", type=int, metavar="N", default=0,
                     help="also run the authors' Adam for N iterations at the first size (torch)")
@@ -323,6 +447,9 @@ def main(argv=None):
     ap.add_argument("--json", help="write the rows to this file")
     ap.add_argument("--one", help=argparse.SUPPRESS)   # internal: run one case, print JSON
     args = ap.parse_args(argv)
+    global ALPHA
+    ALPHA = args.alpha
+    tol = args.tol or None
 
     def size(text):
         w, h = (int(s) for s in text.split("x"))
@@ -331,18 +458,22 @@ def main(argv=None):
     if args.one:
         kind, sz, dtype = args.one.split(":")
         if kind == "solve":
-            row = run_case(size(sz), np.dtype(dtype), args.repeat, args.image, args.tol,
-                           args.ref_tol, args.methods)
+            row = run_case(size(sz), np.dtype(dtype), args.repeat, args.image, tol,
+                           args.ref_tol, args.methods, args.look)
+        elif kind == "pairs":
+            row = run_pairs(args.pairs, np.dtype(dtype), args.repeat, tol, args.ref_tol)
         elif kind == "target":
             row = run_target(size(sz), args.image, float(dtype))
         elif kind == "warm":
-            row = run_warm(size(sz), np.dtype(dtype), args.repeat, args.image, args.tol,
+            row = run_warm(size(sz), np.dtype(dtype), args.repeat, args.image, tol,
                            args.methods)
         else:
-            row = run_adam(size(sz), args.image, int(dtype), args.tol)
+            row = run_adam(size(sz), args.image, int(dtype), tol)
         print(json.dumps(row))
         return 0
     jobs = [f"solve:{s}:{d}" for s in args.sizes for d in args.dtypes]
+    if args.pairs:
+        jobs += [f"pairs:-:{d}" for d in args.dtypes]
     if args.warm:
         jobs += [f"warm:{args.warm}:{d}" for d in args.dtypes]
     if args.adam:
@@ -353,10 +484,12 @@ def main(argv=None):
     rows = []
     for job in jobs:
         cmd = [sys.executable, __file__, "--one", job, "--repeat", str(args.repeat),
-               "--tol", str(args.tol), "--ref-tol", str(args.ref_tol), "--methods",
-               *args.methods]
+               "--tol", str(args.tol), "--ref-tol", str(args.ref_tol), "--look", args.look,
+               "--alpha", str(args.alpha), "--methods", *args.methods]
         if args.image:
             cmd += ["--image", args.image]
+        if args.pairs:
+            cmd += ["--pairs", args.pairs]
         out = subprocess.run(cmd, capture_output=True, text=True)
         if out.returncode:
             print(f"{job}: failed: {out.stderr.strip().splitlines()[-1]}", flush=True)
