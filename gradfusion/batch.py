@@ -14,14 +14,12 @@ from ._batch import _threading
 from ._batch._local import Task, run_dask, run_local, start_method
 from ._batch._tasks import PairResult, solve_arrays, solve_paths
 
-__all__ = ["solve_many", "PairResult", "DaskUnavailableError", "BACKENDS", "THREADING_LAYER",
-           "default_backend", "start_method"]
+__all__ = ["solve_many", "PairResult", "DaskUnavailableError", "BACKENDS",
+           "choose_fork_safe_layer", "default_backend", "start_method"]
 
-# Numba picks its threading layer when it first runs a parallel kernel; make it
-# workqueue on Linux (fork-safe, the same bits as OpenMP), so that a process forked
-# after a solve (a user's multiprocessing pool) does not die in GNU OpenMP. A layer the
-# user chose wins. See gradfusion/_batch/_threading.py and docs/batch.md.
-THREADING_LAYER = _threading.choose_layer()
+#: Numba's threading layer is left at its default (GNU OpenMP on Linux: fast, thread-safe,
+#: not fork-safe); solve_many never forks (forkserver workers). See docs/batch.md.
+choose_fork_safe_layer = _threading.choose_layer
 
 #: local pool kinds of :func:`solve_many`
 BACKENDS = ("auto", "processes", "threads")
@@ -111,7 +109,7 @@ def default_backend(workers):
     """The local pool kind ``backend="auto"`` uses for ``workers`` concurrent pairs."""
     if workers <= 1:
         return "threads"         # no process to start, no array to copy
-    return "processes"           # measured faster (docs/batch.md): the solver's Python holds the GIL
+    return "processes"           # measured faster (docs/batch.md)
 
 
 def solve_many(pairs, alpha, *, client=None, workers=None, backend="auto", as_completed=False,

@@ -432,8 +432,10 @@ def _batch_client(scheduler):
             n = 0
         if n < 1:
             raise UsageError(f"--scheduler local:N needs a positive N, got {scheduler!r}")
+        import logging
+
         cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                               dashboard_address=None)
+                               dashboard_address=None, silence_logs=logging.ERROR)
         return Client(cluster), cluster
     if "://" not in scheduler:
         raise UsageError(f"--scheduler must be tcp://HOST:PORT or local:N, got {scheduler!r}")

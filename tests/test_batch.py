@@ -155,21 +155,34 @@ FORK_SCRIPT = textwrap.dedent("""
     import gradfusion
     from skimage import data, img_as_float
 
-    def work(k):
+    def pair(k):
         I = img_as_float(data.astronaut())[::4, ::4][:, 10 * k:10 * k + 96]
-        return gradfusion.solve(I, 0.4 * I ** 2.2, 0.7).fun
+        return I, 0.4 * I ** 2.2
+
+    def work(k):
+        return gradfusion.solve(*pair(k), 0.7).fun
+
+    def work_many(k):
+        return [r.error or r.status for r in gradfusion.solve_many([pair(k)], 0.7, workers=1)]
 
     if __name__ == "__main__":
+        what = sys.argv[1]
+        if what == "fork-pool-workqueue":
+            print("chose", gradfusion.batch.choose_fork_safe_layer(), flush=True)
         print("parent", work(0), flush=True)                  # Numba's threads start here
         import numba
         print("layer", numba.threading_layer(), flush=True)
-        what = sys.argv[1]
-        if what == "fork-pool":
+        if what == "fork-pool-workqueue":
             with multiprocessing.get_context("fork").Pool(2) as pool:
                 print("children", pool.map(work, [1, 2, 3]), flush=True)
+        elif what == "forkserver-pool":
+            with multiprocessing.get_context("forkserver").Pool(2) as pool:
+                print("children", pool.map(work, [1, 2, 3]), flush=True)
+        elif what == "solve_many-in-fork-child":
+            with multiprocessing.get_context("fork").Pool(1) as pool:
+                print("children", pool.map(work_many, [1]), flush=True)
         elif what == "solve_many":
-            pairs = [(I, 0.4 * I ** 2.2) for I in
-                     [img_as_float(data.coffee())[::4, ::4], img_as_float(data.chelsea())[::3, ::3]]]
+            pairs = [pair(1), pair(2)]
             print("children", [r.status for r in gradfusion.solve_many(pairs, 0.7, workers=2)])
         elif what == "dask":
             from distributed import Client, LocalCluster
@@ -181,11 +194,13 @@ FORK_SCRIPT = textwrap.dedent("""
 
 
 def run_fork_script(tmp_path, what):
+    """Run a case in a fresh interpreter; a hang fails the test after 240 s instead of blocking."""
     script = tmp_path / "fork_check.py"
     script.write_text(FORK_SCRIPT)
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_THREADING_LAYER"}
     try:
         proc = subprocess.run([sys.executable, str(script), what], capture_output=True,
-                              text=True, timeout=240, cwd=tmp_path)
+                              text=True, timeout=240, cwd=tmp_path, env=env)
     except subprocess.TimeoutExpired as exc:
         pytest.fail(f"{what} after a solve in the parent hung (killed after 240 s): "
                     f"{exc.stdout!r} {exc.stderr!r}")
@@ -194,11 +209,28 @@ def run_fork_script(tmp_path, what):
     return proc.stdout
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the GNU OpenMP case is Linux's")
-def test_forked_pool_after_a_solve_does_not_hang(tmp_path):
-    """A user's own fork pool, after a solve in the parent (hung for good under GNU OpenMP)."""
-    out = run_fork_script(tmp_path, "fork-pool")
-    assert "layer workqueue" in out and "children" in out
+linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"),
+                                reason="the GNU OpenMP fork hazard is Linux's")
+
+
+@linux_only
+def test_fork_pool_after_a_solve_with_the_fork_safe_layer(tmp_path):
+    """A user's own fork pool after a solve in the parent (hangs for good under GNU OpenMP)."""
+    out = run_fork_script(tmp_path, "fork-pool-workqueue")
+    assert "chose workqueue" in out and "layer workqueue" in out and "children [" in out
+
+
+def test_forkserver_pool_after_a_solve(tmp_path):
+    out = run_fork_script(tmp_path, "forkserver-pool")
+    assert "children [" in out
+
+
+@linux_only
+def test_solve_many_in_a_child_forked_after_openmp_fails_with_advice(tmp_path):
+    out = run_fork_script(tmp_path, "solve_many-in-fork-child")
+    if "layer omp" not in out:
+        pytest.skip("Numba does not run on GNU OpenMP here")
+    assert "RuntimeError" in out and "forkserver" in out
 
 
 def test_solve_many_after_a_solve_in_the_parent(tmp_path):
@@ -207,7 +239,7 @@ def test_solve_many_after_a_solve_in_the_parent(tmp_path):
 
 @needs_dask
 def test_dask_local_cluster_after_a_solve_in_the_parent(tmp_path):
-    assert "children" in run_fork_script(tmp_path, "dask")
+    assert "children [" in run_fork_script(tmp_path, "dask")
 
 
 # ---------------------------------------------------------------- Dask

@@ -154,8 +154,9 @@ class _nothing:
 
 def _checked_solve(I, P, alpha, options, stopped):
     from .. import solve
-    from ._threading import serialized
+    from ._threading import check_not_forked_after_openmp, serialized
 
+    check_not_forked_after_openmp("gradfusion.solve_many")
     with serialized():           # one solve at a time per process where the layer needs it
         result = solve(I, P, alpha, callback=stopped, **options)
     if stopped(None):
