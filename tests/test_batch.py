@@ -416,3 +416,27 @@ def test_batch_scheduler_errors(tmp_path, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "distributed", None)
     assert main([*base, "--scheduler", "tcp://127.0.0.1:1"]) == 2
     assert "gradfusion[dask]" in capsys.readouterr().err
+
+
+def test_batch_output_format_suffix_and_bits(tmp_path, capsys):
+    write_folder(tmp_path, 1)
+    assert main(["batch", str(tmp_path / "in"), str(tmp_path / "prop"), str(tmp_path / "out"),
+                 "--alpha", "0.7", "--pattern", "{stem}_night", "--workers", "1",
+                 "--format", "tif", "--suffix", "_display", "--bits", "16",
+                 "--level-weight", "perceptual", "--no-progress"]) == 0
+    out = io.read_image(tmp_path / "out" / "p00_display.tif")
+    assert out.dtype == np.uint16 and out.shape == (48, 48, 3)
+    rows = manifest_rows(tmp_path / "out")
+    assert list(rows) == ["p00_display.tif"]
+    with open(tmp_path / "out" / "manifest.json") as fh:
+        assert json.load(fh)["settings"]["level_weight"] == "perceptual"
+
+
+def test_local_runs_do_not_import_dask():
+    code = ("import sys, numpy as np, gradfusion\n"
+            "I = np.random.default_rng(0).random((16, 16))\n"
+            "assert gradfusion.solve_many([(I, I / 2)], 0.7, workers=1)[0].ok\n"
+            "print(sorted(m for m in ('dask', 'distributed') if m in sys.modules))\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "[]"
