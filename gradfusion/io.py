@@ -105,7 +105,8 @@ def read_image(path):
     Returns
     -------
     image : (H, W) or (H, W, 3) ndarray
-        uint8, uint16 or float as stored; an opaque alpha channel is dropped;
+        uint8, uint16 or float as stored (1-bit images as uint8 0 and 255); an
+        opaque alpha channel is dropped;
         rotated/mirrored as its EXIF orientation says.
 
     Raises
@@ -156,6 +157,8 @@ def read_image(path):
             if "Could not find a backend" in str(exc):
                 reason = "not a supported image format"
             raise ImageFileError(f"{path}: cannot read image ({reason})") from None
+    if image.dtype == np.bool_:               # 1-bit images: black 0, white 255
+        image = image.astype(np.uint8) * np.uint8(255)
     if image.dtype.kind not in "uf":
         raise ImageFileError(f"{path}: unsupported pixel type {image.dtype}")
     if image.ndim == 3 and image.shape[-1] in (2, 4):

@@ -345,3 +345,13 @@ def test_cli_prints_metadata_warnings_as_single_lines(folder, capsys):
     assert len(err) == 2 and all(line.startswith("gradfusion: warning: rotated.png: ")
                                  for line in err)
     assert io.read_image("out.png").shape == (24, 20, 3)
+
+
+def test_one_bit_png_reads_as_uint8(tmp_path):
+    """1-bit PNGs (masks, line art) were refused as "unsupported pixel type bool"."""
+    bits = np.random.default_rng(40).random((9, 7)) > 0.5
+    Image.fromarray(bits).save(tmp_path / "bw.png")
+    assert Image.open(tmp_path / "bw.png").mode == "1"
+    image = io.read_image(tmp_path / "bw.png")
+    assert image.dtype == np.uint8
+    np.testing.assert_array_equal(image, np.where(bits, 255, 0))
