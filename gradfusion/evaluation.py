@@ -268,15 +268,13 @@ def _crop_window(reference, candidate, side):
     return int(i), int(j)
 
 
-def _label(panel, text):
-    """Write ``text`` in the top-left corner of a uint8 (H, W, 3) panel, in a font that
-    scales with the panel (about 1/24 of its width, at least 11 px) so that the label
-    stays readable when the figure is shown scaled down."""
+def _label(panel, text, size):
+    """Write ``text`` in the top-left corner of a uint8 (H, W, 3) panel in a ``size`` px font."""
     from PIL import Image, ImageDraw, ImageFont
 
     img = Image.fromarray(panel)
     draw = ImageDraw.Draw(img)
-    font = ImageFont.load_default(size=max(11, round(panel.shape[1] / 24)))
+    font = ImageFont.load_default(size=size)
     pad = max(2, font.size // 5)
     box = draw.textbbox((2 * pad, pad), text, font=font)
     draw.rectangle((box[0] - pad, box[1] - pad, box[2] + pad, box[3] + pad), fill=(0, 0, 0))
@@ -305,7 +303,8 @@ def comparison_figure(panels, *, channel_axis=-1, crop=None, crop_size=None, zoo
         Integer magnification of the crop (nearest neighbour); default so the
         crops are as wide as the panels.
     labels : bool, optional
-        Write each panel's name in its corner.
+        Write each panel's name in its corner (in a font of about 1/60 of the
+        figure's width, at most 1/14 of a panel's, at least 11 px).
 
     Returns
     -------
@@ -345,6 +344,9 @@ def comparison_figure(panels, *, channel_axis=-1, crop=None, crop_size=None, zoo
     if not (0 <= i <= H - side and 0 <= j <= W - side):
         raise ValueError(f"crop {crop!r} with crop_size {side} leaves the {H}x{W} image")
     zoom = zoom or max(1, W // side)
+    # labels readable when the figure is shown scaled down to a page (a 900-px column): about
+    # 1/60 of the figure's width, at most 1/14 of a panel's (a long name still fits) and 11 px
+    label_size = max(11, min(round(len(imgs) * W / 60), W // 14))
     top, bottom = [], []
     for name, x in zip(panels, imgs):
         u8 = np.round(np.clip(x, 0, 1) * 255).astype(np.uint8)
@@ -356,6 +358,6 @@ def comparison_figure(panels, *, channel_axis=-1, crop=None, crop_size=None, zoo
             framed[r0:r1, c0:c1] = (255, 0, 0)
         pad = np.zeros((piece.shape[0], W, 3), np.uint8)
         pad[:, :min(W, piece.shape[1])] = piece[:, :W]
-        top.append(_label(framed, name) if labels else framed)
+        top.append(_label(framed, name, label_size) if labels else framed)
         bottom.append(pad)
     return np.concatenate([np.concatenate(top, axis=1), np.concatenate(bottom, axis=1)], axis=0)
