@@ -141,10 +141,16 @@ class _Progress:
             from tqdm.auto import tqdm
             self.bar = tqdm(desc="gradfusion", unit="it", leave=False)
 
-    def update(self, optimality):
-        if self.bar is not None:
-            self.bar.update(1)
-            self.bar.set_postfix_str(f"optimality {optimality:.2e}", refresh=False)
+    def update(self, scale, count, shape, optimality):
+        """One iteration at ``scale`` of ``count`` (``optimality`` None: the scale starts)."""
+        if self.bar is None:
+            return
+        if optimality is None:
+            self.bar.set_description(f"gradfusion scale {scale}/{count} ({shape[-2]}x{shape[-1]})",
+                                     refresh=False)
+            return
+        self.bar.update(1)
+        self.bar.set_postfix_str(f"optimality {optimality:.2e}", refresh=False)
 
     def close(self):
         if self.bar is not None:
@@ -229,9 +235,13 @@ def solve(image, proposal, alpha, *, channel_axis=-1, boundary="zero",
         :class:`~scipy.optimize.OptimizeResult` holding ``nit``,
         ``optimality`` and ``residual`` (channels first, a live view: copy it
         to keep it). Returning True or raising ``StopIteration`` stops the
-        solve (``status`` 2).
+        solve (``status`` 2). It sees the full-resolution scale (the coarse
+        scales show in the progress bar).
     progress : bool, optional
-        Show a progress bar (tqdm) on stderr.
+        Show a progress bar (tqdm) on stderr: iterations at every scale of the
+        coarse-to-fine solve, the scale and its size in the description
+        (``gradfusion scale 3/5 (512x384)``) and the projected gradient's
+        inf-norm.
     max_memory : int, float or str, optional
         Refuse the problem when its estimated peak memory exceeds this many
         bytes (a number, ``math.inf`` for no limit, or a string such as
@@ -375,7 +385,6 @@ def solve(image, proposal, alpha, *, channel_axis=-1, boundary="zero",
     bar = _Progress(progress)
 
     def _cb(nit, xk, gk, optimality):
-        bar.update(optimality)
         if callback is None:
             return False
         info = OptimizeResult(nit=nit, optimality=optimality, residual=xk)
@@ -389,7 +398,8 @@ def solve(image, proposal, alpha, *, channel_axis=-1, boundary="zero",
         problem, state, levels = coarse_to_fine(
             make_problem, (I, P, *maps.values()), x, min_size=min_size if multiscale else 0,
             tol=tol,
-            coarse_tol=COARSE_TOL[method], maxiter=maxiter, callback=_cb, method=method)
+            coarse_tol=COARSE_TOL[method], maxiter=maxiter, callback=_cb, method=method,
+            monitor=bar.update if progress else None)
     finally:
         bar.close()
     return _result(problem, state, levels, axis, t_start, method)

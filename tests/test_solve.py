@@ -530,3 +530,44 @@ def test_float32_stops_at_its_rounding_floor(method):
     assert r32.success and 1e-15 < r32.gap < 1e-7
     assert r32.nit <= r64.nit
     assert r32.fun == pytest.approx(r64.fun, rel=2e-6)
+
+
+class _RecordingBar:
+    """A stand-in for tqdm that records what the progress bar is told."""
+
+    instances = []
+
+    def __init__(self, **kwargs):
+        self.descriptions, self.updates, self.postfix = [], 0, []
+        _RecordingBar.instances.append(self)
+
+    def set_description(self, text, refresh=True):
+        self.descriptions.append(text)
+
+    def update(self, n=1):
+        self.updates += n
+
+    def set_postfix_str(self, text, refresh=True):
+        self.postfix.append(text)
+
+    def close(self):
+        pass
+
+
+@pytest.mark.parametrize("method", ["active-set", "mprgp"])
+def test_progress_bar_follows_every_scale(monkeypatch, method):
+    """The bar names each scale of the coarse-to-fine solve and counts its iterations (it
+    once saw the full-resolution scale only)."""
+    import tqdm.auto
+    monkeypatch.setattr(tqdm.auto, "tqdm", _RecordingBar)
+    _RecordingBar.instances.clear()
+    rng = np.random.default_rng(41)
+    I = rng.random((140, 130, 3))
+    P = np.clip(0.4 * I + 0.3 * rng.random(I.shape) - 0.1, 0, 1)
+    res = gradfusion.solve(I, P, 0.7, progress=True, method=method)
+    (bar,) = _RecordingBar.instances
+    assert bar.descriptions == ["gradfusion scale 1/3 (35x33)", "gradfusion scale 2/3 (70x65)",
+                                "gradfusion scale 3/3 (140x130)"]
+    assert [tuple(lv["shape"][-2:]) for lv in res.levels] == [(35, 33), (70, 65), (140, 130)]
+    assert bar.updates > res.levels[-1]["nit"] > 0          # the coarse scales' iterations too
+    assert bar.postfix[-1].startswith("optimality ")

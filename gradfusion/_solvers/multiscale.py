@@ -44,7 +44,7 @@ def resolve_method(method, pixels):
 
 
 def coarse_to_fine(make_problem, arrays, x0, *, min_size, tol, maxiter,
-                   callback=None, coarse_tol=None, method="mprgp"):
+                   callback=None, coarse_tol=None, method="mprgp", monitor=None):
     """Solve at every scale from the coarsest up; return (problem, state, levels).
 
     Parameters
@@ -78,6 +78,11 @@ def coarse_to_fine(make_problem, arrays, x0, *, min_size, tol, maxiter,
     method : {"active-set", "mprgp"}
         The solver at every scale: :func:`active_set_solve` or :func:`mprgp`
         (``"auto"`` is resolved before, by :func:`resolve_method`).
+    monitor : callable, optional
+        ``monitor(scale, count, shape, optimality)`` at the start of every scale
+        (``optimality`` None) and after each of its iterations: ``scale`` counts from
+        1 (the coarsest) to ``count`` (the finest), for a progress display; its
+        return value is ignored.
 
     Returns
     -------
@@ -93,8 +98,11 @@ def coarse_to_fine(make_problem, arrays, x0, *, min_size, tol, maxiter,
             pyramid.append(tuple(downsample(a) for a in pyramid[-1]))
     levels = []
     x = x0
+    count = len(pyramid)
     for depth, scale in enumerate(reversed(pyramid)):
         I = scale[0]
+        if monitor is not None:
+            monitor(depth + 1, count, I.shape, None)
         problem = make_problem(len(pyramid) - 1 - depth, *scale)
         if x is None:
             x = problem.heuristic()
@@ -107,8 +115,9 @@ def coarse_to_fine(make_problem, arrays, x0, *, min_size, tol, maxiter,
             common = dict(tol=0.0, gap=gap)
         else:
             common = dict(tol=coarse_tol)
-        common.update(maxiter=maxiter, callback=callback if finest else None,
-                      columns=problem.columns())
+        common.update(maxiter=maxiter, callback=_scale_callback(
+            callback if finest else None, monitor, depth + 1, count, I.shape),
+            columns=problem.columns())
         if method == "active-set":
             state = active_set_solve(problem.hessian, problem.b, x, problem.upper, **common)
         else:
@@ -118,3 +127,15 @@ def coarse_to_fine(make_problem, arrays, x0, *, min_size, tol, maxiter,
         levels.append((I.shape, state.nit, state.nmatvec, state.time))
         x = state.x
     return problem, state, levels
+
+
+def _scale_callback(callback, monitor, scale, count, shape):
+    """The solver's callback at one scale: the monitor's report, then the caller's."""
+    if monitor is None:
+        return callback
+
+    def both(nit, x, g, optimality):
+        monitor(scale, count, shape, optimality)
+        return bool(callback is not None and callback(nit, x, g, optimality))
+
+    return both
