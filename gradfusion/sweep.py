@@ -205,6 +205,12 @@ def tradeoff(image, proposal, alpha, level_weights=None, *, channel_axis=-1, pat
     as good and costs less), so there each weight is solved from scratch:
     4.6-5.0x one default solve on 768x512 photographs.
 
+    References
+    ----------
+    .. [1] S. Shen, K. Luo, G. Yang, H. Haraldsson, S. Belongie, "Residual
+       Aligned: Gradient Optimization for Non-Negative Image Synthesis",
+       2022 (the paper's objective: the row of weight 0).
+
     Examples
     --------
     >>> import numpy as np
