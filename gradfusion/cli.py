@@ -310,6 +310,7 @@ def _cmd_evaluate(args):
                   lpips_net=args.lpips_net, level_weight=args.level_weight)
     print(ev.format_table())
     if args.out:
+        _make_folder(args.out)
         bits = 16 if I.dtype == np.uint16 else 8
         io.write_text(files["table.csv"], ev.to_csv(), overwrite=args.overwrite)
         io.write_text(files["table.json"], ev.to_json() + "\n", overwrite=args.overwrite)
@@ -329,17 +330,16 @@ def _level_file(level_weight):
 
 
 def _prepare_folder(out, names, inputs, overwrite):
-    """``{name: path}`` in the folder ``out`` (created), checked before any work."""
+    """``{name: path}`` in the folder ``out``, checked before any work; the folder itself is
+    made by :func:`_make_folder` once there is something to write (a failed run leaves no
+    empty folder behind)."""
     files = {n: os.path.join(out, n) for n in names}
-    created = not os.path.isdir(out)
-    os.makedirs(out, exist_ok=True)
-    try:
-        _check_outputs(inputs, list(files.values()), overwrite)
-    except UsageError:
-        if created:
-            os.rmdir(out)          # leave nothing behind
-        raise
+    _check_outputs(inputs, list(files.values()), overwrite)
     return files
+
+
+def _make_folder(out):
+    os.makedirs(out, exist_ok=True)
 
 
 def _read_pair(input_path, proposal_path):
@@ -393,6 +393,7 @@ def _cmd_tradeoff(args):
     result = tradeoff(I, P, args.alpha, weights, patch_size=args.patch, partial=args.partial,
                       boundary=args.boundary)
     print(result.format_table())
+    _make_folder(args.out)
     io.write_text(files["table.csv"], result.to_csv(), overwrite=args.overwrite)
     io.write_text(files["table.json"], result.to_json() + "\n", overwrite=args.overwrite)
     for row, O in zip(result.rows, result.outputs):

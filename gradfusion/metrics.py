@@ -323,7 +323,9 @@ def _gmsd(r, x):
     import scipy.ndimage as ndi
 
     def luma_half(u):
-        y = u[0] if u.shape[0] == 1 else np.tensordot(_LUMA[: u.shape[0]], u, axes=1)
+        # RGB: Rec. 601 luma; any other channel count: the channels' mean (the luma
+        # weights once met 2 or 4 channels: silently wrong, or a shape error)
+        y = np.tensordot(_LUMA, u, axes=1) if u.shape[0] == 3 else u.mean(axis=0)
         # 2x2 average then keep every second pixel (zero past the border)
         H, W = y.shape
         y = np.pad(y, ((0, H % 2), (0, W % 2)))
@@ -351,8 +353,9 @@ def gmsd(reference, image, *, channel_axis=-1, patch_size=None, partial="drop",
     Parameters
     ----------
     reference, image : (H, W) or (H, W, C) array
-        The images to compare (uint8, uint16, or float in [0, 1]); colour
-        images are reduced to luma ``0.299 R + 0.587 G + 0.114 B``.
+        The images to compare (uint8, uint16, or float in [0, 1]); RGB
+        images are reduced to luma ``0.299 R + 0.587 G + 0.114 B``, other
+        channel counts to the channels' mean.
     {patch_parameters}
 
     Returns

@@ -310,3 +310,14 @@ def test_help_and_version(capsys):
         main(["solve", "--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert "(default 0.4)" in text and "zero padding" in text and "--maxiter" in text
+
+
+@pytest.mark.parametrize("command", [["evaluate", "--lpips", "off"], ["tradeoff"]])
+def test_failed_run_leaves_no_output_folder(pair, capsys, command):
+    """A missing input is reported before the --out folder exists (it was left behind empty)."""
+    out = pair / "never"
+    argv = [command[0], str(pair / "missing.png"), str(pair / "prop.png"), "--alpha", "0.7",
+            *command[1:], "--out", str(out)]
+    assert main(argv) == 2
+    assert "missing.png: no such file" in capsys.readouterr().err
+    assert not out.exists()

@@ -362,3 +362,17 @@ def test_bad_arguments(call, exc, message):
     r, x = _pair((24, 31, 3), np.float64)
     with pytest.raises(exc, match=re.escape(message)):
         call(r, x)
+
+
+@pytest.mark.parametrize("channels", [2, 4])
+def test_gmsd_of_other_channel_counts_uses_the_channel_mean(channels):
+    """Not RGB: the channels' mean (2 channels were weighted 0.299/0.587, 4 a shape error)."""
+    from gradfusion import metrics
+
+    rng = np.random.default_rng([42, channels])
+    r, x = rng.random((2, 24, 20, channels))
+    expected = metrics.gmsd(r.mean(axis=-1), x.mean(axis=-1))
+    assert metrics.gmsd(r, x) == pytest.approx(expected, rel=1e-12)
+    assert metrics.gmsd(np.repeat(r[..., :1], channels, -1),
+                        np.repeat(x[..., :1], channels, -1)) == pytest.approx(
+        metrics.gmsd(r[..., 0], x[..., 0]), rel=1e-12)
