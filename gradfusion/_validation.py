@@ -295,7 +295,7 @@ def check_same_shape(a, b, name_a, name_b):
 
 
 def channel_alpha(alpha, n_channels, dtype):
-    """Validate ``alpha`` (scalar or one value per channel), return shape (C,)."""
+    """Validate ``alpha`` (scalar, length-1 sequence or one value per channel), return shape (C,)."""
     what = "a number or a sequence of numbers"
     if (alpha is None or isinstance(alpha, (bool, np.bool_, str, bytes))
             or isinstance(alpha, np.ma.MaskedArray)):
@@ -311,6 +311,8 @@ def channel_alpha(alpha, n_channels, dtype):
     arr = arr.astype(np.float64)
     if arr.ndim > 1:
         raise ValueError(f"alpha must be a scalar or 1-D, got shape {arr.shape}")
+    if arr.ndim == 1 and arr.shape[0] == 1:
+        arr = arr[0]                      # a length-1 sequence broadcasts like a scalar
     if arr.ndim == 1 and arr.shape[0] != n_channels:
         raise ValueError(
             f"alpha has {arr.shape[0]} values but the images have {n_channels} "

@@ -171,8 +171,8 @@ def solve(image, proposal, alpha, *, channel_axis=-1, boundary="zero",
     proposal : array of the same shape
         The target image ``P`` proposed by an image-to-image method.
     alpha : float or sequence of float
-        Transmission of the optical combiner, in (0, 1); a scalar or one value
-        per channel.
+        Transmission of the optical combiner, in (0, 1); a scalar (or a
+        length-1 sequence) or one value per channel.
     channel_axis : int or None, optional
         Axis of the colour channels of 3-D inputs (default -1). 2-D inputs are
         grayscale whatever its value. Every channel is treated as a colour

@@ -571,3 +571,14 @@ def test_progress_bar_follows_every_scale(monkeypatch, method):
     assert [tuple(lv["shape"][-2:]) for lv in res.levels] == [(35, 33), (70, 65), (140, 130)]
     assert bar.updates > res.levels[-1]["nit"] > 0          # the coarse scales' iterations too
     assert bar.postfix[-1].startswith("optimality ")
+
+
+@pytest.mark.parametrize("alpha", [[0.7], (0.7,), np.array([0.7])])
+def test_length_one_alpha_is_a_scalar(alpha):
+    """A length-1 alpha sequence broadcasts over the channels like the scalar (it was refused)."""
+    rng = np.random.default_rng(43)
+    I = rng.random((20, 18, 3))
+    P = np.clip(0.5 * I, 0, 1)
+    a = gradfusion.solve(I, P, alpha)
+    b = gradfusion.solve(I, P, 0.7)
+    np.testing.assert_array_equal(a.output, b.output)
