@@ -12,10 +12,13 @@ image of a large dataset again to hash it would cost about as much as a cheap
 solve).
 """
 
+import contextlib
 import csv
 import io as _io
 import json
 import os
+import signal
+import threading
 import time
 
 #: extensions of the files paired (case-insensitive)
@@ -77,6 +80,26 @@ def file_key(path):
     """``(size, mtime_ns)`` of a file: what resuming compares."""
     st = os.stat(path)
     return st.st_size, st.st_mtime_ns
+
+
+@contextlib.contextmanager
+def signals_held():
+    """Defer SIGINT and SIGTERM (in the main thread) until the block is done.
+
+    ``gradfusion.io.write_text`` removes its temporary file on an ``OSError`` but
+    not on a ``KeyboardInterrupt`` raised in the middle of it; holding the
+    signals for the few milliseconds of a manifest write keeps an interrupt
+    from leaving a temporary file behind.
+    """
+    if not hasattr(signal, "pthread_sigmask") or \
+            threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 class Manifest:
@@ -162,9 +185,9 @@ class Manifest:
         writer.writeheader()
         for row in rows:
             writer.writerow({k: "" if row.get(k) is None else row.get(k) for k in COLUMNS})
-        # JSON first: it is what a rerun reads
-        io.write_text(self.json_path, json.dumps({"settings": self.settings, "pairs": rows},
-                                                 indent=1) + "\n", overwrite=True)
-        io.write_text(self.csv_path, buf.getvalue(), overwrite=True)
+        text = json.dumps({"settings": self.settings, "pairs": rows}, indent=1) + "\n"
+        with signals_held():     # JSON first: it is what a rerun reads
+            io.write_text(self.json_path, text, overwrite=True)
+            io.write_text(self.csv_path, buf.getvalue(), overwrite=True)
         self.last_save = now
         self.dirty = False

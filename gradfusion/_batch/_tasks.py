@@ -192,6 +192,7 @@ def solve_paths(index, paths, alpha, options, threads=None, stop=None, record=Tr
 
     def work(stopped):
         from .. import _validation, io
+        from ._folder import signals_held
 
         I = read_checked(input_path)
         P = read_checked(proposal_path)
@@ -202,7 +203,8 @@ def solve_paths(index, paths, alpha, options, threads=None, stop=None, record=Tr
             I, P = (np.asarray(_validation.to_float(a), np.float32) for a in (I, P))
         result = _checked_solve(I, P, alpha, options, stopped)
         os.makedirs(os.path.dirname(os.path.abspath(output_path)), exist_ok=True)
-        io.write_image(output_path, result.output, bits=depth, overwrite=overwrite)
+        with signals_held():     # a SIGTERM lands after the rename, never between its steps
+            io.write_image(output_path, result.output, bits=depth, overwrite=overwrite)
         return _slim(result)
 
     return _run(index, work, threads, stop, record, dask, (input_path, proposal_path, output_path))
