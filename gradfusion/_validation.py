@@ -322,15 +322,40 @@ def channel_alpha(alpha, n_channels, dtype):
     return np.broadcast_to(arr, (n_channels,)).astype(dtype)
 
 
+def broadcast_pair(image, proposal, channel_axis):
+    """A grayscale ``(H, W)`` image beside a ``(H, W, C)`` one (channels on ``channel_axis``)
+    repeated along that axis, so that the pair has one shape; anything else unchanged (the
+    shape check reports it)."""
+    try:
+        a, b = np.shape(image), np.shape(proposal)
+    except (TypeError, ValueError):           # not array-like: the checks that follow say so
+        return image, proposal
+    if channel_axis is None or not isinstance(channel_axis, (int, np.integer)) \
+            or isinstance(channel_axis, (bool, np.bool_)):
+        return image, proposal
+    for gray, colour in ((0, 1), (1, 0)):
+        g, c = (a, b)[gray], (a, b)[colour]
+        if len(g) == 2 and len(c) == 3 and -3 <= channel_axis < 3 \
+                and tuple(np.delete(c, channel_axis % 3)) == g:
+            arrays = [image, proposal]
+            arrays[gray] = np.repeat(np.expand_dims(np.asarray(arrays[gray]), channel_axis),
+                                     c[channel_axis % 3], axis=channel_axis)
+            return tuple(arrays)
+    return image, proposal
+
+
 def prepare_pair(image, proposal, alpha, channel_axis, before_work=None):
     """Validate an (image, proposal, alpha) triple for the synthesis problem.
 
     Returns ``(I, P, alpha_c, axis, dtype)`` with ``I`` and ``P`` as
     C-contiguous ``(C, H, W)`` arrays of the common float dtype and ``alpha_c``
-    float64, shape (C,) (not rounded to ``dtype``: the bounds are derived from it).
+    float64, shape (C,) (not rounded to ``dtype``: the bounds are derived from it). A
+    grayscale image beside a colour one is repeated over the channels
+    (:func:`broadcast_pair`).
     ``before_work(shape_chw, dtype)``, when given, runs after every check and
     before the first copy (the memory check of :func:`gradfusion.solve`).
     """
+    image, proposal = broadcast_pair(image, proposal, channel_axis)
     I = check_image(image, "image")
     P = check_image(proposal, "proposal")
     check_same_shape(I, P, "image", "proposal")

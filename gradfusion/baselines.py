@@ -300,6 +300,8 @@ def stay_positive_loss(image, proposal, residual, alpha, *, channel_axis=-1,
     0.0
     """
     _check_penalty(penalty)
+    # the residual has the pair's (broadcast) shape: a gray image beside an RGB proposal
+    image, proposal = v.broadcast_pair(image, proposal, channel_axis)
     I, P, a, _, _ = v.prepare_pair(                        # a: float64, not rounded
         image, proposal, alpha, channel_axis,
         before_work=lambda shape, dtype: v.check_like_image(residual, "residual", image))

@@ -96,6 +96,8 @@ def paper_loss(image, proposal, residual, alpha, *, channel_axis=-1, boundary="z
     mode = _mode(boundary)
     penalty = v.real(penalty, "penalty", "a finite number >= 0",
                      lambda x: np.isfinite(x) and x >= 0)
+    # the residual has the pair's (broadcast) shape: a gray image beside an RGB proposal
+    image, proposal = v.broadcast_pair(image, proposal, channel_axis)
     I, P, a, _, dtype = v.prepare_pair(
         image, proposal, alpha, channel_axis,
         before_work=lambda shape, dtype: v.check_like_image(residual, "residual", image))

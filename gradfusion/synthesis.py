@@ -169,7 +169,9 @@ def solve(image, proposal, alpha, *, channel_axis=-1, boundary="zero",
     image : (H, W) or (H, W, C) array
         The real scene ``I`` (uint8, uint16 or float in [0, 1]).
     proposal : array of the same shape
-        The target image ``P`` proposed by an image-to-image method.
+        The target image ``P`` proposed by an image-to-image method. A
+        grayscale ``(H, W)`` scene with a colour proposal (or the reverse) is
+        repeated over the channels: the output has the colour shape.
     alpha : float or sequence of float
         Transmission of the optical combiner, in (0, 1); a scalar (or a
         length-1 sequence) or one value per channel.
@@ -343,6 +345,7 @@ def solve(image, proposal, alpha, *, channel_axis=-1, boundary="zero",
     t_start = time.perf_counter()
     _check_options(boundary, regularizer, reg_weight, tol, maxiter, multiscale, min_size,
                    callback, progress, method)
+    image, proposal = v.broadcast_pair(image, proposal, channel_axis)
     lam = check_level_weight(level_weight)
     if max_memory is not None:
         _memory.parse_bytes(max_memory, "max_memory")

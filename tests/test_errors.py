@@ -81,9 +81,11 @@ RGBA = np.dstack([np.full((4, 4, 3), 255, np.uint8), np.full((4, 4), 10, np.uint
 # --------------------------------------------------------------------------- (image, proposal, alpha)
 
 
-def _residual_for(image):
+def _residual_for(image, proposal):
+    """A residual of the pair's shape (the colour one's, for a gray image and RGB proposal)."""
     try:
-        return np.zeros(np.shape(image))
+        shapes = [np.shape(image), np.shape(proposal)]
+        return np.zeros(max(shapes, key=len) if len(shapes[0]) != len(shapes[1]) else shapes[0])
     except Exception:
         return np.zeros((8, 8, 3))
 
@@ -95,8 +97,8 @@ PAIR_FUNCTIONS = {
     "stay_positive": lambda I, P, a, **k: baselines.stay_positive(I, P, a, **k),
     "stay_positive_pixels": lambda I, P, a, **k: baselines.stay_positive_pixels(I, P, a, **k),
     "stay_positive_loss":
-        lambda I, P, a, **k: baselines.stay_positive_loss(I, P, _residual_for(I), a, **k),
-    "paper_loss": lambda I, P, a, **k: gradfusion.paper_loss(I, P, _residual_for(I), a, **k),
+        lambda I, P, a, **k: baselines.stay_positive_loss(I, P, _residual_for(I, P), a, **k),
+    "paper_loss": lambda I, P, a, **k: gradfusion.paper_loss(I, P, _residual_for(I, P), a, **k),
 }
 PAIR = "solve, baselines.*, paper_loss"
 
@@ -117,9 +119,11 @@ PAIR_CASES = [
     _pair("pair-shape-mismatch", "image, proposal", "shapes (8, 8, 3) and (8, 9, 3)", ValueError,
           "image and proposal must have the same shape, got (8, 8, 3) and (8, 9, 3)",
           proposal=_img((8, 9, 3))),
-    _pair("pair-gray-vs-rgb", "image, proposal", "a gray image and an RGB proposal", ValueError,
-          "image and proposal must have the same shape, got (8, 8) and (8, 8, 3)",
-          image=_img((8, 8))),
+    _pair("pair-gray-vs-rgb", "image, proposal", "a gray image and an RGB proposal", None,
+          "accepted: the gray image is repeated over the channels", image=_img((8, 8))),
+    _pair("pair-gray-vs-other-size", "image, proposal", "a gray 8x9 image, an 8x8 RGB proposal",
+          ValueError, "image and proposal must have the same shape, got (8, 9) and (8, 8, 3)",
+          image=_img((8, 9))),
     _pair("pair-ndim-1", "image", "1-D array", ValueError,
           "image must be 2-D (grayscale) or 3-D (with channels), got 1-D shape (8,)",
           image=_img((8,)), proposal=_img((8,))),

@@ -582,3 +582,37 @@ def test_length_one_alpha_is_a_scalar(alpha):
     a = gradfusion.solve(I, P, alpha)
     b = gradfusion.solve(I, P, 0.7)
     np.testing.assert_array_equal(a.output, b.output)
+
+
+@pytest.mark.parametrize("channel_axis", [-1, 0])
+def test_grayscale_scene_with_colour_proposal(channel_axis):
+    """A grayscale scene beside an RGB proposal is the scene repeated over the channels (it
+    was refused as a shape mismatch); the output has the proposal's layout."""
+    rng = np.random.default_rng(44)
+    gray = rng.random((20, 18))
+    rgb = np.stack([gray] * 3, axis=channel_axis)
+    P = np.clip(0.4 * rgb + 0.1 * rng.random(rgb.shape), 0, 1)
+    a = gradfusion.solve(gray, P, 0.7, channel_axis=channel_axis)
+    b = gradfusion.solve(rgb, P, 0.7, channel_axis=channel_axis)
+    assert a.output.shape == P.shape
+    np.testing.assert_array_equal(a.output, b.output)
+    h = gradfusion.baselines.heuristic(gray, P, 0.7, channel_axis=channel_axis)
+    np.testing.assert_array_equal(h.output, gradfusion.baselines.heuristic(
+        rgb, P, 0.7, channel_axis=channel_axis).output)
+    # and the reverse: a grayscale proposal for a colour scene
+    c = gradfusion.solve(rgb, P.mean(axis=channel_axis), 0.7, channel_axis=channel_axis)
+    assert c.output.shape == rgb.shape
+
+
+def test_losses_take_a_residual_of_the_broadcast_shape():
+    """With a gray scene and an RGB proposal the residual has the RGB shape; a gray one is
+    refused (it once passed the check against the gray image and was read out of bounds)."""
+    rng = np.random.default_rng(45)
+    gray = rng.random((12, 10))
+    P = rng.random((12, 10, 3))
+    R = np.zeros((12, 10, 3))
+    assert gradfusion.paper_loss(gray, P, R, 0.7) == pytest.approx(
+        gradfusion.paper_loss(np.stack([gray] * 3, -1), P, R, 0.7))
+    for loss in (gradfusion.paper_loss, gradfusion.baselines.stay_positive_loss):
+        with pytest.raises(ValueError, match=r"residual must have the shape of image \(12, 10, 3\)"):
+            loss(gray, P, np.zeros((12, 10)), 0.7)
