@@ -53,7 +53,9 @@ class SolveResult(OptimizeResult):
         (``gp`` the projected gradient and ``phi = m/2 fun`` in sum form; see
         :doc:`/solver`): 1.6-150x the true gap on the benchmark photographs,
         0.6-12x on small random images; an estimate rather than a
-        certificate.
+        certificate. When the optimum is nearly 0 (a proposal the display
+        reproduces exactly) the gap is taken relative to 1e-6 of the
+        objective of displaying nothing instead, whichever is larger.
     optimality : float
         Inf-norm of the projected gradient of the objective in sum form
         (``m/2`` times the gradient of ``fun``, ``m`` the number of gradient
@@ -219,7 +221,9 @@ def solve(image, proposal, alpha, *, channel_axis=-1, boundary="zero",
         the benchmark and real photographs: true gaps of 2e-9 to 3.2e-7). The estimate
         cannot go below the rounding level of the dtype (float32: about 1e-10
         of the objective): the solve stops there, with ``success=True`` and a
-        ``gap`` above a smaller ``tol``. float32 answers agree with float64's
+        ``gap`` above a smaller ``tol``. A proposal the display can show
+        exactly (``fun* = 0``) is solved to a gap of ``tol`` times 1e-6 of
+        the objective of ``R = 0``. float32 answers agree with float64's
         to the rounding of the inputs (objectives within 1e-8 relative on
         photographs, about 1e-7 on random pairs).
     maxiter : int, optional
