@@ -99,6 +99,7 @@ def _write_cli_help():
         for name, argv in (("help.txt", ["--help"]), ("help-solve.txt", ["solve", "--help"]),
                            ("help-evaluate.txt", ["evaluate", "--help"]),
                            ("help-tradeoff.txt", ["tradeoff", "--help"]),
+                           ("help-batch.txt", ["batch", "--help"]),
                            ("help-demo.txt", ["demo", "--help"])):
             text = _cli_help(argv)
             path = os.path.join(folder, name)

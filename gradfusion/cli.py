@@ -1,4 +1,4 @@
-"""Command line: gradfusion solve, evaluate, tradeoff and demo.
+"""Command line: gradfusion solve, evaluate, tradeoff, batch and demo.
 
 User errors (missing, unreadable, corrupt or truncated files, bad options,
 mismatched sizes, a problem too large for the memory limit) print one line
