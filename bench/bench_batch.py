@@ -63,7 +63,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
 
     import gradfusion
-    from gradfusion._batch._threading import threading_layer
+    from gradfusion._threads import threading_layer
 
     client = cluster = None
     dask_start = None

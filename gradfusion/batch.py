@@ -10,7 +10,7 @@ import os
 
 import numpy as np
 
-from ._batch import _threading
+from . import _threads as _threading
 from ._batch._local import Task, run_dask, run_local, start_method
 from ._batch._tasks import PairResult, solve_arrays, solve_paths
 

@@ -5,7 +5,7 @@ import time
 import numpy as np
 from scipy.optimize import OptimizeResult
 
-from . import _memory
+from . import _memory, _threads
 from . import _validation as v
 from ._problem import BOUNDARY_MODES, REGULARIZER_TAPS, ResidualProblem
 from ._solvers import METHODS, STATUS_MESSAGES, coarse_to_fine, resolve_method
@@ -347,6 +347,9 @@ def solve(image, proposal, alpha, *, channel_axis=-1, boundary="zero",
     True
     """
     t_start = time.perf_counter()
+    # in a child forked after Numba's GNU OpenMP threads ran, the first parallel kernel would
+    # kill the process (and a multiprocessing pool would wait for it for ever): say so instead
+    _threads.check_not_forked_after_openmp()
     _check_options(boundary, regularizer, reg_weight, tol, maxiter, multiscale, min_size,
                    callback, progress, method)
     image, proposal = v.broadcast_pair(image, proposal, channel_axis)

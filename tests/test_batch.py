@@ -15,7 +15,7 @@ from skimage import data, img_as_float, transform
 
 import gradfusion
 from gradfusion import io
-from gradfusion._batch import _threading
+from gradfusion import _threads as _threading
 from gradfusion._batch._local import Task, _Window
 from gradfusion.cli import main
 
@@ -175,6 +175,12 @@ FORK_SCRIPT = textwrap.dedent("""
         if what == "fork-pool-workqueue":
             with multiprocessing.get_context("fork").Pool(2) as pool:
                 print("children", pool.map(work, [1, 2, 3]), flush=True)
+        elif what == "fork-pool-default":
+            with multiprocessing.get_context("fork").Pool(2) as pool:
+                try:
+                    print("children", pool.map(work, [1, 2, 3]), flush=True)
+                except RuntimeError as exc:
+                    print("refused", exc, flush=True)
         elif what == "forkserver-pool":
             with multiprocessing.get_context("forkserver").Pool(2) as pool:
                 print("children", pool.map(work, [1, 2, 3]), flush=True)
@@ -218,6 +224,18 @@ def test_fork_pool_after_a_solve_with_the_fork_safe_layer(tmp_path):
     """A user's own fork pool after a solve in the parent (hangs for good under GNU OpenMP)."""
     out = run_fork_script(tmp_path, "fork-pool-workqueue")
     assert "chose workqueue" in out and "layer workqueue" in out and "children [" in out
+
+
+@linux_only
+def test_fork_pool_after_a_solve_with_the_default_layer_fails_instead_of_hanging(tmp_path):
+    """A user's own fork pool after a solve under GNU OpenMP: every worker was killed at its
+    first parallel kernel and the pool hung for good; solve now refuses with the advice."""
+    out = run_fork_script(tmp_path, "fork-pool-default")
+    if "layer omp" not in out:
+        assert "children [" in out              # a fork-safe layer: the children solve
+    else:
+        assert "refused gradfusion.solve cannot run in a process forked" in out
+        assert "forkserver" in out
 
 
 def test_forkserver_pool_after_a_solve(tmp_path):

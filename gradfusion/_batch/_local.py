@@ -8,7 +8,7 @@ import signal
 import threading
 
 from . import _tasks
-from ._threading import threads_per_solve
+from .._threads import threads_per_solve
 
 
 def start_method():
@@ -189,7 +189,7 @@ def _dask_task(fn, index, args, kwargs, host_threads):
     """On a Dask worker: this worker's share of its host's cores, then the pair."""
     import socket
 
-    from ._threading import usable_cores
+    from .._threads import usable_cores
 
     try:
         from distributed import get_worker

@@ -154,7 +154,7 @@ class _nothing:
 
 def _checked_solve(I, P, alpha, options, stopped):
     from .. import solve
-    from ._threading import check_not_forked_after_openmp, serialized
+    from .._threads import check_not_forked_after_openmp, serialized
 
     check_not_forked_after_openmp("gradfusion.solve_many")
     with serialized():           # one solve at a time per process where the layer needs it

@@ -1,4 +1,6 @@
-"""The Numba threading layer, chosen so that process pools never hang.
+"""The Numba threading layer, chosen so that process pools never hang (the package's policy:
+:func:`gradfusion.solve` refuses to run in a child forked after GNU OpenMP ran, the batch
+code never forks).
 
 Numba runs ``parallel=True`` kernels on one of three thread pools (measured here,
 numba 0.68 on Linux; ``docs/batch.md``):
