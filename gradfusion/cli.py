@@ -107,7 +107,7 @@ def _parser():
                    help="image border of the Sobel filter: zero padding (default, the paper's) or "
                         "reflection (no dark frame or edge stripes)")
     s.add_argument("--tol", type=float, default=None,
-                   help="optimality tolerance (default: the library's for the dtype)")
+                   help="relative objective gap to stop at (default 1e-6)")
     s.add_argument("--maxiter", type=int, default=None,
                    help="iteration limit per scale (default: the library's)")
     s.add_argument("--max-memory", default=None,
@@ -188,7 +188,8 @@ def _parser():
                    help="pairs solved at once on this machine (default: its cores; fewer when "
                         "they would not fit the memory limit together)")
     b.add_argument("--backend", choices=("auto", "processes", "threads"), default="auto",
-                   help="local pool (default: processes, a thread for --workers 1)")
+                   help="local pool (default: threads; processes under the workqueue threading "
+                        "layer)")
     b.add_argument("--scheduler", default=None,
                    help="run on Dask: tcp://HOST:PORT of a running scheduler, or local:N to start "
                         "a local cluster of N worker processes (needs gradfusion[dask])")
@@ -202,7 +203,7 @@ def _parser():
     b.add_argument("--boundary", choices=("zero", "reflect"), default="zero",
                    help="image border of the Sobel filter (default %(default)s)")
     b.add_argument("--tol", type=float, default=None,
-                   help="optimality tolerance (default: the library's for the dtype)")
+                   help="relative objective gap to stop at (default 1e-6)")
     b.add_argument("--maxiter", type=int, default=None,
                    help="iteration limit per scale (default: the library's)")
     b.add_argument("--max-memory", default=None,
@@ -287,7 +288,7 @@ def _cmd_solve(args):
     io._write_all(outputs, bits=bits, overwrite=args.overwrite)     # both files or neither
     print(f"objective {result.fun:.6e}  bare objective {result.bare_objective:.6e}  "
           f"level error {result.level_error:.3e}  "
-          f"optimality {result.optimality:.1e}  iterations {result.nit} ({result.method})  "
+          f"gap {result.gap:.1e}  iterations {result.nit} ({result.method})  "
           f"time {result.time:.2f} s  ({result.message})")
     return 0 if result.success else 1
 
