@@ -19,3 +19,18 @@ def shared_data():
     if not os.path.isdir(SHARED_DATA):
         pytest.skip(f"needs the shared data folder {SHARED_DATA} (not part of the project)")
     return SHARED_DATA
+
+
+@pytest.fixture
+def without_matplotlib(monkeypatch):
+    """Importing matplotlib fails, as on an install without the ``plot`` extra."""
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_matplotlib(name, *args, **kwargs):
+        if name.startswith("matplotlib"):
+            raise ImportError("no matplotlib")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_matplotlib)

@@ -225,16 +225,7 @@ def test_tradeoff_command(pair, capsys):
                  "--out", str(out)]) == 2
 
 
-def test_tradeoff_without_matplotlib(pair, capsys, monkeypatch):
-    import builtins
-    real_import = builtins.__import__
-
-    def no_matplotlib(name, *args, **kwargs):
-        if name.startswith("matplotlib"):
-            raise ImportError("no matplotlib")
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", no_matplotlib)
+def test_tradeoff_without_matplotlib(pair, capsys, without_matplotlib):
     out = pair / "sweep"
     assert main(["tradeoff", str(pair / "in.png"), str(pair / "prop.png"), "--alpha", "0.7",
                  "--level-weights", "1", "--out", str(out)]) == 0

@@ -167,15 +167,6 @@ def test_plot_draws_the_curve_and_the_clip(sweep, metric):
     assert texts == ["paper", "0.03", "0.3", "3", "clip"]
 
 
-def test_plot_says_what_is_missing(sweep, monkeypatch):
-    import builtins
-    real_import = builtins.__import__
-
-    def no_matplotlib(name, *args, **kwargs):
-        if name.startswith("matplotlib"):
-            raise ImportError("no matplotlib")
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", no_matplotlib)
+def test_plot_says_what_is_missing(sweep, without_matplotlib):
     with pytest.raises(ImportError, match=r"gradfusion\[plot\]"):
         sweep[2].plot()
