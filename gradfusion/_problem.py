@@ -70,6 +70,7 @@ class Hessian:
         self._excess = None if gradient_weight is None else gradient_weight - 1
         self._stencil_scale = 1.0 if gradient_weight is None else max(
             1.0, float(gradient_weight.max()))
+        self._scratch = None          # the weighted pass's three arrays, kept between products
 
     def replace(self, *, shift, diagonal, gradient_weight=None):
         """The same stencil with another level part and gradient weight (a coarse level's)."""
@@ -77,19 +78,10 @@ class Hessian:
 
     def _weighted_sobel(self, v, out, dot):
         """``out += S^T ((G - 1) S v)``; returns ``v . S^T (G - 1) S v`` when ``dot``."""
-        gx = np.empty_like(v)
-        gy = np.empty_like(v)
-        st.sobel_forward(v, gx, gy, self.mode)
-        extra = 0.0
-        if dot:
-            extra = float(np.sum(self._excess * (gx.astype(np.float64) ** 2
-                                                 + gy.astype(np.float64) ** 2)))
-        gx *= self._excess
-        gy *= self._excess
-        back = np.empty_like(v)
-        st.sobel_adjoint(gx, gy, back, self.mode)
-        out += back
-        return extra
+        if self._scratch is None or self._scratch[0].shape != v.shape \
+                or self._scratch[0].dtype != v.dtype:
+            self._scratch = tuple(np.empty_like(v) for _ in range(3))
+        return _add_weighted_sobel(v, out, self._excess, self.mode, dot, *self._scratch)
 
     def matvec(self, v, out):
         """``out = A v``."""
@@ -171,10 +163,9 @@ class Hessian:
                              .astype(np.float64))
             if self.gradient_weight is not None:
                 g = self.gradient_weight[min(c, self.gradient_weight.shape[0] - 1)]
-                part = Hessian(self.mode, 0.0, (0.0,), 0.0, None, g[np.newaxis]
-                               .astype(np.float64))
                 extra = np.zeros_like(impulses)
-                part._weighted_sobel(impulses, extra, dot=False)
+                _add_weighted_sobel(impulses, extra, g[np.newaxis].astype(np.float64) - 1,
+                                    self.mode, False, *(np.empty_like(impulses) for _ in range(3)))
                 a += extra.reshape(n, n).T
             mats.append(a)
         return mats
@@ -245,9 +236,10 @@ class ResidualProblem:
 
         ``level_error`` is the unweighted ``mean((O - P)^2)``; the objective adds
         ``mean(level_weight (O - P)^2)``. ``bare_objective`` is the paper's unweighted
-        Sobel term; with a gradient weight the objective has the weighted one. Evaluated from scratch (not from the solver's
-        gradient) and accumulated in float64; the scratch map is allocated here, not with
-        the problem, so that it does not count towards the solver's peak memory.
+        Sobel term; with a gradient weight the objective has the weighted one. Evaluated
+        from scratch (not from the solver's gradient) and accumulated in float64; the
+        scratch map is allocated here, not with the problem, so that it does not count
+        towards the solver's peak memory.
         """
         d = np.empty_like(self.image)
         st.output_difference(self.image, self.proposal, residual, self.alpha, d)
@@ -256,9 +248,7 @@ class ResidualProblem:
         if self.gradient_weight is not None:
             gx, gy = np.empty_like(d), np.empty_like(d)
             st.sobel_forward(d, gx, gy, self.mode)
-            sobel = float(np.sum(self.gradient_weight * (gx.astype(np.float64) ** 2
-                                                         + gy.astype(np.float64) ** 2)))
-            sobel /= self.n_entries
+            sobel = _weighted_energy(gx, gy, self.gradient_weight) / self.n_entries
         reg = 0.0
         if self.reg_weight > 0.0:
             reg = st.difference_energy(d, self.taps) / self.n_entries
@@ -274,6 +264,23 @@ class ResidualProblem:
     def to_normalized_gradient_scale(self):
         """Factor from the sum-form gradient ``A x - b`` to ``dF/dx``."""
         return 2.0 / self.n_entries
+
+
+def _weighted_energy(gx, gy, weight):
+    """``sum weight (gx^2 + gy^2)`` in float64."""
+    return float(np.sum(weight * (gx.astype(np.float64) ** 2 + gy.astype(np.float64) ** 2)))
+
+
+def _add_weighted_sobel(v, out, excess, mode, dot, gx, gy, back):
+    """``out += S^T (excess S v)`` with the work arrays ``gx``, ``gy``, ``back`` (shaped like
+    ``v``); returns ``v . S^T excess S v`` (float64) when ``dot``, else 0."""
+    st.sobel_forward(v, gx, gy, mode)
+    extra = _weighted_energy(gx, gy, excess) if dot else 0.0
+    gx *= excess
+    gy *= excess
+    st.sobel_adjoint(gx, gy, back, mode)
+    out += back
+    return extra
 
 
 @functools.lru_cache(maxsize=16)

@@ -295,7 +295,7 @@ def check_same_shape(a, b, name_a, name_b):
 
 
 def channel_alpha(alpha, n_channels, dtype):
-    """Validate ``alpha`` (scalar, length-1 sequence or one value per channel), return shape (C,)."""
+    """Validate ``alpha`` (scalar, length-1 sequence or one per channel); return shape (C,)."""
     what = "a number or a sequence of numbers"
     if (alpha is None or isinstance(alpha, (bool, np.bool_, str, bytes))
             or isinstance(alpha, np.ma.MaskedArray)):

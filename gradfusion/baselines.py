@@ -55,7 +55,8 @@ def heuristic(image, proposal, alpha, *, channel_axis=-1, boundary="zero"):
     return SolveResult(
         output=v.channels_last(O, axis), residual=v.channels_last(R, axis),
         x=v.channels_last(R, axis), fun=fun, bare_objective=bare, regularization=reg,
-        level_error=level_error, optimality=np.nan, gap=np.nan, nit=0, nmatvec=0, success=True, status=0,
+        level_error=level_error, optimality=np.nan, gap=np.nan, nit=0, nmatvec=0, success=True,
+        status=0,
         message="closed form", time=time.perf_counter() - t0)
 
 

@@ -376,9 +376,9 @@ def _curve_figure(result):
 
 def _cmd_tradeoff(args):
     from . import _validation, io
-    from .sweep import DEFAULT_LEVEL_WEIGHTS, tradeoff
+    from .sweep import sweep_weights, tradeoff
 
-    weights = sorted({0.0, *(args.level_weights or DEFAULT_LEVEL_WEIGHTS)})
+    weights = sweep_weights(args.level_weights)
     try:
         import matplotlib  # noqa: F401
         curve = True

@@ -45,9 +45,13 @@ def load_sample(name):
     import skimage.data
     from skimage.util import img_as_float
 
+    _check_sample(name)
+    return img_as_float(getattr(skimage.data, name)()[..., :3])
+
+
+def _check_sample(name):
     if name not in SAMPLES:
         raise ValueError(f"image must be one of {SAMPLES}, got {name!r}")
-    return img_as_float(getattr(skimage.data, name)()[..., :3])
 
 
 #: the demo's outputs: file name -> row of the evaluation table
@@ -124,7 +128,7 @@ def run_demo(out_dir, *, image="astronaut", alpha=0.7, overwrite=False, verbose=
     """
     from . import io
 
-    load_sample(image)                 # a bad name fails before anything is written
+    _check_sample(image)               # a bad name fails before anything is written
     paths = {name: os.path.join(out_dir, name) for name in FILES}
     if not overwrite:
         existing = [p for p in paths.values() if os.path.exists(p)]

@@ -20,7 +20,8 @@ from . import baselines, metrics
 from ._solvers import resolve_method
 from .synthesis import solve
 
-__all__ = ["DEFAULT_LEVEL_WEIGHTS", "TRADEOFF_COLUMNS", "Tradeoff", "tradeoff"]
+__all__ = ["DEFAULT_LEVEL_WEIGHTS", "TRADEOFF_COLUMNS", "Tradeoff", "tradeoff",
+           "sweep_weights"]
 
 #: the default sweep: the paper's objective, then half-decades up to where the output is
 #: close to the clip on real pairs (docs/levels.md)
@@ -140,7 +141,12 @@ class Tradeoff:
         return ax
 
 
-def _check_weights(level_weights):
+def sweep_weights(level_weights=None):
+    """The weights :func:`tradeoff` solves for: sorted, without repeats, 0 included.
+
+    Raises for anything but a non-empty sequence of finite numbers >= 0 (None: the
+    default sweep).
+    """
     if level_weights is None:
         return list(DEFAULT_LEVEL_WEIGHTS)
     try:
@@ -223,7 +229,7 @@ def tradeoff(image, proposal, alpha, level_weights=None, *, channel_axis=-1, pat
     >>> bool(t.rows[0]["bare_objective"] <= t.rows[-1]["bare_objective"])
     True
     """
-    weights = _check_weights(level_weights)
+    weights = sweep_weights(level_weights)
     for key in ("level_weight", "x0"):
         if key in solve_options:
             raise TypeError(f"tradeoff sets {key} itself; do not pass it")
