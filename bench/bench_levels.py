@@ -117,7 +117,8 @@ def main(argv=None):
             records.append({"pair": name, "alpha": alpha, "shape": list(I.shape),
                             "one_solve_time": t_one, "sweep_time": t_sweep,
                             "sweep_solve_time": tr.settings["total_time"],
-                            "one_solve_nit": int(one.nit), "rows": tr.rows})
+                            "one_solve_nit": int(one.nit),
+                            "one_solve_nmatvec": int(one.nmatvec), "rows": tr.rows})
             print(f"{name} alpha {alpha}: one solve {t_one:.2f} s, sweep of "
                   f"{len(tr.rows) - 1} solves {tr.settings['total_time']:.2f} s "
                   f"(+ metrics {t_sweep - tr.settings['total_time']:.2f} s)", flush=True)
@@ -153,6 +154,12 @@ def summarize(records):
                   f"{ssim_wins:9.2f} {gmsd_wins:9.2f}")
         ratio = np.mean([r["sweep_solve_time"] / r["one_solve_time"] for r in sel])
         print(f"sweep solve time / one default solve: mean {ratio:.2f}x")
+        with_products = [r for r in sel if "one_solve_nmatvec" in r]     # older JSON lacks it
+        if with_products:
+            cost = [sum(x.get("nmatvec", 0) for x in r["rows"]) / r["one_solve_nmatvec"]
+                    for r in with_products]
+            print(f"sweep Hessian products / one default solve's: mean {np.mean(cost):.2f}x "
+                  f"(range {min(cost):.2f}-{max(cost):.2f}x; time is noisy, products are not)")
 
 
 def mean_curve(records, alpha):

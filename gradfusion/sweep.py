@@ -39,6 +39,7 @@ TRADEOFF_COLUMNS = (
     ("level_error", "level err", "{:.3e}"),
     ("stripe_share", "stripes", "{:.2e}"),
     ("nit", "nit", "{}"),
+    ("nmatvec", "products", "{}"),
     ("time", "time s", "{:.3f}"),
 )
 
@@ -60,7 +61,8 @@ class Tradeoff:
         One per setting, in increasing level weight: the paper's objective
         (``level_weight`` 0), the swept weights, and the clip last
         (``level_weight`` ``inf``). Keys: setting, level_weight, psnr, ssim, gmsd,
-        bare_objective, regularization, level_error, stripe_share, nit, time.
+        bare_objective, regularization, level_error, stripe_share, nit, nmatvec
+        (products with the Hessian, the solve's cost), time.
     outputs : list of ndarray
         The output ``O`` of each row, in the layout and dtype of the inputs.
     settings : dict
@@ -144,8 +146,20 @@ class Tradeoff:
 def sweep_weights(level_weights=None):
     """The weights :func:`tradeoff` solves for: sorted, without repeats, 0 included.
 
-    Raises for anything but a non-empty sequence of finite numbers >= 0 (None: the
-    default sweep).
+    Parameters
+    ----------
+    level_weights : sequence of float, optional
+        Finite numbers >= 0; None is :data:`DEFAULT_LEVEL_WEIGHTS`.
+
+    Returns
+    -------
+    weights : list of float
+
+    Examples
+    --------
+    >>> from gradfusion.sweep import sweep_weights
+    >>> sweep_weights([1, 0.1, 1])
+    [0.0, 0.1, 1.0]
     """
     if level_weights is None:
         return list(DEFAULT_LEVEL_WEIGHTS)
@@ -264,6 +278,7 @@ def tradeoff(image, proposal, alpha, level_weights=None, *, channel_axis=-1, pat
             "level_error": float(res.level_error),
             "stripe_share": metrics.stripe_share(O, channel_axis=channel_axis),
             "nit": int(res.nit),
+            "nmatvec": int(res.nmatvec),
             "time": float(res.time),
         })
         outputs.append(O)
