@@ -76,7 +76,7 @@ def _cli_message(message):
 
 
 def _parser():
-    from . import DEFAULT_REG_WEIGHT, __version__
+    from . import __version__
 
     p = argparse.ArgumentParser(
         prog="gradfusion",
@@ -97,26 +97,8 @@ def _parser():
     s.add_argument("--x0", help="warm start: a residual image from a previous solve")
     s.add_argument("--bits", type=int, choices=(8, 16), default=None,
                    help="bit depth of the written files (default: 16 for 16-bit inputs, else 8)")
-    s.add_argument("--level-weight", type=_level_weight, default=0.0, help=_LEVEL_HELP)
-    s.add_argument("--reg-weight", type=float, default=DEFAULT_REG_WEIGHT,
-                   help="weight of the regulariser relative to the Sobel term (default %(default)s)")
-    s.add_argument("--regularizer", choices=("nyquist", "gradient", "none"), default="nyquist",
-                   help="regulariser of the Sobel blind spot: second differences (nyquist, default), "
-                        "first differences (gradient) or none (the paper's bare objective)")
-    s.add_argument("--boundary", choices=("zero", "reflect"), default="zero",
-                   help="image border of the Sobel filter: zero padding (default, the paper's) or "
-                        "reflection (no dark frame or edge stripes)")
-    s.add_argument("--tol", type=float, default=None,
-                   help="relative objective gap to stop at (default 1e-6)")
-    s.add_argument("--maxiter", type=int, default=None,
-                   help="iteration limit per scale (default: the library's)")
-    s.add_argument("--max-memory", default=None,
-                   help="refuse problems whose estimated peak memory exceeds this, e.g. 4GB "
-                        "(default: GRADFUSION_MAX_MEMORY or 80%% of the available memory)")
-    s.add_argument("--solver", choices=("auto", "active-set", "mprgp"), default="auto",
-                   help="bound-constrained solver (default %(default)s: active-set, or mprgp "
-                        "on images of at most 256x256 pixels)")
-    s.add_argument("--float32", action="store_true", help="solve in single precision")
+    _add_solve_options(s, "refuse problems whose estimated peak memory exceeds this, e.g. 4GB "
+                          "(default: GRADFUSION_MAX_MEMORY or 80%% of the available memory)")
     s.add_argument("--overwrite", action="store_true", help="replace existing output files")
     s.add_argument("--no-progress", action="store_true", help="never show a progress bar")
 
@@ -195,25 +177,47 @@ def _parser():
                         "a local cluster of N worker processes (needs gradfusion[dask])")
     b.add_argument("--force", action="store_true",
                    help="redo every pair, even those the manifest records as done")
-    b.add_argument("--level-weight", type=_level_weight, default=0.0, help=_LEVEL_HELP)
-    b.add_argument("--reg-weight", type=float, default=DEFAULT_REG_WEIGHT,
-                   help="weight of the regulariser relative to the Sobel term (default %(default)s)")
-    b.add_argument("--regularizer", choices=("nyquist", "gradient", "none"), default="nyquist",
-                   help="regulariser of the Sobel blind spot (default %(default)s)")
-    b.add_argument("--boundary", choices=("zero", "reflect"), default="zero",
-                   help="image border of the Sobel filter (default %(default)s)")
-    b.add_argument("--tol", type=float, default=None,
-                   help="relative objective gap to stop at (default 1e-6)")
-    b.add_argument("--maxiter", type=int, default=None,
-                   help="iteration limit per scale (default: the library's)")
-    b.add_argument("--max-memory", default=None,
-                   help="memory limit of the pairs solved at once together, e.g. 4GB (default: "
-                        "GRADFUSION_MAX_MEMORY or the available memory)")
-    b.add_argument("--solver", choices=("auto", "active-set", "mprgp"), default="auto",
-                   help="bound-constrained solver (default %(default)s)")
-    b.add_argument("--float32", action="store_true", help="solve in single precision")
+    _add_solve_options(b, "memory limit of the pairs solved at once together, e.g. 4GB "
+                          "(default: GRADFUSION_MAX_MEMORY or the available memory)")
     b.add_argument("--no-progress", action="store_true", help="never show a progress bar")
     return p
+
+
+def _add_solve_options(parser, max_memory_help):
+    """The options that ``solve`` and ``batch`` pass to :func:`gradfusion.solve`."""
+    from . import DEFAULT_REG_WEIGHT
+
+    parser.add_argument("--level-weight", type=_level_weight, default=0.0, help=_LEVEL_HELP)
+    parser.add_argument("--reg-weight", type=float, default=DEFAULT_REG_WEIGHT,
+                        help="weight of the regulariser relative to the Sobel term "
+                             "(default %(default)s)")
+    parser.add_argument("--regularizer", choices=("nyquist", "gradient", "none"),
+                        default="nyquist",
+                        help="regulariser of the Sobel blind spot: second differences (nyquist, "
+                             "default), first differences (gradient) or none (the paper's bare "
+                             "objective)")
+    parser.add_argument("--boundary", choices=("zero", "reflect"), default="zero",
+                        help="image border of the Sobel filter: zero padding (default, the "
+                             "paper's) or reflection (no dark frame or edge stripes)")
+    parser.add_argument("--tol", type=float, default=None,
+                        help="relative objective gap to stop at (default 1e-6)")
+    parser.add_argument("--maxiter", type=int, default=None,
+                        help="iteration limit per scale (default: the library's)")
+    parser.add_argument("--max-memory", default=None, help=max_memory_help)
+    parser.add_argument("--solver", choices=("auto", "active-set", "mprgp"), default="auto",
+                        help="bound-constrained solver (default %(default)s: active-set, or "
+                             "mprgp on images of at most 256x256 pixels)")
+    parser.add_argument("--float32", action="store_true", help="solve in single precision")
+
+
+def _solve_options(args):
+    """``solve``'s keyword arguments from the options of :func:`_add_solve_options`."""
+    options = dict(level_weight=args.level_weight, reg_weight=args.reg_weight,
+                   regularizer=None if args.regularizer == "none" else args.regularizer,
+                   boundary=args.boundary, tol=args.tol, method=args.solver)
+    if args.maxiter is not None:
+        options["maxiter"] = args.maxiter
+    return options
 
 
 def _same_file(a, b):
@@ -272,14 +276,8 @@ def _cmd_solve(args):
     bits = args.bits or (16 if I.dtype == np.uint16 else 8)
     if args.float32:
         I, P = (np.asarray(_validation.to_float(a), np.float32) for a in (I, P))
-    kwargs = {}
-    if args.maxiter is not None:
-        kwargs["maxiter"] = args.maxiter
-    result = solve(I, P, args.alpha, x0=x0, boundary=args.boundary, level_weight=args.level_weight,
-                   regularizer=None if args.regularizer == "none" else args.regularizer,
-                   tol=args.tol, progress=not args.no_progress and sys.stderr.isatty(),
-                   method=args.solver, reg_weight=args.reg_weight, max_memory=args.max_memory,
-                   **kwargs)
+    result = solve(I, P, args.alpha, x0=x0, max_memory=args.max_memory,
+                   progress=not args.no_progress and sys.stderr.isatty(), **_solve_options(args))
     outputs = [(args.output, result.output)]
     if args.residual:
         outputs.append((args.residual, result.residual))
@@ -480,11 +478,7 @@ def _cmd_batch(args):
     if not pairs:
         raise UsageError(f"no pairs: no file of {args.input_dir} has a proposal in "
                          f"{args.proposal_dir} named by --pattern {args.pattern!r}")
-    options = dict(level_weight=args.level_weight, reg_weight=args.reg_weight,
-                   regularizer=None if args.regularizer == "none" else args.regularizer,
-                   boundary=args.boundary, tol=args.tol, method=args.solver)
-    if args.maxiter is not None:
-        options["maxiter"] = args.maxiter
+    options = _solve_options(args)
     settings = dict(alpha=args.alpha, pattern=args.pattern, suffix=args.suffix, format=args.format,
                     bits=args.bits, float32=args.float32, **options)
     os.makedirs(args.out_dir, exist_ok=True)
