@@ -26,8 +26,8 @@ import png  # pypng: Pillow reads and writes 16-bit RGB PNG only as 8-bit
 
 from . import _validation as v
 
-__all__ = ["read_image", "write_image", "write_text", "ImageFileError", "ImageFileWarning",
-           "WRITABLE_SUFFIXES"]
+__all__ = ["read_image", "write_image", "write_text", "atomic_file", "ImageFileError",
+           "ImageFileWarning", "WRITABLE_SUFFIXES"]
 
 WRITABLE_SUFFIXES = (".png", ".tif", ".tiff")
 
@@ -477,3 +477,59 @@ def write_text(path, text, *, overwrite=False):
         _commit(tmp, path, overwrite)
     except OSError as exc:
         raise ImageFileError(f"{path}: cannot write ({type(exc).__name__}: {exc})") from None
+
+
+@contextlib.contextmanager
+def atomic_file(path, *, overwrite=False):
+    """A temporary path beside ``path`` for another writer; renamed over ``path`` on success.
+
+    For files that a library writes itself (a video encoder): the block writes the file at the
+    yielded path (same folder, same suffix, hidden name); when the block ends normally the file
+    is flushed to disk and renamed to ``path`` as :func:`write_image` does, and when it raises
+    the temporary file is removed and ``path`` is left as it was.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Target file.
+    overwrite : bool, optional
+        Replace an existing file; otherwise an existing file is an error (checked before the
+        block and again at the rename).
+
+    Yields
+    ------
+    tmp : str
+        The path to write.
+
+    Raises
+    ------
+    ImageFileError
+        An existing file without ``overwrite``, a missing folder, or a failed rename.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from gradfusion.io import atomic_file
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     with atomic_file(os.path.join(folder, "notes.txt")) as tmp:
+    ...         with open(tmp, "w") as fh:
+    ...             _ = fh.write("written elsewhere")
+    ...     sorted(os.listdir(folder))
+    ['notes.txt']
+    """
+    path = _check_path(path)
+    overwrite = v.flag(overwrite, "overwrite")
+    _check_target(path, overwrite)
+    tmp = _stage(path, b"", os.path.splitext(path)[1])
+    try:
+        yield tmp
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        _commit(tmp, path, overwrite)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
