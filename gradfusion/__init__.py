@@ -24,6 +24,8 @@ from .operators import DifferenceFilter, ForwardDifference, SobelGradient  # noq
 from .poisson import BlendResult  # noqa: E402
 from .synthesis import DEFAULT_REG_WEIGHT, LEVEL_WEIGHTS, SolveResult, solve  # noqa: E402
 from .sweep import DEFAULT_LEVEL_WEIGHTS, Tradeoff, tradeoff  # noqa: E402
+from . import video  # noqa: E402
+from .video import FrameResult, solve_sequence  # noqa: E402
 
 __version__ = "0.1.0"
 
@@ -51,5 +53,8 @@ __all__ = [
     "poisson",
     "BlendResult",
     "MemoryLimitError",
+    "solve_sequence",
+    "FrameResult",
+    "video",
     "__version__",
 ]

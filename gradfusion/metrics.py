@@ -41,7 +41,7 @@ from . import _validation as v
 from .objective import gradient_error
 
 __all__ = ["psnr", "ssim", "gmsd", "lpips", "gradient_error", "stripe_share",
-           "minmax_normalize", "patch_slices", "LPIPSUnavailableError"]
+           "minmax_normalize", "patch_slices", "LPIPSUnavailableError", "flicker"]
 
 PARTIAL_MODES = ("drop", "shift")
 NORMALIZE_MODES = (None, "global", "patch")
@@ -624,3 +624,108 @@ def lpips(reference, image, *, net="alex", channel_axis=-1, patch_size=None,
                                  f"{min(batch_size, A.shape[0] - s)} patch pairs")
             total += float(d.double().sum())
     return total / A.shape[0]
+
+
+def flicker(outputs, proposals, *, motion=None, channel_axis=-1):
+    r"""Temporal instability of a sequence of outputs relative to its proposals.
+
+    Parameters
+    ----------
+    outputs : iterable of arrays
+        The displayed outputs ``O_t`` (e.g. ``FrameResult.output``), any iterable (read once,
+        two frames held at a time).
+    proposals : iterable of arrays
+        The proposals ``P_t``, one per output, same shapes.
+    motion : None or sequence, optional
+        The motion from frame ``t - 1`` to ``t`` (entry 0 not used), in the conventions of
+        :func:`gradfusion.solve_sequence` (3x3 or 2x3 matrices, scikit-image transforms,
+        ``(2, H, W)`` flow fields): frame ``t - 1`` is moved by it before the difference,
+        and pixels it did not see are left out. None: frames are compared in place.
+    channel_axis : int or None, optional
+        Axis of the colour channels of 3-D frames.
+
+    Returns
+    -------
+    ratio : float
+        ``sum_t c(O)_t / sum_t c(P)_t`` over ``t >= 1``: 1 when the outputs change from frame
+        to frame as much as the proposals, above 1 when the display adds flicker. 1.0 when
+        neither changes, ``inf`` when only the outputs do.
+
+    Notes
+    -----
+    With ``W_t`` the warp of :func:`gradfusion.video.warp` by the motion into frame ``t``
+    and ``V_t`` the pixels it defines (all without motion), the change of a sequence ``X``
+    at frame ``t`` is the root mean square over ``V_t`` and the channels
+
+    .. math:: c(X)_t = \sqrt{\operatorname{mean}_{V_t} (X_t - W_t X_{t-1})^2},
+
+    and the flicker is :math:`\sum_{t \ge 1} c(O)_t / \sum_{t \ge 1} c(P)_t`. Motion
+    compensation keeps a moving scene from counting as flicker; what remains is the
+    change that a viewer sees as shimmer (a per-frame network's proposals flicker
+    by themselves, and the ratio says whether the display amplifies it).
+
+    References
+    ----------
+    .. [1] W.-S. Lai, J.-B. Huang, O. Wang, E. Shechtman, E. Yumer and M.-H. Yang,
+       "Learning blind video temporal consistency", ECCV 2018 (the warping error).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gradfusion.metrics import flicker
+    >>> rng = np.random.default_rng(0)
+    >>> P = [np.full((8, 8), 0.5) + 0.01 * rng.standard_normal((8, 8)) for _ in range(4)]
+    >>> O = [0.5 * p + 0.25 for p in P]             # half the contrast: half the change
+    >>> round(flicker(O, P), 6)
+    0.5
+    """
+    import itertools
+    import math
+
+    from .video import warp
+
+    if isinstance(motion, (str, bytes)) or (motion is not None and not (
+            isinstance(motion, np.ndarray) or hasattr(motion, "__iter__"))):
+        raise TypeError("motion must be None or a sequence of per-frame motions, got "
+                        f"{type(motion).__name__} {motion!r}")
+    for value, name in ((outputs, "outputs"), (proposals, "proposals")):
+        if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+            raise TypeError(f"{name} must be an iterable of frames, got "
+                            f"{type(value).__name__} {value!r}")
+    motions = iter(motion) if motion is not None else None
+    sums = {"outputs": 0.0, "proposals": 0.0}
+    previous = None
+    end = object()
+    out_iter, prop_iter = iter(outputs), iter(proposals)
+    for t in itertools.count():
+        O, P = next(out_iter, end), next(prop_iter, end)
+        if O is end or P is end:
+            if O is not P:
+                raise ValueError("outputs and proposals must have the same number of frames, "
+                                 f"got {t} of {'outputs' if O is end else 'proposals'} and more "
+                                 "of the other")
+            break
+        frames = {}
+        for name, X in (("outputs", O), ("proposals", P)):
+            chw, _ = v.channels_first(v.as_real_array(X, f"{name}[{t}]").astype(np.float64),
+                                      f"{name}[{t}]", channel_axis)
+            frames[name] = chw
+        v.check_same_shape(frames["outputs"], frames["proposals"], f"outputs[{t}]",
+                           f"proposals[{t}]")
+        m = next(motions, None) if motions is not None else None
+        if previous is not None:
+            if frames["outputs"].shape != previous["outputs"].shape:
+                raise ValueError(f"outputs[{t}] has shape {frames['outputs'].shape} "
+                                 f"(channels first), frame {t - 1} "
+                                 f"{previous['outputs'].shape}")
+            for name in sums:
+                before, valid = previous[name], np.ones(frames[name].shape[1:], bool)
+                if m is not None:
+                    moved, valid = warp(np.moveaxis(before, 0, -1), m, channel_axis=-1)
+                    before = np.moveaxis(moved, -1, 0)
+                diff = (frames[name] - before)[:, valid]
+                sums[name] += float(np.sqrt(np.mean(diff * diff))) if diff.size else 0.0
+        previous = frames
+    if sums["proposals"] == 0.0:
+        return 1.0 if sums["outputs"] == 0.0 else math.inf
+    return sums["outputs"] / sums["proposals"]
