@@ -1,4 +1,4 @@
-"""Command line: gradfusion solve, evaluate, tradeoff, batch and demo.
+"""Command line: gradfusion solve, evaluate, tradeoff, batch, video and demo.
 
 User errors (missing, unreadable, corrupt or truncated files, bad options,
 mismatched sizes, a problem too large for the memory limit) print one line
@@ -66,7 +66,8 @@ _OPTION_NAMES = {"tol": "--tol", "reg_weight": "--reg-weight", "maxiter": "--max
                  "max_memory": "--max-memory", "level_weight": "--level-weight",
                  "level_weights": "--level-weights", "alpha": "--alpha",
                  "patch_size": "--patch", "boundary": "--boundary",
-                 "regularizer": "--regularizer", "method": "--solver", "methods": "--methods"}
+                 "regularizer": "--regularizer", "method": "--solver", "methods": "--methods",
+                 "budget": "--budget", "budget_iterations": "--budget-iterations"}
 
 
 def _cli_message(message):
@@ -180,6 +181,36 @@ def _parser():
     _add_solve_options(b, "memory limit of the pairs solved at once together, e.g. 4GB "
                           "(default: GRADFUSION_MAX_MEMORY or the available memory)")
     b.add_argument("--no-progress", action="store_true", help="never show a progress bar")
+
+    vd = sub.add_parser("video", help="solve a sequence of frames, each warm-started from the "
+                                      "previous one")
+    vd.add_argument("input", help="scene frames I: a video file (needs gradfusion[video]) or a "
+                                  "folder of images")
+    vd.add_argument("proposal", help="proposal frames P: a video file or a folder, same size "
+                                     "and number of frames")
+    vd.add_argument("--alpha", type=_alpha, required=True,
+                    help="combiner transmission in (0, 1), or one value per channel")
+    vd.add_argument("-o", "--output", required=True,
+                    help="output frames O: a video file (.mp4, .mkv, .mov, .avi, .webm) or a "
+                         "folder (000000.png, ...)")
+    vd.add_argument("--residual", help="also write the residuals R (a video file or a folder)")
+    vd.add_argument("--motion", choices=("none", "translation"), default="none",
+                    help="how the previous residual starts the next frame: as it is (none, "
+                         "default) or moved by the translation estimated between the input "
+                         "frames")
+    vd.add_argument("--budget", type=float, default=None,
+                    help="seconds per frame (e.g. 0.033 for 30 fps): a frame stops when its time "
+                         "is spent and the next continues from it")
+    vd.add_argument("--budget-iterations", type=int, default=None,
+                    help="iterations per frame (a budget independent of the machine)")
+    vd.add_argument("--fps", type=float, default=None,
+                    help="frame rate of a video output (default: the input video's, else 30)")
+    vd.add_argument("--bits", type=int, choices=(8, 16), default=8,
+                    help="bit depth of a folder's PNG frames (video files are 8-bit)")
+    _add_solve_options(vd, "refuse frames whose estimated peak memory exceeds this, e.g. 4GB "
+                           "(default: GRADFUSION_MAX_MEMORY or 80%% of the available memory)")
+    vd.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    vd.add_argument("--no-progress", action="store_true", help="never show a progress bar")
     return p
 
 
@@ -555,6 +586,63 @@ def _cmd_batch(args):
     return 0 if counts["failed"] == counts["unconverged"] == 0 else 1
 
 
+def _cmd_video(args):
+    from . import _validation, video
+
+    for path, name in ((args.input, "INPUT"), (args.proposal, "PROPOSAL")):
+        if not os.path.exists(path):
+            raise UsageError(f"{path}: {name}: no such file or folder")
+    _check_outputs([args.input, args.proposal], [args.output, args.residual], args.overwrite)
+    images = video.read_frames(args.input)
+    proposals = video.read_frames(args.proposal)
+    fps = args.fps or video.frame_rate(args.input) or 30.0
+    if args.float32:
+        images, proposals = ((np.asarray(_validation.to_float(a), np.float32) for a in frames)
+                             for frames in (images, proposals))
+    results = video.solve_sequence(
+        images, proposals, args.alpha,
+        motion=None if args.motion == "none" else args.motion, budget=args.budget,
+        budget_iterations=args.budget_iterations, max_memory=args.max_memory,
+        **_solve_options(args))
+    from tqdm.auto import tqdm
+
+    bar = tqdm(unit="frame", dynamic_ncols=True,
+               disable=args.no_progress or not sys.stderr.isatty())
+    times, gaps, stopped, within, unconverged = [], [], 0, 0, 0
+    writers = [video.FrameWriter(args.output, fps=fps, bits=args.bits, overwrite=args.overwrite)]
+    try:
+        if args.residual:
+            writers.append(video.FrameWriter(args.residual, fps=fps, bits=args.bits,
+                                             overwrite=args.overwrite))
+        for r in results:
+            writers[0].write(r.output)
+            if args.residual:
+                writers[1].write(r.residual)
+            times.append(r.time)
+            gaps.append(r.gap)
+            stopped += r.budget_status == "stopped"
+            within += r.within_budget
+            unconverged += r.budget_status == "unlimited" and not r.success
+            bar.set_postfix_str(f"gap {r.gap:.1e}", refresh=False)
+            bar.update(1)
+    except BaseException:
+        for w in writers:
+            w.abort()
+        raise
+    finally:
+        bar.close()
+    for w in writers:
+        w.close()
+    n = len(times)
+    budget = ""
+    if args.budget is not None or args.budget_iterations is not None:
+        budget = f"; {within} of {n} within budget, {stopped} stopped by it"
+    print(f"{n} frames: time per frame median {np.median(times):.3f} s, max {max(times):.3f} s; "
+          f"gap median {np.median(gaps):.1e}, max {max(gaps):.1e}{budget}; wrote "
+          f"{args.output}" + (f" and {args.residual}" if args.residual else ""))
+    return 1 if unconverged else 0
+
+
 def _no_results():
     yield from ()
 
@@ -600,15 +688,16 @@ def main(argv=None):
     from ._memory import MemoryLimitError
     from .io import ImageFileError
     from .metrics import LPIPSUnavailableError
+    from .video import VideoUnavailableError
 
     command = {"solve": _cmd_solve, "evaluate": _cmd_evaluate, "tradeoff": _cmd_tradeoff,
-               "demo": _cmd_demo, "batch": _cmd_batch}
+               "demo": _cmd_demo, "batch": _cmd_batch, "video": _cmd_video}
     with warnings.catch_warnings():
         warnings.showwarning = _show_warning
         try:
             return command[args.command](args)
-        except (UsageError, ImageFileError, LPIPSUnavailableError, ValueError, TypeError,
-                MemoryLimitError, OSError) as exc:
+        except (UsageError, ImageFileError, LPIPSUnavailableError, VideoUnavailableError,
+                ValueError, TypeError, MemoryLimitError, OSError) as exc:
             message = _cli_message(" ".join(str(exc).splitlines()))
             print(f"gradfusion: error: {message}", file=sys.stderr)
             return 2

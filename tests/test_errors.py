@@ -757,7 +757,95 @@ CASES = [
     Case("figure-crop", "comparison_figure", "crop", "(6, 0) with crop_size 4", ValueError,
          "crop (6, 0) with crop_size 4 leaves the 8x8 image",
          lambda: gradfusion.comparison_figure({"a": I3}, crop=(6, 0), crop_size=4)),
+    # video sequences
+    Case("sequence-images", "solve_sequence", "images", "3", TypeError,
+         "images must be an iterable of frames (a list, a generator, an array with frames on "
+         "the first axis), got int 3", lambda: gradfusion.solve_sequence(3, [P3], 0.7)),
+    Case("sequence-images-array", "solve_sequence", "images", "one (8, 8) frame", ValueError,
+         "images must hold frames on its first axis (3-D or 4-D), got shape (8, 8)",
+         lambda: gradfusion.solve_sequence(I3[..., 0], [P3], 0.7)),
+    Case("sequence-motion", "solve_sequence", "motion", "'affine'", ValueError,
+         "motion must be one of ['translation'], None, a callable or a sequence of per-frame "
+         "transforms, got 'affine'", lambda: gradfusion.solve_sequence([I3], [P3], 0.7,
+                                                                       motion="affine")),
+    Case("sequence-motion-number", "solve_sequence", "motion", "2.0", TypeError,
+         "motion must be None, 'translation', a callable or a sequence of per-frame transforms, "
+         "got float 2.0", lambda: gradfusion.solve_sequence([I3], [P3], 0.7, motion=2.0)),
+    Case("sequence-motion-shape", "solve_sequence", "motion", "a (4,) array for frame 1",
+         ValueError, "motion of frame 1 must be a 3x3 or 2x3 matrix or a (2, 8, 8) flow field, "
+         "got shape (4,)", lambda: list(gradfusion.solve_sequence(
+             [I3, I3], [P3, P3 * 0.5], 0.7, motion=[None, np.zeros(4)]))),
+    Case("sequence-motion-short", "solve_sequence", "motion", "one entry for two frames",
+         ValueError, "motion ended before frame 1: give one motion per frame (entry 0 is not "
+         "used)", lambda: list(gradfusion.solve_sequence([I3, I3], [P3, P3 * 0.5], 0.7,
+                                                         motion=[None]))),
+    Case("sequence-budget", "solve_sequence", "budget", "0", ValueError,
+         "budget must be a positive number of seconds or None, got 0",
+         lambda: gradfusion.solve_sequence([I3], [P3], 0.7, budget=0)),
+    Case("sequence-budget-str", "solve_sequence", "budget", "'33ms'", TypeError,
+         "budget must be a positive number of seconds or None, got str '33ms'",
+         lambda: gradfusion.solve_sequence([I3], [P3], 0.7, budget="33ms")),
+    Case("sequence-budget-iterations", "solve_sequence", "budget_iterations", "0.5", TypeError,
+         "budget_iterations must be a positive integer or None, got float 0.5",
+         lambda: gradfusion.solve_sequence([I3], [P3], 0.7, budget_iterations=0.5)),
+    Case("sequence-x0-option", "solve_sequence", "callback", "any", TypeError,
+         "solve_sequence does not take callback: solve_sequence uses the callback for the "
+         "budget", lambda: gradfusion.solve_sequence([I3], [P3], 0.7, callback=print)),
+    Case("sequence-unknown-option", "solve_sequence", "tolerance", "1e-6", TypeError,
+         "solve_sequence got an unexpected keyword argument 'tolerance'",
+         lambda: gradfusion.solve_sequence([I3], [P3], 0.7, tolerance=1e-6)),
+    Case("sequence-lengths", "solve_sequence", "images, proposals", "2 and 1 frames",
+         ValueError, "images and proposals must have the same number of frames: proposals "
+         "ended after 1 frames, images go on",
+         lambda: list(gradfusion.solve_sequence([I3, I3], [P3], 0.7))),
+    Case("sequence-frame-shape", "solve_sequence", "images", "frame 1 of another shape",
+         ValueError, "frame 1: image has shape (8, 7, 3), the previous frame (8, 8, 3); every "
+         "frame must have one shape",
+         lambda: list(gradfusion.solve_sequence([I3, I3[:, :7]], [P3, P3[:, :7]], 0.7))),
+    Case("sequence-frame-range", "solve_sequence", "proposals", "frame 1 with a 2.0",
+         ValueError, f"frame 1: proposal{_RANGE64[5:]}; got values in [0.25, 2.0]",
+         lambda: list(gradfusion.solve_sequence([I3, I3], [P3, _img(fill=0.25, at=(1, 1, 0),
+                                                                    value=2.0)], 0.7))),
+    Case("video-read-missing", "video.read_frames", "path", "a missing folder",
+         io.ImageFileError, "nowhere: no such file or folder",
+         lambda: gradfusion.video.read_frames("nowhere")),
+    Case("video-read-empty", "video.read_frames", "path", "a folder without images",
+         io.ImageFileError, "empty: holds no frames (image files ending in .png, .tif, .tiff, "
+         ".jpg, .jpeg, .bmp)", lambda: gradfusion.video.read_frames(_file("empty", "folder"))),
+    Case("video-read-suffix", "video.read_frames", "path", "'notes.txt'", io.ImageFileError,
+         "notes.txt: not a video file (suffixes .mp4, .mkv, .mov, .avi, .webm) or a folder of "
+         "frames", lambda: gradfusion.video.read_frames(_file("notes.txt", b"x"))),
+    Case("video-no-ffmpeg", "video.read_frames", "(environment)", "no imageio-ffmpeg",
+         gradfusion.video.VideoUnavailableError,
+         "clip.mp4: reading and writing video files needs imageio-ffmpeg (pip install "
+         "'gradfusion[video]'); folders of frames work without it",
+         lambda: _without("imageio_ffmpeg", lambda: gradfusion.video.read_frames(
+             _file("clip.mp4", b"x")))),
+    Case("video-warp-motion", "video.warp", "motion", "'left'", TypeError,
+         "motion must be a 3x3 or 2x3 matrix, a scikit-image transform or a (2, 8, 8) flow "
+         "field, "
+         "got str 'left'", lambda: gradfusion.video.warp(I3, "left")),
+    Case("flicker-lengths", "metrics.flicker", "outputs, proposals", "3 and 2 frames",
+         ValueError, "outputs and proposals must have the same number of frames, got 2 of "
+         "proposals and more of the other", lambda: metrics.flicker([I3] * 3, [P3] * 2)),
+    Case("flicker-motion", "metrics.flicker", "motion", "'translation'", TypeError,
+         "motion must be None or a sequence of per-frame motions, got str 'translation'",
+         lambda: metrics.flicker([I3] * 2, [P3] * 2, motion="translation")),
 ]
+
+
+def _without(module, call):
+    """``import module`` fails during ``call`` (only that entry of sys.modules is swapped)."""
+    missing = object()
+    saved = sys.modules.get(module, missing)
+    sys.modules[module] = None
+    try:
+        return call()
+    finally:
+        if saved is missing:
+            del sys.modules[module]
+        else:
+            sys.modules[module] = saved
 
 
 def _without_lpips(call):
@@ -888,11 +976,29 @@ CLI_CASES = [
     ("cli-evaluate-patch", "evaluate --patch", "50 for a 24x20 image",
      "--patch 50 is larger than the image (24x20)",
      lambda: ["evaluate", "in.png", "prop.png", "--alpha", "0.7", "--patch", "50", "--lpips", "off"]),
+    ("cli-video-missing", "video INPUT", "a missing folder", "frames: INPUT: no such file or folder",
+     lambda: ["video", "frames", "prop.png", "--alpha", "0.7", "-o", "out"]),
+    ("cli-video-budget", "video --budget", "-1", "--budget must be a positive number of "
+     "seconds or None, got -1.0",
+     lambda: ["video", _frames("I"), _frames("P"), "--alpha", "0.7", "-o", "out", "--budget",
+              "-1"]),
+    ("cli-video-output-exists", "video -o", "an existing folder, no --overwrite",
+     "out: exists; pass --overwrite to replace it",
+     lambda: ["video", _frames("I"), _frames("P"), "--alpha", "0.7", "-o",
+              _file("out", "folder")]),
     ("cli-evaluate-out-exists", "evaluate --out", "a folder holding table.csv",
      "ev/table.csv: exists; pass --overwrite to replace it",
      lambda: ["evaluate", "in.png", "prop.png", "--alpha", "0.7", "--out",
               os.path.dirname(_file(os.path.join(_file("ev", "folder"), "table.csv"), b"x"))]),
 ]
+
+
+def _frames(name):
+    """A folder ``name`` of two 24x20 frames."""
+    os.makedirs(name)
+    for k in range(2):
+        io.write_image(os.path.join(name, f"{k}.png"), np.full((24, 20, 3), 0.2 + 0.1 * k))
+    return name
 
 
 def _truncated_tiff(name):
