@@ -34,7 +34,7 @@ _REFUSED = {"x0": "solve_sequence's own x0 is the first frame's; later frames st
 
 
 class FrameResult(SolveResult):
-    """One frame of :func:`solve_sequence`: :class:`~gradfusion.SolveResult`'s fields and more.
+    """One frame of :func:`~gradfusion.solve_sequence`: :class:`~gradfusion.SolveResult`'s fields and more.
 
     Attributes
     ----------
@@ -159,7 +159,7 @@ def solve_sequence(images, proposals, alpha, *, motion=None, budget=None,
     images : iterable of arrays
         The scene frames ``I_t`` (each as for :func:`gradfusion.solve`; all of one shape):
         a list, an array with frames on its first axis, or any iterable that yields them
-        lazily (:func:`read_frames`), so that a long video never sits in memory.
+        lazily (:func:`~gradfusion.video.read_frames`), so that a long video never sits in memory.
     proposals : iterable of arrays
         The proposals ``P_t``, one per frame, same shapes.
     alpha : float or sequence of float
@@ -169,7 +169,7 @@ def solve_sequence(images, proposals, alpha, *, motion=None, budget=None,
 
         * ``None`` (default): as it is (a static display or scene);
         * ``"translation"``: by the shift of the content between consecutive input frames,
-          estimated by phase correlation (:func:`estimate_translation`, 6-9 ms at 1280x720);
+          estimated by phase correlation (:func:`~gradfusion.video.estimate_translation`, 6-9 ms at 1280x720);
         * a callable ``motion(frame, previous_image, image)`` returning the motion from the
           previous frame to this one (a head tracker's pose change);
         * a sequence (or iterator, or array) with one motion per frame, entry ``t`` the
@@ -390,12 +390,24 @@ def _layout(chw, image, channel_axis):
     return np.moveaxis(chw, 0, int(channel_axis) % 3)
 
 
+def _gray(image, channel_axis):
+    """The channels' mean of a frame as float32 (no channels-first copy: the motion estimate
+    looks at luminance only); uint frames scaled to [0, 1]."""
+    a = np.asarray(image)
+    if a.ndim == 3:
+        a = a.mean(axis=int(channel_axis) % 3, dtype=np.float32)
+    a = a.astype(np.float32, copy=False)
+    if np.asarray(image).dtype.kind == "u":
+        a = a / np.float32(np.iinfo(np.asarray(image).dtype).max)
+    return a
+
+
 def _next_motion(t, kind, source, previous_image, image, hw, channel_axis):
     if kind == "previous":
         return "previous", ("transform", _motion.IDENTITY)
     if kind == "translation":
-        prev_gray = _motion.gray_chw(_chw(previous_image, "image", channel_axis))
-        gray = _motion.gray_chw(_chw(image, "image", channel_axis))
+        prev_gray = _gray(previous_image, channel_axis)
+        gray = _gray(image, channel_axis)
         dy, dx = _motion.estimate_translation(prev_gray, gray)
         return "translation", ("transform", _motion.translation_matrix(dy, dx))
     value = source(t, previous_image, image) if kind == "callable" else next(source, _END)
@@ -459,10 +471,11 @@ def estimate_translation(previous, current, *, channel_axis=-1):
     >>> estimate_translation(scene[10:150, 20:260], scene[7:147, 15:255])
     (3.0, 5.0)
     """
-    prev = _chw(previous, "previous", channel_axis)
-    cur = _chw(current, "current", channel_axis)
+    prev = v.check_image(previous, "previous")
+    cur = v.check_image(current, "current")
     v.check_same_shape(prev, cur, "previous", "current")
-    return _motion.estimate_translation(_motion.gray_chw(prev), _motion.gray_chw(cur))
+    v.channels_first_shape(prev.shape, "previous", channel_axis)
+    return _motion.estimate_translation(_gray(prev, channel_axis), _gray(cur, channel_axis))
 
 
 def warp(image, motion, *, channel_axis=-1):
@@ -474,7 +487,7 @@ def warp(image, motion, *, channel_axis=-1):
         The previous frame's array (any finite real values).
     motion : array or skimage transform
         A 3x3 homography, a 2x3 affine matrix or a ``(2, H, W)`` flow field, in the
-        conventions of :func:`solve_sequence`.
+        conventions of :func:`~gradfusion.solve_sequence`.
     channel_axis : int or None, optional
         Axis of the colour channels of a 3-D array.
 
@@ -510,7 +523,7 @@ def read_frames(path):
     Parameters
     ----------
     path : str or os.PathLike
-        A video file (suffix in :data:`VIDEO_SUFFIXES`; needs the ``video`` extra,
+        A video file (suffix in ``VIDEO_SUFFIXES``; needs the ``video`` extra,
         ``imageio-ffmpeg``) or a folder of PNG/TIFF/JPEG/BMP frames (read in natural
         order: ``2.png`` before ``10.png``; needs nothing more).
 
@@ -555,7 +568,7 @@ def write_frames(path, frames, *, fps=30.0, bits=8, overwrite=False):
     Parameters
     ----------
     path : str or os.PathLike
-        A video file (suffix in :data:`VIDEO_SUFFIXES`: H.264 in 8 bits through
+        A video file (suffix in ``VIDEO_SUFFIXES``: H.264 in 8 bits through
         imageio-ffmpeg, the ``video`` extra) or a folder (created if needed), which gets
         ``000000.png``, ``000001.png``, ...
     frames : iterable of arrays
