@@ -68,18 +68,20 @@ import math
 import numba as nb
 import numpy as np
 
+from ._jit import jit
+
 OUTSIDE = 0
 FIXED = 1
 UNKNOWN = 2
 
-_jit = nb.njit(cache=True, fastmath=False, nogil=True, error_model="numpy")
+# the flags are gradfusion._jit's; these kernels take NumPy's error model (no exceptions)
+_jit = jit(numpy_errors=True)
 # the per-channel kernels: channels are independent, so they run in parallel (same results)
-_pjit = nb.njit(cache=True, fastmath=False, nogil=True, error_model="numpy", parallel=True)
+_pjit = jit(parallel=True, numpy_errors=True)
 # the fine-level passes: reductions and stencil sums may be reassociated, so that LLVM vectorises
 # the row loops (a dot product accumulated in order keeps a whole loop scalar)
-_FAST = {"reassoc", "nsz", "contract"}
-_fjit = nb.njit(cache=True, fastmath=_FAST, nogil=True, error_model="numpy")
-_fpjit = nb.njit(cache=True, fastmath=_FAST, nogil=True, error_model="numpy", parallel=True)
+_fjit = jit(fast=True, numpy_errors=True)
+_fpjit = jit(parallel=True, fast=True, numpy_errors=True)
 
 
 # --------------------------------------------------------------------------- fine level

@@ -25,17 +25,16 @@ import functools
 import numba as nb
 import numpy as np
 
+from ._jit import SERIAL_CELLS, BySize, inline, parallel, parallel_fast, serial, serial_fast  # noqa: F401
+
 ZERO = 0
 REFLECT = 1
 
-#: below this many cells a pass runs on the calling thread: waking the thread pool
-#: costs ~0.1 ms (passive waiting, docs/solver.md), more than a small array's work
-SERIAL_CELLS = 1 << 16
-
-_jit = nb.njit(cache=True, fastmath=False, nogil=True)
-_pjit = nb.njit(cache=True, fastmath=False, nogil=True, parallel=True)
+# SERIAL_CELLS, the serial/parallel size rule, is gradfusion._jit's (imported here for callers)
+_jit = serial
+_pjit = parallel
 #: energies (float64 sums of squares): the sums may be reassociated so that they vectorise
-_pjit_sum = nb.njit(cache=True, nogil=True, parallel=True, fastmath={"reassoc", "nsz", "contract"})
+_pjit_sum = parallel_fast
 
 
 @_jit
@@ -448,13 +447,14 @@ def normal_matvec(v, out, mode, weight, taps, dot=False, shift=0.0):
     if len(taps) > 3:
         raise ValueError(f"normal_matvec supports at most 3 taps, got {len(taps)}")
     C, H, W = v.shape
-    if H < 5 or W < 5:
+    if H < 5 or W < 5 or v.size <= _PROBE * _PROBE:
+        # tiny arrays (also the 9x9 float64 probes of the stencil's constants: no fast pass is
+        # compiled for them in a float32 solve) take the single-pixel path
         _normal_slow(v, out, mode, float(weight), np.asarray(taps, dtype=v.dtype), float(shift))
         return _row_dot(v.ravel(), out.ravel()) if dot else out
     coef, table = _matvec_constants(int(mode), float(weight), taps, float(shift), v.dtype.str)
     rows = np.empty(C * H if dot else 1)
-    apply = _normal_apply_serial if v.size < SERIAL_CELLS else _normal_apply
-    apply(v, out, coef, table, dot, rows)
+    _normal_apply_by_size(v, out, coef, table, dot, rows)
     return float(rows.sum()) if dot else out
 
 
@@ -466,13 +466,11 @@ def add_diagonal(v, d, out, dot=False):
     diagonal adds to ``v . A v``).
     """
     rows = np.empty(v.shape[0] * v.shape[1])
-    apply = _add_diagonal_serial if v.size < SERIAL_CELLS else _add_diagonal
-    apply(v, d, out, rows)
+    _add_diagonal(v, d, out, rows)
     return float(rows.sum()) if dot else out
 
 
-@_pjit
-def _add_diagonal(v, d, out, rows):
+def _add_diagonal_rows(v, d, out, rows):
     C, H, W = v.shape
     per_channel = d.shape[0] > 1
     for r in nb.prange(C * H):
@@ -489,10 +487,11 @@ def _add_diagonal(v, d, out, rows):
         rows[r] = s
 
 
-_add_diagonal_serial = _jit(_add_diagonal.py_func)
+#: :func:`add_diagonal`'s pass, serial on small arrays (:class:`gradfusion._jit.BySize`)
+_add_diagonal = BySize(_add_diagonal_rows)
 
 
-@nb.njit(cache=True, nogil=True, fastmath={"reassoc", "nsz", "contract"})
+@serial_fast
 def _row_dot(a, b):
     """``a . b`` of two 1-D arrays, accumulated in float64 (reassociated: vectorised)."""
     s = 0.0
@@ -525,14 +524,13 @@ def _matvec_constants(mode, weight, taps, shift, dtype):
 ROW_CHUNKS = 64
 
 
-@nb.njit(cache=True, nogil=True, inline="always")
+@inline
 def row_chunks(n):
     """How many row chunks a parallel pass over ``n`` rows uses."""
     return min(n, ROW_CHUNKS)
 
 
-@_pjit
-def _normal_apply(v, out, coef, table, dot, rows):
+def _normal_apply_rows(v, out, coef, table, dot, rows):
     """:func:`normal_matvec` for ``H, W >= 5``, in one parallel pass over the rows.
 
     Interior rows and columns (2 .. n-3) take the branch-free 5x5 stencil with
@@ -578,16 +576,19 @@ def _normal_apply(v, out, coef, table, dot, rows):
                        + a1 * (r2[j - 1] + r2[j + 1] + r1[j] + r3[j])
                        + a2 * (r2[j - 2] + r2[j + 2] + r0[j] + r4[j]))
                 orow[j] = sxx + syy + reg
-            orow[0] = _frame_point(v, c, i, 0, H, W, table)
-            orow[1] = _frame_point(v, c, i, 1, H, W, table)
-            orow[W - 2] = _frame_point(v, c, i, W - 2, H, W, table)
-            orow[W - 1] = _frame_point(v, c, i, W - 1, H, W, table)
+            # (a loop, not four calls with the literals 0 and 1: Numba would compile
+            # _frame_point for each literal, three specialisations instead of one)
+            for j in (0, 1, W - 2, W - 1):
+                orow[j] = _frame_point(v, c, i, j, H, W, table)
             if dot:
                 rows[r] = _row_dot(r2, orow)
 
 
-#: the same pass on the calling thread, for arrays under ``SERIAL_CELLS`` cells
-_normal_apply_serial = _jit(_normal_apply.py_func)
+#: :func:`normal_matvec`'s pass, on the calling thread for arrays under ``SERIAL_CELLS`` cells
+#: (each twin compiles on its first use only)
+_normal_apply_by_size = BySize(_normal_apply_rows)
+_normal_apply = _normal_apply_by_size.parallel
+_normal_apply_serial = _normal_apply_by_size.serial
 
 
 @_jit

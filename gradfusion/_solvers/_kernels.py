@@ -9,12 +9,10 @@ Plain NumPy references live in ``tests/reference.py``.
 import numba as nb
 import numpy as np
 
+from .._jit import inline as _inline
+from .._jit import parallel_fast as _pjit
+from .._jit import serial as _jit
 from .._stencils import row_chunks
-
-_pjit = nb.njit(cache=True, nogil=True, parallel=True, fastmath={"reassoc", "nsz", "contract"})
-_jit = nb.njit(cache=True, nogil=True)
-#: helpers inlined into the parallel passes (compiled with their flags)
-_inline = nb.njit(cache=True, nogil=True, inline="always")
 
 
 @_inline
@@ -52,13 +50,18 @@ def _row_max(buf, n, lanes):
     vectorise inside a larger loop body; the measures passes therefore store
     the squared projected gradient of a row and reduce it here.
     """
-    lanes[:] = 0.0
+    for k in range(_LANES):
+        lanes[k] = 0.0
     m = n - n % _LANES
     for j0 in range(0, m, _LANES):
         for k in range(_LANES):
             q = buf[j0 + k]
             lanes[k] = q if q > lanes[k] else lanes[k]
-    best = lanes.max()
+    # a plain loop rather than lanes[:] = 0 and lanes.max(): the same values (the lanes
+    # hold no NaN), without compiling NumPy's slicing and max into every caller
+    best = lanes[0]
+    for k in range(1, _LANES):
+        best = max(best, lanes[k])
     for j in range(m, n):
         best = max(best, buf[j])
     return best
@@ -415,7 +418,10 @@ def sparse_correction(x, saved, p, step, upper, row_clips, table, row_class, col
                             dxg += xq * t
                             dfv += t * ap[c, ii, jj] if (xq > 0.0 and xq < hi) else 0.0
         first_bound[c] = a_f
-    return dxg, dfv, max(first_bound.min(), 0.0)
+    smallest = np.inf                  # first_bound.min(), without compiling NumPy's min
+    for c in range(C):
+        smallest = min(smallest, first_bound[c])
+    return dxg, dfv, max(smallest, 0.0)
 
 
 # --------------------------------------------------------------------------- the gap estimate

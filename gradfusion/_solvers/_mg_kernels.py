@@ -16,13 +16,12 @@ transpose.
 import numba as nb
 import numpy as np
 
-from .._stencils import SERIAL_CELLS, row_chunks
+from .._jit import BySize
+from .._jit import inline as _inline
+from .._jit import parallel_fast as _pjit
+from .._jit import serial as _jit
+from .._stencils import row_chunks
 from ._kernels import _LANES, _row_max
-
-_pjit = nb.njit(cache=True, nogil=True, parallel=True, fastmath={"reassoc", "nsz", "contract"})
-_sjit = nb.njit(cache=True, nogil=True, fastmath={"reassoc", "nsz", "contract"})
-_jit = nb.njit(cache=True, nogil=True)
-_inline = nb.njit(cache=True, nogil=True, inline="always")
 
 
 @_inline
@@ -144,20 +143,11 @@ def _post_smooth(b, e, r, ae, mask, s, x):
     return rows.sum()
 
 
-class _BySize:
-    """A kernel compiled twice, parallel and serial, called by the size of its fine array
-    (argument ``fine``: the first unless given)."""
-
-    def __init__(self, func, doc, fine=0):
-        self.parallel = _pjit(func)
-        self.serial = _sjit(func)
-        self.fine = fine
-        self.__doc__ = doc
-        self.__name__ = func.__name__.lstrip("_")
-
-    def __call__(self, *args):
-        kernel = self.serial if args[self.fine].size < SERIAL_CELLS else self.parallel
-        return kernel(*args)
+def _BySize(func, doc, fine=0):
+    """A kernel compiled as a serial and a parallel twin (sums reassociated), called by the
+    size of its fine array (argument ``fine``: the first unless given):
+    :class:`gradfusion._jit.BySize`."""
+    return BySize(func, fast=True, size_arg=fine, doc=doc)
 
 
 restrict = _BySize(_restrict, """``restrict(fine, cmask, out)``: ``out = cmask * P^T fine``, the
