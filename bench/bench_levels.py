@@ -85,6 +85,8 @@ def main(argv=None):
     ap.add_argument("--patch-size", type=int, default=150)
     ap.add_argument("--partial", default="shift")
     ap.add_argument("--weights", type=float, nargs="+", default=None)
+    ap.add_argument("--boundary", default=None,
+                    help="solve's boundary for every solve (default: solve's default)")
     ap.add_argument("--json", help="write every pair's table here")
     ap.add_argument("--figure", help="draw the mean trade-off curves into this PNG (matplotlib)")
     ap.add_argument("--from-json", help="summarise (and draw) a saved --json run; no solving")
@@ -108,13 +110,15 @@ def main(argv=None):
     for name, I, P in pairs:
         for alpha in alphas:
             t = time.perf_counter()
-            one = gradfusion.solve(I, P, alpha)
+            options = {} if args.boundary is None else {"boundary": args.boundary}
+            one = gradfusion.solve(I, P, alpha, **options)
             t_one = time.perf_counter() - t
             t = time.perf_counter()
             tr = gradfusion.tradeoff(I, P, alpha, args.weights, patch_size=args.patch_size,
-                                     partial=args.partial)
+                                     partial=args.partial, **options)
             t_sweep = time.perf_counter() - t
             records.append({"pair": name, "alpha": alpha, "shape": list(I.shape),
+                            "boundary": args.boundary,
                             "one_solve_time": t_one, "sweep_time": t_sweep,
                             "sweep_solve_time": tr.settings["total_time"],
                             "one_solve_nit": int(one.nit),

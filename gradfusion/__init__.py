@@ -22,7 +22,8 @@ from .evaluation import Evaluation, comparison_figure, evaluate  # noqa: E402
 from .objective import gradient_error, paper_loss  # noqa: E402
 from .operators import DifferenceFilter, ForwardDifference, SobelGradient  # noqa: E402
 from .poisson import BlendResult  # noqa: E402
-from .synthesis import DEFAULT_REG_WEIGHT, LEVEL_WEIGHTS, SolveResult, solve  # noqa: E402
+from .synthesis import (DEFAULT_BOUNDARY, DEFAULT_LEVEL_WEIGHT, DEFAULT_REG_WEIGHT,  # noqa: E402
+                        LEVEL_WEIGHTS, SolveResult, solve)
 from .sweep import DEFAULT_LEVEL_WEIGHTS, Tradeoff, tradeoff  # noqa: E402
 from . import video  # noqa: E402
 from .video import FrameResult, solve_sequence  # noqa: E402
@@ -35,6 +36,8 @@ __all__ = [
     "solve_many",
     "PairResult",
     "DaskUnavailableError",
+    "DEFAULT_BOUNDARY",
+    "DEFAULT_LEVEL_WEIGHT",
     "DEFAULT_REG_WEIGHT",
     "LEVEL_WEIGHTS",
     "gradient_error",

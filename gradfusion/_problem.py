@@ -30,6 +30,11 @@ REGULARIZER_TAPS = {
 }
 BOUNDARY_MODES = {"zero": st.ZERO, "reflect": st.REFLECT}
 
+#: the default ``boundary`` of every function that extends images past their frame for the
+#: Sobel stencils: half-sample reflection (zero padding, the paper's ``conv2d(padding=1)``,
+#: leaves stripes and a dark frame along the border: docs/model.md)
+DEFAULT_BOUNDARY = "reflect"
+
 
 def round_down(x, dtype):
     """float64 ``x`` in ``dtype``, rounded towards zero where rounding would go above ``x``."""

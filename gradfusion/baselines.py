@@ -6,15 +6,15 @@ import numba as nb
 import numpy as np
 
 from . import _validation as v
-from ._problem import BOUNDARY_MODES, ResidualProblem, round_down
+from ._problem import BOUNDARY_MODES, DEFAULT_BOUNDARY, ResidualProblem, round_down
 from .metrics import minmax_normalize
-from .synthesis import DEFAULT_REG_WEIGHT, SolveResult
+from .synthesis import DEFAULT_LEVEL_WEIGHT, DEFAULT_REG_WEIGHT, LEVEL_WEIGHTS, SolveResult
 
 __all__ = ["heuristic", "stay_positive", "stay_positive_pixels", "stay_positive_loss",
            "STAY_POSITIVE_PENALTY"]
 
 
-def heuristic(image, proposal, alpha, *, channel_axis=-1, boundary="zero"):
+def heuristic(image, proposal, alpha, *, channel_axis=-1, boundary=DEFAULT_BOUNDARY):
     r"""The heuristic clip: display whatever of the proposal the optics allow.
 
     Parameters
@@ -22,8 +22,9 @@ def heuristic(image, proposal, alpha, *, channel_axis=-1, boundary="zero"):
     image, proposal : (H, W) or (H, W, C) array
     alpha : float or sequence of float
     channel_axis : int or None, optional
-    boundary : {"zero", "reflect"}, optional
-        Only used to report the objective's terms.
+    boundary : {"reflect", "zero"}, optional
+        Only used to report the objective's terms (default: solve's,
+        reflected borders).
 
     Returns
     -------
@@ -230,7 +231,8 @@ def _search_2d(fun_grid, fun, a_max, s_max, med, upper, n_grid, n_starts=5):
 
 def _default_problem(I, P, a, boundary):
     """The problem of ``solve``'s default call, to report a baseline's terms in its units."""
-    return ResidualProblem(I, P, a, boundary=boundary, reg_weight=DEFAULT_REG_WEIGHT)
+    return ResidualProblem(I, P, a, boundary=boundary, reg_weight=DEFAULT_REG_WEIGHT,
+                           level_weight=LEVEL_WEIGHTS[DEFAULT_LEVEL_WEIGHT])
 
 
 def _baseline_result(I, P, a, R, axis, boundary, t0, **extra):
@@ -315,7 +317,7 @@ def stay_positive_loss(image, proposal, residual, alpha, *, channel_axis=-1,
 
 
 def stay_positive(image, proposal, alpha, *, channel_axis=-1, per_channel=False,
-                  penalty=STAY_POSITIVE_PENALTY, grid=64, boundary="zero"):
+                  penalty=STAY_POSITIVE_PENALTY, grid=64, boundary=DEFAULT_BOUNDARY):
     r"""StayPositive with two global parameters: the residual ``R = a P + b``, globally optimal.
 
     Parameters
@@ -332,8 +334,9 @@ def stay_positive(image, proposal, alpha, *, channel_axis=-1, per_channel=False,
         Weight of the bound-violation term (10).
     grid : int, optional
         Points per axis of the global grid search (default 64).
-    boundary : {"zero", "reflect"}, optional
-        Only used to report ``bare_objective``.
+    boundary : {"reflect", "zero"}, optional
+        Only used to report ``bare_objective`` (default: solve's, reflected
+        borders).
 
     Returns
     -------
@@ -476,7 +479,7 @@ def _pixels_phi(sigma, lo, hi, t, bounds):
     return g, mu
 
 
-def stay_positive_pixels(image, proposal, alpha, *, channel_axis=-1, boundary="zero",
+def stay_positive_pixels(image, proposal, alpha, *, channel_axis=-1, boundary=DEFAULT_BOUNDARY,
                          xtol=1e-13):
     r"""StayPositive with a free residual per pixel, solved to its global optimum.
 
@@ -485,8 +488,9 @@ def stay_positive_pixels(image, proposal, alpha, *, channel_axis=-1, boundary="z
     image, proposal : (H, W) or (H, W, C) array
     alpha : float or sequence of float
     channel_axis : int or None, optional
-    boundary : {"zero", "reflect"}, optional
-        Only used to report ``bare_objective``.
+    boundary : {"reflect", "zero"}, optional
+        Only used to report ``bare_objective`` (default: solve's, reflected
+        borders).
     xtol : float, optional
         Relative width at which the 1-D search over the normalisation scale
         stops.

@@ -57,8 +57,11 @@ def _level_weights(text):
     return values
 
 
-_LEVEL_HELP = ("weight of the level term mean((O - P)^2): 0 = the paper's objective (default), "
-               "'perceptual' = the recommended setting, larger = closer to the clip")
+_LEVEL_HELP = ("weight of the level term mean((O - P)^2): 'perceptual' (default, 0.3) keeps the "
+               "proposal's structure and most of its light; 0 or 'paper' = the paper's "
+               "objective (with --boundary zero); larger = closer to the clip")
+_BOUNDARY_HELP = ("image border of the Sobel filter: reflection (default: no dark frame or edge "
+                  "stripes) or zero padding (the paper's)")
 
 
 #: API parameter -> the command-line option that sets it, for messages
@@ -117,8 +120,11 @@ def _parser():
     e.add_argument("--methods", default="heuristic,stay_positive,stay_positive_pixels,gradfusion",
                    help="comma-separated methods (default: %(default)s)")
     e.add_argument("--level-weight", type=_level_weight, default=None,
-                   help="add a gradfusion row solved with this level weight (a number or "
-                        "'perceptual') beside the paper's objective")
+                   help="add a gradfusion row solved with this level weight (a number, "
+                        "'perceptual' or 'paper': the paper's objective, zero-padded) beside "
+                        "the default solve")
+    e.add_argument("--boundary", choices=("reflect", "zero"), default="reflect",
+                   help=_BOUNDARY_HELP + "; also the border of the gradient-error column")
     e.add_argument("--lpips", choices=("auto", "on", "off"), default="auto",
                    help="LPIPS column: when available (default), required, or never")
     e.add_argument("--lpips-net", choices=("alex", "vgg", "squeeze"), default="alex",
@@ -140,7 +146,8 @@ def _parser():
                    help="average PSNR/SSIM/GMSD over KxK patches (paper: 150 or 100)")
     t.add_argument("--partial", choices=("drop", "shift"), default="drop",
                    help="border strips narrower than a patch: drop, or shift the last patch")
-    t.add_argument("--boundary", choices=("zero", "reflect"), default="zero")
+    t.add_argument("--boundary", choices=("reflect", "zero"), default="reflect",
+                   help=_BOUNDARY_HELP + "; the 0 weight is the paper's objective, zero-padded")
     t.add_argument("--float32", action="store_true", help="solve in single precision")
     t.add_argument("--overwrite", action="store_true", help="replace existing files in --out")
 
@@ -218,7 +225,8 @@ def _add_solve_options(parser, max_memory_help):
     """The options that ``solve`` and ``batch`` pass to :func:`gradfusion.solve`."""
     from . import DEFAULT_REG_WEIGHT
 
-    parser.add_argument("--level-weight", type=_level_weight, default=0.0, help=_LEVEL_HELP)
+    parser.add_argument("--level-weight", type=_level_weight, default="perceptual",
+                        help=_LEVEL_HELP)
     parser.add_argument("--reg-weight", type=float, default=DEFAULT_REG_WEIGHT,
                         help="weight of the regulariser relative to the Sobel term "
                              "(default %(default)s)")
@@ -227,9 +235,8 @@ def _add_solve_options(parser, max_memory_help):
                         help="regulariser of the Sobel blind spot: second differences (nyquist, "
                              "default), first differences (gradient) or none (the paper's bare "
                              "objective)")
-    parser.add_argument("--boundary", choices=("zero", "reflect"), default="zero",
-                        help="image border of the Sobel filter: zero padding (default, the "
-                             "paper's) or reflection (no dark frame or edge stripes)")
+    parser.add_argument("--boundary", choices=("reflect", "zero"), default="reflect",
+                        help=_BOUNDARY_HELP)
     parser.add_argument("--tol", type=float, default=None,
                         help="relative objective gap to stop at (default 1e-6)")
     parser.add_argument("--maxiter", type=int, default=None,
@@ -337,7 +344,7 @@ def _cmd_evaluate(args):
     ev = evaluate(I, P, args.alpha, methods=methods, patch_size=args.patch,
                   partial=args.partial, normalize=None if args.normalize == "none" else args.normalize,
                   lpips={"auto": "auto", "on": True, "off": False}[args.lpips],
-                  lpips_net=args.lpips_net, level_weight=args.level_weight)
+                  lpips_net=args.lpips_net, level_weight=args.level_weight, boundary=args.boundary)
     print(ev.format_table())
     if args.out:
         _make_folder(args.out)

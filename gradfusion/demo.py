@@ -3,9 +3,9 @@
 Takes a photograph bundled with scikit-image, derives a night-like proposal
 from it (a darkening tone curve with a cool tint: darker than the optics can
 show at ``alpha = 0.7``), and shows the trade-off of :func:`gradfusion.solve`:
-the heuristic clip, the paper's objective (``level_weight=0``) and the
-recommended ``level_weight="perceptual"``, scored against the proposal in a
-table and side by side in a panel.
+the heuristic clip, the paper's objective (zero-padded, ``level_weight=0``)
+and the default solve (``level_weight="perceptual"``, reflected borders),
+scored against the proposal in a table and side by side in a panel.
 """
 
 import os
@@ -55,8 +55,8 @@ def _check_sample(name):
 
 
 #: the demo's outputs: file name -> row of the evaluation table
-OUTPUTS = {"heuristic.png": "heuristic", "gradfusion.png": "gradfusion",
-           "gradfusion-perceptual.png": "gradfusion (perceptual)"}
+OUTPUTS = {"heuristic.png": "heuristic", "gradfusion-paper.png": "gradfusion (paper)",
+           "gradfusion.png": "gradfusion"}
 
 #: every file the demo writes
 FILES = ("panel.png", "input.png", "proposal.png", *OUTPUTS, "residual.png", "table.csv")
@@ -75,9 +75,9 @@ def demo_images(image="astronaut", alpha=0.7):
     images : dict of str to ndarray
         ``{file name: image}`` for every picture of ``FILES``: the panel
         as uint8, the others float in [0, 1] (``residual.png``: the residual
-        to display for the perceptual setting).
+        to display for the default solve).
     evaluation : gradfusion.Evaluation
-        The clip, the paper's objective and the perceptual setting, scored
+        The clip, the default solve and the paper's objective, scored
         against the proposal.
     """
     from .evaluation import comparison_figure, evaluate
@@ -85,15 +85,15 @@ def demo_images(image="astronaut", alpha=0.7):
     I = load_sample(image)
     P = night_proposal(I)
     ev = evaluate(I, P, alpha, methods=["heuristic", "gradfusion"], lpips=False,
-                  level_weight="perceptual")
+                  level_weight="paper")
     shown = {"input": I, "proposal": P, "clip": ev.outputs["heuristic"],
-             "paper objective": ev.outputs["gradfusion"],
-             "perceptual": ev.outputs["gradfusion (perceptual)"]}
+             "paper objective": ev.outputs["gradfusion (paper)"],
+             "gradfusion": ev.outputs["gradfusion"]}
     images = {"panel.png": comparison_figure(shown),
               "input.png": I, "proposal.png": P}
     images.update({name: ev.outputs[method] for name, method in OUTPUTS.items()})
-    # what the display shows for the recommended setting: R = O - alpha I
-    images["residual.png"] = np.clip(images["gradfusion-perceptual.png"] - alpha * I,
+    # what the display shows for the default solve: R = O - alpha I
+    images["residual.png"] = np.clip(images["gradfusion.png"] - alpha * I,
                                      0.0, 1.0 - alpha)
     return images, ev
 
@@ -145,9 +145,10 @@ def run_demo(out_dir, *, image="astronaut", alpha=0.7, overwrite=False, verbose=
               f"night-like proposal, alpha {alpha}")
         print(ev.format_table())
         print("heuristic: the clip, the closest feasible output pixel by pixel (no feasible output "
-              "has a higher PSNR); gradfusion: the paper's objective, the best gradient match "
-              "at a level set by the optics only; gradfusion (perceptual): level_weight="
-              "'perceptual', the gradients matched at levels close to the proposal's.")
-        print(f"panel (input | proposal | clip | paper objective | perceptual, zoomed crop "
+              "has a higher PSNR); gradfusion: the default solve (level_weight='perceptual'), "
+              "the gradients matched at levels close to the proposal's; gradfusion (paper): "
+              "the paper's objective, the best gradient match at a level set by the optics "
+              "and the zero-padded border only.")
+        print(f"panel (input | proposal | clip | paper objective | gradfusion, zoomed crop "
               f"below): {paths['panel.png']}")
     return {row["method"]: row for row in ev.rows}

@@ -13,7 +13,8 @@ import numpy as np
 from . import _tables
 from . import _validation as v
 from . import baselines, metrics
-from .synthesis import LEVEL_WEIGHTS, check_level_weight, solve
+from ._problem import BOUNDARY_MODES
+from .synthesis import DEFAULT_BOUNDARY, LEVEL_WEIGHTS, check_level_weight, solve
 
 __all__ = ["METHODS", "COLUMNS", "Evaluation", "evaluate", "comparison_figure"]
 
@@ -110,7 +111,10 @@ def _level_run(level_weight, solve_options):
         raise ValueError("level_weight is given twice: as an argument and in options['gradfusion']")
     name = (f"gradfusion ({level_weight})" if isinstance(level_weight, str)
             else f"gradfusion (lam={value:g})")
-    return name, solve, {**solve_options, "level_weight": value}
+    options = {**solve_options, "level_weight": value}
+    if value == 0.0:              # the paper's objective as published (see tradeoff)
+        options["boundary"] = "zero"
+    return name, solve, options
 
 
 def _lpips_scorer(lpips, net, metric_kw):
@@ -138,7 +142,7 @@ def _lpips_scorer(lpips, net, metric_kw):
 
 def evaluate(image, proposal, alpha, *, methods=None, channel_axis=-1, patch_size=None,
              partial="drop", normalize=None, lpips="auto", lpips_net="alex", options=None,
-             level_weight=None):
+             level_weight=None, boundary=DEFAULT_BOUNDARY):
     r"""Run every method on one pair and score the outputs against the proposal.
 
     Parameters
@@ -176,7 +180,13 @@ def evaluate(image, proposal, alpha, *, methods=None, channel_axis=-1, patch_siz
         >= 0 or a name of :data:`gradfusion.LEVEL_WEIGHTS`, e.g.
         ``"perceptual"``), as a row named ``"gradfusion (perceptual)"`` or
         ``"gradfusion (lam=0.3)"`` after the ``"gradfusion"`` row (the
-        paper's objective), with the ``"gradfusion"`` options.
+        default solve), with the ``"gradfusion"`` options; 0 (``"paper"``) is
+        the authors' objective as published, with zero-padded borders
+        whatever ``boundary`` is (as in :func:`gradfusion.tradeoff`).
+    boundary : {"reflect", "zero"}, optional
+        The border of the ``gradfusion`` rows' solves and of every row's
+        gradient error (:func:`gradfusion.gradient_error`), so that the
+        column is the objective those solves minimised.
 
     Returns
     -------
@@ -187,8 +197,8 @@ def evaluate(image, proposal, alpha, *, methods=None, channel_axis=-1, patch_siz
     Notes
     -----
     The gradient error is the bare objective of :func:`gradfusion.solve`,
-    :math:`\frac{1}{2CHW}\|S O - S P\|^2` (:func:`gradfusion.gradient_error`),
-    always on the whole image without normalisation. PSNR, SSIM, GMSD and
+    :math:`\frac{1}{2CHW}\|S O - S P\|^2` (:func:`gradfusion.gradient_error`
+    with ``boundary``), always on the whole image without normalisation. PSNR, SSIM, GMSD and
     LPIPS compare ``O`` with ``P``: an additive display cannot reproduce a
     proposal darker than ``alpha I``, so absolute metrics reward matching the
     light level, normalised ones the structure. ``time`` is each method's own
@@ -215,6 +225,10 @@ def evaluate(image, proposal, alpha, *, methods=None, channel_axis=-1, patch_siz
     bad = [k for k in options if k not in methods]
     if bad:
         raise ValueError(f"options names methods that are not run: {bad}")
+    v.choice(boundary, "boundary", sorted(BOUNDARY_MODES))
+    if "boundary" in options.get("gradfusion", {}):
+        raise ValueError("boundary is given twice: as an argument and in options['gradfusion']")
+    options["gradfusion"] = {**options.get("gradfusion", {}), "boundary": boundary}
     runs = [(name, METHODS[name], options.get(name, {})) for name in methods]
     if level_weight is not None:
         runs.insert(methods.index("gradfusion") + 1 if "gradfusion" in methods else len(runs),
@@ -241,13 +255,15 @@ def evaluate(image, proposal, alpha, *, methods=None, channel_axis=-1, patch_siz
             "ssim": metrics.ssim(P, O, **metric_kw),
             "gmsd": metrics.gmsd(P, O, **metric_kw),
             "lpips": score_lpips(P, O) if score_lpips else None,
-            "gradient_error": metrics.gradient_error(O, P, channel_axis=channel_axis),
+            "gradient_error": metrics.gradient_error(O, P, channel_axis=channel_axis,
+                                                     boundary=boundary),
             "stripe_share": s,
             "stripe_ratio": s / p_stripes if p_stripes > 0 else math.inf,
             "time": float(result.time),
         })
     alpha_out = np.asarray(alpha, dtype=float).tolist()
     settings = {"alpha": alpha_out, "patch_size": patch_size, "partial": partial,
+                "boundary": boundary,
                 "normalize": normalize, "shape": list(np.shape(image)), "lpips": lpips_note}
     return Evaluation(rows, outputs, p_stripes, settings)
 

@@ -4,7 +4,7 @@ import numpy as np
 
 from . import _stencils as st
 from . import _validation as v
-from ._problem import BOUNDARY_MODES, residual_upper
+from ._problem import BOUNDARY_MODES, DEFAULT_BOUNDARY, residual_upper
 
 __all__ = ["gradient_error", "paper_loss"]
 
@@ -13,7 +13,7 @@ def _mode(boundary):
     return BOUNDARY_MODES[v.choice(boundary, "boundary", sorted(BOUNDARY_MODES))]
 
 
-def gradient_error(output, proposal, *, channel_axis=-1, boundary="zero"):
+def gradient_error(output, proposal, *, channel_axis=-1, boundary=DEFAULT_BOUNDARY):
     r"""Mean squared Sobel-gradient difference between two images.
 
     This is the authors' ``recon`` term, the bare objective of

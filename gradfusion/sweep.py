@@ -2,7 +2,7 @@
 
 The level weight ``lam`` of :func:`gradfusion.solve` moves the output from the
 paper's objective (``lam = 0``: the best gradient match, at a level set only
-by the display's bounds) to the clip (``lam -> inf``: the feasible output
+by the display's bounds and the zero-padded border) to the clip (``lam -> inf``: the feasible output
 closest to the proposal pixel by pixel). :func:`tradeoff` solves along a
 sweep, each solve warm-started from the previous one, and tabulates what a
 user weighs: PSNR, SSIM and GMSD against the proposal, the bare gradient
@@ -17,7 +17,9 @@ import numpy as np
 from . import _tables
 from . import _validation as v
 from . import baselines, metrics
+from ._problem import BOUNDARY_MODES, DEFAULT_BOUNDARY
 from ._solvers import resolve_method
+from .objective import gradient_error
 from .synthesis import solve
 
 __all__ = ["DEFAULT_LEVEL_WEIGHTS", "TRADEOFF_COLUMNS", "Tradeoff", "tradeoff",
@@ -175,7 +177,7 @@ def sweep_weights(level_weights=None):
 
 
 def tradeoff(image, proposal, alpha, level_weights=None, *, channel_axis=-1, patch_size=None,
-             partial="drop", **solve_options):
+             partial="drop", boundary=DEFAULT_BOUNDARY, **solve_options):
     r"""Solve along a sweep of level weights and score each output against the proposal.
 
     Parameters
@@ -187,16 +189,23 @@ def tradeoff(image, proposal, alpha, level_weights=None, *, channel_axis=-1, pat
     level_weights : sequence of float, optional
         The weights to solve for (default :data:`gradfusion.DEFAULT_LEVEL_WEIGHTS`);
         0, the paper's objective, is always included, and the clip is added
-        as the limit ``inf``.
+        as the limit ``inf``. The row of weight 0 is the paper's objective as
+        published, with zero-padded borders, whatever ``boundary`` is: with
+        reflected borders and no level term the output's light level is not
+        determined (:func:`gradfusion.solve`).
     channel_axis : int or None, optional
     patch_size : int, optional
         Average PSNR, SSIM and GMSD over non-overlapping patches of this size
         (the paper: 150 for day-to-night pairs).
     partial : {"drop", "shift"}, optional
         Border strips narrower than a patch (see :mod:`gradfusion.metrics`).
+    boundary : {"reflect", "zero"}, optional
+        The border of every solve but the paper's row, and of the
+        ``bare_objective`` column (:func:`gradfusion.gradient_error` of every
+        row's output, the clip's and the paper's included).
     **solve_options
-        Passed to every :func:`gradfusion.solve` (``boundary``,
-        ``reg_weight``, ``tol``...), not ``level_weight`` or ``x0``.
+        Passed to every :func:`gradfusion.solve` (``reg_weight``, ``tol``...),
+        not ``level_weight`` or ``x0``.
 
     Returns
     -------
@@ -244,6 +253,7 @@ def tradeoff(image, proposal, alpha, level_weights=None, *, channel_axis=-1, pat
     True
     """
     weights = sweep_weights(level_weights)
+    v.choice(boundary, "boundary", sorted(BOUNDARY_MODES))
     for key in ("level_weight", "x0"):
         if key in solve_options:
             raise TypeError(f"tradeoff sets {key} itself; do not pass it")
@@ -254,12 +264,13 @@ def tradeoff(image, proposal, alpha, level_weights=None, *, channel_axis=-1, pat
     warm = resolve_method(solve_options.get("method", "auto"), I.shape[1] * I.shape[2]) == "mprgp"
     t0 = time.perf_counter()
     clip = baselines.heuristic(image, proposal, alpha, channel_axis=channel_axis,
-                               boundary=solve_options.get("boundary", "zero"))
+                               boundary=boundary)
     results = {math.inf: clip}
     x = clip.residual
     for lam in reversed(weights):
         res = solve(image, proposal, alpha, channel_axis=channel_axis, level_weight=lam,
-                    x0=x if warm else None, **solve_options)
+                    boundary=boundary if lam > 0 else "zero", x0=x if warm else None,
+                    **solve_options)
         results[lam] = res
         x = res.residual
     total = time.perf_counter() - t0
@@ -273,7 +284,8 @@ def tradeoff(image, proposal, alpha, level_weights=None, *, channel_axis=-1, pat
             "psnr": metrics.psnr(proposal, O, **metric_kw),
             "ssim": metrics.ssim(proposal, O, **metric_kw),
             "gmsd": metrics.gmsd(proposal, O, **metric_kw),
-            "bare_objective": float(res.bare_objective),
+            "bare_objective": gradient_error(O, proposal, channel_axis=channel_axis,
+                                             boundary=boundary),
             "regularization": float(res.regularization),
             "level_error": float(res.level_error),
             "stripe_share": metrics.stripe_share(O, channel_axis=channel_axis),
@@ -283,7 +295,7 @@ def tradeoff(image, proposal, alpha, level_weights=None, *, channel_axis=-1, pat
         })
         outputs.append(O)
     settings = {"alpha": np.asarray(alpha, dtype=float).tolist(), "patch_size": patch_size,
-                "partial": partial, "shape": list(np.shape(image)),
+                "partial": partial, "shape": list(np.shape(image)), "boundary": boundary,
                 "solve_options": {k: repr(val) for k, val in solve_options.items()},
                 "total_time": total}
     return Tradeoff(rows, outputs, settings)

@@ -1,22 +1,34 @@
 """``gradfusion.solve``: the residual that best matches a proposal's gradients."""
 
 import time
+import warnings
 
 import numpy as np
 from scipy.optimize import OptimizeResult
 
 from . import _memory, _threads
 from . import _validation as v
-from ._problem import BOUNDARY_MODES, REGULARIZER_TAPS, ResidualProblem
+from ._problem import BOUNDARY_MODES, DEFAULT_BOUNDARY, REGULARIZER_TAPS, ResidualProblem
 from ._solvers import METHODS, STATUS_MESSAGES, coarse_to_fine, resolve_method
 
-__all__ = ["solve", "SolveResult", "DEFAULT_REG_WEIGHT", "LEVEL_WEIGHTS"]
+__all__ = ["solve", "SolveResult", "DEFAULT_BOUNDARY", "DEFAULT_LEVEL_WEIGHT",
+           "DEFAULT_REG_WEIGHT", "LEVEL_WEIGHTS"]
 
 #: default weight of the Nyquist regulariser relative to the Sobel term
 DEFAULT_REG_WEIGHT = 0.4
 
 #: named settings of ``level_weight`` (docs/levels.md says how they were chosen)
 LEVEL_WEIGHTS = {"paper": 0.0, "perceptual": 0.3}
+
+#: the warning of a solve with reflected borders and no level term
+UNDETERMINED_LEVEL = (
+    "boundary='reflect' with level_weight=0: the objective does not see a constant added to "
+    "a channel, so only the bounds fix the output's light level (it may come out lighter "
+    "than the proposal) and the solve is slow; give a level weight (the default "
+    "'perceptual') or boundary='zero' (the paper's objective)")
+
+#: default ``level_weight`` of :func:`solve` (a name of :data:`LEVEL_WEIGHTS`)
+DEFAULT_LEVEL_WEIGHT = "perceptual"
 
 
 class SolveResult(OptimizeResult):
@@ -159,8 +171,9 @@ class _Progress:
             self.bar.close()
 
 
-def solve(image, proposal, alpha, *, channel_axis=-1, boundary="zero",
-          regularizer="nyquist", reg_weight=DEFAULT_REG_WEIGHT, level_weight=0.0,
+def solve(image, proposal, alpha, *, channel_axis=-1, boundary=DEFAULT_BOUNDARY,
+          regularizer="nyquist", reg_weight=DEFAULT_REG_WEIGHT,
+          level_weight=DEFAULT_LEVEL_WEIGHT,
           gradient_weight=None, x0=None,
           tol=None, maxiter=20000, multiscale=True, min_size=32, callback=None,
           progress=False, max_memory=None, method="auto"):
@@ -181,10 +194,13 @@ def solve(image, proposal, alpha, *, channel_axis=-1, boundary="zero",
         Axis of the colour channels of 3-D inputs (default -1). 2-D inputs are
         grayscale whatever its value. Every channel is treated as a colour
         channel: drop an alpha (opacity) channel before calling.
-    boundary : {"zero", "reflect"}, optional
+    boundary : {"reflect", "zero"}, optional
         Extension of the image outside its frame for the Sobel stencils:
-        zero padding (the authors' ``conv2d(padding=1)``) or half-sample
-        reflection.
+        half-sample reflection (default) or zero padding, the authors'
+        ``conv2d(padding=1)``. Zero padding sees a jump to black outside the
+        frame: its output alternates bright/dark over the first few lines and
+        comes out darker along the border (:doc:`/model`). Use ``"zero"``
+        (with ``level_weight="paper"``) to reproduce the paper's objective.
     regularizer : {"nyquist", "gradient"} or None, optional
         The term that makes the problem well posed (see Notes): ``"nyquist"``
         penalises the second differences of ``O - P`` along x and y,
@@ -194,11 +210,16 @@ def solve(image, proposal, alpha, *, channel_axis=-1, boundary="zero",
         Weight ``w`` of the regulariser relative to the Sobel term.
     level_weight : float, str or array, optional
         Weight ``lam`` of the level term ``mean(lam (O - P)^2)``, which pulls
-        the output towards the proposal's absolute levels (see Notes). 0
-        (default, also ``"paper"``) is the authors' objective; as ``lam``
-        grows the output tends to the clip ``alpha I + clip(P - alpha I, 0,
-        1 - alpha)``. ``"perceptual"`` is the recommended setting
-        (:data:`LEVEL_WEIGHTS`, chosen on real pairs: :doc:`/levels`).
+        the output towards the proposal's absolute levels (see Notes).
+        ``"perceptual"`` (default, 0.3: :data:`LEVEL_WEIGHTS`, chosen on real
+        pairs, :doc:`/levels`) keeps the proposal's structure and most of its
+        light levels; 0 (also ``"paper"``) is the authors' objective, whose
+        output is lighter (hazier) than the proposal where the display cannot
+        darken; as ``lam`` grows the output tends to the clip ``alpha I +
+        clip(P - alpha I, 0, 1 - alpha)``. With ``boundary="reflect"`` a
+        weight of 0 leaves the output's light level undetermined (the Sobel
+        term and the regulariser do not see a constant added to a channel):
+        the solve warns, and is slow.
         An array of the image's shape, or of its shape without the channel
         axis, weights each pixel (and channel).
     gradient_weight : array, optional
@@ -354,6 +375,8 @@ def solve(image, proposal, alpha, *, channel_axis=-1, boundary="zero",
                    callback, progress, method)
     image, proposal = v.broadcast_pair(image, proposal, channel_axis)
     lam = check_level_weight(level_weight)
+    if boundary == "reflect" and lam == 0.0:
+        warnings.warn(UNDETERMINED_LEVEL, UserWarning, stacklevel=2)
     if max_memory is not None:
         _memory.parse_bytes(max_memory, "max_memory")
     if gradient_weight is not None and np.ndim(gradient_weight) == 0:

@@ -296,6 +296,15 @@ def manifest_rows(folder):
         return {row["output"]: row for row in json.load(fh)["pairs"]}
 
 
+def _recorded(folder):
+    """Pairs the manifest of ``folder`` records so far (0 before it exists; it is replaced
+    atomically, so it is never read half-written)."""
+    try:
+        return len(manifest_rows(folder))
+    except FileNotFoundError:
+        return 0
+
+
 def test_batch_pairs_by_name_and_resumes(tmp_path, capsys):
     write_folder(tmp_path, 3)
     io.write_image(tmp_path / "in" / "lonely.png", np.zeros((8, 8)))
@@ -375,8 +384,8 @@ def test_batch_interrupted_then_resumed_equals_an_uninterrupted_run(tmp_path, si
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and proc.poll() is None:
-        if out.is_dir() and len([f for f in os.listdir(out) if f.startswith("p")]) >= 2:
-            break
+        if _recorded(out) >= 2:        # the manifest, not the outputs: a pair's output is
+            break                      # written before its manifest row
         time.sleep(0.05)
     assert proc.poll() is None, "finished before it could be interrupted: " + proc.stderr.read()
     proc.send_signal(sig)

@@ -141,7 +141,7 @@ def small_demo(monkeypatch):
 def test_demo_runs(tmp_path, capsys, small_demo):
     assert main(["demo", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert "gradfusion (perceptual)" in out and "PSNR" in out and "GMSD" in out
+    assert "gradfusion (paper)" in out and "PSNR" in out and "GMSD" in out
     panel = io.read_image(tmp_path / "panel.png")
     assert panel.shape == (64 + 16 * 4, 5 * 64, 3)      # crop of side 64 // 4 zoomed 4x below
     assert set(os.listdir(tmp_path)) == set(small_demo.FILES)
@@ -159,13 +159,13 @@ def test_demo_files_are_its_pictures(tmp_path, small_demo):
     tiles = [panel[:64, 64 * k:64 * (k + 1)] for k in range(5)]
     for tile in tiles:                               # photographs, not two-colour images
         assert len(np.unique(tile)) > 100 and 20 < tile.mean() < 235
-    # the clip, the paper objective and the perceptual setting are three different pictures
+    # the clip, the paper objective and the default solve are three different pictures
     for a in range(2, 5):
         for b in range(a + 1, 5):
             assert np.abs(tiles[a].astype(int) - tiles[b]).mean() > 1.0
     rows = {r["method"]: r for r in ev.rows}
-    assert rows["heuristic"]["psnr"] >= rows["gradfusion (perceptual)"]["psnr"] \
-        >= rows["gradfusion"]["psnr"]
+    assert rows["heuristic"]["psnr"] >= rows["gradfusion"]["psnr"] \
+        >= rows["gradfusion (paper)"]["psnr"]
 
 
 def test_demo_refuses_to_replace_files(tmp_path, capsys, small_demo):
@@ -177,7 +177,7 @@ def test_demo_refuses_to_replace_files(tmp_path, capsys, small_demo):
     assert (tmp_path / "table.csv").read_text().startswith("method,")
 
 
-@pytest.mark.parametrize("weight, row", [("perceptual", "gradfusion (perceptual)"),
+@pytest.mark.parametrize("weight, row", [("paper", "gradfusion (paper)"),
                                          ("0.3", "gradfusion (lam=0.3)")])
 def test_evaluate_level_weight_row(pair, capsys, weight, row):
     out = pair / "ev"
@@ -186,7 +186,7 @@ def test_evaluate_level_weight_row(pair, capsys, weight, row):
                  "--out", str(out)]) == 0
     table = capsys.readouterr().out
     assert row in table
-    name = "gradfusion-perceptual.png" if weight == "perceptual" else "gradfusion-lam0.3.png"
+    name = "gradfusion-paper.png" if weight == "paper" else "gradfusion-lam0.3.png"
     assert set(os.listdir(out)) == {"table.csv", "table.json", "figure.png", "heuristic.png",
                                     "gradfusion.png", name}
     assert io.read_image(out / "figure.png").shape[1] == 5 * 20
@@ -195,10 +195,10 @@ def test_evaluate_level_weight_row(pair, capsys, weight, row):
 def test_solve_level_weight(pair, capsys):
     from gradfusion import solve
     args = ["solve", str(pair / "in.png"), str(pair / "prop.png"), "--alpha", "0.7"]
-    assert main(args + ["-o", str(pair / "a.png"), "--level-weight", "perceptual"]) == 0
+    assert main(args + ["-o", str(pair / "a.png"), "--level-weight", "0.1"]) == 0
     assert "level error" in capsys.readouterr().out
     I, P = io.read_image(pair / "in.png"), io.read_image(pair / "prop.png")
-    expected = solve(I, P, 0.7, level_weight="perceptual").output
+    expected = solve(I, P, 0.7, level_weight=0.1).output
     np.testing.assert_array_equal(io.read_image(pair / "a.png"),
                                   np.round(expected * 255).astype(np.uint8))
 
@@ -312,3 +312,30 @@ def test_failed_run_leaves_no_output_folder(pair, capsys, command):
     assert main(argv) == 2
     assert "missing.png: no such file" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_solve_defaults_are_the_librarys(pair):
+    """No options: the library's default call (reflected borders, the perceptual level weight);
+    --boundary zero --level-weight paper: the paper's objective."""
+    from gradfusion import solve
+    args = ["solve", str(pair / "in.png"), str(pair / "prop.png"), "--alpha", "0.7"]
+    I, P = io.read_image(pair / "in.png"), io.read_image(pair / "prop.png")
+    assert main(args + ["-o", str(pair / "d.png")]) == 0
+    np.testing.assert_array_equal(io.read_image(pair / "d.png"),
+                                  np.round(solve(I, P, 0.7).output * 255).astype(np.uint8))
+    assert main(args + ["-o", str(pair / "p.png"), "--boundary", "zero",
+                        "--level-weight", "paper"]) == 0
+    paper = solve(I, P, 0.7, boundary="zero", level_weight=0.0).output
+    np.testing.assert_array_equal(io.read_image(pair / "p.png"),
+                                  np.round(paper * 255).astype(np.uint8))
+
+
+def test_evaluate_boundary_sets_the_gradient_error_column(pair, capsys):
+    from gradfusion import evaluate
+    base = ["evaluate", str(pair / "in.png"), str(pair / "prop.png"), "--alpha", "0.7",
+            "--methods", "heuristic", "--lpips", "off"]
+    I, P = io.read_image(pair / "in.png"), io.read_image(pair / "prop.png")
+    for boundary in ("reflect", "zero"):
+        assert main(base + ["--boundary", boundary]) == 0
+        expected = evaluate(I, P, 0.7, methods=["heuristic"], lpips=False, boundary=boundary)
+        assert f"{expected.rows[0]['gradient_error']:.3e}" in capsys.readouterr().out

@@ -61,6 +61,23 @@ def test_gradfusion_has_the_smallest_gradient_error(evaluation):
     assert errors["gradfusion"] == min(errors.values())
 
 
+@pytest.mark.parametrize("boundary", ["reflect", "zero"])
+def test_boundary_is_the_solves_and_the_gradient_errors(boundary):
+    """The gradfusion rows are solved with ``boundary`` and every row's gradient error uses it;
+    the "paper" row is the paper's objective as published (zero-padded) either way."""
+    I, P = _pair(seed=3)
+    ev = evaluate(I, P, 0.7, methods=["heuristic", "gradfusion"], lpips=False,
+                  boundary=boundary, level_weight="paper", options={"gradfusion": {"tol": 1e-7}})
+    assert ev.settings["boundary"] == boundary
+    np.testing.assert_array_equal(ev.outputs["gradfusion"],
+                                  gradfusion.solve(I, P, 0.7, boundary=boundary, tol=1e-7).output)
+    np.testing.assert_array_equal(ev.outputs["gradfusion (paper)"], gradfusion.solve(
+        I, P, 0.7, boundary="zero", level_weight=0.0, tol=1e-7).output)
+    for row in ev.rows:
+        assert row["gradient_error"] == gradfusion.gradient_error(ev.outputs[row["method"]], P,
+                                                                  boundary=boundary)
+
+
 def test_table_csv_json(evaluation):
     _, _, ev = evaluation
     text = ev.format_table()

@@ -68,7 +68,8 @@ def test_matches_bounded_least_squares_reference(kind, method, boundary, lam):
 def test_grayscale_matches_reference():
     I, P = _pair((10, 12), seed=32)
     G = _weights("pixel", (10, 12), seed=6)
-    res = gradfusion.solve(I, P, 0.6, gradient_weight=G, tol=1e-20)
+    res = gradfusion.solve(I, P, 0.6, gradient_weight=G, tol=1e-20, boundary="zero",
+                           level_weight=0.0)
     R_ref, f_ref = _reference(I, P, 0.6, G, "zero", gradfusion.DEFAULT_REG_WEIGHT, 0.0)
     assert res.fun == pytest.approx(f_ref, rel=1e-8)
     np.testing.assert_allclose(res.residual, R_ref, atol=1e-6)
@@ -114,12 +115,13 @@ def test_result_terms():
     I, P = _pair((20, 18, 3), seed=36)
     G = _weights("pixel-channel", I.shape, seed=8)
     res = gradfusion.solve(I, P, 0.7, gradient_weight=G)
-    S = SobelGradient(I.shape)
+    S = SobelGradient(I.shape, boundary=gradfusion.DEFAULT_BOUNDARY)
     grads = (S @ (res.output - P).ravel()).reshape((2,) + I.shape)
     weighted = np.sum(G * grads ** 2) / (2 * I.size)
     assert res.bare_objective == pytest.approx(np.sum(grads ** 2) / (2 * I.size), rel=1e-10)
     assert res.fun == pytest.approx(
-        weighted + gradfusion.DEFAULT_REG_WEIGHT * res.regularization, rel=1e-10)
+        weighted + gradfusion.DEFAULT_REG_WEIGHT * res.regularization + 0.3 * res.level_error,
+        rel=1e-10)
 
 
 def test_weight_moves_the_error_out_of_the_region():

@@ -12,6 +12,8 @@ import gradfusion
 from gradfusion import baselines, metrics
 from gradfusion.sweep import TRADEOFF_COLUMNS
 
+from conftest import PAPER
+
 
 def _pair(shape, seed, dtype=np.float64):
     rng = np.random.default_rng(seed)
@@ -36,11 +38,14 @@ def test_rows_run_from_the_paper_objective_to_the_clip(sweep):
 
 
 def test_ends_are_the_paper_solve_and_the_clip(sweep):
+    """The first row is the paper's objective as published (zero-padded) whatever the sweep's
+    boundary; its bare objective column is the gradient error with the sweep's boundary."""
     I, P, t = sweep
-    paper = gradfusion.solve(I, P, 0.7, tol=1e-9)
+    paper = gradfusion.solve(I, P, 0.7, tol=1e-9, **PAPER)
     # both optima to a relative objective gap of 1e-9: outputs agree to ~1e-5
     np.testing.assert_allclose(t.outputs[0], paper.output, atol=1e-4)
-    assert t.rows[0]["bare_objective"] == pytest.approx(paper.bare_objective, rel=1e-4)
+    assert t.rows[0]["bare_objective"] == pytest.approx(gradfusion.gradient_error(paper.output, P),
+                                                        rel=1e-4)
     np.testing.assert_array_equal(t.outputs[-1], baselines.heuristic(I, P, 0.7).output)
     assert t.rows[-1]["nit"] == 0
 
@@ -53,12 +58,18 @@ def test_each_row_is_the_solve_at_its_weight(sweep):
     assert t.rows[2]["level_error"] == pytest.approx(res.level_error, rel=1e-4)
 
 
-def test_trade_off_is_monotone(sweep):
-    """Level error falls and the gradient terms rise along the sweep (Notes of tradeoff)."""
-    _, _, t = sweep
-    level = t.column("level_error")
-    gradient_terms = t.column("bare_objective") + gradfusion.DEFAULT_REG_WEIGHT * t.column(
-        "regularization")
+@pytest.mark.parametrize("boundary", ["reflect", "zero"])
+def test_trade_off_is_monotone(boundary):
+    """Level error falls and the gradient terms rise along the sweep (Notes of tradeoff): along
+    one family of objectives, so with zero padding from the paper's row on, with reflected
+    borders from the first positive weight."""
+    I, P = _pair((40, 36, 3), 0)
+    t = gradfusion.tradeoff(I, P, 0.7, level_weights=[0.03, 0.3, 3.0], tol=1e-9,
+                            boundary=boundary)
+    first = 0 if boundary == "zero" else 1
+    level = t.column("level_error")[first:]
+    gradient_terms = (t.column("bare_objective") + gradfusion.DEFAULT_REG_WEIGHT * t.column(
+        "regularization"))[first:]
     assert np.all(np.diff(level) <= 1e-9 * level[0])
     assert np.all(np.diff(gradient_terms) >= -1e-9 * gradient_terms[0])
 
@@ -106,7 +117,7 @@ def test_patch_metrics_and_settings():
     O = t.outputs[1]
     assert t.rows[1]["ssim"] == metrics.ssim(P, O, patch_size=16, partial="shift")
     assert t.settings["patch_size"] == 16 and t.settings["alpha"] == 0.5
-    assert t.settings["solve_options"] == {"boundary": "'reflect'"}
+    assert t.settings["boundary"] == "reflect" and t.settings["solve_options"] == {}
     assert "16x16 patches (shift)" in t.format_table()
 
 
