@@ -675,6 +675,24 @@ def _show_warning(message, category, filename, lineno, file=None, line=None):
     print(f"gradfusion: warning: {message}", file=sys.stderr)
 
 
+#: the package's folder: errors raised by its own code are the messages written for users
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def _raised_by_gradfusion(exc):
+    """Whether ``exc`` was raised by gradfusion's own code (the innermost frame of its traceback
+    is in the package): the library's argument checks, whose messages are written for users.
+    A ValueError or TypeError raised inside NumPy, SciPy, Numba or the standard library while
+    gradfusion was working is a bug of the library, which the command must not report as a
+    user error (exit 2) but let through with its traceback."""
+    tb = exc.__traceback__
+    if tb is None:
+        return True
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    return os.path.abspath(tb.tb_frame.f_code.co_filename).startswith(_PACKAGE_DIR)
+
+
 def main(argv=None):
     """Entry point of the ``gradfusion`` command.
 
@@ -689,7 +707,9 @@ def main(argv=None):
         0 on success, 1 when ``solve`` did not reach its tolerance, 2 on a
         user error (reported as one line on stderr), 130 when interrupted
         (Ctrl-C: one line, no partial file). ``--help`` and argument
-        errors exit through :class:`SystemExit` as argparse does.
+        errors exit through :class:`SystemExit` as argparse does. A
+        ``ValueError`` or ``TypeError`` raised inside a dependency rather than
+        by gradfusion's own checks is a bug: it propagates with its traceback.
     """
     args = _parser().parse_args(argv)
     from ._memory import MemoryLimitError
@@ -705,6 +725,8 @@ def main(argv=None):
             return command[args.command](args)
         except (UsageError, ImageFileError, LPIPSUnavailableError, VideoUnavailableError,
                 ValueError, TypeError, MemoryLimitError, OSError) as exc:
+            if isinstance(exc, (ValueError, TypeError)) and not _raised_by_gradfusion(exc):
+                raise             # a library bug, not the user's fault: keep the traceback
             message = _cli_message(" ".join(str(exc).splitlines()))
             print(f"gradfusion: error: {message}", file=sys.stderr)
             return 2

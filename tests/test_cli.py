@@ -287,6 +287,29 @@ def test_interrupt_prints_one_line_and_leaves_no_file(pair, capsys, monkeypatch)
     assert set(os.listdir(pair)) == before
 
 
+@pytest.mark.parametrize("exc", [ValueError, TypeError])
+def test_an_error_inside_a_dependency_is_a_bug_not_a_user_error(pair, monkeypatch, exc):
+    """A ValueError/TypeError raised by NumPy (or any dependency) while gradfusion works is a
+    library bug: the command lets it through with its traceback instead of exit 2."""
+    import gradfusion
+
+    def broken(*args, **kwargs):            # a library bug surfacing as NumPy's error
+        if exc is ValueError:
+            return np.broadcast_to(np.zeros(3), (4,))
+        return np.zeros(3) + "text"
+
+    monkeypatch.setattr(gradfusion, "solve", broken)
+    with pytest.raises(exc):
+        main(["solve", str(pair / "in.png"), str(pair / "prop.png"), "--alpha", "0.7",
+              "-o", str(pair / "out.png")])
+
+
+def test_the_librarys_own_argument_errors_stay_user_errors(pair, capsys):
+    assert main(["solve", str(pair / "in.png"), str(pair / "prop.png"), "--alpha", "0.7",
+                 "-o", str(pair / "out.png"), "--tol", "-1"]) == 2
+    assert capsys.readouterr().err.startswith("gradfusion: error: --tol must be")
+
+
 def test_help_and_version(capsys):
     import gradfusion
     with pytest.raises(SystemExit) as exit_:
