@@ -6,6 +6,7 @@ transform or flow field (a head tracker's). With ``budget`` a frame stops when i
 spent and the next frame continues from where it stopped. See ``docs/video.md``.
 """
 
+import inspect
 import itertools
 import math
 import numbers
@@ -257,8 +258,6 @@ def solve_sequence(images, proposals, alpha, *, motion=None, budget=None,
     for name in options:
         if name in _REFUSED:
             raise TypeError(f"solve_sequence does not take {name}: {_REFUSED[name]}")
-    import inspect
-
     accepted = set(inspect.signature(solve).parameters) - {"image", "proposal", "alpha"}
     for name in options:
         if name not in accepted:
@@ -390,28 +389,12 @@ def _layout(chw, image, channel_axis):
     return np.moveaxis(chw, 0, int(channel_axis) % 3)
 
 
-def _gray(image, channel_axis):
-    """The channels' mean of a frame as float32 (no channels-first copy: the motion estimate
-    looks at luminance only); uint frames scaled to [0, 1]."""
-    image = np.asarray(image)
-    a = image
-    if a.ndim == 3:                       # a sum of slices: mean(axis=-1) took 45 ms at 720p
-        axis = int(channel_axis) % 3
-        a = sum(np.take(image, c, axis=axis).astype(np.float32) for c in
-                range(image.shape[axis])) / np.float32(image.shape[axis])
-    a = a.astype(np.float32, copy=False)
-    if image.dtype.kind == "u":
-        a = a / np.float32(np.iinfo(image.dtype).max)
-    return a
-
-
 def _next_motion(t, kind, source, previous_image, image, hw, channel_axis):
     if kind == "previous":
         return "previous", ("transform", _motion.IDENTITY)
     if kind == "translation":
-        prev_gray = _gray(previous_image, channel_axis)
-        gray = _gray(image, channel_axis)
-        dy, dx = _motion.estimate_translation(prev_gray, gray)
+        dy, dx = _motion.estimate_translation(_hwc(previous_image, channel_axis),
+                                              _hwc(image, channel_axis))
         return "translation", ("transform", _motion.translation_matrix(dy, dx))
     value = source(t, previous_image, image) if kind == "callable" else next(source, _END)
     if value is _END:
@@ -419,6 +402,12 @@ def _next_motion(t, kind, source, previous_image, image, hw, channel_axis):
                          "is not used)")
     checked = _motion.check_motion(value, f"motion of frame {t}", hw)
     return checked[0], checked
+
+
+def _hwc(array, channel_axis):
+    """An ``(H, W, C)`` view of a frame-shaped array (a 2-D one gets a channel axis)."""
+    array = np.asarray(array)
+    return array[..., np.newaxis] if array.ndim == 2 else np.moveaxis(array, channel_axis, -1)
 
 
 def _warm_start(t, kind, source, image, proposal, alpha, channel_axis, previous):
@@ -429,16 +418,28 @@ def _warm_start(t, kind, source, image, proposal, alpha, channel_axis, previous)
     residual = prev_result.residual
     if what == "transform" and np.array_equal(m, _motion.IDENTITY):
         return residual, warm, _motion.IDENTITY.copy(), 0.0
-    R, _ = v.channels_first(residual, "residual", channel_axis)
-    warped, valid = _motion.warp_chw(R, what, m)
+    warped, valid = _motion.warp_hwc(_hwc(residual, channel_axis), what, m)
     hole = valid == 0
     exposed = float(np.count_nonzero(hole)) / hole.size
     if exposed > 0.0:
-        clip, _ = v.channels_first(_clip(image, proposal, alpha, channel_axis), "residual",
-                                   channel_axis)
-        warped[:, hole] = clip[:, hole]
+        _fill_exposed(warped, hole, image, proposal, alpha, channel_axis)
     transform = m.copy() if what == "transform" else _motion.NO_TRANSFORM.copy()
-    return _layout(warped, residual, channel_axis), warm, transform, exposed
+    x = warped[..., 0] if np.ndim(residual) == 2 else np.moveaxis(warped, -1, channel_axis)
+    return x, warm, transform, exposed
+
+
+def _fill_exposed(warped, hole, image, proposal, alpha, channel_axis):
+    """The clipped proposal where the previous frame saw nothing (computed on the holes'
+    bounding box only: a strip for a pan)."""
+    rows = np.flatnonzero(hole.any(axis=1))
+    cols = np.flatnonzero(hole.any(axis=0))
+    box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
+    I = v.to_float(_hwc(image, channel_axis)[box])
+    P = v.to_float(_hwc(proposal, channel_axis)[box])
+    a = v.channel_alpha(alpha, I.shape[2], np.float64)
+    clip = np.clip(P - a * I, 0.0, 1.0 - a)
+    inside = hole[box]
+    warped[box][inside] = clip[inside]
 
 
 def estimate_translation(previous, current, *, channel_axis=-1):
@@ -477,8 +478,8 @@ def estimate_translation(previous, current, *, channel_axis=-1):
     prev = v.check_image(previous, "previous")
     cur = v.check_image(current, "current")
     v.check_same_shape(prev, cur, "previous", "current")
-    v.channels_first_shape(prev.shape, "previous", channel_axis)
-    return _motion.estimate_translation(_gray(prev, channel_axis), _gray(cur, channel_axis))
+    _, axis = v.channels_first_shape(prev.shape, "previous", channel_axis)
+    return _motion.estimate_translation(_hwc(prev, axis), _hwc(cur, axis))
 
 
 def warp(image, motion, *, channel_axis=-1):
@@ -512,12 +513,11 @@ def warp(image, motion, *, channel_axis=-1):
     (True, False)
     """
     a = v.as_real_array(image, "image")
-    chw, axis = v.channels_first(a, "image", channel_axis) if a.ndim == 3 else (a[None], None)
-    if a.ndim not in (2, 3):
-        raise ValueError(f"image must be 2-D or 3-D, got shape {a.shape}")
-    what, m = _motion.check_motion(motion, "motion", chw.shape[1:])
-    warped, valid = _motion.warp_chw(chw, what, m)
-    return v.channels_last(warped, axis), valid.astype(bool)
+    (_, H, W), axis = v.channels_first_shape(a.shape, "image", channel_axis)
+    what, m = _motion.check_motion(motion, "motion", (H, W))
+    warped, valid = _motion.warp_hwc(_hwc(a, axis), what, m)
+    out = warped[..., 0] if axis is None else np.moveaxis(warped, -1, axis)
+    return out, valid.astype(bool)
 
 
 def read_frames(path):

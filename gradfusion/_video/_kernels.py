@@ -1,4 +1,5 @@
-"""Bilinear warps of ``(C, H, W)`` stacks (Numba, parallel over rows).
+"""Bilinear warps of ``(H, W, C)`` arrays (Numba, parallel over rows; any strides, so a
+channels-first stack is warped through its ``moveaxis`` view without a copy).
 
 Each output pixel takes the bilinear interpolation of the source at the point the motion
 maps it back to; a point outside the source's pixel grid (by more than :data:`EDGE`) has
@@ -29,18 +30,18 @@ def _sample(src, out, valid, y, x, sy, sx, H, W):
     fx = sx - x0
     y1 = min(y0 + 1, H - 1)
     x1 = min(x0 + 1, W - 1)
-    for c in range(src.shape[0]):
-        top = src[c, y0, x0] * (1.0 - fx) + src[c, y0, x1] * fx
-        bottom = src[c, y1, x0] * (1.0 - fx) + src[c, y1, x1] * fx
-        out[c, y, x] = top * (1.0 - fy) + bottom * fy
+    for c in range(src.shape[2]):
+        top = src[y0, x0, c] * (1.0 - fx) + src[y0, x1, c] * fx
+        bottom = src[y1, x0, c] * (1.0 - fx) + src[y1, x1, c] * fx
+        out[y, x, c] = top * (1.0 - fy) + bottom * fy
     valid[y, x] = 1
 
 
 @nb.njit(cache=True, parallel=True, nogil=True)
 def warp_homography(src, inverse, out, valid):
-    """``out[:, y, x] = src`` at ``inverse @ (x, y, 1)`` (skimage's (col, row) order);
+    """``out[y, x] = src`` at ``inverse @ (x, y, 1)`` (skimage's (col, row) order);
     ``valid[y, x]`` 1 where that point lies on the source grid, else 0 (``out`` untouched)."""
-    C, H, W = src.shape
+    H, W, C = src.shape
     for y in nb.prange(H):
         for x in range(W):
             w = inverse[2, 0] * x + inverse[2, 1] * y + inverse[2, 2]
@@ -54,9 +55,9 @@ def warp_homography(src, inverse, out, valid):
 
 @nb.njit(cache=True, parallel=True, nogil=True)
 def warp_flow(src, flow, out, valid):
-    """``out[:, y, x] = src`` at ``(y + flow[0, y, x], x + flow[1, y, x])`` (skimage's
+    """``out[y, x] = src`` at ``(y + flow[0, y, x], x + flow[1, y, x])`` (skimage's
     ``optical_flow_*`` convention); ``valid`` as for :func:`warp_homography`."""
-    C, H, W = src.shape
+    H, W, C = src.shape
     for y in nb.prange(H):
         for x in range(W):
             _sample(src, out, valid, y, x, y + flow[0, y, x], x + flow[1, y, x], H, W)

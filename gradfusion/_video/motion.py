@@ -16,7 +16,7 @@ import numpy as np
 from . import _kernels
 
 __all__ = ["IDENTITY", "NO_TRANSFORM", "translation_matrix", "check_motion",
-           "estimate_translation", "warp_chw", "gray_chw"]
+           "estimate_translation", "warp_hwc"]
 
 IDENTITY = np.eye(3)
 #: the ``transform`` reported where none applies (a cold start, a flow field)
@@ -77,14 +77,25 @@ def check_motion(value, where, hw):
                      f"field, got shape {a.shape}")
 
 
-def gray_chw(image_chw):
-    """The channels' mean of a ``(C, H, W)`` stack, float32 (what motion estimates look at)."""
-    return image_chw.mean(axis=0, dtype=np.float32)
+def _gray(array, reduce=None):
+    """The channels' mean of an ``(H, W, C)`` array as float32 (each channel passed through
+    ``reduce`` first), uint scaled to [0, 1]."""
+    scale = np.float32(1.0 / array.shape[2])
+    if array.dtype.kind == "u":
+        scale = scale / np.float32(np.iinfo(array.dtype).max)
+    total = None
+    for c in range(array.shape[2]):
+        channel = array[:, :, c]
+        channel = channel.astype(np.float32) if reduce is None else reduce(channel)
+        total = channel if total is None else total + channel
+    return total * scale
 
 
 def _halve(a):
     H, W = (a.shape[0] // 2) * 2, (a.shape[1] // 2) * 2
-    return 0.25 * (a[0:H:2, 0:W:2] + a[1:H:2, 0:W:2] + a[0:H:2, 1:W:2] + a[1:H:2, 1:W:2])
+    f = np.float32
+    return f(0.25) * (a[0:H:2, 0:W:2].astype(f) + a[1:H:2, 0:W:2].astype(f)
+                      + a[0:H:2, 1:W:2].astype(f) + a[1:H:2, 1:W:2].astype(f))
 
 
 def _correlate(a, b, subpixel):
@@ -116,8 +127,10 @@ def _correlate(a, b, subpixel):
     return shift
 
 
-def estimate_translation(previous_gray, current_gray):
-    """``(dy, dx)``: the shift of the content from ``previous_gray`` to ``current_gray``.
+def estimate_translation(previous, current):
+    """``(dy, dx)``: the shift of the content from ``previous`` to ``current``, two
+    ``(H, W, C)`` arrays (any strides; uint scaled to [0, 1]) compared by their channels'
+    mean.
 
     Phase correlation (Kuglin and Hines 1975; what
     ``skimage.registration.phase_cross_correlation`` computes, without its upsampled DFT,
@@ -128,25 +141,35 @@ def estimate_translation(previous_gray, current_gray):
     within 0.15 of an integer are rounded to it (an integer shift warps without
     interpolation).
     """
-    a, b = previous_gray, current_gray
     coarse = np.zeros(2)
-    if min(a.shape) >= _HALVE_FROM:
-        coarse = 2.0 * _correlate(_halve(a), _halve(b), False)
-    H, W = a.shape
+    H, W = previous.shape[:2]
+    if min(H, W) >= _HALVE_FROM:     # the mean of the channels' halves: no full gray frame
+        coarse = 2.0 * _correlate(_gray(previous, _halve), _gray(current, _halve), False)
     dy, dx = (int(v) for v in coarse)
     c = np.minimum([H - abs(dy), W - abs(dx)], _CROP) // 2 * 2
     # the crop of the previous frame and the crop of the current one where its content went
     y0 = int(np.clip((H - c[0]) // 2, max(0, -dy), min(H - c[0], H - c[0] - dy)))
     x0 = int(np.clip((W - c[1]) // 2, max(0, -dx), min(W - c[1], W - c[1] - dx)))
-    pa = a[y0:y0 + c[0], x0:x0 + c[1]]
-    pb = b[y0 + dy:y0 + dy + c[0], x0 + dx:x0 + dx + c[1]]
+    pa = _gray(previous[y0:y0 + c[0], x0:x0 + c[1]])
+    pb = _gray(current[y0 + dy:y0 + dy + c[0], x0 + dx:x0 + dx + c[1]])
     if pa.shape != pb.shape or min(pa.shape) < 8:      # the shift leaves no common crop
         shift = coarse
     else:
         shift = coarse + _correlate(pa, pb, True)
     rounded = np.round(shift)
     shift = np.where(np.abs(shift - rounded) <= _SNAP, rounded, shift)
-    return float(shift[0]), float(shift[1])
+    return float(shift[0]) + 0.0, float(shift[1]) + 0.0        # no -0.0
+
+
+def _integer_shift(matrix):
+    """``(dy, dx)`` when the homography is a translation by whole pixels, else None."""
+    if not np.array_equal(matrix[:, :2], [[1.0, 0.0], [0.0, 1.0], [0.0, 0.0]]) \
+            or matrix[2, 2] != 1.0:
+        return None
+    dx, dy = matrix[0, 2], matrix[1, 2]
+    if dx != np.round(dx) or dy != np.round(dy):
+        return None
+    return int(dy), int(dx)
 
 
 @functools.lru_cache(maxsize=8)
@@ -158,16 +181,26 @@ def _hann(shape, dtype):
     return np.outer(hann(shape[0], sym=False), hann(shape[1], sym=False)).astype(dtype)
 
 
-def warp_chw(src, kind, motion, fill=None):
-    """``(warped, valid)``: ``src`` (C, H, W) moved by the motion into the current frame.
+def warp_hwc(src, kind, motion):
+    """``(warped, valid)``: ``src`` (H, W, C), any strides, moved by the motion into the
+    current frame, as a new (H, W, C) array of its dtype and memory order.
 
     ``valid`` (uint8, H x W) is 1 where the previous frame saw the pixel; elsewhere the
-    warped stack holds ``fill`` (an array like ``src``), or 0.
+    warped array holds 0.
     """
-    out = np.zeros_like(src) if fill is None else np.array(fill, dtype=src.dtype, order="C")
-    valid = np.empty(src.shape[1:], dtype=np.uint8)
-    src = np.ascontiguousarray(src)
-    if kind == "transform":
+    out = np.zeros_like(src)          # the memory order of src: no transposing copies
+    valid = np.empty(src.shape[:2], dtype=np.uint8)
+    shift = _integer_shift(motion) if kind == "transform" else None
+    if shift is not None:             # a slice copy: 1 ms against 56 for the kernel at 720p
+        dy, dx = shift
+        H, W = src.shape[:2]
+        valid[...] = 0
+        target = (slice(max(dy, 0), H + min(dy, 0)), slice(max(dx, 0), W + min(dx, 0)))
+        source = (slice(max(-dy, 0), H + min(-dy, 0)), slice(max(-dx, 0), W + min(-dx, 0)))
+        if abs(dy) < H and abs(dx) < W:
+            out[target] = src[source]
+            valid[target] = 1
+    elif kind == "transform":
         _kernels.warp_homography(src, np.linalg.inv(motion), out, valid)
     else:
         _kernels.warp_flow(src, motion, out, valid)
