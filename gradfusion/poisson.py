@@ -5,7 +5,7 @@ Three tools built on the 4-neighbour (forward-difference) discretisation of
 
 * :func:`reconstruct` recovers an image from its gradients and one pixel
   value (a Neumann Poisson solve by DCT, exact to rounding);
-* :func:`blend` is seamless cloning, ``method="normal"`` (source gradients)
+* :func:`blend` is seamless cloning, ``guidance="normal"`` (source gradients)
   or ``"mixed"`` (the larger of the source and target gradients), with
   Dirichlet values from the target; it returns a :class:`BlendResult`;
 * :func:`color2gray` is a gradient-domain grayscale conversion: the
@@ -26,10 +26,23 @@ from scipy.optimize import OptimizeResult
 from . import _poisson_kernels as pk
 from . import _validation as v
 
-__all__ = ["gradient", "reconstruct", "blend", "BlendResult", "color2gray", "BLEND_METHODS"]
+__all__ = ["gradient", "reconstruct", "blend", "BlendResult", "color2gray", "BLEND_GUIDANCE",
+           "BLEND_METHODS"]
 
 #: the guidance fields of :func:`blend`
-BLEND_METHODS = ("normal", "mixed")
+BLEND_GUIDANCE = ("normal", "mixed")
+
+#: the former name of :data:`BLEND_GUIDANCE` (``blend``'s ``method`` argument was renamed
+#: ``guidance``: ``method`` names the solver everywhere else)
+BLEND_METHODS = BLEND_GUIDANCE
+
+#: ``BlendResult.status``: 0 converged, 1 the iteration limit, 2 the restarts ran out (the
+#: recursive residual drifted from the true one three times: ``tol`` is below the accuracy the
+#: dtype allows for this system)
+BLEND_STATUS = {0: "converged", 1: "iteration limit reached", 2: "attainable accuracy reached"}
+
+#: restarts of the conjugate gradients from the true residual before giving up on ``tol``
+_RESTARTS = 3
 
 #: stop coarsening when a level has at most this many unknowns (then a dense solve)
 _COARSEST_UNKNOWNS = 256
@@ -263,16 +276,28 @@ class BlendResult(OptimizeResult):
         Pixels of the masked region inside the target.
     n_cropped : int
         Mask pixels dropped because the offset places them outside the target.
-    levels : int
-        Levels of the multigrid hierarchy (1: a dense solve only).
+    n_levels : int
+        Levels of the multigrid hierarchy (1: a dense solve only). Formerly
+        ``levels`` (deprecated: ``SolveResult.levels`` is a list of per-scale
+        records).
     setup_time, time : float
         Seconds spent building the system and hierarchy, and in total.
     success : bool
         ``residual_norm <= tol``.
     status : int
-        0 converged, 1 iteration limit.
+        0 converged, 1 iteration limit, 2 the attainable accuracy reached
+        before ``tol`` (the conjugate gradients were restarted from the true
+        residual three times and it stayed above ``tol``: ask for a larger
+        ``tol`` in this dtype).
     message : str
     """
+
+    def __getattr__(self, name):
+        if name == "levels" and "n_levels" in self:
+            warnings.warn("BlendResult.levels is renamed n_levels (levels will be removed in "
+                          "gradfusion 0.2)", FutureWarning, stacklevel=2)
+            return self["n_levels"]
+        return super().__getattr__(name)
 
 
 def _channels_first_view(image, name, channel_axis):
@@ -547,8 +572,8 @@ def _pcg_single_level(hier, b, x, tol, maxiter, bnorm):
     return nit
 
 
-def blend(source, target, mask, offset=(0, 0), *, method="normal", channel_axis=-1,
-          tol=1e-6, maxiter=200, clip=True):
+def blend(source, target, mask, offset=(0, 0), *, guidance="normal", channel_axis=-1,
+          tol=1e-6, maxiter=200, clip=True, method=None):
     r"""Seamless cloning: paste the masked part of ``source`` into ``target`` by its gradients.
 
     Parameters
@@ -565,7 +590,7 @@ def blend(source, target, mask, offset=(0, 0), *, method="normal", channel_axis=
         Where the source's pixel (0, 0) lands in the target: source pixel
         ``(i, j)`` goes to target pixel ``(i + offset[0], j + offset[1])``.
         Negative values are allowed.
-    method : {"normal", "mixed"}, optional
+    guidance : {"normal", "mixed"}, optional
         Guidance field: the source gradients (``"normal"``), or per edge and
         channel the larger in magnitude of the source and target gradients
         (``"mixed"``, for transparent objects and holes).
@@ -579,12 +604,15 @@ def blend(source, target, mask, offset=(0, 0), *, method="normal", channel_axis=
     clip : bool, optional
         Clip the output to [0, 1] (default). The residual is that of the
         unclipped solution.
+    method : {"normal", "mixed"}, optional
+        Deprecated name of ``guidance`` (a ``FutureWarning``; it will be
+        removed in gradfusion 0.2).
 
     Returns
     -------
     result : BlendResult
         ``output``, ``residual_norm``, ``residual_norms``, ``nit``,
-        ``n_unknowns``, ``n_cropped``, ``levels``, ``setup_time``, ``time``,
+        ``n_unknowns``, ``n_cropped``, ``n_levels``, ``setup_time``, ``time``,
         ``success``, ``status``, ``message``.
 
     Raises
@@ -650,8 +678,15 @@ def blend(source, target, mask, offset=(0, 0), *, method="normal", channel_axis=
     True
     """
     t_start = time.perf_counter()
+    if method is not None:
+        if guidance != "normal":
+            raise TypeError("blend got both guidance and its deprecated name method; pass "
+                            "guidance only")
+        warnings.warn("blend's method argument is renamed guidance (method will be removed in "
+                      "gradfusion 0.2)", FutureWarning, stacklevel=2)
+        guidance = method
     v.check_channel_axis(channel_axis)
-    v.choice(method, "method", BLEND_METHODS)
+    v.choice(guidance, "guidance", BLEND_GUIDANCE)
     _check_tol_maxiter(tol, maxiter)
     clip = v.flag(clip, "clip")
     S = v.as_float_image(source, "source")
@@ -692,7 +727,7 @@ def blend(source, target, mask, offset=(0, 0), *, method="normal", channel_axis=
                       UserWarning, stacklevel=2)
         return BlendResult(
             output=T.astype(dtype, copy=True), residual_norm=0.0,
-            residual_norms=np.zeros(C), nit=0, n_unknowns=0, n_cropped=0, levels=0,
+            residual_norms=np.zeros(C), nit=0, n_unknowns=0, n_cropped=0, n_levels=0,
             setup_time=0.0, time=time.perf_counter() - t_start, success=True, status=0,
             message="the mask is empty: target returned unchanged")
     if n_unknowns == Ht * Wt:
@@ -723,7 +758,7 @@ def blend(source, target, mask, offset=(0, 0), *, method="normal", channel_axis=
     valid = np.zeros((Hp, Wp), dtype=np.bool_)
     valid[max(dy - py0, 0):max(dy + Hs - py0, 0), max(dx - px0, 0):max(dx + Ws - px0, 0)] = True
     b = np.empty((C, Hp, Wp))
-    pk.guided_rhs(kind, tgt, src, valid, method == "mixed", b)
+    pk.guided_rhs(kind, tgt, src, valid, guidance == "mixed", b)
     # initial guess: the source shifted by the mean difference across the boundary
     x = np.empty((C, Hp, Wp))
     pk.initial_guess(kind, tgt, src, x)
@@ -736,13 +771,14 @@ def blend(source, target, mask, offset=(0, 0), *, method="normal", channel_axis=
     bn[bn == 0] = 1.0
     edges = pk.band_edges(Hp, C, numba.get_num_threads())
     norms, row = np.empty(C), np.empty((C, 1, Wp))
-    for _ in range(3):                      # restart if the recursive residual drifted
+    for _ in range(_RESTARTS):              # restart if the recursive residual drifted
         nit += _pcg(hier, b, x, tol, maxiter - nit, bn, edges)
         pk.count_residual(hier.count, hier.level_spans[0], x, b, row, edges, norms)   # norms only
         rel = np.sqrt(norms) / bn
         if np.all(rel <= tol) or nit >= maxiter:
             break
     success = bool(np.all(rel <= tol))
+    status = 0 if success else (1 if nit >= maxiter else 2)
     out = np.empty(T.shape, dtype=dtype)                 # the target's own layout
     if T.flags.c_contiguous:
         pk.copy_flat(T.reshape(-1), out.reshape(-1))
@@ -750,16 +786,18 @@ def blend(source, target, mask, offset=(0, 0), *, method="normal", channel_axis=
         out[...] = T
     pk.write_solution(kind, x, _channels_first_view(out, "target", channel_axis)[0], py0, px0,
                       clip)
-    msg = (f"converged: relative residual {rel.max():.1e} <= tol {tol:g}" if success else
-           f"iteration limit reached: relative residual {rel.max():.1e} > tol {tol:g}")
+    msg = {0: f"converged: relative residual {rel.max():.1e} <= tol {tol:g}",
+           1: f"iteration limit reached: relative residual {rel.max():.1e} > tol {tol:g}",
+           2: f"attainable accuracy reached: relative residual {rel.max():.1e} > tol {tol:g} "
+              f"after {_RESTARTS} restarts from the true residual ({nit} iterations; a smaller "
+              f"residual is below the rounding of this dtype)"}[status]
     if n_cropped:
         msg += f"; {n_cropped} mask pixels outside the target were dropped"
     return BlendResult(
         output=out,
         residual_norm=float(rel.max()), residual_norms=rel, nit=nit, n_unknowns=n_unknowns,
-        n_cropped=n_cropped, levels=len(hier.kinds), setup_time=setup_time,
-        time=time.perf_counter() - t_start, success=success, status=0 if success else 1,
-        message=msg)
+        n_cropped=n_cropped, n_levels=len(hier.kinds), setup_time=setup_time,
+        time=time.perf_counter() - t_start, success=success, status=status, message=msg)
 
 
 # --------------------------------------------------------------------------- color2gray

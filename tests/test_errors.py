@@ -548,9 +548,12 @@ CASES = [
          "mask covers the whole target: there are no target pixels around it to give boundary "
          "(Dirichlet) values, so the blend has no unique solution; leave at least one target pixel "
          "outside the mask", lambda: blend(T20, T20, np.ones((20, 20), bool))),
-    Case("pb-method", "poisson.blend", "method", "'seamless'", ValueError,
-         "method must be one of ('normal', 'mixed'), got 'seamless'",
-         lambda: blend(S10, T20, M10, method="seamless")),
+    Case("pb-guidance", "poisson.blend", "guidance", "'seamless'", ValueError,
+         "guidance must be one of ('normal', 'mixed'), got 'seamless'",
+         lambda: blend(S10, T20, M10, guidance="seamless")),
+    Case("pb-guidance-twice", "poisson.blend", "method", "beside guidance", TypeError,
+         "blend got both guidance and its deprecated name method; pass guidance only",
+         lambda: blend(S10, T20, M10, guidance="mixed", method="mixed")),
     Case("pb-tol", "poisson.blend", "tol", "0", ValueError, "tol must be a number in (0, 1), got 0",
          lambda: blend(S10, T20, M10, tol=0)),
     Case("pb-maxiter", "poisson.blend", "maxiter", "0", ValueError,

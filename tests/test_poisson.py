@@ -161,7 +161,7 @@ def test_blend_matches_direct_sparse_solve(case, method):
     mask = make_mask(shape_s)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        res = blend(S, T, mask, offset, method=method, tol=1e-11, clip=False)
+        res = blend(S, T, mask, offset, guidance=method, tol=1e-11, clip=False)
     # cropped mask pixels are reported by a warning, and only then
     assert (res.n_cropped > 0) == any("dropped" in str(w.message) for w in caught)
     ref = _reference_blend(S, T, mask, offset, mixed=method == "mixed")
@@ -188,7 +188,7 @@ def test_blend_multigrid_large_region_matches_reference():
     mask = ((yy - 45) ** 2 / 40 ** 2 + (xx - 50) ** 2 / 46 ** 2) < 1
     mask &= ~((yy - 45) ** 2 + (xx - 30) ** 2 < 36)           # with a hole
     res = blend(S, T, mask, (9, 8), tol=1e-11, clip=False)
-    assert res.levels >= 4
+    assert res.n_levels >= 4
     ref = _reference_blend(S, T, mask, (9, 8))
     assert np.abs(res.output - ref).max() < 1e-8
 
@@ -244,7 +244,8 @@ def test_blend_reproduces_the_target_when_source_is_target_plus_constant():
 
 def test_mixed_blend_of_a_flat_source_keeps_the_target():
     _, T = _images((5, 5), (30, 30), seed=16)
-    res = blend(np.full((30, 30, 3), 0.3), T, _blob_mask((30, 30), 17), method="mixed", tol=1e-12)
+    res = blend(np.full((30, 30, 3), 0.3), T, _blob_mask((30, 30), 17), guidance="mixed",
+                tol=1e-12)
     np.testing.assert_allclose(res.output, T, atol=1e-9)
 
 
@@ -260,6 +261,30 @@ def test_blend_reports_the_true_residual_and_converges_fast():
     short = blend(S, T, mask, (20, 30), tol=1e-14, maxiter=2)
     assert not short.success and short.status == 1 and short.nit == 2
     assert "iteration limit" in short.message
+
+
+def test_blend_below_the_attainable_accuracy_says_so():
+    """A ``tol`` below what the dtype allows: the restarts run out before ``maxiter``, which is
+    status 2 and its own message, not "iteration limit reached"."""
+    S, T = _images((60, 60), (80, 80), seed=19)
+    mask = _blob_mask((60, 60), 25)
+    res = blend(S, T, mask, (10, 10), tol=1e-19, maxiter=10_000)   # float64 rounds at ~1e-16
+    assert not res.success and res.nit < 10_000
+    assert res.status == 2 and res.message.startswith("attainable accuracy reached")
+    assert "iteration limit" not in res.message
+
+
+def test_blend_deprecated_names_still_work_with_a_warning():
+    S, T = _images((20, 20), (30, 30), seed=20)
+    mask = _blob_mask((20, 20), 8)
+    new = blend(S, T, mask, (5, 5), guidance="mixed")
+    with pytest.warns(FutureWarning, match="method argument is renamed guidance"):
+        old = blend(S, T, mask, (5, 5), method="mixed")
+    np.testing.assert_array_equal(old.output, new.output)
+    with pytest.warns(FutureWarning, match="BlendResult.levels is renamed n_levels"):
+        assert old.levels == new.n_levels
+    with pytest.raises(TypeError, match="both guidance and its deprecated name method"):
+        blend(S, T, mask, (5, 5), guidance="mixed", method="mixed")
 
 
 def test_blend_clip():
@@ -309,8 +334,6 @@ def test_blend_validation_messages():
         blend(S, T, m, (1.5, 2))
     with pytest.raises(TypeError, match=r"offset must be a pair of integers \(row, col\), got 3"):
         blend(S, T, m, 3)
-    with pytest.raises(ValueError, match=r"method must be one of \('normal', 'mixed'\), got 'seamless'"):
-        blend(S, T, m, method="seamless")
     with pytest.raises(ValueError, match=r"tol must be a number in \(0, 1\), got 0"):
         blend(S, T, m, tol=0)
     with pytest.raises(ValueError, match="maxiter must be a positive integer, got 0"):
