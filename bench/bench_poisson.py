@@ -220,7 +220,7 @@ def main(argv=None):
             times, cpus, res = [], [], None
             for _ in range(args.repeat):
                 with _Clock() as ck:
-                    res = gp.blend(src, tgt, mask, off, method=method)
+                    res = gp.blend(src, tgt, mask, off, guidance=method)
                 times.append(res.time)
                 cpus.append(ck.cpu)
             t_gf = float(np.median(times))
