@@ -124,22 +124,30 @@ def _check_budget(budget, budget_iterations):
 
 class _Clock:
     """The time budget of one frame, as a ``solve`` callback: stop before the next
-    iteration would end past the budget (the last iteration's duration predicts the next;
-    the time a solve takes after its last callback, measured on the previous frame, is
-    kept free)."""
+    iteration would end past the budget. The duration of the last iteration predicts the
+    next one's (at the first callback of a frame, whose interval also holds the solve's
+    set-up, the last iteration of an earlier frame does); the time a solve takes after its
+    last callback (a final gap estimate, the result), measured on the previous stopped
+    frame, is kept free."""
 
     def __init__(self, seconds):
         self.seconds = seconds
         self.tail = None
+        self.iteration = None
         self.start = self.last = 0.0
+        self.calls = 0
         self.stopped = False
 
     def begin(self, start):
-        self.start, self.last, self.stopped = start, time.perf_counter(), False
+        self.start, self.last, self.stopped, self.calls = start, time.perf_counter(), False, 0
 
     def __call__(self, info):
         now = time.perf_counter()
-        step, self.last = now - self.last, now
+        interval, self.last = now - self.last, now
+        if self.calls:
+            self.iteration = interval
+        self.calls += 1
+        step = self.iteration if self.iteration is not None else interval
         tail = step if self.tail is None else self.tail
         if now - self.start + step + tail > self.seconds:
             self.stopped = True
