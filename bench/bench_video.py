@@ -3,7 +3,7 @@
 Sequences are cut from a photograph (the 3072x2048 HiDT daytime scene by default; pass any
 path): ``pan`` (a window moving 1-4 pixels per frame, seeded), ``zoom`` (a slow zoom of
 0.3% per frame about the window's centre) and ``ramp`` (a fixed window under a lighting
-ramp of -0.5% per frame), each with proposals made per frame from the scene by a night-like
+ramp of -0.5% per frame, geometric), each with proposals made per frame from the scene by a night-like
 tone curve and small per-frame perturbations that imitate a network's flicker (a global
 gain jitter of 1% and a smooth field of 0.5%).
 
@@ -84,7 +84,7 @@ def make_sequence(photo, kind, n, size, seed=0):
         y, x = (PH - H) // 2, (PW - W) // 2
         base = photo[y:y + H, x:x + W]
         for t in range(n):
-            images.append(np.ascontiguousarray(base * np.float32(1 - 0.005 * t)))
+            images.append(np.ascontiguousarray(base * np.float32(0.995 ** t)))
             if t:
                 motions.append(np.eye(3))
     proposals = []
