@@ -132,8 +132,9 @@ class BySize:
 # --------------------------------------------------------------------------- first-run notice
 
 #: what a process prints on stderr before its first compilation (cache misses only); the
-#: estimate is the cold first solve of one dtype on the 2-core machine (bench_first_run.py)
-NOTICE = "gradfusion: compiling kernels (first run only, about 30 s)"
+#: estimate: the compilation of a first solve of one dtype, or of the demo, on a 2-core
+#: machine (35-48 s of CPU time, bench/bench_first_run.py)
+NOTICE = "gradfusion: compiling kernels (first run only, about 40 s)"
 
 _notice_lock = threading.Lock()
 _notice_shown = False
