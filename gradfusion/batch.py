@@ -15,7 +15,7 @@ from ._batch._local import Task, run_dask, run_local, start_method
 from ._batch._tasks import PairResult, solve_arrays, solve_paths
 
 __all__ = ["solve_many", "PairResult", "DaskUnavailableError", "BACKENDS",
-           "choose_fork_safe_layer", "default_backend", "start_method"]
+           "choose_fork_safe_layer", "default_backend", "require_dask", "start_method"]
 
 #: Numba's threading layer is left at its default (GNU OpenMP on Linux: fast, thread-safe,
 #: not fork-safe); solve_many never forks (forkserver workers). See docs/batch.md.
@@ -35,7 +35,11 @@ class DaskUnavailableError(ImportError):
     __module__ = "gradfusion"
 
 
-def _require_dask():
+def require_dask():
+    """Raise :class:`DaskUnavailableError` unless dask.distributed can be imported.
+
+    ``solve_many(client=...)`` and ``gradfusion batch --scheduler`` call it before any work.
+    """
     try:
         import distributed  # noqa: F401
     except ImportError:
@@ -201,7 +205,7 @@ def solve_many(pairs, alpha, *, client=None, workers=None, backend="auto", as_co
     budget = memory_limit(max_memory)[0]
     tasks = _tasks(pairs, alpha, options, bits, bool(overwrite), bool(float32))
     if client is not None:
-        _require_dask()
+        require_dask()
         tasks = (_scatter_arrays(t) for t in tasks)
         results = run_dask(client, tasks, math.inf if max_memory is None else budget)
     else:

@@ -321,7 +321,7 @@ def _cmd_solve(args):
         outputs.append((args.residual, result.residual))
     for path, _ in outputs:
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    io._write_all(outputs, bits=bits, overwrite=args.overwrite)     # both files or neither
+    io.write_images(outputs, bits=bits, overwrite=args.overwrite)   # both files or neither
     print(f"objective {result.fun:.6e}  bare objective {result.bare_objective:.6e}  "
           f"level error {result.level_error:.3e}  "
           f"gap {result.gap:.1e}  iterations {result.nit} ({result.method})  "
@@ -455,10 +455,10 @@ def _cmd_demo(args):
 
 def _batch_client(scheduler):
     """``(client, cluster)`` for ``--scheduler`` (cluster None for a remote scheduler)."""
-    from .batch import DaskUnavailableError, _require_dask
+    from .batch import DaskUnavailableError, require_dask
 
     try:
-        _require_dask()
+        require_dask()
     except DaskUnavailableError as exc:
         raise UsageError(f"--scheduler: {exc}") from None
     from distributed import Client, LocalCluster

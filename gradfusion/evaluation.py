@@ -11,6 +11,7 @@ import math
 import numpy as np
 
 from . import _tables
+from . import _lpips
 from . import _validation as v
 from . import baselines, metrics
 from ._problem import BOUNDARY_MODES
@@ -128,11 +129,11 @@ def _lpips_scorer(lpips, net, metric_kw):
     if lpips == "auto":
         # Offline checks first (no torch import, no download attempt: lpips would otherwise try
         # to fetch the backbone weights, print download lines and warnings, and take seconds)
-        missing = metrics._lpips_unavailable(net)
+        missing = _lpips.unavailable(net)
         if missing is not None:
             return None, f"skipped ({missing})"
     try:
-        metrics._lpips_model(net)
+        _lpips.model(net)
     except metrics.LPIPSUnavailableError as exc:
         if lpips is True:
             raise

@@ -26,8 +26,8 @@ import png  # pypng: Pillow reads and writes 16-bit RGB PNG only as 8-bit
 
 from . import _validation as v
 
-__all__ = ["read_image", "write_image", "write_text", "atomic_file", "ImageFileError",
-           "ImageFileWarning", "WRITABLE_SUFFIXES"]
+__all__ = ["read_image", "write_image", "write_images", "write_text", "atomic_file",
+           "ImageFileError", "ImageFileWarning", "WRITABLE_SUFFIXES"]
 
 WRITABLE_SUFFIXES = (".png", ".tif", ".tiff")
 
@@ -378,9 +378,34 @@ def _commit(tmp, path, overwrite):
             os.close(fd)
 
 
-def _write_all(items, *, bits=8, overwrite=False):
-    """Write several ``(path, image)`` files: all are validated and encoded, then all
-    staged, then all renamed, so a failure before the renames leaves none of them.
+def write_images(items, *, bits=8, overwrite=False):
+    """Write several images together: all of them or, on a failure before the renames, none.
+
+    Parameters
+    ----------
+    items : sequence of (path, image)
+        Each as for :func:`write_image`.
+    bits : {8, 16}, optional
+    overwrite : bool, optional
+        As for :func:`write_image`.
+
+    Notes
+    -----
+    All images are validated and encoded first, then all written to temporary
+    files beside their targets, then all renamed over their targets: an error
+    while checking, encoding or staging leaves none of them (e.g. a displayed
+    residual is never left without its output image).
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> from gradfusion.io import write_images
+    >>> folder = tempfile.mkdtemp()
+    >>> write_images([(os.path.join(folder, "a.png"), np.zeros((4, 4))),
+    ...               (os.path.join(folder, "b.png"), np.ones((4, 4)))])
+    >>> sorted(os.listdir(folder))
+    ['a.png', 'b.png']
     """
     checked = [_check_write(path, image, bits, overwrite) for path, image in items]
     staged = []
@@ -446,7 +471,7 @@ def write_image(path, image, *, bits=8, overwrite=False):
     ...     sorted(os.listdir(folder))                   # no temporary file left
     ['gray16.png']
     """
-    _write_all([(path, image)], bits=bits, overwrite=overwrite)
+    write_images([(path, image)], bits=bits, overwrite=overwrite)
 
 
 def write_text(path, text, *, overwrite=False):

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 import gradfusion
-from gradfusion import MemoryLimitError, baselines, io, metrics, poisson
+from gradfusion import MemoryLimitError, _lpips, baselines, io, metrics, poisson
 from gradfusion.cli import main
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -874,7 +874,7 @@ def _without_lpips(call):
     """``import lpips`` fails. Only that one entry of sys.modules is swapped and restored:
     restoring a copy of the whole dict would drop modules imported meanwhile (torch), and
     importing those a second time crashes the interpreter."""
-    metrics._lpips_model.cache_clear()
+    _lpips.model.cache_clear()
     missing = object()
     saved = sys.modules.get("lpips", missing)
     sys.modules["lpips"] = None
@@ -885,7 +885,7 @@ def _without_lpips(call):
             del sys.modules["lpips"]
         else:
             sys.modules["lpips"] = saved
-        metrics._lpips_model.cache_clear()
+        _lpips.model.cache_clear()
 
 
 def _with_env(fn, **values):

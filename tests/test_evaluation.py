@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import gradfusion
-from gradfusion import metrics
+from gradfusion import _lpips, metrics
 from gradfusion.cli import main
 from gradfusion.evaluation import COLUMNS, METHODS, comparison_figure, evaluate
 from gradfusion.io import read_image, write_image
@@ -105,8 +105,8 @@ def test_lpips_auto_notes_why_missing(monkeypatch):
     """Packages and weights file present, but the model cannot be built: a note, not an error."""
     def unavailable(net):
         raise metrics.LPIPSUnavailableError("LPIPS needs torch; details")
-    monkeypatch.setattr(metrics, "_lpips_unavailable", lambda net: None)
-    monkeypatch.setattr(metrics, "_lpips_model", unavailable)
+    monkeypatch.setattr(_lpips, "unavailable", lambda net: None)
+    monkeypatch.setattr(_lpips, "model", unavailable)
     I, P = _pair((16, 16))
     ev = evaluate(I, P, 0.7, methods=["heuristic"])
     assert ev.rows[0]["lpips"] is None
@@ -117,7 +117,7 @@ def test_lpips_auto_notes_why_missing(monkeypatch):
 
 def test_lpips_column_with_a_stand_in(monkeypatch):
     torch = pytest.importorskip("torch", reason="torch not installed (pip install torch==2.13.0)")
-    monkeypatch.setattr(metrics, "_lpips_model",
+    monkeypatch.setattr(_lpips, "model",
                         lambda net: (lambda x, y: ((x - y) ** 2).mean(dim=(1, 2, 3))))
     I, P = _pair((16, 16, 3))
     ev = evaluate(I, P, 0.7, methods=["heuristic"], lpips=True)
@@ -162,7 +162,7 @@ def _fake_lpips(monkeypatch, tmp_path, built):
 
     fake.LPIPS = LPIPS
     monkeypatch.setitem(sys.modules, "lpips", fake)
-    metrics._lpips_model.cache_clear()
+    _lpips.model.cache_clear()
     return hub / "checkpoints"
 
 
@@ -179,7 +179,7 @@ def test_lpips_auto_without_weights_skips_silently(monkeypatch, tmp_path, capsys
             warnings.simplefilter("always")
             ev = evaluate(I, P, 0.7, methods=["heuristic", "gradfusion"], lpips="auto")
     finally:
-        metrics._lpips_model.cache_clear()
+        _lpips.model.cache_clear()
     assert built == [] and [str(w.message) for w in caught] == []
     assert capsys.readouterr() == ("", "")
     note = f"skipped (no backbone weights alexnet-owt-7be5be79.pth in {folder}: see " \
@@ -192,7 +192,7 @@ def test_lpips_auto_without_weights_skips_silently(monkeypatch, tmp_path, capsys
     with pytest.raises(metrics.LPIPSUnavailableError, match="alexnet-owt-7be5be79.pth, which is "
                                                              "missing"):
         evaluate(I, P, 0.7, methods=["heuristic"], lpips=True)
-    metrics._lpips_model.cache_clear()
+    _lpips.model.cache_clear()
     assert built == ["alex"]
 
 
@@ -212,7 +212,7 @@ def test_lpips_auto_with_weights_computes_it_quietly(monkeypatch, tmp_path, caps
             ev = evaluate(I, P, 0.7, methods=["heuristic"], lpips="auto", lpips_net="vgg")
             skipped = evaluate(I, P, 0.7, methods=["heuristic"], lpips_net="squeeze")
     finally:
-        metrics._lpips_model.cache_clear()
+        _lpips.model.cache_clear()
     assert built == ["vgg"] and [str(w.message) for w in caught] == []
     assert capsys.readouterr() == ("", "")
     assert ev.settings["lpips"] == "net='vgg'"
@@ -255,7 +255,7 @@ def test_torch_hub_dir_without_importing_torch_is_torchs(monkeypatch, env):
         monkeypatch.setenv(name, value)
     with monkeypatch.context() as m:
         m.delitem(sys.modules, "torch")
-        ours = metrics._torch_hub_dir()
+        ours = _lpips.hub_dir()
     assert ours == torch.hub.get_dir()
 
 
@@ -382,7 +382,7 @@ def test_cli_evaluate_user_errors(pair_files, capsys, extra, message):
 def test_cli_evaluate_lpips_on_without_lpips(pair_files, capsys, monkeypatch):
     def unavailable(net):
         raise metrics.LPIPSUnavailableError("LPIPS net='alex' needs the ImageNet backbone weights")
-    monkeypatch.setattr(metrics, "_lpips_model", unavailable)
+    monkeypatch.setattr(_lpips, "model", unavailable)
     rc = main(["evaluate", str(pair_files / "in.png"), str(pair_files / "prop.png"),
                "--alpha", "0.7", "--methods", "heuristic", "--lpips", "on"])
     assert rc == 2

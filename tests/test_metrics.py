@@ -12,7 +12,7 @@ import pytest
 import scipy.signal
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from gradfusion import metrics
+from gradfusion import _lpips, metrics
 from gradfusion.objective import gradient_error
 
 SHAPES = [(24, 31), (24, 31, 3), (40, 33, 3), (17, 20, 1)]
@@ -256,9 +256,9 @@ def test_lpips_bad_model_output():
 
 @pytest.fixture
 def fresh_lpips_cache():
-    metrics._lpips_model.cache_clear()
+    _lpips.model.cache_clear()
     yield
-    metrics._lpips_model.cache_clear()
+    _lpips.model.cache_clear()
 
 
 def test_lpips_missing_packages_message(monkeypatch, fresh_lpips_cache):
@@ -315,7 +315,7 @@ def test_lpips_builds_model_once(monkeypatch, fresh_lpips_cache):
 def test_lpips_real_network_if_available():
     """With lpips and its weights installed, the wrapper equals a direct call."""
     try:
-        model = metrics._lpips_model("alex")
+        model = _lpips.model("alex")
     except metrics.LPIPSUnavailableError as exc:
         pytest.skip(f"real LPIPS unavailable here: {str(exc)[:120]}")
     import torch
