@@ -24,6 +24,8 @@ import functools
 
 import numba as nb
 import numpy as np
+from numba.core import types as _types
+from numba.extending import overload as _overload
 
 from ._jit import SERIAL_CELLS, BySize, inline, parallel, parallel_fast, serial, serial_fast  # noqa: F401
 
@@ -35,6 +37,50 @@ _jit = serial
 _pjit = parallel
 #: energies (float64 sums of squares): the sums may be reassociated so that they vectorise
 _pjit_sum = parallel_fast
+
+
+# --------------------------------------------------------------------------- bounds per channel or per pixel
+
+
+def bound_row(bounds, c, i):
+    """The bounds of row ``(c, i)``: ``bounds[c]`` for per-channel bounds (shape ``(C,)``),
+    the row ``bounds[c, i]`` for per-pixel ones (shape ``(C, H, W)``, or ``(1, H, W)``
+    shared by the channels). Read an entry with :func:`bound_at`.
+
+    In a kernel the choice is made at compile time by the type of ``bounds`` (a Numba
+    overload): with per-channel bounds the row "is" the scalar, so a kernel's inner loop
+    is the same code as with a scalar read once per row (no load per entry)."""
+    if bounds.ndim == 1:
+        return bounds[c]
+    return bounds[min(c, bounds.shape[0] - 1), i]
+
+
+def bound_at(row, j):
+    """Entry ``j`` of a :func:`bound_row` (the scalar itself for per-channel bounds)."""
+    if isinstance(row, np.ndarray):
+        return row[j]
+    return row
+
+
+@_overload(bound_row, inline="always")
+def _bound_row_impl(bounds, c, i):
+    if not isinstance(bounds, _types.Array):
+        return None
+    if bounds.ndim == 1:
+        return lambda bounds, c, i: bounds[c]
+    if bounds.ndim == 3:
+        # (a prange index is unsigned: min with a signed int would be a float)
+        return lambda bounds, c, i: bounds[min(np.int64(c), bounds.shape[0] - 1), i]
+    return None
+
+
+@_overload(bound_at, inline="always")
+def _bound_at_impl(row, j):
+    if isinstance(row, _types.Array):
+        return lambda row, j: row[j]
+    if isinstance(row, (_types.Float, _types.Integer)):
+        return lambda row, j: row
+    return None
 
 
 @_jit
@@ -262,16 +308,17 @@ def difference_adjoint(dx, dy, taps, out):
 
 @_pjit
 def clip_channels(x, upper, out):
-    """``out[c] = clip(x[c], 0, upper[c])``; returns ``sum |out - x|``."""
+    """``out = clip(x, 0, upper)``; returns ``sum |out - x|``. ``upper`` per channel
+    (``(C,)``) or per pixel (``(C or 1, H, W)``: :func:`bound_row`)."""
     C, H, W = x.shape
     total = 0.0
     for r in nb.prange(C * H):
         c = r // H
         i = r % H
-        hi = upper[c]
+        hr = bound_row(upper, c, i)
         for j in range(W):
             v = x[c, i, j]
-            w = min(max(v, 0.0), hi)
+            w = min(max(v, 0.0), bound_at(hr, j))
             out[c, i, j] = w
             total += abs(w - v)
     return total
@@ -367,14 +414,15 @@ def difference_energy(u, taps):
 
 @_pjit
 def output_difference(image, proposal, residual, alpha, out):
-    """``out = alpha * image + residual - proposal`` per channel."""
+    """``out = alpha * image + residual - proposal``; ``alpha`` per channel (``(C,)``) or
+    per pixel (``(C or 1, H, W)``: :func:`bound_row`)."""
     C, H, W = image.shape
     for r in nb.prange(C * H):
         c = r // H
         i = r % H
-        a = alpha[c]
+        ar = bound_row(alpha, c, i)
         for j in range(W):
-            out[c, i, j] = a * image[c, i, j] + residual[c, i, j] - proposal[c, i, j]
+            out[c, i, j] = bound_at(ar, j) * image[c, i, j] + residual[c, i, j] - proposal[c, i, j]
 
 
 @_jit

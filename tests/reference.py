@@ -4,7 +4,8 @@ Every function mirrors one kernel of :mod:`gradfusion._stencils` or
 :mod:`gradfusion._solvers._kernels` but is written independently of it
 (``scipy.ndimage`` correlations, explicit extension matrices, boolean masks),
 computes in float64 and returns its results instead of writing into output
-arguments.  Arrays are ``(C, H, W)``; the box is ``0 <= x[c] <= upper[c]``.
+arguments.  Arrays are ``(C, H, W)``; the box is ``0 <= x <= upper``, ``upper`` per channel ``(C,)``
+or per pixel ``(C or 1, H, W)`` (an alpha map).
 """
 
 import numpy as np
@@ -157,10 +158,16 @@ def difference_adjoint(dx, dy, taps):
     return out
 
 
+def _field(values):
+    """Per-channel values ``(C,)`` as ``(C, 1, 1)``; a per-pixel map ``(C or 1, H, W)`` as it is
+    (an alpha map's bounds)."""
+    return values[:, None, None] if values.ndim == 1 else values
+
+
 def clip_channels(x, upper):
     """``(clip(x[c], 0, upper[c]), sum |clip - x|)``."""
     x = _f64(x)
-    out = np.clip(x, 0.0, _f64(upper)[:, None, None])
+    out = np.clip(x, 0.0, _field(_f64(upper)))
     return out, float(np.abs(out - x).sum())
 
 
@@ -172,7 +179,7 @@ def sobel_energy(d, mode):
 
 def output_difference(image, proposal, residual, alpha):
     """``alpha[c] * image + residual - proposal``."""
-    a = _f64(alpha)[:, None, None]
+    a = _field(_f64(alpha))
     return a * _f64(image) + _f64(residual) - _f64(proposal)
 
 
@@ -183,7 +190,7 @@ def output_difference(image, proposal, residual, alpha):
 def box_masks(x, upper):
     """Boolean masks ``(at_lower, at_upper, free)`` with the lower bound taking precedence."""
     x = np.asarray(x)
-    hi = np.asarray(upper, dtype=x.dtype)[:, None, None]
+    hi = _field(np.asarray(upper, dtype=x.dtype))
     lower = x <= 0
     upper_ = (x >= hi) & ~lower
     free = ~(lower | upper_)
@@ -208,7 +215,7 @@ def reduced_free_gradient(x, g, upper, abar):
     _, _, free = box_masks(x, upper)
     xf = _f64(x)
     g = _f64(g)
-    hi = _f64(upper)[:, None, None]
+    hi = _field(_f64(upper))
     pt = np.where(g > 0, np.minimum(xf / abar, g), np.maximum((xf - hi) / abar, g))
     return np.where(free, pt, 0.0)
 
@@ -227,7 +234,7 @@ def max_feasible_step(x, p, upper):
     """Largest ``a >= 0`` keeping ``x - a p`` in the box, by the explicit ratio test."""
     x = _f64(x)
     p = _f64(p)
-    hi = np.broadcast_to(_f64(upper)[:, None, None], x.shape)
+    hi = np.broadcast_to(_field(_f64(upper)), x.shape)
     ratios = np.full(x.shape, np.inf)
     pos = p > 0
     neg = p < 0
@@ -248,13 +255,13 @@ def step_and_update(x, g, p, ap, step):
 
 def projected_step(x, d, upper, step):
     """``clip(x - step d, 0, upper)``."""
-    return np.clip(_f64(x) - step * _f64(d), 0.0, _f64(upper)[:, None, None])
+    return np.clip(_f64(x) - step * _f64(d), 0.0, _field(_f64(upper)))
 
 
 def conjugate_direction(x, g, upper, p, gamma):
     """``phi(x) - gamma p`` on free variables, 0 at a bound."""
     x = _f64(x)
-    up = _f64(upper)[:, None, None]
+    up = _field(_f64(upper))
     inside = (x > 0) & (x < up)
     return np.where(inside, _f64(g) - gamma * _f64(p), 0.0)
 
@@ -430,7 +437,7 @@ def post_smooth(b, e, r, ae, mask, s):
 def active_set(x, g, upper, c):
     """``(x, mask, free)`` after one primal-dual active-set update."""
     x = _f64(x).copy()
-    hi = _f64(upper)[:, None, None] + np.zeros_like(x)
+    hi = _field(_f64(upper)) + np.zeros_like(x)
     z = x - c * _f64(g)
     lower = z <= 0.0
     upper_set = ~lower & (z >= hi)

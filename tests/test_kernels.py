@@ -691,3 +691,184 @@ def test_difference_energy(dtype, shape, taps):
     dx, dy = ref.difference_forward(u, np.asarray(taps))
     expected = float(np.sum(dx * dx) + np.sum(dy * dy))
     assert_close_sum(energy, expected, dtype, expected + 1e-12 * u.size)
+
+
+# ---------------------------------------------------------------------------
+# Per-pixel bounds (an alpha map): every kernel that reads ``upper`` (or ``alpha``) takes a
+# (C, H, W) or (1, H, W) array as well as a (C,) one, and agrees with its reference
+# ---------------------------------------------------------------------------
+
+from gradfusion._solvers import _mg_kernels as mgk  # noqa: E402
+
+MAP_SHAPES = [(1, 1, 1), (1, 2, 3), (3, 7, 9), (2, 16, 11), (3, 1, 1), (4, 65, 47)]
+map_shape_param = pytest.mark.parametrize("shape", MAP_SHAPES, ids=lambda s: "x".join(map(str, s)))
+shared_param = pytest.mark.parametrize("shared", [False, True], ids=["per-channel-map", "one-map"])
+
+
+def box_state_map(rng, shape, dtype, shared):
+    """``(x, g, upper)`` as :func:`box_state`, with one upper bound per pixel (and channel,
+    unless ``shared``: then ``upper`` is ``(1, H, W)``, one bound for every channel)."""
+    C, H, W = shape
+    upper = rand(rng, (1 if shared else C, H, W), dtype, 0.3, 1.0)
+    hi = np.broadcast_to(upper, shape)
+    cats = rng.permutation(np.arange(C * H * W) % 3).reshape(shape)
+    if shape == (3, 1, 1):
+        cats = np.arange(3).reshape(shape)
+    free = (hi * rng.uniform(0.05, 0.95, size=shape)).astype(dtype)
+    x = np.ascontiguousarray(np.where(cats == 0, dtype(0), np.where(cats == 1, hi, free)),
+                             dtype=dtype)
+    g = rand(rng, shape, dtype)
+    g.reshape(-1)[::5] = 0.0
+    assert np.all(x >= 0) and np.all(x <= hi)
+    return x, g, upper
+
+
+@dtype_param
+@map_shape_param
+@shared_param
+def test_clip_channels_map(dtype, shape, shared):
+    rng = make_rng(70, shape, dtype, shared)
+    x = rand(rng, shape, dtype, -0.5, 1.5)
+    upper = rand(rng, (1 if shared else shape[0],) + shape[1:], dtype, 0.3, 1.0)
+    x[:, 0, 0] = upper[:, 0, 0]                      # exact bound values pass untouched
+    out = np.full(shape, np.nan, dtype)
+    total = st.clip_channels(x, upper, out)
+    expected, expected_total = ref.clip_channels(x, upper)
+    np.testing.assert_array_equal(out, expected.astype(dtype))
+    assert_close_sum(total, expected_total, dtype, expected_total + x.size * 1e-3)
+
+
+@dtype_param
+@map_shape_param
+@shared_param
+def test_output_difference_map(dtype, shape, shared):
+    rng = make_rng(71, shape, dtype, shared)
+    image, proposal = rand(rng, shape, dtype, 0.0, 1.0), rand(rng, shape, dtype, 0.0, 1.0)
+    residual = rand(rng, shape, dtype, 0.0, 0.5)
+    alpha = rand(rng, (1 if shared else shape[0],) + shape[1:], dtype, 0.2, 0.8)
+    out = np.full(shape, np.nan, dtype)
+    st.output_difference(image, proposal, residual, alpha, out)
+    assert_close(out, ref.output_difference(image, proposal, residual, alpha), dtype, 3.0)
+
+
+@dtype_param
+@map_shape_param
+@shared_param
+def test_solver_kernels_with_a_bound_map(dtype, shape, shared):
+    """Each solver kernel that reads ``upper``, with per-pixel bounds, against its reference."""
+    rng = make_rng(72, shape, dtype, shared)
+    x, g, upper = box_state_map(rng, shape, dtype, shared)
+    hi = np.broadcast_to(upper, shape)
+    lower, at_upper, free = ref.box_masks(x, upper)
+    assert not shape[1] * shape[2] > 1 or (lower.any() and at_upper.any() and free.any())
+    mag_g = float(np.sum(np.asarray(g, float) ** 2)) + 1.0
+
+    got = kern.projected_gradient_measures(x, g, upper, 0.7)
+    for a, e in zip(got, ref.projected_gradient_measures(x, g, upper, 0.7)):
+        assert_close_sum(a, e, dtype, mag_g)
+    out = np.full(shape, np.nan, dtype)
+    kern.free_gradient(x, g, upper, out)
+    assert_close(out, ref.free_gradient(x, g, upper), dtype, 1.0)
+    kern.chopped_gradient(x, g, upper, out)
+    assert_close(out, ref.chopped_gradient(x, g, upper), dtype, 1.0)
+
+    p = rand(rng, shape, dtype)
+    step = kern.max_feasible_step(x, p, upper)
+    expected = ref.max_feasible_step(x, p, upper)
+    assert (np.isinf(step) and np.isinf(expected)) or step == pytest.approx(expected,
+                                                                           rel=RTOL[dtype])
+    xk = x.copy()
+    kern.projected_step(xk, p, upper, 0.75)
+    assert_close(xk, ref.projected_step(x, p, upper, 0.75), dtype, 2.0)
+    assert np.all(xk >= 0) and np.all(xk <= hi)
+
+    pk = p.copy()
+    ep, emeasures = ref.conjugate_direction_measures(x, g, upper, p, -0.4375, 0.7)
+    got = kern.conjugate_direction_measures(x, g, upper, pk, -0.4375, 0.7)
+    assert_close(pk, ep, dtype, 1.5)
+    for a, e in zip(got, emeasures):
+        assert_close_sum(a, e, dtype, mag_g + float(np.sum(np.abs(p))))
+
+    ax, b, v = rand(rng, shape, dtype), rand(rng, shape, dtype), rand(rng, shape, dtype)
+    eg, edots = ref.gradient_and_dots(ax, b, x, upper, v)
+    gk = np.empty_like(x)
+    got = kern.gradient_and_dots(ax, b, x, upper, v, gk)
+    assert_close(gk, eg, dtype, 2.0)
+    mag = float(np.sum(np.abs(x.astype(float)) * (np.abs(ax) + 2 * np.abs(b) + np.abs(v)))) + 1.0
+    for a, e in zip(got, edots):
+        assert_close_sum(a, e, dtype, mag)
+
+    ap = rand(rng, shape, dtype)
+    esaved, ex, eg, eclips = ref.project_step_update(x, g, p, ap, upper, 0.75)
+    xk, gk, saved = x.copy(), g.copy(), np.empty_like(x)
+    row_clips = np.full((shape[0] * shape[1], 3), -1, dtype=np.int64)
+    total, *dots = kern.project_step_update(xk, gk, p, ap, b, upper, 0.75, saved, row_clips)
+    assert_close(xk, ex, dtype, 2.0)
+    assert_close(gk, eg, dtype, 2.0)
+    mag = float(np.sum(np.abs(eg)) + np.sum(np.abs(b)) + np.sum(np.abs(eg * ap))) + 1.0
+    for a, e in zip(dots, ref.objective_dots(xk, gk, b, upper, ap)):
+        assert_close_sum(a, e, dtype, mag)
+    if dtype == np.float64:
+        np.testing.assert_array_equal(row_clips, eclips)
+
+    # the gap estimate's pass: its projected gradient is the reference's phi + beta
+    target, gp = rand(rng, shape, dtype), np.full(shape, np.nan, dtype)
+    phi2, noise, gp2 = kern.gap_measures(x, g, target, b, upper, dtype(3.0), gp)
+    egp = ref.free_gradient(x, g, upper) + ref.chopped_gradient(x, g, upper)
+    assert_close(gp, egp, dtype, 1.0)
+    assert_close_sum(gp2, float(np.sum(egp ** 2)), dtype, mag_g)
+    assert_close_sum(phi2, float(np.sum((x.astype(float) - target) * g)), dtype, mag_g + x.size)
+    enoise = float(np.sum((3.0 * np.abs(x.astype(float)) + np.abs(b)) ** 2))
+    assert_close_sum(noise, enoise, dtype, enoise)
+
+    # the active-set update of the active-set solver
+    mask = np.zeros(shape, dtype=np.uint8)
+    xa = x.copy()
+    free_count = mgk.active_set(xa, g, upper, dtype(0.2), mask)
+    x_ref, mask_ref, free_ref = ref.active_set(x, g, upper, 0.2)
+    np.testing.assert_array_equal(mask, mask_ref)
+    np.testing.assert_array_equal(xa, x_ref.astype(dtype))
+    assert free_count == free_ref
+
+
+@pytest.mark.parametrize("shape", [(2, 6, 9), (3, 12, 17), (1, 9, 5)],
+                         ids=lambda s: "x".join(map(str, s)))
+@shared_param
+@dtype_param
+def test_sparse_correction_with_a_bound_map(dtype, shared, shape):
+    """:func:`sparse_correction` with per-pixel bounds: the same update and first bound as a
+    dense product and :func:`max_feasible_step` (its free tests read the neighbours' bounds)."""
+    rng = make_rng(73, shape, dtype, shared)
+    C, H, W = shape
+    mode, weight, taps = st.REFLECT, 0.4, (1.0, -2.0, 1.0)
+    upper = rand(rng, (1 if shared else C, H, W), dtype, 0.3, 0.8)
+    saved = (np.broadcast_to(upper, shape) * rng.uniform(0.1, 0.9, size=shape)).astype(dtype)
+    p = (0.01 * rng.uniform(-1, 1, size=shape)).astype(dtype)
+    big = rng.random(shape) < 0.3
+    p[big] = np.where(rng.random(int(big.sum())) < 0.5, 2.0, -2.0).astype(dtype)
+    x, g = saved.copy(), rand(rng, shape, dtype)
+    ap = np.zeros_like(x)
+    row_clips = np.zeros((C * H, 3), dtype=np.int64)
+    kern.project_step_update(x, g, p, ap, np.zeros_like(x), upper, 1.0, np.empty_like(x),
+                             row_clips)
+    assert row_clips[:, 0].sum() == big.sum()
+    expected = ref.sparse_correction(x, saved, p, 1.0, g, mode, weight, taps)
+    table, rows, cols = st.hessian_columns(shape, mode, weight, np.asarray(taps, dtype))
+    v = rand(rng, shape, dtype)
+    before = ref.objective_dots(x, g, np.zeros_like(x), upper, v)
+    dxg, dfv, a_f = kern.sparse_correction(x, saved, p, 1.0, upper, row_clips, table, rows,
+                                           cols, g, v)
+    assert_close(g, expected, dtype, 64.0)
+    assert a_f == kern.max_feasible_step(saved, p, upper) < 1.0
+    after = ref.objective_dots(x, expected, np.zeros_like(x), upper, v)
+    mag = float(np.sum(np.abs(expected)) + np.sum(np.abs(expected * v))) + 1.0
+    assert_close_sum(dxg, after[0] - before[0], dtype, mag)
+    assert_close_sum(dfv, after[2] - before[2], dtype, mag)
+
+
+def test_bound_helpers_in_python():
+    """The pure-Python bodies of ``bound_row``/``bound_at`` (the kernels use their overloads)."""
+    per_channel = np.array([0.3, 0.4])
+    per_pixel = np.arange(12.0).reshape(1, 3, 4)
+    assert st.bound_at(st.bound_row(per_channel, 1, 2), 3) == 0.4
+    assert st.bound_at(st.bound_row(per_pixel, 1, 2), 3) == per_pixel[0, 2, 3]

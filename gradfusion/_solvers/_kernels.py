@@ -1,7 +1,10 @@
 """Fused Numba vector kernels of the bound-constrained QP solver.
 
-The feasible set is the box ``0 <= x[c] <= upper[c]`` per channel; arrays are
-``(C, H, W)``.  Fusing the MPRGP bookkeeping into single passes keeps the
+The feasible set is the box ``0 <= x <= upper``: ``upper`` holds one bound per channel
+(shape ``(C,)``) or one per pixel (``(C, H, W)``, or ``(1, H, W)`` shared by the channels:
+an alpha map), read through :func:`gradfusion._stencils.bound_row` / ``bound_at``, which
+pick the access at compile time (the per-channel kernels read a scalar per row, as before);
+arrays are ``(C, H, W)``.  Fusing the MPRGP bookkeeping into single passes keeps the
 solver memory-bound on the Hessian product, not on NumPy temporaries.
 Plain NumPy references live in ``tests/reference.py``.
 """
@@ -12,7 +15,7 @@ import numpy as np
 from .._jit import inline as _inline
 from .._jit import parallel_fast as _pjit
 from .._jit import serial as _jit
-from .._stencils import row_chunks
+from .._stencils import bound_at, bound_row, row_chunks
 
 
 @_inline
@@ -84,17 +87,17 @@ def projected_gradient_measures(x, g, upper, abar):
         for r in range(t * n // chunks, (t + 1) * n // chunks):
             c = r // H
             i = r % H
-            _measure_row(x[c, i], g[c, i], upper[c], inv_abar, x[c, i], 0.0, False, rows[r],
+            _measure_row(x[c, i], g[c, i], bound_row(upper, c, i), inv_abar, x[c, i], 0.0, False, rows[r],
                          gp_sq, lanes)
     return _sum_rows(rows)
 
 
 @_inline
-def _measure_row(xr, gr, hi, inv_abar, pr, gamma, update_p, out, gp_sq, lanes):
+def _measure_row(xr, gr, hr, inv_abar, pr, gamma, update_p, out, gp_sq, lanes):
     """Row share of :func:`projected_gradient_measures`: ``out[:4] = (beta^2, phi~ phi,
     |gp|^2, max gp^2)`` summed over the row (the maximum from an L1 row buffer);
     with ``update_p`` also ``pr = phi - gamma pr`` on the free variables, 0 elsewhere,
-    and ``out[4] = g . p`` of the new ``p``."""
+    and ``out[4] = g . p`` of the new ``p``. ``hr``: the row's bounds (:func:`bound_row`)."""
     W = xr.shape[0]
     s_beta = 0.0
     s_pt = 0.0
@@ -103,7 +106,7 @@ def _measure_row(xr, gr, hi, inv_abar, pr, gamma, update_p, out, gp_sq, lanes):
     for j in range(W):
         gi = gr[j]
         xi = xr[j]
-        free, b2, pt_phi, gp = _kkt_point(xi, gi, hi, inv_abar)
+        free, b2, pt_phi, gp = _kkt_point(xi, gi, bound_at(hr, j), inv_abar)
         if update_p:
             pr[j] = free * (gi - gamma * pr[j])
             s_gdir += gi * pr[j]       # p as stored: float32 rounds it, and the next step uses that p
@@ -151,8 +154,9 @@ def free_gradient(x, g, upper, out):
     for r in nb.prange(C * H):
         c = r // H
         i = r % H
-        hi = upper[c]
+        hr = bound_row(upper, c, i)
         for j in range(W):
+            hi = bound_at(hr, j)
             xi = x[c, i, j]
             out[c, i, j] = g[c, i, j] if (xi > 0.0 and xi < hi) else 0.0
 
@@ -164,8 +168,9 @@ def chopped_gradient(x, g, upper, out):
     for r in nb.prange(C * H):
         c = r // H
         i = r % H
-        hi = upper[c]
+        hr = bound_row(upper, c, i)
         for j in range(W):
+            hi = bound_at(hr, j)
             xi = x[c, i, j]
             gi = g[c, i, j]
             if xi <= 0.0:
@@ -184,8 +189,9 @@ def max_feasible_step(x, p, upper):
     for r in nb.prange(C * H):
         c = r // H
         i = r % H
-        hi = upper[c]
+        hr = bound_row(upper, c, i)
         for j in range(W):
+            hi = bound_at(hr, j)
             step = min(step, _feasible_step(x[c, i, j], p[c, i, j], hi))
     return max(step, 0.0)
 
@@ -222,8 +228,9 @@ def projected_step(x, d, upper, step):
     for r in nb.prange(C * H):
         c = r // H
         i = r % H
-        hi = upper[c]
+        hr = bound_row(upper, c, i)
         for j in range(W):
+            hi = bound_at(hr, j)
             x[c, i, j] = min(max(x[c, i, j] - step * d[c, i, j], 0.0), hi)
 
 
@@ -279,7 +286,7 @@ def conjugate_direction_measures(x, g, upper, p, gamma, abar):
         for r in range(t * n // chunks, (t + 1) * n // chunks):
             c = r // H
             i = r % H
-            _measure_row(x[c, i], g[c, i], upper[c], inv_abar, p[c, i], gamma, True, rows[r],
+            _measure_row(x[c, i], g[c, i], bound_row(upper, c, i), inv_abar, p[c, i], gamma, True, rows[r],
                          gp_sq, lanes)
     beta2, ptp, gp_inf, gp2 = _sum_rows(rows)
     gdir = 0.0
@@ -298,8 +305,9 @@ def gradient_and_dots(ax, b, x, upper, v, g):
     for r in nb.prange(C * H):
         c = r // H
         i = r % H
-        hi = upper[c]
+        hr = bound_row(upper, c, i)
         for j in range(W):
+            hi = bound_at(hr, j)
             gi = ax[c, i, j] - b[c, i, j]
             g[c, i, j] = gi
             xi = x[c, i, j]
@@ -333,7 +341,7 @@ def project_step_update(x, g, p, ap, b, upper, step, saved, row_clips):
     for r in nb.prange(C * H):
         c = r // H
         i = r % H
-        hi = upper[c]
+        hr = bound_row(upper, c, i)
         xr = x[c, i]
         gr = g[c, i]
         pr = p[c, i]
@@ -344,6 +352,7 @@ def project_step_update(x, g, p, ap, b, upper, step, saved, row_clips):
         first = W
         stop = 0
         for j in range(W):
+            hi = bound_at(hr, j)
             xo = xr[j]
             y = xo - step * pr[j]
             xn = min(max(y, 0.0), hi)
@@ -390,13 +399,14 @@ def sparse_correction(x, saved, p, step, upper, row_clips, table, row_class, col
     dfv = 0.0
     first_bound = np.full(C, np.inf)
     for c in nb.prange(C):
-        hi = upper[c]
         a_f = np.inf
         for i in range(H):
             if row_clips[c * H + i, 0] == 0:
                 continue
             rc = row_class[i]
+            hr = bound_row(upper, c, i)
             for j in range(row_clips[c * H + i, 1], row_clips[c * H + i, 2]):
+                hi = bound_at(hr, j)
                 xn = x[c, i, j]
                 if xn != 0.0 and xn != hi:
                     continue
@@ -409,6 +419,7 @@ def sparse_correction(x, saved, p, step, upper, row_clips, table, row_class, col
                     ii = i + di
                     if ii < 0 or ii >= H:
                         continue
+                    hq_row = bound_row(upper, c, ii)
                     for dj in range(-2, 3):
                         jj = j + dj
                         if 0 <= jj < W:
@@ -416,7 +427,8 @@ def sparse_correction(x, saved, p, step, upper, row_clips, table, row_class, col
                             g[c, ii, jj] += t
                             xq = x[c, ii, jj]
                             dxg += xq * t
-                            dfv += t * ap[c, ii, jj] if (xq > 0.0 and xq < hi) else 0.0
+                            hq = bound_at(hq_row, jj)
+                            dfv += t * ap[c, ii, jj] if (xq > 0.0 and xq < hq) else 0.0
         first_bound[c] = a_f
     smallest = np.inf                  # first_bound.min(), without compiling NumPy's min
     for c in range(C):
@@ -444,12 +456,13 @@ def gap_measures(x, g, target, b, upper, row_sum, gp):
         for r in range(t * n // chunks, (t + 1) * n // chunks):
             c = r // H
             i = r % H
-            hi = upper[c]
+            hr = bound_row(upper, c, i)
             xr, gr, tr, br, pr = x[c, i], g[c, i], target[c, i], b[c, i], gp[c, i]
             s_phi = 0.0
             s_noise = 0.0
             s_gp = 0.0
             for j in range(W):
+                hi = bound_at(hr, j)
                 xi = xr[j]
                 gi = gr[j]
                 at_lo = 1.0 if xi <= 0.0 else 0.0

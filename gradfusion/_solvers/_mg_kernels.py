@@ -20,7 +20,7 @@ from .._jit import BySize
 from .._jit import inline as _inline
 from .._jit import parallel_fast as _pjit
 from .._jit import serial as _jit
-from .._stencils import row_chunks
+from .._stencils import bound_at, bound_row, row_chunks
 from ._kernels import _LANES, _row_max
 
 
@@ -172,7 +172,8 @@ def active_set(x, g, upper, c, mask):
     """One semismooth-Newton (primal-dual active-set) update of the box QP's active set.
 
     With ``z = x - c g``: where ``z <= 0`` the variable is set to 0 and held,
-    where ``z >= upper`` it is set to the upper bound and held; elsewhere it is
+    where ``z >= upper`` it is set to the upper bound and held (``upper`` per channel or per
+    pixel: :func:`gradfusion._stencils.bound_row`); elsewhere it is
     free (``mask`` 1) and keeps its value. Returns the number of free variables.
     The tests are selects and the count a per-row sum, so that the row loop
     vectorises (branches and a shared counter kept it scalar: 15 ms at 1024x928x3
@@ -185,10 +186,11 @@ def active_set(x, g, upper, c, mask):
         for q in range(t * n // chunks, (t + 1) * n // chunks):
             ch = q // H
             i = q % H
-            hi = upper[ch]
+            hr = bound_row(upper, ch, i)
             xr, gr, mr = x[ch, i], g[ch, i], mask[ch, i]
             k = 0
             for j in range(W):
+                hi = bound_at(hr, j)
                 xj = xr[j]
                 z = xj - c * gr[j]
                 lo = z <= 0.0
