@@ -12,9 +12,10 @@ the level weight (a scalar or a map): the last term is ``mean(lam (O - P)^2)``.
 (a map, 1 without one). With ``t = P - alpha I`` and
 ``A = S^T G S + w D^T D + 2 diag(lam)`` this is the box QP
 
-    min 1/2 x^T A x - b^T x,  b = A t,  0 <= x[c] <= 1 - alpha[c],
+    min 1/2 x^T A x - b^T x,  b = A t,  0 <= x <= 1 - alpha,
 
-and ``F(x) = 2/m * (1/2 (x - t)^T A (x - t))``.
+and ``F(x) = 2/m * (1/2 (x - t)^T A (x - t))``. ``alpha`` is one value per channel or a
+map (one per pixel, or per pixel and channel): the bounds follow it entry by entry.
 """
 
 import functools
@@ -45,9 +46,15 @@ def round_down(x, dtype):
 
 
 def residual_upper(alpha, dtype):
-    """The residual's upper bound ``1 - alpha`` per channel in ``dtype``, from the float64
-    ``alpha`` and rounded down: a float32 residual at its bound never exceeds ``1 - alpha``."""
-    return round_down(1.0 - np.asarray(alpha, dtype=np.float64), dtype)
+    """The residual's upper bound ``1 - alpha`` in ``dtype`` (per channel, or per pixel for an
+    alpha map: the same shape as ``alpha``), from the float64 ``alpha`` and rounded down: a
+    float32 residual at its bound never exceeds ``1 - alpha``."""
+    return np.ascontiguousarray(round_down(1.0 - np.asarray(alpha, dtype=np.float64), dtype))
+
+
+def broadcastable(values):
+    """Per-channel values ``(C,)`` as ``(C, 1, 1)``; a map ``(C or 1, H, W)`` as it is."""
+    return values[:, None, None] if values.ndim == 1 else values
 
 
 class Hessian:
@@ -179,8 +186,11 @@ class Hessian:
 class ResidualProblem:
     """Box-constrained least squares of one (image, proposal, alpha) triple.
 
-    Arrays are ``(C, H, W)`` of one float dtype; ``alpha`` has shape (C,) (float64:
-    the bounds are rounded from it, ``self.alpha`` is it in the images' dtype).
+    Arrays are ``(C, H, W)`` of one float dtype; ``alpha`` has shape (C,), or is an alpha
+    map of shape ``(1, H, W)`` (one transmission per pixel) or ``(C, H, W)`` (float64:
+    the bounds are rounded from it, ``self.alpha`` is it in the images' dtype, ``self.upper``
+    the bounds ``1 - alpha`` of the same shape; :attr:`alpha_field` and :attr:`upper_field`
+    broadcast against the images).
     ``level_weight`` is a float or an array of shape ``(1, H, W)`` (one map for all
     channels) or ``(C, H, W)``; ``gradient_weight`` None or such an array.
     """
@@ -199,7 +209,7 @@ class ResidualProblem:
         self.taps = np.asarray(taps, dtype=self.dtype)
         self.upper = residual_upper(alpha, self.dtype)
         self.n_entries = 2 * image.size
-        self.target = (proposal - self.alpha[:, None, None] * image).astype(self.dtype)
+        self.target = (proposal - self.alpha_field * image).astype(self.dtype)
         if np.ndim(level_weight) == 0:
             self.level_weight = float(level_weight)
             shift, diagonal = 2.0 * self.level_weight, None
@@ -212,6 +222,16 @@ class ResidualProblem:
                                self.gradient_weight)
         self.b = np.empty_like(image)
         self.matvec(self.target, self.b)
+
+    @property
+    def alpha_field(self):
+        """``alpha`` in the images' dtype, broadcastable against them."""
+        return broadcastable(self.alpha)
+
+    @property
+    def upper_field(self):
+        """The residual's upper bounds, broadcastable against the images."""
+        return broadcastable(self.upper)
 
     @property
     def lipschitz(self):

@@ -322,6 +322,103 @@ def channel_alpha(alpha, n_channels, dtype):
     return np.broadcast_to(arr, (n_channels,)).astype(dtype)
 
 
+def _alpha_map_shapes(image_shape, channel_axis):
+    """The accepted shapes of an alpha map for an image of ``image_shape``, as text."""
+    (C, H, W), axis = channels_first_shape(image_shape, "image", channel_axis)
+    if axis is None:
+        return f"{(H, W)} (one per pixel)"
+    per_pixel = list(image_shape)
+    per_pixel[axis] = 1
+    return (f"{(H, W)} or {tuple(per_pixel)} (one per pixel) or the image's shape "
+            f"{tuple(image_shape)} (one per pixel and channel)")
+
+
+def _first_outside(arr):
+    """Index (a tuple) and value of the first entry of ``arr`` outside (0, 1) or not finite."""
+    bad = ~((arr > 0.0) & (arr < 1.0))          # NaN compares False: it is caught here too
+    k = int(np.flatnonzero(bad.ravel())[0])
+    index = tuple(int(q) for q in np.unravel_index(k, arr.shape))
+    return index, arr[index]
+
+
+def alpha_values(alpha, image_shape, channel_axis):
+    """Validate ``alpha`` for an image of ``image_shape``: a scalar, one value per channel
+    (:func:`channel_alpha`), or a map (one transmission per pixel, shared by the channels,
+    or per pixel and channel).
+
+    Returns float64 (not rounded: the bounds are derived from it): shape ``(C,)`` for a
+    scalar or per-channel alpha, or a C-contiguous channels-first map of shape ``(1, H, W)``
+    (per pixel) or ``(C, H, W)`` (per pixel and channel). A map's shape is ``(H, W)``, the
+    image's shape with 1 on the channel axis, or the image's shape (``channel_axis``
+    honoured); its values must lie in (0, 1), and a value outside is reported with its
+    index in the map and every digit needed to see it. A map that is constant over the
+    picture (in each channel) is returned as those values per channel, shape (C,).
+    """
+    (C, H, W), axis = channels_first_shape(image_shape, "image", channel_axis)
+    try:
+        ndim = np.ndim(alpha) if isinstance(alpha, (np.ndarray, list, tuple)) else 0
+    except (TypeError, ValueError):           # ragged: channel_alpha says what was received
+        ndim = 0
+    if ndim <= 1:
+        return channel_alpha(alpha, C, np.float64)
+    if isinstance(alpha, np.ma.MaskedArray):
+        raise TypeError(f"alpha must be a number or a sequence of numbers, got "
+                        f"{_describe(alpha)}")
+    try:
+        arr = np.asarray(alpha)
+        if arr.dtype.kind == "O":
+            arr = arr.astype(np.float64)
+    except (TypeError, ValueError):
+        raise TypeError("alpha must be a number, a sequence of numbers or an array, got "
+                        f"{_describe(alpha)}") from None
+    if arr.dtype.kind not in "uif":
+        raise TypeError("alpha must be a number, a sequence of numbers or a real array, got "
+                        f"{_describe(alpha)}")
+    shape = tuple(image_shape)
+    if arr.shape == (H, W):
+        chw = arr[np.newaxis]
+    elif axis is not None and arr.ndim == 3 and arr.shape == shape:
+        chw = np.moveaxis(arr, axis, 0)
+    elif axis is not None and arr.ndim == 3 and arr.shape[axis] == 1 \
+            and np.delete(arr.shape, axis).tolist() == [H, W]:
+        chw = np.moveaxis(arr, axis, 0)
+    else:
+        raise ValueError(
+            f"alpha map has shape {arr.shape} but the image has shape {shape}; give a "
+            f"scalar, one alpha per channel ({C}) or a map of shape "
+            f"{_alpha_map_shapes(shape, channel_axis)}")
+    if not np.all((arr > 0.0) & (arr < 1.0)):
+        index, value = _first_outside(arr)
+        text = _format_value(value, arr.dtype) if arr.dtype.kind == "f" else repr(int(value))
+        hint = (f" (an integer map: scale it to (0, 1), e.g. divide by "
+                f"{np.iinfo(arr.dtype).max})" if arr.dtype.kind in "ui" else "")
+        raise ValueError(
+            f"alpha must lie in the open interval (0, 1), got {text} at index {index} of the "
+            f"alpha map (shape {arr.shape}){hint}")
+    chw = np.ascontiguousarray(chw, dtype=np.float64)
+    if np.all(chw == chw[:, :1, :1]):
+        # constant over the picture (per channel): the per-channel problem itself, bit for bit
+        return np.ascontiguousarray(np.broadcast_to(chw[:, 0, 0], (C,)))
+    return chw
+
+
+def is_alpha_map(alpha):
+    """Whether ``alpha`` (already validated or not) is an alpha map (2-D or more)."""
+    try:
+        return isinstance(alpha, (np.ndarray, list, tuple)) and np.ndim(alpha) >= 2
+    except (TypeError, ValueError):
+        return False
+
+
+def describe_alpha(alpha):
+    """``alpha`` for a result's settings (JSON): its values as a list, or a map's shape and
+    range as text."""
+    if is_alpha_map(alpha):
+        a = np.asarray(alpha, dtype=float)
+        return f"map {a.shape}, {a.min():.4g} to {a.max():.4g}"
+    return np.asarray(alpha, dtype=float).tolist()
+
+
 def broadcast_pair(image, proposal, channel_axis):
     """A grayscale ``(H, W)`` image beside a ``(H, W, C)`` one (channels on ``channel_axis``)
     repeated along that axis, so that the pair has one shape; anything else unchanged (the
@@ -344,12 +441,15 @@ def broadcast_pair(image, proposal, channel_axis):
     return image, proposal
 
 
-def prepare_pair(image, proposal, alpha, channel_axis, before_work=None):
+def prepare_pair(image, proposal, alpha, channel_axis, before_work=None, maps=True, what=None):
     """Validate an (image, proposal, alpha) triple for the synthesis problem.
 
     Returns ``(I, P, alpha_c, axis, dtype)`` with ``I`` and ``P`` as
     C-contiguous ``(C, H, W)`` arrays of the common float dtype and ``alpha_c``
-    float64, shape (C,) (not rounded to ``dtype``: the bounds are derived from it). A
+    float64 (not rounded to ``dtype``: the bounds are derived from it), of shape (C,)
+    or, for an alpha map, ``(1, H, W)`` or ``(C, H, W)`` (:func:`alpha_values`).
+    ``maps=False``: a function that takes no alpha map (``what`` names it) refuses one
+    with a ValueError before any work. A
     grayscale image beside a colour one is repeated over the channels
     (:func:`broadcast_pair`).
     ``before_work(shape_chw, dtype)``, when given, runs after every check and
@@ -362,7 +462,12 @@ def prepare_pair(image, proposal, alpha, channel_axis, before_work=None):
     dtype = np.result_type(float_dtype(I.dtype), float_dtype(P.dtype))
     shape, axis = channels_first_shape(I.shape, "image", channel_axis)
     check_min_size(shape, "image")
-    a = channel_alpha(alpha, shape[0], np.float64)
+    a = alpha_values(alpha, I.shape, channel_axis)
+    if a.ndim > 1 and not maps:
+        raise ValueError(
+            f"{what} takes a scalar alpha or one per channel, not an alpha map (got alpha of "
+            f"shape {np.shape(alpha)}); use gradfusion.solve or baselines.heuristic for a "
+            "transmission that varies across the view")
     if before_work is not None:
         before_work(shape, dtype)
     Ic, _ = channels_first(to_float(I).astype(dtype, copy=False), "image", channel_axis)

@@ -20,7 +20,11 @@ def heuristic(image, proposal, alpha, *, channel_axis=-1, boundary=DEFAULT_BOUND
     Parameters
     ----------
     image, proposal : (H, W) or (H, W, C) array
-    alpha : float or sequence of float
+    alpha : float, sequence of float or array
+        Combiner transmission in (0, 1): a scalar, one per channel, or an alpha
+        map (one per pixel, or per pixel and channel), as for
+        :func:`gradfusion.solve`; the clip is then ``clip(P - alpha I, 0,
+        1 - alpha)`` pixel by pixel.
     channel_axis : int or None, optional
     boundary : {"reflect", "zero"}, optional
         Only used to report the objective's terms (default: solve's,
@@ -52,7 +56,7 @@ def heuristic(image, proposal, alpha, *, channel_axis=-1, boundary=DEFAULT_BOUND
     problem = _default_problem(I, P, a, boundary)
     R = problem.heuristic()
     fun, bare, reg, level_error = problem.terms(R)
-    O = problem.alpha[:, None, None] * I + R
+    O = problem.alpha_field * I + R
     return SolveResult(
         output=v.channels_last(O, axis), residual=v.channels_last(R, axis),
         x=v.channels_last(R, axis), fun=fun, bare_objective=bare, regularization=reg,
@@ -238,7 +242,7 @@ def _default_problem(I, P, a, boundary):
 def _baseline_result(I, P, a, R, axis, boundary, t0, **extra):
     problem = _default_problem(I, P, a, boundary)
     _, bare, reg, level_error = problem.terms(R)
-    O = problem.alpha[:, None, None] * I + R
+    O = problem.alpha_field * I + R
     return SolveResult(
         output=v.channels_last(O, axis), residual=v.channels_last(R, axis),
         x=v.channels_last(R, axis), bare_objective=bare, regularization=reg,
@@ -273,6 +277,7 @@ def stay_positive_loss(image, proposal, residual, alpha, *, channel_axis=-1,
         The residual ``R`` (it may leave ``[0, 1 - alpha]``; the loss
         penalises that).
     alpha : float or sequence of float
+        A scalar or one per channel (an alpha map is refused: a ValueError).
     channel_axis : int or None, optional
     penalty : float, optional
         Weight of the bound-violation term (10, the authors' value).
@@ -307,7 +312,8 @@ def stay_positive_loss(image, proposal, residual, alpha, *, channel_axis=-1,
     image, proposal = v.broadcast_pair(image, proposal, channel_axis)
     I, P, a, _, _ = v.prepare_pair(                        # a: float64, not rounded
         image, proposal, alpha, channel_axis,
-        before_work=lambda shape, dtype: v.check_like_image(residual, "residual", image))
+        before_work=lambda shape, dtype: v.check_like_image(residual, "residual", image),
+        maps=False, what="baselines.stay_positive_loss")
     Rc = v.like_image(residual, "residual", image, channel_axis, np.float64)
     upper = (1.0 - a)[:, None, None]
     clipped = np.clip(Rc, 0.0, upper)
@@ -325,7 +331,8 @@ def stay_positive(image, proposal, alpha, *, channel_axis=-1, per_channel=False,
     image, proposal : (H, W) or (H, W, C) array
         Scene ``I`` and proposal ``P`` (uint8, uint16 or float in [0, 1]).
     alpha : float or sequence of float
-        Combiner transmission (the authors used 0.7).
+        Combiner transmission (the authors used 0.7): a scalar or one per
+        channel (an alpha map is refused: a ValueError).
     channel_axis : int or None, optional
     per_channel : bool, optional
         One ``(a_c, b_c)`` pair per channel instead of two scalars shared by
@@ -405,7 +412,8 @@ def stay_positive(image, proposal, alpha, *, channel_axis=-1, per_channel=False,
                          f"domain), got {penalty!r}")
     v.integer(grid, "grid", "an integer >= 3", lambda n: n >= 3)
     _check_boundary(boundary)
-    I, P, a, axis, dtype = v.prepare_pair(image, proposal, alpha, channel_axis)
+    I, P, a, axis, dtype = v.prepare_pair(image, proposal, alpha, channel_axis, maps=False,
+                                          what="baselines.stay_positive")
     I64, P64 = I.astype(np.float64), P.astype(np.float64)
     a64 = a
     prob = _AffineProblem(I64, P64, a64, penalty)
@@ -487,6 +495,7 @@ def stay_positive_pixels(image, proposal, alpha, *, channel_axis=-1, boundary=DE
     ----------
     image, proposal : (H, W) or (H, W, C) array
     alpha : float or sequence of float
+        A scalar or one per channel (an alpha map is refused: a ValueError).
     channel_axis : int or None, optional
     boundary : {"reflect", "zero"}, optional
         Only used to report ``bare_objective`` (default: solve's, reflected
@@ -544,7 +553,8 @@ def stay_positive_pixels(image, proposal, alpha, *, channel_axis=-1, boundary=DE
     t0 = time.perf_counter()
     _check_boundary(boundary)
     v.real(xtol, "xtol", "a number in (0, 1)", lambda x: 0 < x < 1)
-    I, P, a, axis, dtype = v.prepare_pair(image, proposal, alpha, channel_axis)
+    I, P, a, axis, dtype = v.prepare_pair(image, proposal, alpha, channel_axis, maps=False,
+                                          what="baselines.stay_positive_pixels")
     a64 = a
     u = np.broadcast_to((1.0 - a64)[:, None, None], I.shape)
     lo3 = a64[:, None, None] * I.astype(np.float64)

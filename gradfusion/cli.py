@@ -22,15 +22,45 @@ class UsageError(Exception):
     """A user error: reported as one line on stderr, exit status 2."""
 
 
+class AlphaMap(np.ndarray):
+    """An alpha map read from an image file by ``--alpha FILE`` (float64 in [0, 1]); ``path``
+    is the file, which stands for the map in a batch's settings."""
+
+    path = None
+
+
 def _alpha(text):
+    """``--alpha``: a number, comma-separated numbers (one per channel), or the path of an image
+    file: an alpha map (grayscale: one transmission per pixel; RGB: per pixel and channel;
+    8/16-bit values scaled to [0, 1])."""
     parts = [p for p in text.replace(",", " ").split() if p]
     try:
         values = [float(p) for p in parts]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"alpha must be a number or comma-separated numbers, got {text!r}")
+        if os.path.isfile(text):
+            return _alpha_file(text)
+        raise argparse.ArgumentTypeError(
+            f"alpha must be a number, comma-separated numbers or an image file (an alpha "
+            f"map), got {text!r} (no such file)") from None
     if not values:
         raise argparse.ArgumentTypeError("alpha is empty")
     return values[0] if len(values) == 1 else values
+
+
+def _alpha_file(path):
+    """The alpha map of an image file (:func:`_alpha`)."""
+    from . import _validation, io
+
+    try:
+        image = io.read_image(path)
+        if image.dtype.kind == "f":
+            _validation.check_real(image, path)
+    except (io.ImageFileError, ValueError, TypeError) as exc:
+        raise argparse.ArgumentTypeError(f"alpha map: {exc}") from None
+    values = np.asarray(_validation.to_float(image), dtype=np.float64)
+    alpha = values.view(AlphaMap)
+    alpha.path = os.fspath(path)
+    return alpha
 
 
 def _level_weight(text):
@@ -57,6 +87,9 @@ def _level_weights(text):
     return values
 
 
+_ALPHA_HELP = ("combiner transmission in (0, 1): a number, one value per channel (0.6,0.7,0.8), "
+               "or an image file as an alpha map (grayscale: one transmission per pixel, RGB: "
+               "per pixel and channel; 8/16-bit scaled to [0, 1]; the images' size)")
 _LEVEL_HELP = ("weight of the level term mean((O - P)^2): 'perceptual' (default, 0.3) keeps the "
                "proposal's structure and most of its light; 0 or 'paper' = the paper's "
                "objective (with --boundary zero); larger = closer to the clip")
@@ -95,7 +128,7 @@ def _parser():
     s.add_argument("input", help="scene image I (PNG/TIFF/JPEG)")
     s.add_argument("proposal", help="proposal image P, same size")
     s.add_argument("--alpha", type=_alpha, required=True,
-                   help="combiner transmission in (0, 1), or one value per channel: 0.6,0.7,0.8")
+                   help=_ALPHA_HELP)
     s.add_argument("-o", "--output", required=True, help="output image O (.png/.tif)")
     s.add_argument("--residual", help="also write the residual R (.png/.tif)")
     s.add_argument("--x0", help="warm start: a residual image from a previous solve")
@@ -110,7 +143,7 @@ def _parser():
     e.add_argument("input", help="scene image I (PNG/TIFF/JPEG)")
     e.add_argument("proposal", help="proposal image P, same size")
     e.add_argument("--alpha", type=_alpha, required=True,
-                   help="combiner transmission in (0, 1), or one value per channel")
+                   help=_ALPHA_HELP)
     e.add_argument("--patch", type=int, default=None,
                    help="average PSNR/SSIM/GMSD/LPIPS over KxK patches (paper: 150 or 100)")
     e.add_argument("--partial", choices=("drop", "shift"), default="drop",
@@ -136,7 +169,7 @@ def _parser():
     t.add_argument("input", help="scene image I (PNG/TIFF/JPEG)")
     t.add_argument("proposal", help="proposal image P, same size")
     t.add_argument("--alpha", type=_alpha, required=True,
-                   help="combiner transmission in (0, 1), or one value per channel")
+                   help=_ALPHA_HELP)
     t.add_argument("--out", required=True,
                    help="folder for table.csv, table.json, curve.png and one output per weight")
     t.add_argument("--level-weights", type=_level_weights, default=None,
@@ -165,7 +198,7 @@ def _parser():
     b.add_argument("proposal_dir", help="folder of proposals P, paired with the inputs by name")
     b.add_argument("out_dir", help="folder for the outputs, manifest.csv and manifest.json")
     b.add_argument("--alpha", type=_alpha, required=True,
-                   help="combiner transmission in (0, 1), or one value per channel")
+                   help=_ALPHA_HELP)
     b.add_argument("--pattern", default="{stem}",
                    help="proposal file name (without extension) for an input named {stem}, "
                         "e.g. '{stem}_night' (default %(default)s)")
@@ -517,7 +550,7 @@ def _cmd_batch(args):
         raise UsageError(f"no pairs: no file of {args.input_dir} has a proposal in "
                          f"{args.proposal_dir} named by --pattern {args.pattern!r}")
     options = _solve_options(args)
-    settings = dict(alpha=args.alpha, pattern=args.pattern, suffix=args.suffix, format=args.format,
+    settings = dict(alpha=getattr(args.alpha, "path", args.alpha), pattern=args.pattern, suffix=args.suffix, format=args.format,
                     bits=args.bits, float32=args.float32, **options)
     os.makedirs(args.out_dir, exist_ok=True)
     manifest = _folder.Manifest(args.out_dir, settings)

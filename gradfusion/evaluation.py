@@ -150,11 +150,13 @@ def evaluate(image, proposal, alpha, *, methods=None, channel_axis=-1, patch_siz
     ----------
     image, proposal : (H, W) or (H, W, C) array
         Scene ``I`` and proposal ``P`` (uint8, uint16 or float in [0, 1]).
-    alpha : float or sequence of float
-        Combiner transmission in (0, 1).
+    alpha : float, sequence of float or array
+        Combiner transmission in (0, 1): a scalar, one per channel or an alpha
+        map (as for :func:`gradfusion.solve`).
     methods : sequence of str, optional
         Names from :data:`~gradfusion.evaluation.METHODS`; default all, in the order heuristic,
-        stay_positive, stay_positive_pixels, gradfusion.
+        stay_positive, stay_positive_pixels, gradfusion. With an alpha map the StayPositive
+        baselines (which take no map) are left out.
     channel_axis : int or None, optional
     patch_size : int, optional
         Average PSNR, SSIM, GMSD and LPIPS over non-overlapping patches of
@@ -237,7 +239,13 @@ def evaluate(image, proposal, alpha, *, methods=None, channel_axis=-1, patch_siz
     metric_kw = dict(channel_axis=channel_axis, patch_size=patch_size, partial=partial,
                      normalize=normalize)
     # validate everything before any work (SSIM, in every row, needs the most pixels)
-    I, _, _, _, _ = v.prepare_pair(image, proposal, alpha, channel_axis)
+    I, _, a, _, _ = v.prepare_pair(image, proposal, alpha, channel_axis)
+    if a.ndim > 1:                  # the StayPositive baselines take no map: left out
+        runs = [run for run in runs if not run[0].startswith("stay_positive")]
+        if not runs:
+            raise ValueError(f"alpha is a map (shape {np.shape(alpha)}) but methods {methods} "
+                             "take a scalar alpha or one per channel; add 'heuristic' or "
+                             "'gradfusion'")
     metrics._check_options(I.shape, patch_size, partial, normalize, min_size=metrics.SSIM_WINDOW,
                            name="image")
     score_lpips, lpips_note = _lpips_scorer(lpips, lpips_net, metric_kw)
@@ -262,7 +270,7 @@ def evaluate(image, proposal, alpha, *, methods=None, channel_axis=-1, patch_siz
             "stripe_ratio": s / p_stripes if p_stripes > 0 else math.inf,
             "time": float(result.time),
         })
-    alpha_out = np.asarray(alpha, dtype=float).tolist()
+    alpha_out = v.describe_alpha(alpha)
     settings = {"alpha": alpha_out, "patch_size": patch_size, "partial": partial,
                 "boundary": boundary,
                 "normalize": normalize, "shape": list(np.shape(image)), "lpips": lpips_note}

@@ -184,8 +184,9 @@ def tradeoff(image, proposal, alpha, level_weights=None, *, channel_axis=-1, pat
     ----------
     image, proposal : (H, W) or (H, W, C) array
         Scene ``I`` and proposal ``P`` (uint8, uint16 or float in [0, 1]).
-    alpha : float or sequence of float
-        Combiner transmission in (0, 1).
+    alpha : float, sequence of float or array
+        Combiner transmission in (0, 1): a scalar, one per channel or an alpha
+        map (as for :func:`gradfusion.solve`).
     level_weights : sequence of float, optional
         The weights to solve for (default :data:`gradfusion.DEFAULT_LEVEL_WEIGHTS`);
         0, the paper's objective, is always included, and the clip is added
@@ -294,7 +295,7 @@ def tradeoff(image, proposal, alpha, level_weights=None, *, channel_axis=-1, pat
             "time": float(res.time),
         })
         outputs.append(O)
-    settings = {"alpha": np.asarray(alpha, dtype=float).tolist(), "patch_size": patch_size,
+    settings = {"alpha": v.describe_alpha(alpha), "patch_size": patch_size,
                 "partial": partial, "shape": list(np.shape(image)), "boundary": boundary,
                 "solve_options": {k: repr(val) for k, val in solve_options.items()},
                 "total_time": total}

@@ -187,9 +187,16 @@ def solve(image, proposal, alpha, *, channel_axis=-1, boundary=DEFAULT_BOUNDARY,
         The target image ``P`` proposed by an image-to-image method. A
         grayscale ``(H, W)`` scene with a colour proposal (or the reverse) is
         repeated over the channels: the output has the colour shape.
-    alpha : float or sequence of float
-        Transmission of the optical combiner, in (0, 1); a scalar (or a
-        length-1 sequence) or one value per channel.
+    alpha : float, sequence of float or array
+        Transmission of the optical combiner, in (0, 1): a scalar (or a
+        length-1 sequence), one value per channel, or an alpha map: an array
+        of the image's shape without the channel axis (one transmission per
+        pixel, for every channel; ``(H, W)`` or with 1 on the channel axis)
+        or of the image's full shape (per pixel and channel, on
+        ``channel_axis``), for a combiner or dimming layer whose transmission
+        varies across the view. The bounds are then ``0 <= R <= 1 - alpha``
+        pixel by pixel; the coarse scales of ``multiscale`` see the map's 2x2
+        area averages (:doc:`/alpha`).
     channel_axis : int or None, optional
         Axis of the colour channels of 3-D inputs (default -1). 2-D inputs are
         grayscale whatever its value. Every channel is treated as a colour
@@ -395,11 +402,19 @@ def solve(image, proposal, alpha, *, channel_axis=-1, boundary=DEFAULT_BOUNDARY,
                                            channel_axis, dtype, scalar=False)
         # a gradient weight also takes three image-sized scratch arrays per product
         scratch = int(np.prod(shape)) if gradient_weight is not None else 0
+        # an alpha map (validated by now) is held in float64 and, as alpha and bounds, in
+        # the dtype: counted as a map of 8 // itemsize maps' values
+        alpha_cells = int(np.size(alpha)) if np.ndim(alpha) >= 2 else 0
+        scratch += alpha_cells * (8 // np.dtype(dtype).itemsize)
         _memory.check_solve_memory(shape, dtype, max_memory,
                                    map_size=sum(m.size for m in maps.values()) + scratch)
 
     I, P, a, axis, dtype = v.prepare_pair(image, proposal, alpha, channel_axis,
                                           before_work=before_work)
+    if a.ndim > 1:
+        # an alpha map (float64) goes down the pyramid with the images: each coarse scale's
+        # transmission is its area average (the coarse scales only warm-start the next)
+        maps["alpha"] = a
     x = _warm_start(x0, image, channel_axis, dtype)
     tol = DEFAULT_TOL if tol is None else float(tol)
 
@@ -411,7 +426,7 @@ def solve(image, proposal, alpha, *, channel_axis=-1, boundary=DEFAULT_BOUNDARY,
         # level weight scales by 4 per level to keep the fine problem's balance (a
         # gradient weight multiplies those gradients: its coarse map is its area average)
         weight = scaled.get("level", lam) * 4.0 ** depth
-        return ResidualProblem(Ik, Pk, a, boundary=boundary, regularizer=regularizer,
+        return ResidualProblem(Ik, Pk, scaled.get("alpha", a), boundary=boundary, regularizer=regularizer,
                                reg_weight=reg_weight, level_weight=weight,
                                gradient_weight=scaled.get("gradient"))
 
@@ -447,10 +462,9 @@ def _warm_start(x0, image, channel_axis, dtype):
 
 def _result(problem, state, levels, axis, t_start, method):
     R = state.x
-    problem_upper = problem.upper
-    np.clip(R, 0.0, problem_upper[:, None, None], out=R)  # remove rounding excursions
+    np.clip(R, 0.0, problem.upper_field, out=R)  # remove rounding excursions
     fun, bare, reg, level_error = problem.terms(R)
-    O = problem.alpha[:, None, None] * problem.image + R
+    O = problem.alpha_field * problem.image + R
     return SolveResult(
         output=v.channels_last(O, axis),
         residual=v.channels_last(R, axis),

@@ -362,3 +362,55 @@ def test_evaluate_boundary_sets_the_gradient_error_column(pair, capsys):
         assert main(base + ["--boundary", boundary]) == 0
         expected = evaluate(I, P, 0.7, methods=["heuristic"], lpips=False, boundary=boundary)
         assert f"{expected.rows[0]['gradient_error']:.3e}" in capsys.readouterr().out
+
+
+def test_alpha_map_file(pair, capsys):
+    """``--alpha FILE``: a grayscale image is one transmission per pixel, an RGB one per pixel
+    and channel; 8/16-bit values are scaled to [0, 1]. solve's output is the API's with that
+    map; evaluate, tradeoff and batch take it too (batch records the file in its settings)."""
+    from gradfusion import solve
+    from gradfusion.batch import solve_many  # noqa: F401  (the API the batch command runs)
+
+    y, x = np.mgrid[0:24, 0:20]
+    gray = (80 + 5 * x + 2 * y).astype(np.uint8)                       # 80..213 of 255
+    io.write_image(pair / "amap.png", gray)
+    rgb = np.stack([gray, gray + 10, gray + 20], axis=-1).astype(np.uint16) * 257
+    io.write_image(pair / "amap16.png", rgb)
+    I = io.read_image(pair / "in.png")
+    P = io.read_image(pair / "prop.png")
+    for name, alpha in (("amap.png", gray / 255.0), ("amap16.png", rgb / 65535.0)):
+        rc = main(["solve", str(pair / "in.png"), str(pair / "prop.png"), "--alpha",
+                   str(pair / name), "-o", str(pair / f"o_{name}"), "--residual",
+                   str(pair / f"r_{name}.tif"), "--bits", "16"])
+        assert rc == 0
+        expected = solve(I, P, alpha)
+        out = io.read_image(pair / f"o_{name}").astype(np.float64) / 65535
+        assert np.abs(out - expected.output).max() <= 0.5 / 65535 + 1e-12
+    capsys.readouterr()
+    assert main(["evaluate", str(pair / "in.png"), str(pair / "prop.png"), "--alpha",
+                 str(pair / "amap.png"), "--lpips", "off"]) == 0
+    table = capsys.readouterr().out
+    assert "alpha map (24, 20)" in table and "gradfusion" in table
+    assert "stay_positive" not in table                      # takes no map: left out
+    assert main(["tradeoff", str(pair / "in.png"), str(pair / "prop.png"), "--alpha",
+                 str(pair / "amap.png"), "--out", str(pair / "tr"),
+                 "--level-weights", "0.3"]) == 0
+    assert (pair / "tr" / "lam0.3.png").exists()
+    (pair / "A").mkdir()
+    (pair / "B").mkdir()
+    io.write_image(pair / "A" / "x.png", I)
+    io.write_image(pair / "B" / "x.png", P)
+    assert main(["batch", str(pair / "A"), str(pair / "B"), str(pair / "OUT"), "--alpha",
+                 str(pair / "amap.png"), "--workers", "1"]) == 0
+    import json
+    with open(pair / "OUT" / "manifest.json", encoding="utf-8") as fh:
+        assert json.load(fh)["settings"]["alpha"] == str(pair / "amap.png")
+    batch_out = io.read_image(pair / "OUT" / "x.png").astype(np.float64)
+    assert np.abs(batch_out - 255 * solve(I, P, gray / 255.0).output).max() <= 0.5 + 1e-9
+
+
+def test_alpha_file_missing(pair, capsys):
+    with pytest.raises(SystemExit):
+        main(["solve", str(pair / "in.png"), str(pair / "prop.png"), "--alpha",
+              str(pair / "nope.png"), "-o", str(pair / "o.png")])
+    assert "an image file (an alpha map)" in capsys.readouterr().err

@@ -110,6 +110,16 @@ def _pair(id, argument, bad, exc, message, image=I3, proposal=P3, alpha=0.7, **k
 
 _DTYPE = "must have an unsigned integer or floating dtype (uint8, uint16, float32, float64), got"
 _ALPHA_RANGE = "alpha must lie in the open interval (0, 1), got"
+_ALPHA_MAPS = ("give a scalar, one alpha per channel (3) or a map of shape (8, 8) or (8, 8, 1) "
+               "(one per pixel) or the image's shape (8, 8, 3) (one per pixel and channel)")
+
+
+def _alpha_map(shape, dtype=np.float64, at=None, value=None):
+    """A valid, non-constant alpha map (0.5 and 0.6 alternating), one entry set to ``value``."""
+    a = (0.5 + 0.1 * (np.indices(shape).sum(axis=0) % 2)).astype(dtype)
+    if at is not None:
+        a[at] = value
+    return a
 _ALPHA_TYPE = "alpha must be a number or a sequence of numbers, got"
 _RANGE = "image is a float image, so its values must lie in [0, 1]"
 _RANGE64 = _RANGE + " (to within 1.8e-15 for float64)"      # 8 eps: rounding is accepted, clipped
@@ -222,7 +232,42 @@ PAIR_CASES = [
           "alpha has 0 values but the images have 3 channel(s); give one alpha per channel or a "
           "scalar", alpha=[]),
     _pair("pair-alpha-2d", "alpha", "shape (1, 3)", ValueError,
-          "alpha must be a scalar or 1-D, got shape (1, 3)", alpha=np.full((1, 3), 0.5)),
+          f"alpha map has shape (1, 3) but the image has shape (8, 8, 3); {_ALPHA_MAPS}",
+          alpha=np.full((1, 3), 0.5)),
+    _pair("pair-alpha-map-shape", "alpha", "map of shape (8, 7) for 8x8 images", ValueError,
+          f"alpha map has shape (8, 7) but the image has shape (8, 8, 3); {_ALPHA_MAPS}",
+          alpha=_alpha_map((8, 7))),
+    _pair("pair-alpha-map-channels", "alpha", "map of shape (8, 8, 2) for RGB", ValueError,
+          f"alpha map has shape (8, 8, 2) but the image has shape (8, 8, 3); {_ALPHA_MAPS}",
+          alpha=_alpha_map((8, 8, 2))),
+    _pair("pair-alpha-map-channels-first", "alpha", "map (3, 8, 8), channel_axis=-1", ValueError,
+          f"alpha map has shape (3, 8, 8) but the image has shape (8, 8, 3); {_ALPHA_MAPS}",
+          alpha=_alpha_map((3, 8, 8))),
+    _pair("pair-alpha-map-gray", "alpha", "RGB map for gray images", ValueError,
+          "alpha map has shape (8, 8, 3) but the image has shape (8, 8); give a scalar, one "
+          "alpha per channel (1) or a map of shape (8, 8) (one per pixel)",
+          image=_img((8, 8)), proposal=_img((8, 8), 0.25), alpha=_alpha_map((8, 8, 3))),
+    _pair("pair-alpha-map-above", "alpha", "map with 1 + 2^-52 at (3, 4, 1)", ValueError,
+          "alpha must lie in the open interval (0, 1), got 1.0000000000000002 at index "
+          "(3, 4, 1) of the alpha map (shape (8, 8, 3))",
+          alpha=_alpha_map((8, 8, 3), at=(3, 4, 1), value=1 + 2.0 ** -52)),
+    _pair("pair-alpha-map-zero", "alpha", "map with 0 at (0, 5)", ValueError,
+          "alpha must lie in the open interval (0, 1), got 0.0 at index (0, 5) of the alpha map "
+          "(shape (8, 8))", alpha=_alpha_map((8, 8), at=(0, 5), value=0.0)),
+    _pair("pair-alpha-map-nan", "alpha", "float32 map with NaN at (7, 2)", ValueError,
+          "alpha must lie in the open interval (0, 1), got nan at index (7, 2) of the alpha map "
+          "(shape (8, 8))", alpha=_alpha_map((8, 8), np.float32, at=(7, 2), value=NAN)),
+    _pair("pair-alpha-map-float32-above", "alpha", "float32 map with 1 + 2^-23", ValueError,
+          "alpha must lie in the open interval (0, 1), got 1.0000001 at index (2, 2) of the "
+          "alpha map (shape (8, 8))",
+          alpha=_alpha_map((8, 8), np.float32, at=(2, 2), value=1 + 2.0 ** -23)),
+    _pair("pair-alpha-map-uint8", "alpha", "uint8 map (0-255)", ValueError,
+          "alpha must lie in the open interval (0, 1), got 128 at index (0, 0) of the alpha map "
+          "(shape (8, 8)) (an integer map: scale it to (0, 1), e.g. divide by 255)",
+          alpha=np.full((8, 8), 128, np.uint8)),
+    _pair("pair-alpha-map-bool", "alpha", "bool map", TypeError,
+          "alpha must be a number, a sequence of numbers or a real array, got array of shape "
+          "(8, 8) and dtype bool", alpha=np.ones((8, 8), bool)),
     _pair("pair-alpha-str", "alpha", "'0.7'", TypeError, f"{_ALPHA_TYPE} str '0.7'", alpha="0.7"),
     _pair("pair-alpha-none", "alpha", "None", TypeError, f"{_ALPHA_TYPE} None", alpha=None),
     _pair("pair-alpha-bool", "alpha", "True", TypeError, f"{_ALPHA_TYPE} bool True", alpha=True),
@@ -360,6 +405,20 @@ CASES = [
     Case("heuristic-boundary", "baselines.heuristic", "boundary", "'wrap'", ValueError,
          "boundary must be one of ['reflect', 'zero'], got 'wrap'",
          lambda: baselines.heuristic(I3, P3, 0.7, boundary="wrap")),
+    Case("sp-alpha-map", "baselines.stay_positive", "alpha", "a map (8, 8)", ValueError,
+         "baselines.stay_positive takes a scalar alpha or one per channel, not an alpha map "
+         "(got alpha of shape (8, 8)); use gradfusion.solve or baselines.heuristic for a "
+         "transmission that varies across the view", lambda: sp(I3, P3, _alpha_map((8, 8)))),
+    Case("spp-alpha-map", "baselines.stay_positive_pixels", "alpha", "a map (8, 8, 3)",
+         ValueError,
+         "baselines.stay_positive_pixels takes a scalar alpha or one per channel, not an alpha "
+         "map (got alpha of shape (8, 8, 3)); use gradfusion.solve or baselines.heuristic for a "
+         "transmission that varies across the view", lambda: spp(I3, P3, _alpha_map((8, 8, 3)))),
+    Case("spl-alpha-map", "baselines.stay_positive_loss", "alpha", "a map (8, 8)", ValueError,
+         "baselines.stay_positive_loss takes a scalar alpha or one per channel, not an alpha "
+         "map (got alpha of shape (8, 8)); use gradfusion.solve or baselines.heuristic for a "
+         "transmission that varies across the view",
+         lambda: spl(I3, P3, np.zeros((8, 8, 3)), _alpha_map((8, 8)))),
     Case("sp-per-channel", "baselines.stay_positive", "per_channel", "'yes'", TypeError,
          "per_channel must be True or False, got str 'yes'",
          lambda: sp(I3, P3, 0.7, per_channel="yes")),
@@ -770,6 +829,11 @@ CASES = [
          lambda: gradfusion.evaluate(I3, P3, 0.7, lpips="yes")),
     Case("evaluate-alpha", "evaluate", "alpha", "1.5", ValueError, f"{_ALPHA_RANGE} 1.5",
          lambda: gradfusion.evaluate(I3, P3, 1.5)),
+    Case("evaluate-alpha-map-methods", "evaluate", "alpha, methods",
+         "a map with methods=['stay_positive']", ValueError,
+         "alpha is a map (shape (8, 8)) but methods ['stay_positive'] take a scalar alpha or one "
+         "per channel; add 'heuristic' or 'gradfusion'",
+         lambda: gradfusion.evaluate(I3, P3, _alpha_map((8, 8)), methods=["stay_positive"])),
     Case("figure-empty", "comparison_figure", "panels", "{}", ValueError,
          "panels must be a non-empty dict of name -> image",
          lambda: gradfusion.comparison_figure({})),
@@ -974,6 +1038,14 @@ CLI_CASES = [
      lambda: _argv("--residual", os.path.join(_file("afile", b"x"), "r.png"))),
     ("cli-alpha-range", "--alpha", "1.5", "--alpha must lie in the open interval (0, 1), got 1.5",
      lambda: _argv(alpha="1.5")),
+    ("cli-alpha-map-range", "--alpha", "a gray PNG with a 0 pixel",
+     "--alpha must lie in the open interval (0, 1), got 0.0 at index (0, 0) of the alpha map "
+     "(shape (24, 20))", lambda: _argv(alpha=_alpha_png("amap.png", (24, 20), zero=True))),
+    ("cli-alpha-map-size", "--alpha", "a 5x5 PNG for 24x20 images",
+     "--alpha map has shape (5, 5) but the image has shape (24, 20, 3); give a scalar, one "
+     "alpha per channel (3) or a map of shape (24, 20) or (24, 20, 1) (one per pixel) or the "
+     "image's shape (24, 20, 3) (one per pixel and channel)",
+     lambda: _argv(alpha=_alpha_png("small_map.png", (5, 5)))),
     ("cli-alpha-channels", "--alpha", "0.5,0.6 for RGB",
      "--alpha has 2 values but the images have 3 channel(s); give one alpha per channel or a "
      "scalar", lambda: _argv(alpha="0.5,0.6")),
@@ -1041,6 +1113,15 @@ def _locked(name):
 def _float_tiff(name):
     import tifffile
     tifffile.imwrite(name, np.full((24, 20, 3), 2.0, np.float32), photometric="rgb")
+    return name
+
+
+def _alpha_png(name, shape, zero=False):
+    """An 8-bit gray alpha map (values 100-160 of 255), its first pixel 0 when ``zero``."""
+    a = (100 + 60 * (np.indices(shape).sum(axis=0) % 2)).astype(np.uint8)
+    if zero:
+        a[0, 0] = 0
+    io.write_image(name, a)
     return name
 
 
