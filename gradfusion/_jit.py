@@ -35,6 +35,7 @@ silences it.
 import os
 import sys
 import threading
+import types
 
 import numba as nb
 from numba.core import event as _event
@@ -114,11 +115,17 @@ class BySize:
     on small images never compiles the parallel one (nor the reverse).
 
     Both twins run the same loop body: a row loop's results do not depend on the twin
-    (per-row partial sums are combined in row order by the callers)."""
+    (per-row partial sums are combined in row order by the callers).
+
+    The serial twin compiles a renamed copy of ``func`` (``<name>_serial``): Numba's disk
+    cache names its entries by the function's qualified name and keys them by signature and
+    bytecode, not by the ``parallel`` flag, so two twins of one function would share their
+    entries and a process could load the parallel code for the serial twin (or the reverse):
+    results then depended in their last bits on which twin a cold cache compiled first."""
 
     def __init__(self, func, *, fast=False, numpy_errors=False, size_arg=0, doc=None):
         self.parallel = jit(func, parallel=True, fast=fast, numpy_errors=numpy_errors)
-        self.serial = jit(func, fast=fast, numpy_errors=numpy_errors)
+        self.serial = jit(_renamed(func, "_serial"), fast=fast, numpy_errors=numpy_errors)
         self.size_arg = size_arg
         self.__name__ = func.__name__.lstrip("_")
         self.__doc__ = doc if doc is not None else func.__doc__
@@ -127,6 +134,18 @@ class BySize:
     def __call__(self, *args):
         kernel = self.serial if uses_serial(args[self.size_arg]) else self.parallel
         return kernel(*args)
+
+
+def _renamed(func, suffix):
+    """A copy of ``func`` (same code, globals, defaults and closure) whose name and qualified
+    name end in ``suffix``: its own entries in Numba's disk cache."""
+    twin = types.FunctionType(func.__code__, func.__globals__, func.__name__ + suffix,
+                              func.__defaults__, func.__closure__)
+    twin.__qualname__ = func.__qualname__ + suffix
+    twin.__module__ = func.__module__
+    twin.__doc__ = func.__doc__
+    twin.__kwdefaults__ = func.__kwdefaults__
+    return twin
 
 
 # --------------------------------------------------------------------------- first-run notice

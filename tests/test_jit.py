@@ -69,6 +69,29 @@ def test_by_size_chooses_the_twin_by_the_argument_size():
     assert k.__name__ == "kernel"
 
 
+def _by_size_kernels():
+    import gradfusion._poisson_kernels  # noqa: F401
+    from gradfusion import _stencils
+    from gradfusion._solvers import _mg_kernels
+
+    found = [obj for mod in (_stencils, _mg_kernels) for obj in vars(mod).values()
+             if isinstance(obj, _jit.BySize)]
+    assert len(found) >= 7
+    return found
+
+
+def test_twins_have_their_own_cache_entries():
+    """The serial and parallel twins of a kernel are cached apart (Numba keys its cache by
+    name, signature and bytecode, not by the parallel flag: shared entries let a cold cache
+    hand one twin's code to the other, and solves differed in their last bits)."""
+    for k in _by_size_kernels():
+        serial = k.serial._cache._cache_file._index_path
+        parallel = k.parallel._cache._cache_file._index_path
+        assert serial != parallel, k.__name__
+        assert k.serial.py_func.__qualname__.endswith("_serial")
+        assert k.serial.py_func.__code__ is k.parallel.py_func.__code__
+
+
 def test_notice_once_when_compiling_and_never_on_a_cache_hit(tmp_path):
     """A cold cache prints the one line once however many kernels compile; the next process,
     loading them from the cache, prints nothing; GRADFUSION_COMPILE_NOTICE=0 silences it."""
