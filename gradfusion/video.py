@@ -384,11 +384,23 @@ def _frame_result(result, *, warm, solve_time, time, budget, budget_iterations, 
 
 def _clip(image, proposal, alpha, channel_axis):
     """The clipped proposal ``clip(P - alpha I, 0, 1 - alpha)``, in the layout of ``image``."""
-    I = _chw(image, "image", channel_axis)
-    P = _chw(proposal, "proposal", channel_axis)
-    a = v.channel_alpha(alpha, I.shape[0], I.dtype)[:, None, None]
+    I = v.to_float(v.check_image(_hwc(image, channel_axis), "image"))
+    P = v.to_float(v.check_image(_hwc(proposal, channel_axis), "proposal"))
+    a = _alpha_hwc(alpha, I.shape, channel_axis)
     R = np.clip(P - a * I, 0.0, 1.0 - a).astype(np.result_type(I.dtype, P.dtype), copy=False)
-    return _layout(R, image, channel_axis)
+    return R[..., 0] if np.ndim(image) == 2 else np.moveaxis(R, -1, channel_axis)
+
+
+def _alpha_hwc(alpha, shape, channel_axis):
+    """``alpha`` broadcastable against an ``(H, W, C)`` frame: a scalar or one value per
+    channel, or a map of the frame's shape (or without its channel axis; ``solve`` checks
+    it)."""
+    a = np.asarray(alpha, dtype=np.float64)
+    if a.ndim <= 1:
+        return v.channel_alpha(alpha, shape[2], np.float64)
+    if a.ndim == 2:
+        return a[..., np.newaxis]
+    return _hwc(a, channel_axis)
 
 
 def _layout(chw, image, channel_axis):
@@ -444,7 +456,8 @@ def _fill_exposed(warped, hole, image, proposal, alpha, channel_axis):
     box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
     I = v.to_float(_hwc(image, channel_axis)[box])
     P = v.to_float(_hwc(proposal, channel_axis)[box])
-    a = v.channel_alpha(alpha, I.shape[2], np.float64)
+    a = _alpha_hwc(alpha, I.shape, channel_axis)
+    a = a[box] if a.ndim == 3 else a
     clip = np.clip(P - a * I, 0.0, 1.0 - a)
     inside = hole[box]
     warped[box][inside] = clip[inside]

@@ -171,6 +171,19 @@ def test_layouts(sequence, layout):
         assert r.output.dtype == (np.float64 if layout == "uint8" else np.float32)
 
 
+def test_alpha_map_with_a_moving_start(sequence):
+    """A per-pixel transmission: the exposed strip starts from the clip under the map."""
+    images, proposals, motions = sequence
+    amap = np.full(images[0].shape[:2], 0.7)
+    amap[:, :20] = 0.6
+    results = list(gradfusion.solve_sequence(images, proposals, amap, motion=motions,
+                                             budget=30.0))
+    assert results[0].warm == "clip"
+    for r, I, P in zip(results, images, proposals):
+        ref = gradfusion.solve(I, P, amap, tol=1e-10)
+        assert abs(r.fun - ref.fun) <= 1e-6 * ref.fun
+
+
 # --------------------------------------------------------------------------- budgets
 
 
