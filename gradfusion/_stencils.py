@@ -55,6 +55,14 @@ def bound_row(bounds, c, i):
     return bounds[min(c, bounds.shape[0] - 1), i]
 
 
+def bound_row_near(bounds, row, c, i):
+    """:func:`bound_row` of row ``(c, i)`` given ``row``, the bounds of another row of channel
+    ``c``: per-channel bounds are ``row`` itself (no load), per-pixel ones ``bounds[c, i]``."""
+    if bounds.ndim == 1:
+        return row
+    return bound_row(bounds, c, i)
+
+
 def bound_at(row, j):
     """Entry ``j`` of a :func:`bound_row` (the scalar itself for per-channel bounds)."""
     if isinstance(row, np.ndarray):
@@ -71,6 +79,17 @@ def _bound_row_impl(bounds, c, i):
     if bounds.ndim == 3:
         # (a prange index is unsigned: min with a signed int would be a float)
         return lambda bounds, c, i: bounds[min(np.int64(c), bounds.shape[0] - 1), i]
+    return None
+
+
+@_overload(bound_row_near, inline="always")
+def _bound_row_near_impl(bounds, row, c, i):
+    if not isinstance(bounds, _types.Array):
+        return None
+    if bounds.ndim == 1:
+        return lambda bounds, row, c, i: row
+    if bounds.ndim == 3:
+        return lambda bounds, row, c, i: bounds[min(np.int64(c), bounds.shape[0] - 1), i]
     return None
 
 

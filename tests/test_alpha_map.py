@@ -46,8 +46,8 @@ def _operator(H, W, boundary, level, gradient_weight=None):
         S = sp.diags(np.concatenate([g, g])) @ S
     D = sp.csr_matrix(DifferenceFilter((H, W)) @ np.eye(H * W))
     blocks = [S, np.sqrt(REG) * D]
-    if level:
-        blocks.append(np.sqrt(2 * level) * sp.eye(H * W))
+    if np.ndim(level) or level:            # a level-weight map, or a scalar one
+        blocks.append(sp.diags(np.sqrt(2 * np.broadcast_to(level, (H, W)).ravel())))
     return sp.vstack(blocks).tocsr()
 
 
@@ -121,11 +121,12 @@ def test_with_level_and_gradient_weight_maps(method):
     alpha = _alpha_map(shape, seed=6)
     rng = np.random.default_rng(7)
     G = rng.uniform(0.2, 3.0, size=shape)
-    res = gradfusion.solve(I, P, alpha, level_weight=LEVEL, gradient_weight=G, method=method,
+    lam = rng.uniform(0.05, 1.0, size=shape)
+    res = gradfusion.solve(I, P, alpha, level_weight=lam, gradient_weight=G, method=method,
                            tol=1e-12, min_size=5)
     assert res.success
-    R_ref = _reference(I, P, alpha, "reflect", gradient_weight=G)
-    f_ref = _objective(I, P, R_ref, alpha, "reflect", gradient_weight=G)
+    R_ref = _reference(I, P, alpha, "reflect", level=lam, gradient_weight=G)
+    f_ref = _objective(I, P, R_ref, alpha, "reflect", level=lam, gradient_weight=G)
     assert res.fun == pytest.approx(f_ref, rel=1e-7)
 
 

@@ -872,3 +872,5 @@ def test_bound_helpers_in_python():
     per_pixel = np.arange(12.0).reshape(1, 3, 4)
     assert st.bound_at(st.bound_row(per_channel, 1, 2), 3) == 0.4
     assert st.bound_at(st.bound_row(per_pixel, 1, 2), 3) == per_pixel[0, 2, 3]
+    assert st.bound_row_near(per_channel, 0.4, 1, 2) == 0.4
+    np.testing.assert_array_equal(st.bound_row_near(per_pixel, None, 1, 2), per_pixel[0, 2])

@@ -15,7 +15,7 @@ import numpy as np
 from .._jit import inline as _inline
 from .._jit import parallel_fast as _pjit
 from .._jit import serial as _jit
-from .._stencils import bound_at, bound_row, row_chunks
+from .._stencils import bound_at, bound_row, bound_row_near, row_chunks
 
 
 @_inline
@@ -399,12 +399,13 @@ def sparse_correction(x, saved, p, step, upper, row_clips, table, row_class, col
     dfv = 0.0
     first_bound = np.full(C, np.inf)
     for c in nb.prange(C):
+        hc = bound_row(upper, c, 0)         # per channel: the channel's bound, read once
         a_f = np.inf
         for i in range(H):
             if row_clips[c * H + i, 0] == 0:
                 continue
             rc = row_class[i]
-            hr = bound_row(upper, c, i)
+            hr = bound_row_near(upper, hc, c, i)
             for j in range(row_clips[c * H + i, 1], row_clips[c * H + i, 2]):
                 hi = bound_at(hr, j)
                 xn = x[c, i, j]
@@ -419,7 +420,7 @@ def sparse_correction(x, saved, p, step, upper, row_clips, table, row_class, col
                     ii = i + di
                     if ii < 0 or ii >= H:
                         continue
-                    hq_row = bound_row(upper, c, ii)
+                    hq_row = bound_row_near(upper, hr, c, ii)
                     for dj in range(-2, 3):
                         jj = j + dj
                         if 0 <= jj < W:
@@ -427,7 +428,7 @@ def sparse_correction(x, saved, p, step, upper, row_clips, table, row_class, col
                             g[c, ii, jj] += t
                             xq = x[c, ii, jj]
                             dxg += xq * t
-                            hq = bound_at(hq_row, jj)
+                            hq = bound_at(hq_row, jj)     # per channel: hi itself
                             dfv += t * ap[c, ii, jj] if (xq > 0.0 and xq < hq) else 0.0
         first_bound[c] = a_f
     smallest = np.inf                  # first_bound.min(), without compiling NumPy's min
