@@ -100,6 +100,7 @@ def _write_cli_help():
                            ("help-evaluate.txt", ["evaluate", "--help"]),
                            ("help-tradeoff.txt", ["tradeoff", "--help"]),
                            ("help-batch.txt", ["batch", "--help"]),
+                           ("help-video.txt", ["video", "--help"]),
                            ("help-demo.txt", ["demo", "--help"])):
             text = _cli_help(argv)
             path = os.path.join(folder, name)

@@ -30,6 +30,7 @@ __all__ = ["gradient", "reconstruct", "blend", "BlendResult", "color2gray", "BLE
            "BLEND_METHODS"]
 
 #: the guidance fields of :func:`blend`
+#: ``blend``'s guidance fields: the source gradients, or the larger of source and target
 BLEND_GUIDANCE = ("normal", "mixed")
 
 #: the former name of :data:`BLEND_GUIDANCE` (``blend``'s ``method`` argument was renamed
