@@ -251,7 +251,10 @@ def solve(image, proposal, alpha, *, channel_axis=-1, boundary=DEFAULT_BOUNDARY,
         of the objective): the solve stops there, with ``success=True`` and a
         ``gap`` above a smaller ``tol``. A proposal the display can show
         exactly (``fun* = 0``) is solved to a gap of ``tol`` times 1e-6 of
-        the objective of ``R = 0``. float32 answers agree with float64's
+        the objective of ``R = 0``; when the clip already reaches that (the
+        proposal lies within the display's range everywhere, e.g.
+        ``solve(I, I, alpha)``) it is returned after one product with the
+        Hessian (``nit`` 0): its objective bounds its gap. float32 answers agree with float64's
         to the rounding of the inputs (objectives within 1e-8 relative on
         photographs, about 1e-7 on random pairs).
     maxiter : int, optional

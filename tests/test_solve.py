@@ -640,3 +640,38 @@ def test_exactly_reproducible_proposal_stops_early():
     assert res.fun <= 1e-12 * empty.fun
     assert res.steps["newton"] <= 12
     np.testing.assert_allclose(res.output, I, atol=1e-5)
+
+
+@pytest.mark.parametrize("options", [{}, PAPER, dict(method="mprgp"), dict(level_weight=2.0)])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_a_proposal_the_display_can_show_is_the_clip_at_once(options, dtype):
+    """solve(I, I, alpha): t = (1 - alpha) I lies in the box, the clip reproduces P exactly
+    and is returned after one product, with a certified gap (phi(clip) = 0 bounds it)."""
+    I, _ = _pair((48, 40, 3), seed=30)
+    I = I.astype(dtype)
+    res = gradfusion.solve(I, I, 0.7, **options)
+    assert res.success and res.status == 0 and res.nit == 0 and res.nmatvec == 1
+    assert res.gap == 0.0 and res.fun == 0.0 and res.optimality == 0.0
+    np.testing.assert_array_equal(res.residual, heuristic(I, I, 0.7).residual)
+    assert res.output.dtype == dtype
+    np.testing.assert_allclose(res.output, I, atol=4 * np.finfo(dtype).eps)
+    assert len(res.levels) == 1 and res.levels[0]["shape"] == (48, 40)
+
+
+def test_a_proposal_the_display_can_show_under_an_alpha_map():
+    I, _ = _pair((40, 36, 3), seed=32)
+    alpha = 0.3 + 0.4 * np.random.default_rng(33).random((40, 36))
+    res = gradfusion.solve(I, I, alpha)
+    assert res.success and res.nit == 0 and res.gap == 0.0
+    np.testing.assert_allclose(res.output, I, atol=1e-15)
+
+
+def test_a_proposal_the_display_cannot_show_is_solved_as_before():
+    """One pixel out of reach: the clip is not the optimum, the solve runs (and beats it)."""
+    I, _ = _pair((48, 40, 3), seed=31)
+    P = I.copy()
+    P[20, 20] = 0.0                        # darker than 0.7 I there
+    res = gradfusion.solve(I, P, 0.7, tol=1e-10)
+    h = heuristic(I, P, 0.7)
+    assert res.nit > 0 and res.success
+    assert res.fun < h.fun
