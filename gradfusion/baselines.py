@@ -6,6 +6,7 @@ import numba as nb
 import numpy as np
 
 from . import _validation as v
+from ._jit import jit
 from ._problem import BOUNDARY_MODES, DEFAULT_BOUNDARY, ResidualProblem, round_down
 from .metrics import minmax_normalize
 from .synthesis import DEFAULT_LEVEL_WEIGHT, DEFAULT_REG_WEIGHT, LEVEL_WEIGHTS, SolveResult
@@ -70,8 +71,8 @@ def heuristic(image, proposal, alpha, *, channel_axis=-1, boundary=DEFAULT_BOUND
 #: weight of the bound-violation term in the StayPositive loss (the authors' value)
 STAY_POSITIVE_PENALTY = 10.0
 
-_jit = nb.njit(cache=True, fastmath=False, nogil=True, error_model="numpy")
-_pjit = nb.njit(cache=True, fastmath=False, nogil=True, parallel=True, error_model="numpy")
+_jit = jit(numpy_errors=True)
+_pjit = jit(parallel=True, numpy_errors=True)
 
 
 @_jit

@@ -10,7 +10,7 @@ bitwise.
 import numba as nb
 import numpy as np
 
-_pjit = nb.njit(cache=True, nogil=True, parallel=True)
+from .._jit import parallel as _pjit
 
 
 @_pjit
