@@ -158,9 +158,8 @@ def clip_if_optimal(problem, tol):
     d = x - problem.target
     g = np.empty_like(x)
     problem.matvec(d, g)
-    phi = 0.5 * float(np.dot(d.ravel().astype(np.float64), g.ravel().astype(np.float64)))
-    phi0 = 0.5 * float(np.dot(problem.b.ravel().astype(np.float64),
-                              problem.target.ravel().astype(np.float64)))
+    phi = 0.5 * float(np.dot(d.ravel(), g.ravel()))       # 0 exactly where the clip is t
+    phi0 = 0.5 * float(np.dot(problem.b.ravel(), problem.target.ravel()))
     scale = max(phi, EMPTY_FRACTION * phi0)
     if phi > tol * EMPTY_FRACTION * phi0:
         return None
