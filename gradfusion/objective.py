@@ -64,7 +64,9 @@ def paper_loss(image, proposal, residual, alpha, *, channel_axis=-1, boundary="z
         Scene ``I`` and proposal ``P``.
     residual : float array of the same shape
         The residual ``R``; it may violate the bounds (the loss penalises it).
-    alpha : float or sequence of float
+    alpha : float, sequence of float or array
+        As for :func:`gradfusion.solve`: a scalar, one value per channel, or
+        an alpha map (one transmission per pixel, or per pixel and channel).
     channel_axis : int or None, optional
     boundary : {"zero", "reflect"}, optional
     penalty : float, optional
