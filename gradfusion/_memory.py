@@ -14,7 +14,7 @@ import re
 
 import numpy as np
 
-from ._validation import _describe
+from ._validation import describe
 
 __all__ = ["MemoryLimitError"]
 
@@ -87,7 +87,7 @@ def parse_bytes(value, name):
     elif isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_)):
         n = float(value)
     else:
-        raise TypeError(f"{name} must be {requirement}, got {_describe(value)}")
+        raise TypeError(f"{name} must be {requirement}, got {describe(value)}")
     if not n > 0:
         raise ValueError(f"{name} must be {requirement}, got {value!r}")
     return n

@@ -17,7 +17,7 @@ __all__ = []
 _IMAGE_DTYPES = "(uint8, uint16, float32, float64)"
 
 
-def _describe(value):
+def describe(value):
     """``value`` as an error message shows what was received."""
     if isinstance(value, np.ndarray):
         kind = "masked array" if isinstance(value, np.ma.MaskedArray) else "array"
@@ -34,7 +34,7 @@ def _scalar(kind, convert, value, name, requirement, valid):
     if isinstance(value, np.ndarray) and value.ndim == 0:
         value = value[()]
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, kind):
-        raise TypeError(f"{name} must be {requirement}, got {_describe(value)}")
+        raise TypeError(f"{name} must be {requirement}, got {describe(value)}")
     x = convert(value)
     if valid is not None and not valid(x):
         raise ValueError(f"{name} must be {requirement}, got {value!r}")
@@ -59,7 +59,7 @@ def integer(value, name, requirement, valid=None):
 def flag(value, name):
     """A boolean option: only ``True``/``False`` (or NumPy booleans)."""
     if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be True or False, got {_describe(value)}")
+        raise TypeError(f"{name} must be True or False, got {describe(value)}")
     return bool(value)
 
 
@@ -74,7 +74,7 @@ def check_channel_axis(channel_axis):
     """``channel_axis`` is None or an integer (its range depends on the image)."""
     if channel_axis is not None and (isinstance(channel_axis, (bool, np.bool_))
                                      or not isinstance(channel_axis, numbers.Integral)):
-        raise TypeError(f"channel_axis must be an integer or None, got {_describe(channel_axis)}")
+        raise TypeError(f"channel_axis must be an integer or None, got {describe(channel_axis)}")
 
 
 # --------------------------------------------------------------------------- arrays
@@ -88,11 +88,11 @@ def _as_array(value, name):
     if isinstance(value, np.ndarray):
         return value
     if value is None or isinstance(value, (str, bytes)):
-        raise TypeError(f"{name} must be an array, got {_describe(value)}")
+        raise TypeError(f"{name} must be an array, got {describe(value)}")
     try:
         return np.asarray(value)
     except Exception:
-        raise TypeError(f"{name} must be array-like, got {_describe(value)}") from None
+        raise TypeError(f"{name} must be array-like, got {describe(value)}") from None
 
 
 def _check_dtype_and_size(a, name):
@@ -264,15 +264,15 @@ def channel_alpha(alpha, n_channels, dtype):
     what = "a number or a sequence of numbers"
     if (alpha is None or isinstance(alpha, (bool, np.bool_, str, bytes))
             or isinstance(alpha, np.ma.MaskedArray)):
-        raise TypeError(f"alpha must be {what}, got {_describe(alpha)}")
+        raise TypeError(f"alpha must be {what}, got {describe(alpha)}")
     try:
         arr = np.asarray(alpha)
         if arr.dtype.kind == "O":
             arr = arr.astype(np.float64)
     except (TypeError, ValueError):
-        raise TypeError(f"alpha must be {what}, got {_describe(alpha)}") from None
+        raise TypeError(f"alpha must be {what}, got {describe(alpha)}") from None
     if arr.dtype.kind not in "uif":
-        raise TypeError(f"alpha must be {what}, got {_describe(alpha)}")
+        raise TypeError(f"alpha must be {what}, got {describe(alpha)}")
     arr = arr.astype(np.float64)
     if arr.ndim > 1:
         raise ValueError(f"alpha must be a scalar or 1-D, got shape {arr.shape}")
@@ -328,17 +328,17 @@ def alpha_values(alpha, image_shape, channel_axis):
         return channel_alpha(alpha, C, np.float64)
     if isinstance(alpha, np.ma.MaskedArray):
         raise TypeError(f"alpha must be a number or a sequence of numbers, got "
-                        f"{_describe(alpha)}")
+                        f"{describe(alpha)}")
     try:
         arr = np.asarray(alpha)
         if arr.dtype.kind == "O":
             arr = arr.astype(np.float64)
     except (TypeError, ValueError):
         raise TypeError("alpha must be a number, a sequence of numbers or an array, got "
-                        f"{_describe(alpha)}") from None
+                        f"{describe(alpha)}") from None
     if arr.dtype.kind not in "uif":
         raise TypeError("alpha must be a number, a sequence of numbers or a real array, got "
-                        f"{_describe(alpha)}")
+                        f"{describe(alpha)}")
     shape = tuple(image_shape)
     if arr.shape == (H, W):
         chw = arr[np.newaxis]
@@ -487,3 +487,37 @@ def channels_last(array_chw, axis):
     if axis is None:
         return array_chw[0]
     return np.moveaxis(array_chw, 0, axis)
+
+
+# --------------------------------------------------------------------------- metric options
+
+#: border strips narrower than a patch: left out, or covered by a patch shifted back
+PARTIAL_MODES = ("drop", "shift")
+#: min-max normalisation before a metric: none, once per image, once per patch
+NORMALIZE_MODES = (None, "global", "patch")
+
+
+def check_patch_size(patch_size, hw):
+    """``patch_size`` as an int: a positive integer no larger than the image's sides ``hw``."""
+    if isinstance(patch_size, (bool, np.bool_)) or not isinstance(patch_size, (int, np.integer)):
+        raise TypeError(f"patch_size must be a positive integer or None, got {patch_size!r}")
+    if patch_size < 1:
+        raise ValueError(f"patch_size must be a positive integer or None, got {patch_size!r}")
+    if patch_size > min(hw):
+        raise ValueError(
+            f"patch_size {patch_size} is larger than the image ({hw[0]}x{hw[1]})")
+    return int(patch_size)
+
+
+def check_metric_options(shape, patch_size, partial, normalize, min_size=1, name="reference"):
+    """Validate the patch and normalisation options for ``(C, H, W)`` images of
+    ``shape`` (called ``name`` in messages) and a metric that needs at least
+    ``min_size`` pixels per side."""
+    if normalize not in NORMALIZE_MODES:
+        raise ValueError(f"normalize must be one of {NORMALIZE_MODES}, got {normalize!r}")
+    if partial not in PARTIAL_MODES:
+        raise ValueError(f"partial must be one of {PARTIAL_MODES}, got {partial!r}")
+    check_min_size(shape, name, min_size)
+    if patch_size is not None and check_patch_size(patch_size, shape[1:]) < min_size:
+        raise ValueError(f"patch_size must be at least {min_size} for this metric, "
+                         f"got {patch_size}")

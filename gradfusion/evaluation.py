@@ -106,7 +106,7 @@ def _level_run(level_weight, solve_options):
     if not isinstance(level_weight, str) and np.ndim(level_weight) != 0:
         raise TypeError("level_weight must be a finite number >= 0 or one of "
                         f"{sorted(LEVEL_WEIGHTS)} (evaluate takes no array), got "
-                        f"{v._describe(level_weight)}")
+                        f"{v.describe(level_weight)}")
     value = check_level_weight(level_weight)
     if "level_weight" in solve_options:
         raise ValueError("level_weight is given twice: as an argument and in options['gradfusion']")
@@ -246,7 +246,7 @@ def evaluate(image, proposal, alpha, *, methods=None, channel_axis=-1, patch_siz
             raise ValueError(f"alpha is a map (shape {np.shape(alpha)}) but methods {methods} "
                              "take a scalar alpha or one per channel; add 'heuristic' or "
                              "'gradfusion'")
-    metrics._check_options(I.shape, patch_size, partial, normalize, min_size=metrics.SSIM_WINDOW,
+    v.check_metric_options(I.shape, patch_size, partial, normalize, min_size=metrics.SSIM_WINDOW,
                            name="image")
     score_lpips, lpips_note = _lpips_scorer(lpips, lpips_net, metric_kw)
 

@@ -60,7 +60,7 @@ class ImageFileWarning(UserWarning):
 
 def _check_path(path, name="path"):
     if not isinstance(path, (str, bytes, os.PathLike)):
-        raise TypeError(f"{name} must be a str or os.PathLike, got {v._describe(path)}")
+        raise TypeError(f"{name} must be a str or os.PathLike, got {v.describe(path)}")
     path = os.fspath(path)
     return os.fsdecode(path)
 

@@ -40,8 +40,8 @@ __all__ = ["psnr", "ssim", "gmsd", "lpips", "gradient_error", "stripe_share",
            "minmax_normalize", "patch_slices", "LPIPSUnavailableError", "flicker",
            "border_artifacts"]
 
-PARTIAL_MODES = ("drop", "shift")
-NORMALIZE_MODES = (None, "global", "patch")
+PARTIAL_MODES = v.PARTIAL_MODES
+NORMALIZE_MODES = v.NORMALIZE_MODES
 #: side of scikit-image's default SSIM window: the smallest image or patch SSIM can score
 SSIM_WINDOW = 7
 
@@ -120,7 +120,7 @@ def patch_slices(shape, patch_size, partial="drop"):
     H, W = shape
     if partial not in PARTIAL_MODES:
         raise ValueError(f"partial must be one of {PARTIAL_MODES}, got {partial!r}")
-    K = _check_patch_size(patch_size, (H, W))
+    K = v.check_patch_size(patch_size, (H, W))
 
     def starts(n):
         s = list(range(0, n - K + 1, K))
@@ -129,17 +129,6 @@ def patch_slices(shape, patch_size, partial="drop"):
         return s
 
     return [(slice(i, i + K), slice(j, j + K)) for i in starts(H) for j in starts(W)]
-
-
-def _check_patch_size(patch_size, hw):
-    if isinstance(patch_size, (bool, np.bool_)) or not isinstance(patch_size, (int, np.integer)):
-        raise TypeError(f"patch_size must be a positive integer or None, got {patch_size!r}")
-    if patch_size < 1:
-        raise ValueError(f"patch_size must be a positive integer or None, got {patch_size!r}")
-    if patch_size > min(hw):
-        raise ValueError(
-            f"patch_size {patch_size} is larger than the image ({hw[0]}x{hw[1]})")
-    return int(patch_size)
 
 
 def _prepare(reference, image, channel_axis):
@@ -154,24 +143,10 @@ def _prepare(reference, image, channel_axis):
     return Rc, Xc
 
 
-def _check_options(shape, patch_size, partial, normalize, min_size=1, name="reference"):
-    """Validate the patch and normalisation options for ``(C, H, W)`` images of
-    ``shape`` (called ``name`` in messages) and a metric that needs at least
-    ``min_size`` pixels per side."""
-    if normalize not in NORMALIZE_MODES:
-        raise ValueError(f"normalize must be one of {NORMALIZE_MODES}, got {normalize!r}")
-    if partial not in PARTIAL_MODES:
-        raise ValueError(f"partial must be one of {PARTIAL_MODES}, got {partial!r}")
-    v.check_min_size(shape, name, min_size)
-    if patch_size is not None and _check_patch_size(patch_size, shape[1:]) < min_size:
-        raise ValueError(f"patch_size must be at least {min_size} for this metric, "
-                         f"got {patch_size}")
-
-
 def _pairs(reference, image, channel_axis, patch_size, partial, normalize, min_size=1):
     """Validate, normalise and cut both images; return lists of (C, h, w) pairs."""
     R, X = _prepare(reference, image, channel_axis)
-    _check_options(R.shape, patch_size, partial, normalize, min_size)
+    v.check_metric_options(R.shape, patch_size, partial, normalize, min_size)
     if normalize == "global":
         R, X = minmax_normalize(R), minmax_normalize(X)
     if patch_size is None:

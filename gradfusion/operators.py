@@ -197,7 +197,7 @@ class DifferenceFilter(_GradientOperator):
             taps = np.asarray(taps, dtype=dtype)
         except (TypeError, ValueError):
             raise TypeError(
-                f"taps must be a sequence of real numbers, got {v._describe(taps)}") from None
+                f"taps must be a sequence of real numbers, got {v.describe(taps)}") from None
         if taps.ndim != 1 or taps.size < 1 or not np.all(np.isfinite(taps)):
             raise ValueError(f"taps must be a non-empty 1-D sequence of finite numbers, got {taps!r}")
         self.taps = taps

@@ -71,7 +71,7 @@ def _as_mask(mask, shape):
     if isinstance(mask, np.ma.MaskedArray):
         raise TypeError("mask must be a plain ndarray, got a masked array")
     if mask is None or isinstance(mask, (str, bytes)):
-        raise TypeError(f"mask must be {what}, got {v._describe(mask)}")
+        raise TypeError(f"mask must be {what}, got {v.describe(mask)}")
     m = np.asarray(mask)
     if m.dtype != np.bool_ and m.dtype.kind not in "uif":
         raise TypeError(f"mask must be {what}, got dtype {m.dtype}")
@@ -244,7 +244,7 @@ def reconstruct(gradients, value=0.0, *, anchor=(0, 0), channel_axis=-1):
         val = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError):
         raise TypeError(f"value must be a number or one number per channel ({C}), "
-                        f"got {v._describe(value)}") from None
+                        f"got {v.describe(value)}") from None
     if val.ndim > 1 or (val.ndim == 1 and val.shape[0] != C) or not np.all(np.isfinite(val)):
         raise ValueError(
             f"value must be a finite scalar or one value per channel ({C}), got {value!r}")

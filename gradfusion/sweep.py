@@ -169,7 +169,7 @@ def sweep_weights(level_weights=None):
         w = np.asarray(level_weights, dtype=np.float64)
     except (TypeError, ValueError):
         raise TypeError("level_weights must be a sequence of finite numbers >= 0, got "
-                        f"{v._describe(level_weights)}") from None
+                        f"{v.describe(level_weights)}") from None
     if w.ndim != 1 or w.size == 0 or not np.all(np.isfinite(w)) or np.any(w < 0):
         raise ValueError("level_weights must be a non-empty sequence of finite numbers >= 0, "
                          f"got {level_weights!r}")
@@ -259,7 +259,7 @@ def tradeoff(image, proposal, alpha, level_weights=None, *, channel_axis=-1, pat
         if key in solve_options:
             raise TypeError(f"tradeoff sets {key} itself; do not pass it")
     I, _, _, _, _ = v.prepare_pair(image, proposal, alpha, channel_axis)
-    metrics._check_options(I.shape, patch_size, partial, None, min_size=metrics.SSIM_WINDOW,
+    v.check_metric_options(I.shape, patch_size, partial, None, min_size=metrics.SSIM_WINDOW,
                            name="image")
     metric_kw = dict(channel_axis=channel_axis, patch_size=patch_size, partial=partial)
     warm = resolve_method(solve_options.get("method", "auto"), I.shape[1] * I.shape[2]) == "mprgp"

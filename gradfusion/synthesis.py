@@ -129,7 +129,7 @@ def _check_options(boundary, regularizer, reg_weight, tol, maxiter, multiscale, 
     v.flag(multiscale, "multiscale")
     v.integer(min_size, "min_size", "an integer >= 2", lambda n: n >= 2)
     if callback is not None and not callable(callback):
-        raise TypeError(f"callback must be callable or None, got {v._describe(callback)}")
+        raise TypeError(f"callback must be callable or None, got {v.describe(callback)}")
     v.flag(progress, "progress")
 
 
@@ -391,7 +391,7 @@ def solve(image, proposal, alpha, *, channel_axis=-1, boundary=DEFAULT_BOUNDARY,
         _memory.parse_bytes(max_memory, "max_memory")
     if gradient_weight is not None and np.ndim(gradient_weight) == 0:
         raise TypeError("gradient_weight must be None or an array of the image's shape (or its "
-                        f"shape without the channel axis), got {v._describe(gradient_weight)}")
+                        f"shape without the channel axis), got {v.describe(gradient_weight)}")
     maps = {}
 
     def before_work(shape, dtype):

@@ -18,21 +18,8 @@ import pytest
 
 PACKAGE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "gradfusion")
 
-#: ``(module, reference)`` pairs still allowed, each with its reason (an empty table is the goal)
-ALLOWED = {
-    # the validation helpers' value formatter, used by every module's messages: _validation is
-    # the package's shared private checks module (renamed when the alpha-map work on it lands)
-    ("_memory.py", "from ._validation import _describe"),
-    ("evaluation.py", "v._describe"),
-    ("io.py", "v._describe"),
-    ("operators.py", "v._describe"),
-    ("poisson.py", "v._describe"),
-    ("sweep.py", "v._describe"),
-    ("synthesis.py", "v._describe"),
-    # the metrics' patch and normalisation checks, run before any work by evaluate and tradeoff
-    ("evaluation.py", "metrics._check_options"),
-    ("sweep.py", "metrics._check_options"),
-}
+#: ``(module, reference)`` pairs still allowed, each with its reason (none left: keep it so)
+ALLOWED = set()
 
 
 def _modules():
