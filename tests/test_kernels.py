@@ -466,6 +466,11 @@ def test_conjugate_direction_measures(dtype, shape):
 def test_gradient_and_dots(dtype, shape):
     rng = make_rng(43, shape, dtype)
     x, _, upper = box_state(rng, shape, dtype)
+    _check_gradient_and_dots(rng, shape, dtype, x, upper)
+
+
+def _check_gradient_and_dots(rng, shape, dtype, x, upper):
+    """``gradient_and_dots`` against its reference at ``x`` (per-channel or per-pixel bounds)."""
     ax, b, v = rand(rng, shape, dtype), rand(rng, shape, dtype), rand(rng, shape, dtype)
     eg, edots = ref.gradient_and_dots(ax, b, x, upper, v)
     g = np.empty_like(x)
@@ -474,6 +479,7 @@ def test_gradient_and_dots(dtype, shape):
     mag = float(np.sum(np.abs(x.astype(float)) * (np.abs(ax) + 2 * np.abs(b) + np.abs(v)))) + 1.0
     for a, e in zip(got, edots):
         assert_close_sum(a, e, dtype, mag)
+    return ax, b, v
 
 
 @dtype_param
@@ -789,14 +795,7 @@ def test_solver_kernels_with_a_bound_map(dtype, shape, shared):
     for a, e in zip(got, emeasures):
         assert_close_sum(a, e, dtype, mag_g + float(np.sum(np.abs(p))))
 
-    ax, b, v = rand(rng, shape, dtype), rand(rng, shape, dtype), rand(rng, shape, dtype)
-    eg, edots = ref.gradient_and_dots(ax, b, x, upper, v)
-    gk = np.empty_like(x)
-    got = kern.gradient_and_dots(ax, b, x, upper, v, gk)
-    assert_close(gk, eg, dtype, 2.0)
-    mag = float(np.sum(np.abs(x.astype(float)) * (np.abs(ax) + 2 * np.abs(b) + np.abs(v)))) + 1.0
-    for a, e in zip(got, edots):
-        assert_close_sum(a, e, dtype, mag)
+    ax, b, v = _check_gradient_and_dots(rng, shape, dtype, x, upper)
 
     ap = rand(rng, shape, dtype)
     esaved, ex, eg, eclips = ref.project_step_update(x, g, p, ap, upper, 0.75)
