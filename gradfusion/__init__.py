@@ -23,7 +23,7 @@ from .objective import gradient_error, paper_loss  # noqa: E402
 from .operators import DifferenceFilter, ForwardDifference, SobelGradient  # noqa: E402
 from .poisson import BlendResult  # noqa: E402
 from .synthesis import (DEFAULT_BOUNDARY, DEFAULT_LEVEL_WEIGHT, DEFAULT_REG_WEIGHT,  # noqa: E402
-                        LEVEL_WEIGHTS, SolveResult, solve)
+                        LEVEL_WEIGHTS, SolveResult, SynthesisResult, solve)
 from .sweep import DEFAULT_LEVEL_WEIGHTS, Tradeoff, tradeoff  # noqa: E402
 from . import video  # noqa: E402
 from .video import FrameResult, solve_sequence  # noqa: E402
@@ -33,6 +33,7 @@ __version__ = "0.1.0"
 __all__ = [
     "solve",
     "SolveResult",
+    "SynthesisResult",
     "solve_many",
     "PairResult",
     "DaskUnavailableError",

@@ -6,16 +6,127 @@ import numba as nb
 import numpy as np
 
 from . import _validation as v
+from ._deprecation import REMOVAL
 from ._jit import jit
-from ._problem import BOUNDARY_MODES, DEFAULT_BOUNDARY, ResidualProblem, round_down
+from ._problem import DEFAULT_BOUNDARY, round_down
 from .metrics import minmax_normalize
-from .synthesis import DEFAULT_LEVEL_WEIGHT, DEFAULT_REG_WEIGHT, LEVEL_WEIGHTS, SolveResult
+from .synthesis import (DEFAULT_LEVEL_WEIGHT, DEFAULT_REG_WEIGHT, SynthesisResult,
+                        check_gradient_weight, check_level_weight, check_objective_options,
+                        objective_problem, result_fields)
 
 __all__ = ["heuristic", "stay_positive", "stay_positive_pixels", "stay_positive_loss",
-           "STAY_POSITIVE_PENALTY"]
+           "BaselineResult", "StayPositiveResult", "STAY_POSITIVE_PENALTY"]
+
+_RETIRED = ("baseline results no longer carry {name} (a field of gradfusion.solve's solver, "
+            "meaningless for a baseline: it was {value}); it will be removed in " + REMOVAL)
 
 
-def heuristic(image, proposal, alpha, *, channel_axis=-1, boundary=DEFAULT_BOUNDARY):
+class BaselineResult(SynthesisResult):
+    """Result of a baseline (:func:`heuristic`): :class:`~gradfusion.SynthesisResult`'s fields.
+
+    Attributes
+    ----------
+    output, residual, x, bare_objective, regularization, level_error, time
+        As in :class:`~gradfusion.SynthesisResult`, at the baseline's residual.
+    fun : float
+        :func:`gradfusion.solve`'s objective at the baseline's output, with
+        the objective options given to the baseline (``boundary``,
+        ``regularizer``, ``reg_weight``, ``level_weight``,
+        ``gradient_weight``; solve's defaults otherwise). The baseline does
+        not minimise it: it is reported so that ``fun`` compares with a
+        solve's ``fun`` of the same options (a baseline's own loss is
+        ``loss``).
+    success, status, message
+        True, 0 and how the residual was found.
+    nit : int
+        Iterations of the baseline's own search (0 for a closed form).
+    nfev : int
+        Evaluations of the baseline's own loss (0 for a closed form).
+
+    Notes
+    -----
+    ``gap``, ``optimality`` and ``nmatvec``, which baselines used to carry as
+    NaN, NaN and 0 (they are :class:`~gradfusion.SolveResult`'s solver
+    fields), still read as those values with a ``FutureWarning`` until
+    gradfusion 0.2.
+    """
+
+    _deprecated = {
+        "gap": (None, np.nan, _RETIRED.format(name="gap", value="NaN")),
+        "optimality": (None, np.nan, _RETIRED.format(name="optimality", value="NaN")),
+        "nmatvec": (None, 0, _RETIRED.format(name="nmatvec", value="0")),
+    }
+
+
+class StayPositiveResult(BaselineResult):
+    """Result of :func:`stay_positive` and :func:`stay_positive_pixels`.
+
+    Attributes
+    ----------
+    output, residual, x, fun, bare_objective, regularization, level_error, time
+        As in :class:`BaselineResult`: ``fun`` is :func:`gradfusion.solve`'s
+        objective at the output, not the StayPositive loss (``loss``).
+    success, status, message, nit, nfev
+        As in :class:`BaselineResult`.
+    loss : float
+        The StayPositive loss that the method minimises,
+        ``fidelity + penalty * violation`` (:func:`stay_positive_loss` of
+        the unclipped residual ``a P + b`` for :func:`stay_positive`, of
+        ``residual`` for :func:`stay_positive_pixels`).
+    fidelity, violation : float
+        The two terms of ``loss``: the mean absolute difference of the
+        min-max normalised proposal and output, and the mean bound violation.
+    params : ndarray
+        :func:`stay_positive` only: ``(a, b)``, or ``(C, 2)`` with
+        ``per_channel``.
+    lower_bound, loss_gap : float
+        :func:`stay_positive_pixels` only: a proven lower bound on the
+        minimal loss and ``loss - lower_bound``.
+
+    Notes
+    -----
+    Until gradfusion 0.2, reading ``result.fun`` issues a ``FutureWarning``
+    (it used to be the StayPositive loss, now ``loss``; ``result["fun"]``
+    does not warn), and ``result.gap`` returns ``loss_gap`` with one
+    (``gap`` is :class:`~gradfusion.SolveResult`'s relative objective gap).
+    """
+
+    _deprecated = {
+        **BaselineResult._deprecated,
+        "fun": ("fun", None,
+                "StayPositive results' fun is now gradfusion.solve's objective at the output, "
+                "as in every result; the StayPositive loss it used to hold is loss (this "
+                f"warning will be removed in {REMOVAL}; result['fun'] does not warn)"),
+        "gap": ("loss_gap", np.nan,
+                "stay_positive_pixels' gap is renamed loss_gap (gap is solve's relative "
+                f"objective gap; gap will be removed in {REMOVAL})"),
+    }
+
+
+#: the objective options of the baselines' keyword arguments, documented once
+_OBJECTIVE_DOC = """boundary : {"reflect", "zero"}, optional
+    regularizer : {"nyquist", "gradient"} or None, optional
+    reg_weight : float, optional
+    level_weight : float, str or array, optional
+    gradient_weight : array, optional
+        The options of :func:`gradfusion.solve`'s objective, with its defaults:
+        they only set the objective reported in ``fun`` and its terms
+        (``bare_objective``, ``regularization``, ``level_error``), so that
+        the result compares with a solve of the same options."""
+
+
+def _check_objective(boundary, regularizer, reg_weight, level_weight, gradient_weight):
+    """Validate the objective options before any work (as solve does)."""
+    check_objective_options(boundary, regularizer, reg_weight)
+    check_level_weight(level_weight)
+    check_gradient_weight(gradient_weight)
+    return dict(boundary=boundary, regularizer=regularizer, reg_weight=reg_weight,
+                level_weight=level_weight, gradient_weight=gradient_weight)
+
+
+def heuristic(image, proposal, alpha, *, channel_axis=-1, boundary=DEFAULT_BOUNDARY,
+              regularizer="nyquist", reg_weight=DEFAULT_REG_WEIGHT,
+              level_weight=DEFAULT_LEVEL_WEIGHT, gradient_weight=None):
     r"""The heuristic clip: display whatever of the proposal the optics allow.
 
     Parameters
@@ -27,17 +138,15 @@ def heuristic(image, proposal, alpha, *, channel_axis=-1, boundary=DEFAULT_BOUND
         :func:`gradfusion.solve`; the clip is then ``clip(P - alpha I, 0,
         1 - alpha)`` pixel by pixel.
     channel_axis : int or None, optional
-    boundary : {"reflect", "zero"}, optional
-        Only used to report the objective's terms (default: solve's,
-        reflected borders).
+    {objective}
 
     Returns
     -------
-    result : SolveResult
+    result : BaselineResult
         ``residual = clip(P - alpha I, 0, 1 - alpha)``, ``nit = 0``; ``fun``,
         ``bare_objective``, ``regularization`` and ``level_error`` are the
-        terms of :func:`gradfusion.solve`'s default objective at that
-        residual, so the two compare directly.
+        terms of :func:`gradfusion.solve`'s objective (with these options) at
+        that residual, so the two compare directly.
 
     Notes
     -----
@@ -52,18 +161,15 @@ def heuristic(image, proposal, alpha, *, channel_axis=-1, boundary=DEFAULT_BOUND
     0.35
     """
     t0 = time.perf_counter()
-    _check_boundary(boundary)
+    objective = _check_objective(boundary, regularizer, reg_weight, level_weight, gradient_weight)
     I, P, a, axis, _ = v.prepare_pair(image, proposal, alpha, channel_axis)
-    problem = _default_problem(I, P, a, boundary)
+    problem = objective_problem(I, P, a, axis, **objective)
     R = problem.heuristic()
-    fun, bare, reg, level_error = problem.terms(R)
-    O = problem.alpha_field * I + R
-    return SolveResult(
-        output=v.channels_last(O, axis), residual=v.channels_last(R, axis),
-        x=v.channels_last(R, axis), fun=fun, bare_objective=bare, regularization=reg,
-        level_error=level_error, optimality=np.nan, gap=np.nan, nit=0, nmatvec=0, success=True,
-        status=0,
-        message="closed form", time=time.perf_counter() - t0)
+    return BaselineResult(**result_fields(problem, R, axis), nit=0, nfev=0, success=True,
+                          status=0, message="closed form", time=time.perf_counter() - t0)
+
+
+heuristic.__doc__ = heuristic.__doc__.replace("{objective}", _OBJECTIVE_DOC)
 
 
 # --------------------------------------------------------------------------- StayPositive
@@ -234,22 +340,10 @@ def _search_2d(fun_grid, fun, a_max, s_max, med, upper, n_grid, n_starts=5):
     return best[1], best[2], best[0], nit
 
 
-def _default_problem(I, P, a, boundary):
-    """The problem of ``solve``'s default call, to report a baseline's terms in its units."""
-    return ResidualProblem(I, P, a, boundary=boundary, reg_weight=DEFAULT_REG_WEIGHT,
-                           level_weight=LEVEL_WEIGHTS[DEFAULT_LEVEL_WEIGHT])
-
-
-def _baseline_result(I, P, a, R, axis, boundary, t0, **extra):
-    problem = _default_problem(I, P, a, boundary)
-    _, bare, reg, level_error = problem.terms(R)
-    O = problem.alpha_field * I + R
-    return SolveResult(
-        output=v.channels_last(O, axis), residual=v.channels_last(R, axis),
-        x=v.channels_last(R, axis), bare_objective=bare, regularization=reg,
-        level_error=level_error, optimality=np.nan, nmatvec=0, success=True, status=0,
-        time=time.perf_counter() - t0,
-        **extra)
+def _baseline_result(I, P, a, R, axis, objective, t0, **extra):
+    problem = objective_problem(I, P, a, axis, **objective)
+    return StayPositiveResult(**result_fields(problem, R, axis), success=True, status=0,
+                              **extra, time=time.perf_counter() - t0)
 
 
 def _cast_residual(R, upper, dtype):
@@ -261,10 +355,6 @@ def _cast_residual(R, upper, dtype):
 def _check_penalty(penalty):
     return v.real(penalty, "penalty", "a finite number >= 0",
                   lambda x: np.isfinite(x) and x >= 0)
-
-
-def _check_boundary(boundary):
-    v.choice(boundary, "boundary", sorted(BOUNDARY_MODES))
 
 
 def stay_positive_loss(image, proposal, residual, alpha, *, channel_axis=-1,
@@ -324,7 +414,9 @@ def stay_positive_loss(image, proposal, residual, alpha, *, channel_axis=-1,
 
 
 def stay_positive(image, proposal, alpha, *, channel_axis=-1, per_channel=False,
-                  penalty=STAY_POSITIVE_PENALTY, grid=64, boundary=DEFAULT_BOUNDARY):
+                  penalty=STAY_POSITIVE_PENALTY, grid=64, boundary=DEFAULT_BOUNDARY,
+                  regularizer="nyquist", reg_weight=DEFAULT_REG_WEIGHT,
+                  level_weight=DEFAULT_LEVEL_WEIGHT, gradient_weight=None):
     r"""StayPositive with two global parameters: the residual ``R = a P + b``, globally optimal.
 
     Parameters
@@ -342,20 +434,19 @@ def stay_positive(image, proposal, alpha, *, channel_axis=-1, per_channel=False,
         Weight of the bound-violation term (10).
     grid : int, optional
         Points per axis of the global grid search (default 64).
-    boundary : {"reflect", "zero"}, optional
-        Only used to report ``bare_objective`` (default: solve's, reflected
-        borders).
+    {objective}
 
     Returns
     -------
-    result : SolveResult
-        The fields of :func:`gradfusion.solve` (``output``, ``residual`` =
-        ``clip(a P + b, 0, 1 - alpha)``, ``x``, ``fun``, ``bare_objective``,
-        ``regularization``, ``level_error``, ``optimality`` nan, ``nit``, ``nmatvec`` 0,
-        ``success``, ``status``, ``message``, ``time``) plus ``params``
-        (``(a, b)``, or ``(C, 2)`` with ``per_channel``), ``fidelity`` and
-        ``violation`` (the two terms of ``fun = fidelity + penalty *
-        violation``) and ``nfev`` (loss evaluations).
+    result : StayPositiveResult
+        :class:`~gradfusion.SynthesisResult`'s fields (``output``,
+        ``residual`` = ``clip(a P + b, 0, 1 - alpha)``, ``x``, ``fun`` (solve's
+        objective at the output), ``bare_objective``, ``regularization``,
+        ``level_error``, ``success``, ``status``, ``message``, ``time``) plus
+        ``loss`` (the minimised StayPositive loss), ``params`` (``(a, b)``, or
+        ``(C, 2)`` with ``per_channel``), ``fidelity`` and ``violation`` (the
+        two terms of ``loss = fidelity + penalty * violation``), ``nit`` and
+        ``nfev`` (loss evaluations).
 
     Notes
     -----
@@ -402,8 +493,8 @@ def stay_positive(image, proposal, alpha, *, channel_axis=-1, per_channel=False,
     >>> rng = np.random.default_rng(0)
     >>> I = rng.random((16, 16, 3)); P = rng.random((16, 16, 3))
     >>> res = stay_positive(I, P, 0.7)
-    >>> res.params.shape, bool(abs(res.fun - stay_positive_loss(I, P, res.params[0] * P
-    ...                                                          + res.params[1], 0.7)) < 1e-12)
+    >>> res.params.shape, bool(abs(res.loss - stay_positive_loss(I, P, res.params[0] * P
+    ...                                                           + res.params[1], 0.7)) < 1e-12)
     ((2,), True)
     """
     t0 = time.perf_counter()
@@ -412,7 +503,7 @@ def stay_positive(image, proposal, alpha, *, channel_axis=-1, per_channel=False,
         raise ValueError("penalty must be > 0 for the 2-parameter search (it bounds the "
                          f"domain), got {penalty!r}")
     v.integer(grid, "grid", "an integer >= 3", lambda n: n >= 3)
-    _check_boundary(boundary)
+    objective = _check_objective(boundary, regularizer, reg_weight, level_weight, gradient_weight)
     I, P, a, axis, dtype = v.prepare_pair(image, proposal, alpha, channel_axis, maps=False,
                                           what="baselines.stay_positive")
     I64, P64 = I.astype(np.float64), P.astype(np.float64)
@@ -462,8 +553,8 @@ def stay_positive(image, proposal, alpha, *, channel_axis=-1, per_channel=False,
     R = _cast_residual(Rraw, u, np.dtype(dtype))
     params = np.array([ga, gb]) if shared else np.stack([A, B], axis=1)
     return _baseline_result(
-        I, P, a, R, axis, boundary, t0, params=params, fun=float(loss), fidelity=float(fid),
-        violation=float(viol), nit=nit, nfev=prob.nfev,
+        I, P, a, R, axis, objective, t0, loss=float(loss), fidelity=float(fid),
+        violation=float(viol), params=params, nit=nit, nfev=prob.nfev,
         message=("global grid search and local refinement of (a, b)" if shared else
                  "per-channel block coordinate descent from the shared optimum"))
 
@@ -488,8 +579,10 @@ def _pixels_phi(sigma, lo, hi, t, bounds):
     return g, mu
 
 
-def stay_positive_pixels(image, proposal, alpha, *, channel_axis=-1, boundary=DEFAULT_BOUNDARY,
-                         xtol=1e-13):
+def stay_positive_pixels(image, proposal, alpha, *, channel_axis=-1, xtol=1e-13,
+                         boundary=DEFAULT_BOUNDARY, regularizer="nyquist",
+                         reg_weight=DEFAULT_REG_WEIGHT, level_weight=DEFAULT_LEVEL_WEIGHT,
+                         gradient_weight=None):
     r"""StayPositive with a free residual per pixel, solved to its global optimum.
 
     Parameters
@@ -498,19 +591,19 @@ def stay_positive_pixels(image, proposal, alpha, *, channel_axis=-1, boundary=DE
     alpha : float or sequence of float
         A scalar or one per channel (an alpha map is refused: a ValueError).
     channel_axis : int or None, optional
-    boundary : {"reflect", "zero"}, optional
-        Only used to report ``bare_objective`` (default: solve's, reflected
-        borders).
     xtol : float, optional
         Relative width at which the 1-D search over the normalisation scale
         stops.
+    {objective}
 
     Returns
     -------
-    result : SolveResult
-        The fields of :func:`gradfusion.solve`, plus ``fidelity``,
-        ``violation`` (0: the answer is feasible), ``lower_bound`` (a proven
-        lower bound on the loss), ``gap = fun - lower_bound`` and ``nfev``.
+    result : StayPositiveResult
+        :class:`~gradfusion.SynthesisResult`'s fields (``fun`` is solve's
+        objective at the output), plus ``loss`` (the minimised StayPositive
+        loss), ``fidelity``, ``violation`` (0: the answer is feasible),
+        ``lower_bound`` (a proven lower bound on the loss), ``loss_gap =
+        loss - lower_bound``, ``nit`` and ``nfev``.
 
     Notes
     -----
@@ -534,7 +627,7 @@ def stay_positive_pixels(image, proposal, alpha, *, channel_axis=-1, boundary=DE
       relaxed minimum (``/ n``) is a lower bound on the true optimum.
     * The relaxation does not insist that some pixel *equals* ``m`` and one
       ``M``; forcing the cheapest pixel of each onto them costs at most
-      ``2 / n``. That is the answer; ``gap`` reports the distance to the
+      ``2 / n``. That is the answer; ``loss_gap`` reports the distance to the
       bound (at most ``2 / n`` plus the search tolerance). A constant
       output (``N(O) = 0``, loss ``mean t``) is also considered when the
       intervals share a point.
@@ -546,13 +639,13 @@ def stay_positive_pixels(image, proposal, alpha, *, channel_axis=-1, boundary=DE
     >>> rng = np.random.default_rng(0)
     >>> I = rng.random((16, 16, 3)); P = rng.random((16, 16, 3))
     >>> res = stay_positive_pixels(I, P, 0.7)
-    >>> bool(abs(res.fun - stay_positive_loss(I, P, res.residual, 0.7)) < 1e-12)
+    >>> bool(abs(res.loss - stay_positive_loss(I, P, res.residual, 0.7)) < 1e-12)
     True
-    >>> bool(0 <= res.gap <= 2 / I.size + 1e-9)
+    >>> bool(0 <= res.loss_gap <= 2 / I.size + 1e-9)
     True
     """
     t0 = time.perf_counter()
-    _check_boundary(boundary)
+    objective = _check_objective(boundary, regularizer, reg_weight, level_weight, gradient_weight)
     v.real(xtol, "xtol", "a number in (0, 1)", lambda x: 0 < x < 1)
     I, P, a, axis, dtype = v.prepare_pair(image, proposal, alpha, channel_axis, maps=False,
                                           what="baselines.stay_positive_pixels")
@@ -634,7 +727,11 @@ def stay_positive_pixels(image, proposal, alpha, *, channel_axis=-1, boundary=DE
     fid = stay_positive_loss(v.channels_last(I, axis), v.channels_last(P, axis),
                              v.channels_last(R, axis), alpha, channel_axis=channel_axis)
     return _baseline_result(
-        I, P, a, R, axis, boundary, t0, fun=fid, fidelity=fid, violation=0.0,
-        lower_bound=lower, gap=fid - lower, nit=nit, nfev=nfev,
+        I, P, a, R, axis, objective, t0, loss=fid, fidelity=fid, violation=0.0,
+        lower_bound=lower, loss_gap=fid - lower, nit=nit, nfev=nfev,
         message="exact per-pixel solution for the optimal normalisation (convex relaxation "
                 "in (min O, max O) solved by median + golden section)")
+
+
+stay_positive.__doc__ = stay_positive.__doc__.replace("{objective}", _OBJECTIVE_DOC)
+stay_positive_pixels.__doc__ = stay_positive_pixels.__doc__.replace("{objective}", _OBJECTIVE_DOC)

@@ -285,13 +285,13 @@ def tradeoff(image, proposal, alpha, level_weights=None, *, channel_axis=-1, pat
             "psnr": metrics.psnr(proposal, O, **metric_kw),
             "ssim": metrics.ssim(proposal, O, **metric_kw),
             "gmsd": metrics.gmsd(proposal, O, **metric_kw),
-            "bare_objective": gradient_error(O, proposal, channel_axis=channel_axis,
+            "bare_objective": gradient_error(proposal, O, channel_axis=channel_axis,
                                              boundary=boundary),
             "regularization": float(res.regularization),
             "level_error": float(res.level_error),
             "stripe_share": metrics.stripe_share(O, channel_axis=channel_axis),
             "nit": int(res.nit),
-            "nmatvec": int(res.nmatvec),
+            "nmatvec": int(res.get("nmatvec", 0)),         # 0 for the clip (no products)
             "time": float(res.time),
         })
         outputs.append(O)

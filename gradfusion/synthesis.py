@@ -8,10 +8,11 @@ from scipy.optimize import OptimizeResult
 
 from . import _memory, _threads
 from . import _validation as v
+from ._deprecation import Result
 from ._problem import BOUNDARY_MODES, DEFAULT_BOUNDARY, REGULARIZER_TAPS, ResidualProblem
 from ._solvers import METHODS, STATUS_MESSAGES, coarse_to_fine, resolve_method
 
-__all__ = ["solve", "SolveResult", "DEFAULT_BOUNDARY", "DEFAULT_LEVEL_WEIGHT",
+__all__ = ["solve", "SolveResult", "SynthesisResult", "DEFAULT_BOUNDARY", "DEFAULT_LEVEL_WEIGHT",
            "DEFAULT_REG_WEIGHT", "LEVEL_WEIGHTS"]
 
 #: default weight of the Nyquist regulariser relative to the Sobel term
@@ -31,31 +32,67 @@ UNDETERMINED_LEVEL = (
 DEFAULT_LEVEL_WEIGHT = "perceptual"
 
 
-class SolveResult(OptimizeResult):
-    """Result of :func:`gradfusion.solve` (a dict with attribute access).
+class SynthesisResult(Result):
+    """Base result of every method that makes an image for the display (a dict with attribute access).
+
+    :class:`SolveResult` (:func:`solve`), the baselines'
+    :class:`~gradfusion.baselines.BaselineResult` and the frames of
+    :func:`~gradfusion.solve_sequence` (:class:`~gradfusion.video.FrameResult`)
+    extend it; each field below means the same in all of them, so that their
+    results compare field by field (the table of fields per function is in
+    :doc:`/results`).
 
     Attributes
     ----------
     output : ndarray
-        The displayed-plus-transmitted image ``O = alpha * I + R``, in the
-        layout and dtype of the inputs.
+        What the viewer sees, ``O = alpha * I + R``, in the layout and dtype
+        of the inputs.
     residual : ndarray
         The residual ``R`` to display, ``0 <= R <= 1 - alpha``.
     x : ndarray
         Alias of ``residual`` (the optimisation variable), as in SciPy.
     fun : float
-        The minimised objective: bare objective (weighted by
+        The objective that :func:`solve` minimises, with the objective
+        options of the call (``boundary``, ``regularizer``, ``reg_weight``,
+        ``level_weight``, ``gradient_weight``; :func:`solve`'s defaults when
+        not given), at ``residual``: bare objective (weighted by
         ``gradient_weight`` when one is given) + ``reg_weight`` x
-        regularization + ``mean(level_weight * (O - P)^2)``.
+        ``regularization`` + ``mean(level_weight * (O - P)^2)``. For a
+        baseline it is that objective evaluated at the baseline's output (the
+        baseline does not minimise it): the same number as for a solve with
+        the same options, so the two compare directly.
     bare_objective : float
         The authors' ``recon`` term: mean over pixels and gradient maps of
-        ``(Sobel(O) - Sobel(P))^2``.
+        ``(Sobel(O) - Sobel(P))^2`` (unweighted), which is
+        :func:`~gradfusion.gradient_error` of ``(P, O)`` with ``boundary``.
     regularization : float
-        Mean of the squared regulariser differences of ``O - P`` (unweighted).
+        Mean of the squared regulariser differences of ``O - P``
+        (unweighted, over the ``2 C H W`` Sobel entries; 0 when
+        ``regularizer=None`` or ``reg_weight=0``).
     level_error : float
         ``mean((O - P)^2)`` over pixels and channels (unweighted): the level
         term's error, reported whatever ``level_weight`` is (the proposal's
         PSNR is ``-10 log10(level_error)``).
+    success : bool
+        Whether the method reached what it aims at (:func:`solve`: its
+        tolerance; a baseline: its own optimum).
+    status : int
+        0 success; other values are the method's own (see its result class).
+    message : str
+        Description of ``status``.
+    time : float
+        Wall-clock seconds of the call that produced the result (validation
+        included).
+    """
+
+
+class SolveResult(SynthesisResult):
+    """Result of :func:`gradfusion.solve`: :class:`SynthesisResult`'s fields and the solver's.
+
+    Attributes
+    ----------
+    output, residual, x, fun, bare_objective, regularization, level_error, time
+        As in :class:`SynthesisResult`; ``fun`` is the minimised objective.
     gap : float
         Estimated relative optimality gap ``(fun - fun*) / fun`` of the returned
         residual (``fun*`` the optimum): the quantity the solve stopped on
@@ -96,8 +133,6 @@ class SolveResult(OptimizeResult):
         0 converged, 1 iteration limit, 2 stopped by the callback.
     message : str
         Description of ``status``.
-    time : float
-        Wall-clock seconds spent in :func:`solve` (validation included).
     """
 
 
@@ -115,14 +150,72 @@ def check_level_weight(level_weight):
                   lambda w: np.isfinite(w) and w >= 0)
 
 
-def _check_options(boundary, regularizer, reg_weight, tol, maxiter, multiscale, min_size,
-                   callback, progress, method):
+def check_objective_options(boundary, regularizer, reg_weight):
+    """Validate the objective's ``boundary``, ``regularizer`` and ``reg_weight``."""
     v.choice(boundary, "boundary", sorted(BOUNDARY_MODES))
-    v.choice(method, "method", list(METHODS))
     if regularizer is not None:
         v.choice(regularizer, "regularizer", sorted(REGULARIZER_TAPS), " or None")
     v.real(reg_weight, "reg_weight", "a finite number >= 0",
            lambda w: np.isfinite(w) and w >= 0)
+
+
+def check_gradient_weight(gradient_weight):
+    """Refuse a scalar ``gradient_weight`` (a map or None only)."""
+    if gradient_weight is not None and np.ndim(gradient_weight) == 0:
+        raise TypeError("gradient_weight must be None or an array of the image's shape (or its "
+                        f"shape without the channel axis), got {v.describe(gradient_weight)}")
+
+
+def objective_maps(level_weight, gradient_weight, image_shape, channel_axis, dtype):
+    """The validated level- and gradient-weight maps, channels first (``{}`` for none).
+
+    ``level_weight`` is an array here or a number (then no map); ``image_shape`` is the
+    shape of the (broadcast) image in the caller's layout.
+    """
+    maps = {}
+    if check_level_weight(level_weight) is None:
+        maps["level"] = v.pixel_map(level_weight, "level_weight", image_shape, channel_axis,
+                                    dtype)
+    if gradient_weight is not None:
+        maps["gradient"] = v.pixel_map(gradient_weight, "gradient_weight", image_shape,
+                                       channel_axis, dtype, scalar=False)
+    return maps
+
+
+def objective_problem(I, P, a, axis, *, boundary=DEFAULT_BOUNDARY, regularizer="nyquist",
+                      reg_weight=DEFAULT_REG_WEIGHT, level_weight=DEFAULT_LEVEL_WEIGHT,
+                      gradient_weight=None):
+    """The full-resolution problem of :func:`solve`'s objective with these options.
+
+    ``I``, ``P``, ``a`` and ``axis`` are :func:`gradfusion._validation.prepare_pair`'s; the
+    options are validated here (as :func:`solve` does). For the baselines, whose results
+    report this objective's terms at their own residual.
+    """
+    check_objective_options(boundary, regularizer, reg_weight)
+    lam = check_level_weight(level_weight)
+    check_gradient_weight(gradient_weight)
+    shape = I.shape[1:] if axis is None else np.moveaxis(
+        np.broadcast_to(False, I.shape), 0, axis).shape
+    maps = objective_maps(level_weight, gradient_weight, shape, axis, I.dtype)
+    return ResidualProblem(I, P, a, boundary=boundary, regularizer=regularizer,
+                           reg_weight=reg_weight, level_weight=maps.get("level", lam),
+                           gradient_weight=maps.get("gradient"))
+
+
+def result_fields(problem, R, axis):
+    """:class:`SynthesisResult`'s image and objective fields of the residual ``R`` (channels
+    first, inside the bounds) of ``problem``, in the layout of the inputs."""
+    fun, bare, reg, level_error = problem.terms(R)
+    O = problem.alpha_field * problem.image + R
+    residual = v.channels_last(R, axis)
+    return dict(output=v.channels_last(O, axis), residual=residual, x=residual, fun=fun,
+                bare_objective=bare, regularization=reg, level_error=level_error)
+
+
+def _check_options(boundary, regularizer, reg_weight, tol, maxiter, multiscale, min_size,
+                   callback, progress, method):
+    check_objective_options(boundary, regularizer, reg_weight)
+    v.choice(method, "method", list(METHODS))
     if tol is not None:
         v.real(tol, "tol", "a positive number or None", lambda t: t > 0)
     v.integer(maxiter, "maxiter", "a non-negative integer", lambda n: n >= 0)
@@ -389,20 +482,14 @@ def solve(image, proposal, alpha, *, channel_axis=-1, boundary=DEFAULT_BOUNDARY,
         warnings.warn(UNDETERMINED_LEVEL, UserWarning, stacklevel=2)
     if max_memory is not None:
         _memory.parse_bytes(max_memory, "max_memory")
-    if gradient_weight is not None and np.ndim(gradient_weight) == 0:
-        raise TypeError("gradient_weight must be None or an array of the image's shape (or its "
-                        f"shape without the channel axis), got {v.describe(gradient_weight)}")
+    check_gradient_weight(gradient_weight)
     maps = {}
 
     def before_work(shape, dtype):
         if x0 is not None:
             v.check_like_image(x0, "x0", image)
-        if lam is None:
-            maps["level"] = v.pixel_map(level_weight, "level_weight", np.shape(image),
-                                        channel_axis, dtype)
-        if gradient_weight is not None:
-            maps["gradient"] = v.pixel_map(gradient_weight, "gradient_weight", np.shape(image),
-                                           channel_axis, dtype, scalar=False)
+        maps.update(objective_maps(level_weight, gradient_weight, np.shape(image),
+                                   channel_axis, dtype))
         # a gradient weight also takes three image-sized scratch arrays per product
         scratch = int(np.prod(shape)) if gradient_weight is not None else 0
         # an alpha map (validated by now) is held in float64 and, as alpha and bounds, in
@@ -466,16 +553,8 @@ def _warm_start(x0, image, channel_axis, dtype):
 def _result(problem, state, levels, axis, t_start, method):
     R = state.x
     np.clip(R, 0.0, problem.upper_field, out=R)  # remove rounding excursions
-    fun, bare, reg, level_error = problem.terms(R)
-    O = problem.alpha_field * problem.image + R
     return SolveResult(
-        output=v.channels_last(O, axis),
-        residual=v.channels_last(R, axis),
-        x=v.channels_last(R, axis),
-        fun=fun,
-        bare_objective=bare,
-        regularization=reg,
-        level_error=level_error,
+        **result_fields(problem, R, axis),
         optimality=state.optimality,
         gap=state.gap,
         nit=state.nit,

@@ -295,7 +295,7 @@ def test_solve_many_with_a_map():
 def test_stay_positive_refuses_a_map(function):
     """Refused before any work; a constant map is a scalar alpha and is accepted."""
     I, P = _pair((10, 12, 3), seed=33)
-    assert function(I, P, np.full((10, 12), 0.7)).fun == function(I, P, 0.7).fun
+    assert function(I, P, np.full((10, 12), 0.7)).loss == function(I, P, 0.7).loss
     I, P = _pair((10, 12, 3), seed=33)
     with pytest.raises(ValueError, match=r"takes a scalar alpha or one per channel, not an "
                                          r"alpha map \(got alpha of shape \(10, 12\)\)"):
@@ -309,7 +309,7 @@ def test_paper_loss_takes_a_map():
     alpha = _alpha_map((14, 12), seed=35)
     R = baselines.heuristic(I, P, alpha).residual
     inside = gradfusion.paper_loss(I, P, R, alpha)
-    assert inside == pytest.approx(gradfusion.gradient_error(alpha * I + R, P,
+    assert inside == pytest.approx(gradfusion.gradient_error(P, alpha * I + R,
                                                              boundary="zero"), rel=1e-12)
     assert gradfusion.paper_loss(I, P, R + 0.5, alpha) > inside
 

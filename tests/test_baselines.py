@@ -130,8 +130,8 @@ def test_two_param_fun_is_the_loss_of_its_params(shape, dtype):
         If, Pf = I.astype(np.float64), P.astype(np.float64)
     res = stay_positive(I, P, 0.7, grid=24)
     a, b = res.params
-    assert res.fun == pytest.approx(_direct_loss(If, Pf, a * Pf + b, 0.7), rel=1e-9)
-    assert res.fun == pytest.approx(res.fidelity + PENALTY * res.violation, rel=1e-12)
+    assert res.loss == pytest.approx(_direct_loss(If, Pf, a * Pf + b, 0.7), rel=1e-9)
+    assert res.loss == pytest.approx(res.fidelity + PENALTY * res.violation, rel=1e-12)
     np.testing.assert_allclose(res.residual, np.clip(a * Pf + b, 0, 0.3), atol=1e-6)
     assert res.output.dtype == (np.float32 if dtype == np.float32 else np.float64)
 
@@ -146,7 +146,7 @@ def test_two_param_is_global_on_a_dense_grid(seed):
     best = np.inf
     for a in a_grid:
         best = min(best, float(_affine_losses(I, P, 0.7, np.full_like(b_grid, a), b_grid).min()))
-    assert res.fun <= best + 1e-12
+    assert res.loss <= best + 1e-12
     # and the box of the grid contains the answer's own domain
     assert abs(res.params[0]) < 3.0 and abs(res.params[1]) < 2.0
 
@@ -164,27 +164,27 @@ def test_two_param_beats_adam():
         return np.array([np.sum(g * P), np.sum(g)])
 
     adam = _adam(grad, loss, [1.0, 0.0], 1e-3, 1000)
-    assert res.fun <= adam + 1e-12
+    assert res.loss <= adam + 1e-12
 
 
 def test_two_param_per_alpha_channel_and_per_channel_option():
     I, P = _pair((10, 10, 3), seed=10)
     alpha = np.array([0.6, 0.7, 0.8])
     shared = stay_positive(I, P, alpha, grid=32)
-    assert shared.fun == pytest.approx(
+    assert shared.loss == pytest.approx(
         _direct_loss(I, P, shared.params[0] * P + shared.params[1], alpha), rel=1e-10)
     per = stay_positive(I, P, alpha, per_channel=True, grid=32)
     assert per.params.shape == (3, 2)
     R = per.params[:, 0] * P + per.params[:, 1]
-    assert per.fun == pytest.approx(_direct_loss(I, P, R, alpha), rel=1e-10)
-    assert per.fun <= shared.fun + 1e-12
+    assert per.loss == pytest.approx(_direct_loss(I, P, R, alpha), rel=1e-10)
+    assert per.loss <= shared.loss + 1e-12
 
 
 def test_two_param_constant_proposal():
     I = np.random.default_rng(11).random((6, 6))
     P = np.full((6, 6), 0.4)
     res = stay_positive(I, P, 0.7, grid=16)
-    assert res.fun == pytest.approx(_direct_loss(I, P, res.params[0] * P + res.params[1], 0.7))
+    assert res.loss == pytest.approx(_direct_loss(I, P, res.params[0] * P + res.params[1], 0.7))
     assert res.violation == 0.0
 
 
@@ -197,10 +197,10 @@ def test_pixels_fun_is_the_direct_loss_and_within_its_bound(shape, dtype):
     I, P = _pair(shape, seed=12, dtype=dtype)
     res = stay_positive_pixels(I, P, 0.7)
     assert np.all(res.residual >= 0) and np.all(res.residual <= np.float32(0.3) + 1e-7)
-    assert res.fun == pytest.approx(_direct_loss(I, P, res.residual, 0.7), rel=1e-6, abs=1e-9)
+    assert res.loss == pytest.approx(_direct_loss(I, P, res.residual, 0.7), rel=1e-6, abs=1e-9)
     assert res.violation == 0.0
-    assert res.lower_bound <= res.fun + 1e-12
-    assert res.gap <= 2.0 / I.size + 1e-9
+    assert res.lower_bound <= res.loss + 1e-12
+    assert res.loss_gap <= 2.0 / I.size + 1e-9
 
 
 def test_pixels_beats_adam_and_long_subgradient_runs():
@@ -222,9 +222,9 @@ def test_pixels_beats_adam_and_long_subgradient_runs():
         g = grad(R)
         R = np.clip(R - 0.05 / np.sqrt(k) * g / (np.linalg.norm(g) + 1e-300), 0, u)
         best = min(best, loss(R))
-    assert res.fun <= adam + 1e-12
-    assert res.fun <= best + 1e-12
-    assert res.fun < adam                                  # and strictly better here
+    assert res.loss <= adam + 1e-12
+    assert res.loss <= best + 1e-12
+    assert res.loss < adam                                 # and strictly better here
 
 
 def test_pixels_matches_brute_force_on_four_pixels():
@@ -238,8 +238,8 @@ def test_pixels_matches_brute_force_on_four_pixels():
     mn, mx = O.min(axis=1, keepdims=True), O.max(axis=1, keepdims=True)
     N = np.where(mx > mn, (O - mn) / np.where(mx > mn, mx - mn, 1), 0.0)
     brute = np.mean(np.abs(_norm(P).ravel() - N), axis=1).min()
-    assert res.fun <= brute + 1e-12
-    assert res.lower_bound <= res.fun
+    assert res.loss <= brute + 1e-12
+    assert res.lower_bound <= res.loss
 
 
 def test_pixels_constant_output_when_it_is_best():
@@ -247,7 +247,7 @@ def test_pixels_constant_output_when_it_is_best():
     I = np.full((3, 4), 0.5)
     P = np.full((3, 4), 0.2)
     res = stay_positive_pixels(I, P, 0.7)
-    assert res.fun == 0.0
+    assert res.loss == 0.0
 
 
 # --------------------------------------------------------------------------- common
@@ -261,21 +261,18 @@ def test_result_fields_like_solve(method):
           "heuristic": lambda: heuristic(I, P, 0.7)}[method]
     r = fn()
     for key in ("output", "residual", "x", "fun", "bare_objective", "regularization",
-                "optimality", "nit", "nmatvec", "success", "status", "message", "time"):
+                "level_error", "nit", "nfev", "success", "status", "message", "time"):
         assert key in r
     np.testing.assert_allclose(r.output, 0.7 * I + r.residual, atol=1e-12)
-    assert r.bare_objective == pytest.approx(gradient_error(r.output, P), rel=1e-10)
+    assert r.bare_objective == pytest.approx(gradient_error(P, r.output), rel=1e-10)
     assert r.success and r.status == 0
     # the terms of solve's default objective at the baseline's residual (no iteration from it)
     at = solve(I, P, 0.7, x0=r.residual, maxiter=0)
     np.testing.assert_array_equal(at.residual, r.residual)
     assert r.regularization == pytest.approx(at.regularization, rel=1e-12) and r.regularization > 0
     assert r.level_error == pytest.approx(at.level_error, rel=1e-12)
-    if method == "heuristic":
-        assert r.fun == pytest.approx(at.fun, rel=1e-12)
+    assert r["fun"] == pytest.approx(at.fun, rel=1e-12)     # solve's objective, every method
     assert r.x is r.residual or np.array_equal(r.x, r.residual)
-    if method != "heuristic":
-        assert np.isnan(r.optimality)
 
 
 def test_channel_axis_and_grayscale():
@@ -312,9 +309,9 @@ def test_staypositive_demo_pair(shared_data):
     I = img_as_float(read_image(os.path.join(d, "demoA_input.png")))
     P = img_as_float(read_image(os.path.join(d, "demoB_proposal.png")))
     res = stay_positive_pixels(I, P, 0.7)
-    assert res.gap <= 2.0 / I.size
-    assert res.fun == pytest.approx(stay_positive_loss(I, P, res.residual, 0.7), rel=1e-12)
+    assert res.loss_gap <= 2.0 / I.size
+    assert res.loss == pytest.approx(stay_positive_loss(I, P, res.residual, 0.7), rel=1e-12)
     two = stay_positive(I, P, 0.7, grid=16)
-    assert two.fun == pytest.approx(
+    assert two.loss == pytest.approx(
         stay_positive_loss(I, P, two.params[0] * P + two.params[1], 0.7), rel=1e-10)
-    assert res.fun < two.fun            # a free residual per pixel fits better than two numbers
+    assert res.loss < two.loss          # a free residual per pixel fits better than two numbers
