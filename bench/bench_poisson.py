@@ -225,7 +225,7 @@ def main(argv=None):
                 cpus.append(ck.cpu)
             t_gf = float(np.median(times))
             entries = [dict(solver="gradfusion", time=t_gf, cpu=float(np.median(cpus)),
-                            nit=res.nit, residual=res.residual_norm, psnr=float("inf"))]
+                            nit=res.nit, residual=res.system_residual, psnr=float("inf"))]
             if method == "normal":
                 td, cd, out_d = _median_run(lambda: dst_box(src, tgt, mask, off), args.repeat)
                 entries.append(dict(solver="dst (bbox)", time=td, cpu=cd,

@@ -21,10 +21,9 @@ import warnings
 import numba
 import numpy as np
 import scipy.fft
-from scipy.optimize import OptimizeResult
-
 from . import _poisson_kernels as pk
 from . import _validation as v
+from ._deprecation import REMOVAL, Result
 
 __all__ = ["gradient", "reconstruct", "blend", "BlendResult", "color2gray", "BLEND_GUIDANCE",
            "BLEND_METHODS"]
@@ -257,8 +256,13 @@ def reconstruct(gradients, value=0.0, *, anchor=(0, 0), channel_axis=-1):
 # --------------------------------------------------------------------------- blend
 
 
-class BlendResult(OptimizeResult):
+class BlendResult(Result):
     """Result of :func:`blend` (a dict with attribute access).
+
+    ``output``, ``success``, ``status``, ``message`` and ``time`` mean what
+    they mean in :class:`~gradfusion.SynthesisResult`; a blend has no
+    displayed residual ``R`` and no objective, and its linear-system residual
+    is ``system_residual`` (:doc:`/results`).
 
     Attributes
     ----------
@@ -266,11 +270,13 @@ class BlendResult(OptimizeResult):
         The target with the masked region replaced by the Poisson solution, in
         the layout of the target, float64 (float32 if both images are
         float32), clipped to [0, 1] unless ``clip=False``.
-    residual_norm : float
+    system_residual : float
         Largest over channels of the relative residual ``||b - A f|| / ||b||``
-        of the linear system (recomputed from scratch at the end).
-    residual_norms : ndarray
-        The same per channel.
+        of the linear system (recomputed from scratch at the end). Formerly
+        ``residual_norm`` (deprecated: ``residual`` is the displayed image
+        ``R`` in the synthesis results).
+    system_residuals : ndarray
+        The same per channel (formerly ``residual_norms``).
     nit : int
         Preconditioned conjugate-gradient iterations (all channels together).
     n_unknowns : int
@@ -284,21 +290,25 @@ class BlendResult(OptimizeResult):
     setup_time, time : float
         Seconds spent building the system and hierarchy, and in total.
     success : bool
-        ``residual_norm <= tol``.
+        ``system_residual <= tol``.
     status : int
         0 converged, 1 iteration limit, 2 the attainable accuracy reached
         before ``tol`` (the conjugate gradients were restarted from the true
         residual three times and it stayed above ``tol``: ask for a larger
         ``tol`` in this dtype).
     message : str
+    time : float
+        Wall-clock seconds of the call (validation included).
     """
 
-    def __getattr__(self, name):
-        if name == "levels" and "n_levels" in self:
-            warnings.warn("BlendResult.levels is renamed n_levels (levels will be removed in "
-                          "gradfusion 0.2)", FutureWarning, stacklevel=2)
-            return self["n_levels"]
-        return super().__getattr__(name)
+    _deprecated = {
+        old: (new, None, f"BlendResult.{old} is renamed {new} ({old} will be removed in {REMOVAL}"
+                         f"{why})")
+        for old, new, why in (
+            ("levels", "n_levels", ": SolveResult.levels is a list of per-scale records"),
+            ("residual_norm", "system_residual", ": residual is the displayed image R in "
+                                                 "the synthesis results"),
+            ("residual_norms", "system_residuals", ""))}
 
 
 def _channels_first_view(image, name, channel_axis):
@@ -612,7 +622,7 @@ def blend(source, target, mask, offset=(0, 0), *, guidance="normal", channel_axi
     Returns
     -------
     result : BlendResult
-        ``output``, ``residual_norm``, ``residual_norms``, ``nit``,
+        ``output``, ``system_residual``, ``system_residuals``, ``nit``,
         ``n_unknowns``, ``n_cropped``, ``n_levels``, ``setup_time``, ``time``,
         ``success``, ``status``, ``message``.
 
@@ -673,7 +683,7 @@ def blend(source, target, mask, offset=(0, 0), *, guidance="normal", channel_axi
     >>> source = np.full((8, 8), 0.1); source[3:5, 3:5] = 0.3   # a bump on a dark patch
     >>> mask = np.zeros((8, 8), bool); mask[1:7, 1:7] = True
     >>> res = blend(source, target, mask, offset=(6, 6))
-    >>> res.success, res.residual_norm < 1e-6
+    >>> res.success, res.system_residual < 1e-6
     (True, True)
     >>> bool(abs(res.output[6, 6] - 0.8) < 0.05)     # the dark patch takes the target's level
     True
@@ -727,8 +737,8 @@ def blend(source, target, mask, offset=(0, 0), *, guidance="normal", channel_axi
         warnings.warn("blend: the mask is empty; the target is returned unchanged",
                       UserWarning, stacklevel=2)
         return BlendResult(
-            output=T.astype(dtype, copy=True), residual_norm=0.0,
-            residual_norms=np.zeros(C), nit=0, n_unknowns=0, n_cropped=0, n_levels=0,
+            output=T.astype(dtype, copy=True), system_residual=0.0,
+            system_residuals=np.zeros(C), nit=0, n_unknowns=0, n_cropped=0, n_levels=0,
             setup_time=0.0, time=time.perf_counter() - t_start, success=True, status=0,
             message="the mask is empty: target returned unchanged")
     if n_unknowns == Ht * Wt:
@@ -796,7 +806,7 @@ def blend(source, target, mask, offset=(0, 0), *, guidance="normal", channel_axi
         msg += f"; {n_cropped} mask pixels outside the target were dropped"
     return BlendResult(
         output=out,
-        residual_norm=float(rel.max()), residual_norms=rel, nit=nit, n_unknowns=n_unknowns,
+        system_residual=float(rel.max()), system_residuals=rel, nit=nit, n_unknowns=n_unknowns,
         n_cropped=n_cropped, n_levels=len(hier.kinds), setup_time=setup_time,
         time=time.perf_counter() - t_start, success=success, status=status, message=msg)
 
