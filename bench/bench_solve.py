@@ -278,7 +278,7 @@ def time_to_loss(I, P, target):
     def callback(info):
         t = time.perf_counter()
         if info.residual.shape == Ic.shape:
-            loss = gradient_error(ALPHA * Ic + info.residual, Pc, channel_axis=0)
+            loss = gradient_error(Pc, ALPHA * Ic + info.residual, channel_axis=0)
             if loss <= target:
                 hit.append((info.nit, loss))
         spent[0] += time.perf_counter() - t

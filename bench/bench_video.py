@@ -140,7 +140,7 @@ def run(name, images, proposals, motions, alpha, budget, kind, references, optio
                                 within_budget=bool(r["within_budget"])))
             yield r["output"]
 
-    ratio = flicker(outputs(), iter(proposals), motion=motions)
+    ratio = flicker(proposals=iter(proposals), outputs=outputs(), motion=motions)
     return records, ratio
 
 

@@ -264,7 +264,7 @@ def evaluate(image, proposal, alpha, *, methods=None, channel_axis=-1, patch_siz
             "ssim": metrics.ssim(P, O, **metric_kw),
             "gmsd": metrics.gmsd(P, O, **metric_kw),
             "lpips": score_lpips(P, O) if score_lpips else None,
-            "gradient_error": metrics.gradient_error(O, P, channel_axis=channel_axis,
+            "gradient_error": metrics.gradient_error(P, O, channel_axis=channel_axis,
                                                      boundary=boundary),
             "stripe_share": s,
             "stripe_ratio": s / p_stripes if p_stripes > 0 else math.inf,

@@ -1,7 +1,9 @@
 r"""Image quality metrics for comparing outputs with the proposal.
 
-Every metric takes ``(reference, image)`` -- for gradfusion the proposal
-``P`` and an output ``O`` -- with scikit-image's conventions: arrays of the
+Every metric takes ``(reference, image)``, the reference first as in
+scikit-image's ``(image_true, image_test)`` -- for gradfusion the proposal
+``P`` and an output ``O``; :func:`~gradfusion.gradient_error` too, and :func:`flicker`
+takes ``proposals=`` and ``outputs=`` -- with scikit-image's conventions: arrays of the
 same shape, ``uint8``/``uint16`` (scaled to [0, 1]) or float in [0, 1], and
 ``channel_axis`` naming the colour axis of 3-D images (2-D images are
 grayscale). Since images are brought to [0, 1], every data range is 1.
@@ -31,7 +33,7 @@ LPIPS needs the optional packages ``torch`` and ``lpips``
 
 import numpy as np
 
-from . import _lpips
+from . import _deprecation, _lpips
 from . import _validation as v
 from ._lpips import LPIPSUnavailableError
 from .objective import gradient_error
@@ -598,16 +600,22 @@ def lpips(reference, image, *, net="alex", channel_axis=-1, patch_size=None,
     return total / A.shape[0]
 
 
-def flicker(outputs, proposals, *, motion=None, channel_axis=-1):
+def flicker(*args, proposals=None, outputs=None, motion=None, channel_axis=-1):
     r"""Temporal instability of a sequence of outputs relative to its proposals.
 
     Parameters
     ----------
-    outputs : iterable of arrays
-        The displayed outputs ``O_t`` (e.g. ``FrameResult.output``), any iterable (read once,
-        two frames held at a time).
-    proposals : iterable of arrays
-        The proposals ``P_t``, one per output, same shapes.
+    proposals : iterable of arrays, keyword
+        The proposals ``P_t`` (the reference), any iterable (read once, two frames held at
+        a time).
+    outputs : iterable of arrays, keyword
+        The displayed outputs ``O_t`` (e.g. ``FrameResult.output``), one per proposal, same
+        shapes.
+    *args
+        Deprecated: ``flicker(outputs, proposals)``, the former positional order, still
+        works with a ``FutureWarning`` until gradfusion 0.2, which makes the order
+        ``flicker(proposals, outputs)``, reference first like every metric. Pass both by
+        keyword to be correct in either release.
     motion : None or sequence, optional
         The motion from frame ``t - 1`` to ``t`` (entry 0 not used), in the conventions of
         :func:`gradfusion.solve_sequence` (3x3 or 2x3 matrices, scikit-image transforms,
@@ -648,13 +656,29 @@ def flicker(outputs, proposals, *, motion=None, channel_axis=-1):
     >>> rng = np.random.default_rng(0)
     >>> P = [np.full((8, 8), 0.5) + 0.01 * rng.standard_normal((8, 8)) for _ in range(4)]
     >>> O = [0.5 * p + 0.25 for p in P]             # half the contrast: half the change
-    >>> round(flicker(O, P), 6)
+    >>> round(flicker(proposals=P, outputs=O), 6)
     0.5
     """
     import itertools
     import math
 
     from .video import warp
+
+    if args:
+        if len(args) > 2:
+            raise TypeError(f"flicker takes at most 2 positional arguments, got {len(args)}")
+        if (outputs is not None and len(args) >= 1) or (proposals is not None and len(args) == 2):
+            raise TypeError("flicker got the same sequence positionally and by keyword; pass "
+                            "proposals= and outputs= by keyword")
+        _deprecation.warn(
+            "flicker's positional arguments are read as (outputs, proposals), their former "
+            f"order, which {_deprecation.REMOVAL} changes to (proposals, outputs), reference "
+            "first like every metric: pass proposals= and outputs= by keyword")
+        outputs = args[0]
+        if len(args) == 2:
+            proposals = args[1]
+    if outputs is None or proposals is None:
+        raise TypeError("flicker needs proposals= and outputs= (iterables of frames)")
 
     if isinstance(motion, (str, bytes)) or (motion is not None and not (
             isinstance(motion, np.ndarray) or hasattr(motion, "__iter__"))):

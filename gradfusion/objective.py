@@ -4,6 +4,7 @@ import numpy as np
 
 from . import _stencils as st
 from . import _validation as v
+from ._deprecation import renamed_keywords
 from ._problem import BOUNDARY_MODES, DEFAULT_BOUNDARY, residual_upper
 
 __all__ = ["gradient_error", "paper_loss"]
@@ -13,16 +14,23 @@ def _mode(boundary):
     return BOUNDARY_MODES[v.choice(boundary, "boundary", sorted(BOUNDARY_MODES))]
 
 
-def gradient_error(output, proposal, *, channel_axis=-1, boundary=DEFAULT_BOUNDARY):
+@renamed_keywords("gradient_error", ("output", "proposal"), output="image", proposal="reference")
+def gradient_error(reference, image, *, channel_axis=-1, boundary=DEFAULT_BOUNDARY):
     r"""Mean squared Sobel-gradient difference between two images.
 
     This is the authors' ``recon`` term, the bare objective of
-    :func:`gradfusion.solve`.
+    :func:`gradfusion.solve` (``bare_objective`` of every result is
+    ``gradient_error(P, O)``).
 
     Parameters
     ----------
-    output, proposal : (H, W) or (H, W, C) array
-        Images of the same shape (uint8, uint16 or float in [0, 1]).
+    reference, image : (H, W) or (H, W, C) array
+        Images of the same shape (uint8, uint16 or float in [0, 1]): the
+        reference first, as in every metric of :mod:`gradfusion.metrics`
+        (for gradfusion the proposal ``P``, then an output ``O``). Formerly
+        ``output`` and ``proposal``, in that order: the old keywords still
+        work with a ``FutureWarning`` until gradfusion 0.2, and a positional
+        call gives the same value in either order (the error is symmetric).
     channel_axis : int or None, optional
     boundary : {"zero", "reflect"}, optional
 
@@ -43,14 +51,14 @@ def gradient_error(output, proposal, *, channel_axis=-1, boundary=DEFAULT_BOUNDA
     0.0
     """
     mode = _mode(boundary)
-    O = v.check_image(output, "output")
-    P = v.check_image(proposal, "proposal")
-    v.check_same_shape(O, P, "output", "proposal")
-    shape, _ = v.channels_first_shape(O.shape, "output", channel_axis)
-    v.check_min_size(shape, "output")
+    P = v.check_image(reference, "reference")
+    O = v.check_image(image, "image")
+    v.check_same_shape(P, O, "reference", "image")
+    shape, _ = v.channels_first_shape(P.shape, "reference", channel_axis)
+    v.check_min_size(shape, "reference")
     O, P = v.to_float(O), v.to_float(P)
     dtype = np.result_type(O.dtype, P.dtype)
-    d, _ = v.channels_first((O.astype(dtype) - P.astype(dtype)), "output", channel_axis)
+    d, _ = v.channels_first((O.astype(dtype) - P.astype(dtype)), "image", channel_axis)
     return float(st.sobel_energy(d, mode)) / (2 * d.size)
 
 

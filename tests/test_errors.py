@@ -466,25 +466,32 @@ CASES = [
     Case("pl-boundary", "paper_loss", "boundary", "'same'", ValueError,
          "boundary must be one of ['reflect', 'zero'], got 'same'",
          lambda: gradfusion.paper_loss(I3, P3, np.zeros((8, 8, 3)), 0.7, boundary="same")),
-    Case("ge-shape", "gradient_error", "output, proposal", "shapes (8, 8, 3) and (8, 8)",
-         ValueError, "output and proposal must have the same shape, got (8, 8, 3) and (8, 8)",
-         lambda: gradfusion.gradient_error(I3, _img((8, 8)))),
-    Case("ge-one-pixel", "gradient_error", "output", "1x1 pixel", ValueError,
-         "output must be at least 2x2 pixels, got 1x1",
+    Case("ge-shape", "gradient_error", "reference, image", "shapes (8, 8, 3) and (8, 8)",
+         ValueError, "reference and image must have the same shape, got (8, 8, 3) and (8, 8)",
+         lambda: gradfusion.gradient_error(P3, _img((8, 8)))),
+    Case("ge-one-pixel", "gradient_error", "reference", "1x1 pixel", ValueError,
+         "reference must be at least 2x2 pixels, got 1x1",
          lambda: gradfusion.gradient_error(_img((1, 1)), _img((1, 1)))),
-    Case("ge-nan", "gradient_error", "proposal", "one NaN", ValueError,
-         "proposal contains NaN or infinite values (1 of 192)",
-         lambda: gradfusion.gradient_error(I3, _img(at=(3, 3, 0), value=NAN))),
-    Case("ge-complex", "gradient_error", "output", "complex array", TypeError,
-         f"output {_DTYPE} dtype complex64",
-         lambda: gradfusion.gradient_error(I3.astype(np.complex64), P3)),
+    Case("ge-nan", "gradient_error", "image", "one NaN", ValueError,
+         "image contains NaN or infinite values (1 of 192)",
+         lambda: gradfusion.gradient_error(P3, _img(at=(3, 3, 0), value=NAN))),
+    Case("ge-complex", "gradient_error", "reference", "complex array", TypeError,
+         f"reference {_DTYPE} dtype complex64",
+         lambda: gradfusion.gradient_error(P3.astype(np.complex64), I3)),
     Case("ge-channel-axis-none", "gradient_error", "channel_axis", "None with 3-D images",
-         ValueError, "output is 3-D with shape (8, 8, 3) but channel_axis is None; pass "
+         ValueError, "reference is 3-D with shape (8, 8, 3) but channel_axis is None; pass "
          "channel_axis (e.g. -1) or a 2-D grayscale image",
-         lambda: gradfusion.gradient_error(I3, P3, channel_axis=None)),
+         lambda: gradfusion.gradient_error(P3, I3, channel_axis=None)),
     Case("ge-boundary", "gradient_error", "boundary", "'periodic'", ValueError,
          "boundary must be one of ['reflect', 'zero'], got 'periodic'",
-         lambda: gradfusion.gradient_error(I3, P3, boundary="periodic")),
+         lambda: gradfusion.gradient_error(P3, I3, boundary="periodic")),
+    Case("ge-old-keywords", "gradient_error", "output, proposal", "the former keywords",
+         FutureWarning, "gradient_error's arguments output, proposal are renamed image, "
+         "reference (the old names will be removed in gradfusion 0.2)",
+         lambda: gradfusion.gradient_error(output=I3, proposal=P3)),
+    Case("ge-both-keywords", "gradient_error", "proposal", "beside reference", TypeError,
+         "gradient_error got both reference and its deprecated name proposal; pass reference "
+         "only", lambda: gradfusion.gradient_error(image=I3, reference=P3, proposal=P3)),
     # operators
     Case("op-shape-1d", "SobelGradient & co.", "image_shape", "(5,)", ValueError,
          "image_shape must be (H, W) or 3-D with positive sizes, got (5,)",
@@ -913,10 +920,19 @@ CASES = [
          "got str 'left'", lambda: gradfusion.video.warp(I3, "left")),
     Case("flicker-lengths", "metrics.flicker", "outputs, proposals", "3 and 2 frames",
          ValueError, "outputs and proposals must have the same number of frames, got 2 of "
-         "proposals and more of the other", lambda: metrics.flicker([I3] * 3, [P3] * 2)),
+         "proposals and more of the other",
+         lambda: metrics.flicker(proposals=[P3] * 2, outputs=[I3] * 3)),
     Case("flicker-motion", "metrics.flicker", "motion", "'translation'", TypeError,
          "motion must be None or a sequence of per-frame motions, got str 'translation'",
-         lambda: metrics.flicker([I3] * 2, [P3] * 2, motion="translation")),
+         lambda: metrics.flicker(proposals=[P3] * 2, outputs=[I3] * 2, motion="translation")),
+    Case("flicker-positional", "metrics.flicker", "outputs, proposals", "positional",
+         FutureWarning, "flicker's positional arguments are read as (outputs, proposals), their "
+         "former order, which gradfusion 0.2 changes to (proposals, outputs), reference first "
+         "like every metric: pass proposals= and outputs= by keyword",
+         lambda: metrics.flicker([I3] * 2, [P3] * 2)),
+    Case("flicker-missing", "metrics.flicker", "proposals", "not given", TypeError,
+         "flicker needs proposals= and outputs= (iterables of frames)",
+         lambda: metrics.flicker(outputs=[I3] * 2)),
 ]
 
 
@@ -1223,7 +1239,7 @@ def _calls(layout):
         "stay_positive_pixels": lambda: baselines.stay_positive_pixels(I, P, alpha, **kw),
         "stay_positive_loss": lambda: baselines.stay_positive_loss(I, P, R, alpha, **kw),
         "paper_loss": lambda: gradfusion.paper_loss(I, P, R, alpha, **kw),
-        "gradient_error": lambda: gradfusion.gradient_error(I, P, **kw),
+        "gradient_error": lambda: gradfusion.gradient_error(P, I, **kw),
         "poisson.gradient": lambda: poisson.gradient(I, **kw),
         "poisson.reconstruct": lambda: poisson.reconstruct(
             _read_only(poisson.gradient(I, **kw))[0], **kw),
@@ -1354,7 +1370,7 @@ def test_colour_space_round_trip_is_accepted_and_clipped():
         Pc = np.clip(P, 0.0, 1.0)
         a, b = gradfusion.solve(Id, P, 0.7), gradfusion.solve(Id, Pc, 0.7)
         np.testing.assert_array_equal(a.residual, b.residual)
-        assert gradfusion.gradient_error(P, Id) == gradfusion.gradient_error(Pc, Id)
+        assert gradfusion.gradient_error(Id, P) == gradfusion.gradient_error(Id, Pc)
         assert metrics.psnr(Id, P) == metrics.psnr(Id, Pc)
         mask = np.zeros(P.shape[:2], bool)
         mask[10:30, 10:30] = True

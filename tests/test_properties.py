@@ -141,7 +141,7 @@ def test_reachable_proposal_is_reproduced_exactly(problem, seed, kind):
     P = np.clip(_times_alpha(alpha, I) + R0, 0, 1)               # (the clip: rounding only)
     r = gradfusion.solve(I, P, alpha, tol=1e-11)
     assert r.bare_objective <= 1e-20
-    assert gradfusion.gradient_error(r.output, P) <= 1e-20
+    assert gradfusion.gradient_error(P, r.output) <= 1e-20
 
 
 @FAST

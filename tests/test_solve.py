@@ -151,7 +151,7 @@ def test_result_fields_and_consistency():
                 "steps", "method", "levels"):
         assert key in r
     np.testing.assert_allclose(r.output, 0.7 * I + r.residual)
-    assert r.bare_objective == pytest.approx(gradient_error(r.output, P), rel=1e-12)
+    assert r.bare_objective == pytest.approx(gradient_error(P, r.output), rel=1e-12)
     assert paper_loss(I, P, r.residual, 0.7, boundary="reflect") == pytest.approx(r.bare_objective,
                                                                                  rel=1e-12)
     assert r.level_error == pytest.approx(np.mean((r.output - P) ** 2), rel=1e-12)

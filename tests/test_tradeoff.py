@@ -44,7 +44,7 @@ def test_ends_are_the_paper_solve_and_the_clip(sweep):
     paper = gradfusion.solve(I, P, 0.7, tol=1e-9, **PAPER)
     # both optima to a relative objective gap of 1e-9: outputs agree to ~1e-5
     np.testing.assert_allclose(t.outputs[0], paper.output, atol=1e-4)
-    assert t.rows[0]["bare_objective"] == pytest.approx(gradfusion.gradient_error(paper.output, P),
+    assert t.rows[0]["bare_objective"] == pytest.approx(gradfusion.gradient_error(P, paper.output),
                                                         rel=1e-4)
     np.testing.assert_array_equal(t.outputs[-1], baselines.heuristic(I, P, 0.7).output)
     assert t.rows[-1]["nit"] == 0

@@ -240,18 +240,19 @@ def test_result_fields_do_not_depend_on_the_options(sequence):
 def test_flicker_of_a_scaled_sequence_is_the_scale():
     rng = np.random.default_rng(5)
     P = [0.5 + 0.05 * rng.standard_normal((6, 7, 3)) for _ in range(5)]
-    assert flicker([0.3 * p + 0.1 for p in P], P) == pytest.approx(0.3)
-    assert flicker(P, P) == pytest.approx(1.0)
+    assert flicker(proposals=P, outputs=[0.3 * p + 0.1 for p in P]) == pytest.approx(0.3)
+    assert flicker(proposals=P, outputs=P) == pytest.approx(1.0)
     static = [np.full((4, 4), 0.5)] * 3
-    assert flicker(static, static) == 1.0
-    assert flicker([np.full((4, 4), 0.5), np.full((4, 4), 0.6)], static[:2]) == np.inf
+    assert flicker(proposals=static, outputs=static) == 1.0
+    assert flicker(proposals=static[:2],
+                   outputs=[np.full((4, 4), 0.5), np.full((4, 4), 0.6)]) == np.inf
 
 
 def test_flicker_is_motion_compensated(sequence):
     images, _, motions = sequence
     jitter = [np.clip(I + 0.01 * k, 0, 1) for k, I in enumerate(images)]
-    moving = flicker(jitter, images)
-    compensated = flicker(jitter, images, motion=motions)
+    moving = flicker(proposals=images, outputs=jitter)
+    compensated = flicker(proposals=images, outputs=jitter, motion=motions)
     assert moving < 2.0 < compensated       # without compensation the pan hides the jitter
 
 
@@ -265,7 +266,7 @@ def test_converged_outputs_do_not_amplify_flicker(steps, options):
     images, proposals, motions = pan(n=5, size=(96, 128), steps=steps)
     outputs = [r.output for r in gradfusion.solve_sequence(images, proposals, ALPHA,
                                                            motion=motions, **options)]
-    assert flicker(outputs, proposals, motion=motions) <= 1.1
+    assert flicker(proposals=proposals, outputs=outputs, motion=motions) <= 1.1
 
 
 def test_zero_padded_borders_flicker_under_a_pan():
@@ -275,7 +276,7 @@ def test_zero_padded_borders_flicker_under_a_pan():
     outputs = [r.output for r in gradfusion.solve_sequence(images, proposals, ALPHA,
                                                            motion=motions, boundary="zero",
                                                            level_weight=0.0)]
-    assert flicker(outputs, proposals, motion=motions) > 2
+    assert flicker(proposals=proposals, outputs=outputs, motion=motions) > 2
 
 
 # --------------------------------------------------------------------------- files, CLI
