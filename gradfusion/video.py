@@ -40,7 +40,8 @@ class FrameResult(SolveResult):
     Attributes
     ----------
     output, residual, x, fun, bare_objective, regularization, level_error, gap, optimality
-        As in :class:`~gradfusion.SolveResult`, for this frame.
+        As in :class:`~gradfusion.SolveResult` (whose base :class:`~gradfusion.SynthesisResult`
+        gives them one meaning in every result), for this frame.
     nit, nmatvec, steps, method, levels, success, status, message
         As in :class:`~gradfusion.SolveResult` (0 iterations for a frame identical to the
         previous one, whose answer is reused).
