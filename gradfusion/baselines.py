@@ -169,7 +169,6 @@ def heuristic(image, proposal, alpha, *, channel_axis=-1, boundary=DEFAULT_BOUND
                           status=0, message="closed form", time=time.perf_counter() - t0)
 
 
-heuristic.__doc__ = heuristic.__doc__.replace("{objective}", _OBJECTIVE_DOC)
 
 
 # --------------------------------------------------------------------------- StayPositive
@@ -733,5 +732,7 @@ def stay_positive_pixels(image, proposal, alpha, *, channel_axis=-1, xtol=1e-13,
                 "in (min O, max O) solved by median + golden section)")
 
 
-stay_positive.__doc__ = stay_positive.__doc__.replace("{objective}", _OBJECTIVE_DOC)
-stay_positive_pixels.__doc__ = stay_positive_pixels.__doc__.replace("{objective}", _OBJECTIVE_DOC)
+for _function in (heuristic, stay_positive, stay_positive_pixels):
+    if _function.__doc__:                     # None under python -OO
+        _function.__doc__ = _function.__doc__.replace("{objective}", _OBJECTIVE_DOC)
+del _function

@@ -182,7 +182,8 @@ _PATCH_DOC = """
 
 
 def _with_patch_doc(fn):
-    fn.__doc__ = fn.__doc__.replace("    {patch_parameters}", _PATCH_DOC.strip("\n"))
+    if fn.__doc__:                            # None under python -OO
+        fn.__doc__ = fn.__doc__.replace("    {patch_parameters}", _PATCH_DOC.strip("\n"))
     return fn
 
 

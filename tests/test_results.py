@@ -290,3 +290,14 @@ def test_flicker_positional_order_warns_and_keeps_its_meaning():
     assert _warns("positional arguments", lambda: metrics.flicker(O, proposals=P)) == new
     with pytest.raises(TypeError, match="same sequence positionally and by keyword"):
         metrics.flicker(O, outputs=O, proposals=P)
+
+
+def test_imports_without_docstrings():
+    """The baselines' and metrics' shared parameter docs are filled in only when docstrings exist
+    (``python -OO`` strips them)."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-OO", "-c", "import gradfusion"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
