@@ -405,6 +405,14 @@ CASES = [
     Case("heuristic-boundary", "baselines.heuristic", "boundary", "'wrap'", ValueError,
          "boundary must be one of ['reflect', 'zero'], got 'wrap'",
          lambda: baselines.heuristic(I3, P3, 0.7, boundary="wrap")),
+    Case("heuristic-reg-weight", "baselines.heuristic", "reg_weight", "-1.0 (an objective option)",
+         ValueError, f"{_RW} -1.0", lambda: baselines.heuristic(I3, P3, 0.7, reg_weight=-1.0)),
+    Case("heuristic-level-weight", "baselines.heuristic", "level_weight", "'night'", ValueError,
+         "level_weight must be one of ['paper', 'perceptual'], a finite number >= 0 or an array, "
+         "got 'night'", lambda: baselines.heuristic(I3, P3, 0.7, level_weight="night")),
+    Case("sp-gradient-weight-shape", "baselines.stay_positive", "gradient_weight", "shape (5, 5)",
+         ValueError, "gradient_weight must be an array of the image's shape (8, 8, 3) or (8, 8), "
+         "got shape (5, 5)", lambda: sp(I3, P3, 0.7, gradient_weight=np.ones((5, 5)))),
     Case("sp-alpha-map", "baselines.stay_positive", "alpha", "a map (8, 8)", ValueError,
          "baselines.stay_positive takes a scalar alpha or one per channel, not an alpha map "
          "(got alpha of shape (8, 8)); use gradfusion.solve or baselines.heuristic for a "
