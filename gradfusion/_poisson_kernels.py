@@ -69,6 +69,7 @@ import numba as nb
 import numpy as np
 
 from ._jit import jit
+from ._stencils import row_sum
 
 OUTSIDE = 0
 FIXED = 1
@@ -780,7 +781,7 @@ def count_residual(count, spans, x, b, r, edges, norms):
                     ro[q] = rv[q]
         partial[c, k] = acc
     for c in nb.prange(C):
-        norms[c] = partial[c].sum()
+        norms[c] = row_sum(partial[c])
 
 
 @_fpjit
@@ -844,7 +845,7 @@ def fused_step_presmooth(count, spans, x, r, p, z, alpha, beta, ri, rw, ch, mc, 
                                    beta[c], ri, rw, ch, b_c[c], res, buf, trow, b[c], first)
         partial[c, nbands + k] = acc
     for c in nb.prange(C):
-        rr[c] = partial[c].sum()
+        rr[c] = row_sum(partial[c])
         b_c[c] *= mc
 
 
@@ -910,7 +911,7 @@ def fused_prolong_postsmooth(count, spans, r, z, p, e_c, ri, rw, ci, cw, fix, su
                                   cw, fix, erow, buf, az, partial[c, nbands + k])
     for c in nb.prange(C):
         for n in range(3):
-            sums[c, n] = partial[c, :, n].sum()
+            sums[c, n] = row_sum(partial[c, :, n])
 
 
 @_fpjit
@@ -1046,7 +1047,9 @@ def guided_rhs(kind, target, source, valid, mixed, b):
 def initial_guess(kind, target, source, x):
     """``x = source + shift`` on the unknowns (0 elsewhere), ``shift`` per channel the mean of
     ``target_q - source_p`` over the pairs (unknown p, fixed neighbour q). ``(channel, row)``
-    pairs in parallel, the shift from per-row partial sums."""
+    pairs in parallel, the shift from per-row partial sums added in order (a NumPy
+    ``.sum()`` here would be a parallel reduction in the parallel twin: Numba parallelises
+    array expressions, and the twins' shifts differed in the last bit)."""
     C, Hp, Wp = x.shape
     sums = np.zeros((C, Hp))
     counts = np.zeros((C, Hp))
@@ -1069,9 +1072,9 @@ def initial_guess(kind, target, source, x):
         counts[c, i] = n
     shifts = np.zeros(C)
     for c in range(C):
-        n = counts[c].sum()
+        n = row_sum(counts[c])
         if n > 0:
-            shifts[c] = sums[c].sum() / n
+            shifts[c] = row_sum(sums[c]) / n
     for r in nb.prange(C * Hp):
         c, i = r // Hp, r % Hp
         sh = shifts[c]

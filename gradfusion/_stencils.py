@@ -38,6 +38,41 @@ _pjit = parallel
 #: energies (float64 sums of squares): the sums may be reassociated so that they vectorise
 _pjit_sum = parallel_fast
 
+#: row chunks of the parallel passes that need row buffers (here and in the solver's
+#: kernels): each chunk allocates its buffers once; an allocation per row cost 10-25% of a
+#: pass at 512x464x3
+ROW_CHUNKS = 64
+
+
+@inline
+def row_chunks(n):
+    """How many row chunks a parallel pass over ``n`` rows uses."""
+    return min(n, ROW_CHUNKS)
+
+
+@inline
+def row_sum(rows):
+    """``sum(rows)`` of a 1-D array, in order.
+
+    Every float reduction of a parallel pass is accumulated per row (or per chunk of rows)
+    into an array and added up here or by :func:`column_sum`, in order: its value does not
+    depend on how the rows were shared between threads, so the serial and parallel twins of
+    a kernel (:class:`gradfusion._jit.BySize`) and any thread count give the same bits.
+    """
+    total = 0.0
+    for q in range(rows.shape[0]):
+        total += rows[q]
+    return total
+
+
+@inline
+def column_sum(rows, k):
+    """``sum(rows[:, k])`` in row order (:func:`row_sum`)."""
+    total = 0.0
+    for q in range(rows.shape[0]):
+        total += rows[q, k]
+    return total
+
 
 # --------------------------------------------------------------------------- bounds per channel or per pixel
 
@@ -330,17 +365,19 @@ def clip_channels(x, upper, out):
     """``out = clip(x, 0, upper)``; returns ``sum |out - x|``. ``upper`` per channel
     (``(C,)``) or per pixel (``(C or 1, H, W)``: :func:`bound_row`)."""
     C, H, W = x.shape
-    total = 0.0
+    rows = np.empty(C * H)
     for r in nb.prange(C * H):
         c = r // H
         i = r % H
         hr = bound_row(upper, c, i)
+        s = 0.0
         for j in range(W):
             v = x[c, i, j]
             w = min(max(v, 0.0), bound_at(hr, j))
             out[c, i, j] = w
-            total += abs(w - v)
-    return total
+            s += abs(w - v)
+        rows[r] = s
+    return row_sum(rows)
 
 
 @_pjit_sum
@@ -351,7 +388,7 @@ def sobel_energy(d, mode):
     reassociated: float64 rounding only); the frame the boundary-aware one.
     """
     C, H, W = d.shape
-    total = 0.0
+    rows = np.empty(C * H)
     for r in nb.prange(C * H):
         c = r // H
         i = r % H
@@ -372,8 +409,8 @@ def sobel_energy(d, mode):
                                                                   + dn[j + 1])
                 gy = (up[j - 1] + 2.0 * up[j] + up[j + 1]) - (dn[j - 1] + 2.0 * dn[j] + dn[j + 1])
                 s += gx * gx + gy * gy
-        total += s
-    return total
+        rows[r] = s
+    return row_sum(rows)
 
 
 @_pjit_sum
@@ -386,7 +423,7 @@ def difference_energy(u, taps):
     for m in range(min(k + 1, 3)):
         t[m] = taps[m]
     t0, t1, t2 = t[0], t[1], t[2]
-    total = 0.0
+    rows = np.empty(C * H)
     for r in nb.prange(C * H):
         c = r // H
         i = r % H
@@ -427,8 +464,8 @@ def difference_energy(u, taps):
             for j in range(W):
                 e = t0 * row[j]
                 s += 2.0 * e * e
-        total += s
-    return total
+        rows[r] = s
+    return row_sum(rows)
 
 
 @_pjit
@@ -585,16 +622,6 @@ def _matvec_constants(mode, weight, taps, shift, dtype):
     return coef, _frame_table(mode, weight, taps, shift)
 
 
-#: row chunks of the parallel passes that need row buffers (here and in the solver's
-#: kernels): each chunk allocates its buffers once; an allocation per row cost 10-25% of a
-#: pass at 512x464x3
-ROW_CHUNKS = 64
-
-
-@inline
-def row_chunks(n):
-    """How many row chunks a parallel pass over ``n`` rows uses."""
-    return min(n, ROW_CHUNKS)
 
 
 def _normal_apply_rows(v, out, coef, table, dot, rows):
@@ -654,8 +681,6 @@ def _normal_apply_rows(v, out, coef, table, dot, rows):
 #: :func:`normal_matvec`'s pass, on the calling thread for arrays under ``SERIAL_CELLS`` cells
 #: (each twin compiles on its first use only)
 _normal_apply_by_size = BySize(_normal_apply_rows)
-_normal_apply = _normal_apply_by_size.parallel
-_normal_apply_serial = _normal_apply_by_size.serial
 
 
 @_jit

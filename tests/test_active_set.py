@@ -203,8 +203,8 @@ def test_serial_matvec_equals_parallel(dtype, dot):
     coef, table = st._matvec_constants(st.ZERO, 0.4, (1.0, -2.0, 1.0), 0.3, v.dtype.str)
     out_p, out_s = np.empty_like(v), np.empty_like(v)
     rows_p, rows_s = np.empty(3 * 37), np.empty(3 * 37)
-    st._normal_apply(v, out_p, coef, table, dot, rows_p)
-    st._normal_apply_serial(v, out_s, coef, table, dot, rows_s)
+    st._normal_apply_by_size.parallel(v, out_p, coef, table, dot, rows_p)
+    st._normal_apply_by_size.serial(v, out_s, coef, table, dot, rows_s)
     np.testing.assert_array_equal(out_p, out_s)
     if dot:
         np.testing.assert_array_equal(rows_p, rows_s)

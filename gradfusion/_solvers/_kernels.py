@@ -15,7 +15,7 @@ import numpy as np
 from .._jit import inline as _inline
 from .._jit import parallel_fast as _pjit
 from .._jit import serial as _jit
-from .._stencils import bound_at, bound_row, bound_row_near, row_chunks
+from .._stencils import bound_at, bound_row, bound_row_near, column_sum, row_chunks, row_sum
 
 
 @_inline
@@ -198,15 +198,17 @@ def max_feasible_step(x, p, upper):
 
 @_pjit
 def dot(a, b):
-    """``sum(a * b)`` accumulated in float64."""
+    """``sum(a * b)`` accumulated in float64 (per row, the rows in order: :func:`row_sum`)."""
     C, H, W = a.shape
-    s = 0.0
+    rows = np.empty(C * H)
     for r in nb.prange(C * H):
         c = r // H
         i = r % H
+        s = 0.0
         for j in range(W):
             s += a[c, i, j] * b[c, i, j]
-    return s
+        rows[r] = s
+    return row_sum(rows)
 
 
 @_pjit
@@ -249,14 +251,15 @@ def residual_gradient(ax, b, out):
 def cg_scalars(x, g, p, ap, b):
     """``(p.Ap, g.p, x.g, x.b)`` in one pass."""
     C, H, W = x.shape
-    pap = 0.0
-    gp = 0.0
-    xg = 0.0
-    xb = 0.0
+    rows = np.empty((C * H, 4))
     for r in nb.prange(C * H):
         c = r // H
         i = r % H
         xr, gr, pr, apr, br = x[c, i], g[c, i], p[c, i], ap[c, i], b[c, i]
+        pap = 0.0
+        gp = 0.0
+        xg = 0.0
+        xb = 0.0
         for j in range(W):
             pj = pr[j]
             xj = xr[j]
@@ -264,7 +267,11 @@ def cg_scalars(x, g, p, ap, b):
             gp += gr[j] * pj
             xg += xj * gr[j]
             xb += xj * br[j]
-    return pap, gp, xg, xb
+        rows[r, 0] = pap
+        rows[r, 1] = gp
+        rows[r, 2] = xg
+        rows[r, 3] = xb
+    return column_sum(rows, 0), column_sum(rows, 1), column_sum(rows, 2), column_sum(rows, 3)
 
 
 @_pjit
@@ -299,13 +306,14 @@ def conjugate_direction_measures(x, g, upper, p, gamma, abar):
 def gradient_and_dots(ax, b, x, upper, v, g):
     """``g = ax - b`` (``ax`` may be ``g`` itself); returns ``(x.g, x.b, phi(x).v)``."""
     C, H, W = x.shape
-    xg = 0.0
-    xb = 0.0
-    fv = 0.0
+    rows = np.empty((C * H, 3))
     for r in nb.prange(C * H):
         c = r // H
         i = r % H
         hr = bound_row(upper, c, i)
+        xg = 0.0
+        xb = 0.0
+        fv = 0.0
         for j in range(W):
             hi = bound_at(hr, j)
             gi = ax[c, i, j] - b[c, i, j]
@@ -315,7 +323,10 @@ def gradient_and_dots(ax, b, x, upper, v, g):
             xb += xi * b[c, i, j]
             if xi > 0.0 and xi < hi:
                 fv += gi * v[c, i, j]
-    return xg, xb, fv
+        rows[r, 0] = xg
+        rows[r, 1] = xb
+        rows[r, 2] = fv
+    return column_sum(rows, 0), column_sum(rows, 1), column_sum(rows, 2)
 
 
 # --------------------------------------------------------------------------- sparse gradient correction
@@ -335,13 +346,14 @@ def project_step_update(x, g, p, ap, b, upper, step, saved, row_clips):
     third, so that no step needs a further pass for them).
     """
     C, H, W = x.shape
-    xg = 0.0
-    xb = 0.0
-    fv = 0.0
+    sums = np.empty((C * H, 3))
     for r in nb.prange(C * H):
         c = r // H
         i = r % H
         hr = bound_row(upper, c, i)
+        xg = 0.0
+        xb = 0.0
+        fv = 0.0
         xr = x[c, i]
         gr = g[c, i]
         pr = p[c, i]
@@ -371,10 +383,13 @@ def project_step_update(x, g, p, ap, b, upper, step, saved, row_clips):
         row_clips[r, 0] = n
         row_clips[r, 1] = first
         row_clips[r, 2] = stop
+        sums[r, 0] = xg
+        sums[r, 1] = xb
+        sums[r, 2] = fv
     total = 0
     for r in range(C * H):
         total += row_clips[r, 0]
-    return total, xg, xb, fv
+    return total, column_sum(sums, 0), column_sum(sums, 1), column_sum(sums, 2)
 
 
 @_pjit
@@ -395,12 +410,13 @@ def sparse_correction(x, saved, p, step, upper, row_clips, table, row_class, col
     ``saved`` would give it (``inf`` if no variable was clipped).
     """
     C, H, W = x.shape
-    dxg = 0.0
-    dfv = 0.0
     first_bound = np.full(C, np.inf)
+    sums = np.empty((C, 2))               # per channel, added in channel order
     for c in nb.prange(C):
         hc = bound_row(upper, c, 0)         # per channel: the channel's bound, read once
         a_f = np.inf
+        dxg = 0.0
+        dfv = 0.0
         for i in range(H):
             if row_clips[c * H + i, 0] == 0:
                 continue
@@ -431,10 +447,12 @@ def sparse_correction(x, saved, p, step, upper, row_clips, table, row_class, col
                             hq = bound_at(hq_row, jj)     # per channel: hi itself
                             dfv += t * ap[c, ii, jj] if (xq > 0.0 and xq < hq) else 0.0
         first_bound[c] = a_f
+        sums[c, 0] = dxg
+        sums[c, 1] = dfv
     smallest = np.inf                  # first_bound.min(), without compiling NumPy's min
     for c in range(C):
         smallest = min(smallest, first_bound[c])
-    return dxg, dfv, max(smallest, 0.0)
+    return column_sum(sums, 0), column_sum(sums, 1), max(smallest, 0.0)
 
 
 # --------------------------------------------------------------------------- the gap estimate

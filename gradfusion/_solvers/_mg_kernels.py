@@ -20,7 +20,7 @@ from .._jit import BySize
 from .._jit import inline as _inline
 from .._jit import parallel_fast as _pjit
 from .._jit import serial as _jit
-from .._stencils import bound_at, bound_row, row_chunks
+from .._stencils import bound_at, bound_row, row_chunks, row_sum
 from ._kernels import _LANES, _row_max
 
 
@@ -140,7 +140,7 @@ def _post_smooth(b, e, r, ae, mask, s, x):
                 xr[j] = v
                 bx += br[j] * v
             rows[q] = bx
-    return rows.sum()
+    return row_sum(rows)          # in order (a NumPy .sum() is a parallel reduction here)
 
 
 def _BySize(func, doc, fine=0):
