@@ -7,14 +7,19 @@ with flags of its own:
 decorator            use
 ==================== =====================================================================
 :data:`serial`       a kernel or helper that runs on the calling thread
-:data:`parallel`     a ``prange`` pass over rows or channels (Numba's thread pool)
+:data:`parallel`     a ``prange`` pass over rows or channels: a :class:`BySize` pair of a
+                     serial and a parallel (Numba thread pool) twin
 :data:`serial_fast`  serial, with sums that may be reassociated (so that LLVM vectorises them:
                      float rounding only, never another answer beyond it)
 :data:`parallel_fast` the same for a parallel pass
 :data:`inline`       a small helper inlined into its callers (compiled with their flags)
 :class:`BySize`      one kernel compiled as a serial and a parallel twin, called by the size
-                     of an argument (:data:`SERIAL_CELLS`): the one serial/parallel size rule
+                     of its arrays (:data:`SERIAL_CELLS`): the one serial/parallel size rule
 ==================== =====================================================================
+
+A parallel pass accumulates its float sums per row (or per channel) and adds them in order
+(``gradfusion._stencils.row_sum``), never in a ``prange`` reduction: the twins, and any
+thread count, give the same bits, so which twin runs is a matter of speed only.
 
 ``numpy_errors=True`` (Poisson and baseline kernels) selects NumPy's error model: a
 division by zero gives ``inf``/``nan`` instead of raising.
@@ -27,6 +32,19 @@ in a read-only site-packages -- in the user's cache folder (``~/.cache/numba``, 
 ``NUMBA_CACHE_DIR`` when set). A later process loads the machine code instead of
 compiling it again.
 
+Parallel twins are compiled when they pay (:data:`PARALLEL_COMPILE` ``"tiered"``, the
+default). A parallel (``parallel=True``) kernel costs about three times as much to compile
+as its serial twin (Numba outlines and compiles the ``prange`` body separately, ~1 s more
+per kernel): on a cold cache the parallel twins were three quarters of a first run's
+compilation. So a :class:`BySize` kernel runs its parallel twin on a large array when that
+is already compiled or in the disk cache; otherwise it runs the serial twin and counts the
+time, and compiles the parallel twin once the serial one has spent :data:`TIER_SECONDS` on
+large arrays (the rent-or-buy rule: a process never loses more than about that much to the
+serial twin, and a kernel that is used little is never compiled twice). The compiled twin
+goes to the disk cache, so later processes start parallel. ``"eager"``
+(``GRADFUSION_PARALLEL_COMPILE=eager``) compiles the parallel twin on the first large call
+instead (benchmarks use it, so that no timed call compiles).
+
 The first compilation in a process prints one line on stderr (:data:`NOTICE`), so that a
 first run does not look hung; cache hits print nothing. ``GRADFUSION_COMPILE_NOTICE=0``
 silences it.
@@ -35,9 +53,11 @@ silences it.
 import os
 import sys
 import threading
+import time
 import types
 
 import numba as nb
+import numpy as np
 from numba.core import event as _event
 
 #: fastmath flags of the ``*_fast`` decorators: reassociation (vectorised sums), no signed
@@ -47,6 +67,32 @@ FAST = frozenset({"reassoc", "nsz", "contract"})
 #: below this many cells a :class:`BySize` kernel runs on the calling thread: waking the
 #: thread pool costs ~0.1 ms (passive waiting, docs/solver.md), more than a small array's work
 SERIAL_CELLS = 1 << 16
+
+#: when a :class:`BySize` kernel's parallel twin is compiled: ``"tiered"`` (after
+#: :data:`TIER_SECONDS` of serial work on large arrays, unless the disk cache has it) or
+#: ``"eager"`` (on the first large call); read at each call, from the environment variable
+#: ``GRADFUSION_PARALLEL_COMPILE`` at import
+PARALLEL_COMPILE = os.environ.get("GRADFUSION_PARALLEL_COMPILE", "tiered").strip().lower()
+if PARALLEL_COMPILE not in ("tiered", "eager"):
+    PARALLEL_COMPILE = "tiered"
+
+#: seconds a parallel twin costs to compile beyond its serial twin: median 1.1 s, 0.3-2.7 s
+#: over the 16 kernels of the demo (bench/bench_first_run.py --kernels)
+PARALLEL_EXTRA_COMPILE = 1.1
+
+
+def tier_seconds(threads=None):
+    """Seconds of serial work on large arrays (per kernel and argument types) after which a
+    kernel's parallel twin is compiled: when the time the parallel twin would have saved by
+    then (a share ``1 - 1/threads`` of it, at best) equals its extra compile time
+    (:data:`PARALLEL_EXTRA_COMPILE`), the rent-or-buy rule; never with one thread. 2.2 s on
+    two threads, 1.5 s on four."""
+    threads = nb.config.NUMBA_NUM_THREADS if threads is None else threads
+    return float("inf") if threads < 2 else PARALLEL_EXTRA_COMPILE / (1.0 - 1.0 / threads)
+
+
+#: :func:`tier_seconds` of this machine (Numba's thread count at import)
+TIER_SECONDS = tier_seconds()
 
 #: every dispatcher made here, in the order of definition (tests and the first-run
 #: benchmark read their compiled signatures)
@@ -65,15 +111,20 @@ def _options(parallel=False, fast=False, inline=False, numpy_errors=False):
     return opts
 
 
+def _dispatcher(func, parallel=False, fast=False, inline=False, numpy_errors=False):
+    dispatcher = nb.njit(**_options(parallel, fast, inline, numpy_errors))(func)
+    KERNELS.append(dispatcher)
+    return dispatcher
+
+
 def jit(func=None, *, parallel=False, fast=False, inline=False, numpy_errors=False):
     """``numba.njit`` with the package's flags (cached, ``nogil``); usable as
-    ``@jit`` or ``@jit(parallel=True, ...)``."""
-    opts = _options(parallel, fast, inline, numpy_errors)
-
+    ``@jit`` or ``@jit(parallel=True, ...)``. A parallel kernel is a :class:`BySize` pair
+    of twins (called from Python only, not from other kernels)."""
     def wrap(f):
-        dispatcher = nb.njit(**opts)(f)
-        KERNELS.append(dispatcher)
-        return dispatcher
+        if parallel:
+            return BySize(f, fast=fast, numpy_errors=numpy_errors)
+        return _dispatcher(f, fast=fast, inline=inline, numpy_errors=numpy_errors)
 
     return wrap if func is None else wrap(func)
 
@@ -103,19 +154,47 @@ def inline(func):
     return jit(func, inline=True)
 
 
-def uses_serial(array):
-    """Whether a pass over ``array`` runs on the calling thread (:data:`SERIAL_CELLS`)."""
-    return array.size < SERIAL_CELLS
+#: the clock of :class:`BySize`'s serial time (a name of its own: tests replace it)
+_clock = time.perf_counter
+
+
+def _largest(args):
+    """The cell count of the largest array among ``args``."""
+    return max([a.size for a in args if isinstance(a, np.ndarray)], default=0)
+
+
+def _type_key(args):
+    """A cheap stand-in for the Numba signature of ``args`` (dtype and rank of the arrays,
+    the type of the rest)."""
+    return tuple((a.dtype.num, a.ndim) if isinstance(a, np.ndarray) else type(a)
+                 for a in args)
+
+
+def _load_cached(dispatcher, args):
+    """Whether ``dispatcher`` has machine code for ``args``' types in memory or, loaded now,
+    in its disk cache; never compiles. (Numba has no public "cached?" query: this asks its
+    cache the way ``Dispatcher.compile`` does, and answers False if that ever fails.)"""
+    try:
+        sig = tuple(dispatcher.typeof_pyval(a) for a in args)
+        if sig in dispatcher.overloads:
+            return True
+        if dispatcher._cache.load_overload(sig, dispatcher.targetctx) is None:
+            return False
+        dispatcher.compile(sig)            # a cache hit now: loads, does not compile
+        return True
+    except Exception:                      # pragma: no cover (a Numba without these internals)
+        return False
 
 
 class BySize:
     """A kernel compiled as two twins, :attr:`serial` and :attr:`parallel`, and called by the
-    size of one of its array arguments (``size_arg``, the first by default): the serial twin
-    below :data:`SERIAL_CELLS` cells. Each twin compiles on its first use only, so a program
-    on small images never compiles the parallel one (nor the reverse).
+    size of its arrays (argument ``size_arg``, or by default the largest array argument):
+    the serial twin below :data:`SERIAL_CELLS` cells. Each twin compiles on its first use
+    only, so a program on small images never compiles the parallel one (nor the reverse);
+    on large arrays the parallel twin waits until it pays (:data:`PARALLEL_COMPILE`).
 
     Both twins run the same loop body: a row loop's results do not depend on the twin
-    (per-row partial sums are combined in row order by the callers).
+    (per-row partial sums are combined in row order: :func:`gradfusion._stencils.row_sum`).
 
     The serial twin compiles a renamed copy of ``func`` (``<name>_serial``): Numba's disk
     cache names its entries by the function's qualified name and keys them by signature and
@@ -123,17 +202,40 @@ class BySize:
     entries and a process could load the parallel code for the serial twin (or the reverse):
     results then depended in their last bits on which twin a cold cache compiled first."""
 
-    def __init__(self, func, *, fast=False, numpy_errors=False, size_arg=0, doc=None):
-        self.parallel = jit(func, parallel=True, fast=fast, numpy_errors=numpy_errors)
-        self.serial = jit(_renamed(func, "_serial"), fast=fast, numpy_errors=numpy_errors)
+    def __init__(self, func, *, fast=False, numpy_errors=False, size_arg=None, doc=None):
+        self.parallel = _dispatcher(func, parallel=True, fast=fast, numpy_errors=numpy_errors)
+        self.serial = _dispatcher(_renamed(func, "_serial"), fast=fast,
+                                  numpy_errors=numpy_errors)
         self.size_arg = size_arg
         self.__name__ = func.__name__.lstrip("_")
         self.__doc__ = doc if doc is not None else func.__doc__
         self.py_func = func
+        #: per argument types (:func:`_type_key`): seconds of serial work on large arrays so
+        #: far, or None once the parallel twin is ready
+        self.serial_seconds = {}
 
     def __call__(self, *args):
-        kernel = self.serial if uses_serial(args[self.size_arg]) else self.parallel
-        return kernel(*args)
+        size = _largest(args) if self.size_arg is None else args[self.size_arg].size
+        if size < SERIAL_CELLS:
+            return self.serial(*args)
+        if PARALLEL_COMPILE == "eager":
+            return self.parallel(*args)
+        key = _type_key(args)
+        spent = self.serial_seconds.get(key, -1.0)
+        if spent is None:
+            return self.parallel(*args)
+        if spent < 0.0:                    # the first large call of these types
+            if _load_cached(self.parallel, args):
+                self.serial_seconds[key] = None
+                return self.parallel(*args)
+            spent = 0.0
+        elif spent >= TIER_SECONDS:        # it pays now: compile the parallel twin
+            self.serial_seconds[key] = None
+            return self.parallel(*args)
+        t0 = _clock()
+        out = self.serial(*args)
+        self.serial_seconds[key] = spent + (_clock() - t0)
+        return out
 
 
 def _renamed(func, suffix):
@@ -151,9 +253,9 @@ def _renamed(func, suffix):
 # --------------------------------------------------------------------------- first-run notice
 
 #: what a process prints on stderr before its first compilation (cache misses only); the
-#: estimate: the compilation of a first solve of one dtype, or of the demo, on a 2-core
-#: machine (35-48 s of CPU time, bench/bench_first_run.py)
-NOTICE = "gradfusion: compiling kernels (first run only, about 40 s)"
+#: estimate: the compilation of the demo or of a first solve of one dtype on a 2-core machine
+#: (12-21 s, bench/bench_first_run.py)
+NOTICE = "gradfusion: compiling kernels (first run only, about 20 s)"
 
 _notice_lock = threading.Lock()
 _notice_shown = False

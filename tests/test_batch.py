@@ -172,7 +172,11 @@ FORK_SCRIPT = textwrap.dedent("""
         what = sys.argv[1]
         if what == "fork-pool-workqueue":
             print("chose", gradfusion.batch.choose_fork_safe_layer(), flush=True)
-        print("parent", work(0), flush=True)                  # Numba's threads start here
+        # Numba's threads start here: an image above the serial size (gradfusion._jit's
+        # SERIAL_CELLS) and GRADFUSION_PARALLEL_COMPILE=eager (run_fork_script), so that the
+        # parallel twins run at once
+        big = img_as_float(data.astronaut())[::2, ::2]
+        print("parent", gradfusion.solve(big, 0.4 * big ** 2.2, 0.7).fun, flush=True)
         import numba
         print("layer", numba.threading_layer(), flush=True)
         if what == "fork-pool-workqueue":
@@ -207,6 +211,7 @@ def run_fork_script(tmp_path, what):
     script = tmp_path / "fork_check.py"
     script.write_text(FORK_SCRIPT)
     env = {k: v for k, v in os.environ.items() if k != "NUMBA_THREADING_LAYER"}
+    env["GRADFUSION_PARALLEL_COMPILE"] = "eager"
     try:
         proc = subprocess.run([sys.executable, str(script), what], capture_output=True,
                               text=True, timeout=240, cwd=tmp_path, env=env)

@@ -54,19 +54,124 @@ def test_every_kernel_is_cached():
         assert not isinstance(d._cache, NullCache), f"{d.py_func.__qualname__} is not cached"
 
 
-def test_by_size_chooses_the_twin_by_the_argument_size():
-    calls = []
+class _Clock:
+    """A stand-in for ``time.perf_counter`` that each fake serial call advances."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+def _fake_twins(monkeypatch, size_arg=None, step=0.4, cached=False):
+    """A :class:`BySize` over a Python function whose twins only record their calls (each
+    serial call "takes" ``step`` seconds of a fake clock); the disk cache answers ``cached``."""
+    calls, clock = [], _Clock()
 
     def kernel(a, b):
         return a.size + b.size
 
-    k = _jit.BySize(kernel, size_arg=1)
-    k.serial = lambda *a: calls.append("serial")
+    def serial(*a):
+        clock.now += step
+        calls.append("serial")
+
+    k = _jit.BySize(kernel, size_arg=size_arg)
+    k.serial = serial
     k.parallel = lambda *a: calls.append("parallel")
-    k(np.zeros(_jit.SERIAL_CELLS), np.zeros(3))
+    monkeypatch.setattr(_jit, "_clock", clock)
+    monkeypatch.setattr(_jit, "_load_cached", lambda dispatcher, args: cached)
+    return k, calls
+
+
+@pytest.mark.parametrize("size_arg", [None, 1])
+def test_by_size_chooses_the_twin_by_the_array_size(monkeypatch, size_arg):
+    """Small arrays run serial; with ``size_arg`` None the largest array decides."""
+    monkeypatch.setattr(_jit, "PARALLEL_COMPILE", "eager")
+    k, calls = _fake_twins(monkeypatch, size_arg)
+    k(np.zeros(3), np.zeros(_jit.SERIAL_CELLS - 1))
     k(np.zeros(3), np.zeros(_jit.SERIAL_CELLS))
-    assert calls == ["serial", "parallel"]
+    k(np.zeros(_jit.SERIAL_CELLS), np.zeros(3))
+    expected = "parallel" if size_arg is None else "serial"
+    assert calls == ["serial", "parallel", expected]
     assert k.__name__ == "kernel"
+
+
+def test_tiered_runs_serial_until_the_parallel_twin_pays(monkeypatch):
+    """On a cold cache a large call runs the serial twin until it has spent
+    ``TIER_SECONDS``; then the parallel twin is compiled and used from then on."""
+    monkeypatch.setattr(_jit, "TIER_SECONDS", 1.0)
+    k, calls = _fake_twins(monkeypatch, step=0.4)
+    big = np.zeros(_jit.SERIAL_CELLS)
+    for _ in range(6):
+        k(big, big)
+    assert calls == ["serial"] * 3 + ["parallel"] * 3      # 0.4, 0.8, 1.2 >= 1.0
+    k(np.zeros(3), np.zeros(3))                            # small arrays stay serial
+    assert calls[-1] == "serial"
+
+
+def test_tiered_counts_each_argument_type_apart(monkeypatch):
+    monkeypatch.setattr(_jit, "TIER_SECONDS", 1.0)
+    k, calls = _fake_twins(monkeypatch, step=0.6)
+    f64, f32 = np.zeros(_jit.SERIAL_CELLS), np.zeros(_jit.SERIAL_CELLS, np.float32)
+    for a in (f64, f64, f64, f32):
+        k(a, a)
+    assert calls == ["serial", "serial", "parallel", "serial"]
+
+
+def test_tiered_takes_a_cached_parallel_twin_at_once(monkeypatch):
+    k, calls = _fake_twins(monkeypatch, cached=True)
+    big = np.zeros(_jit.SERIAL_CELLS)
+    k(big, big)
+    k(big, big)
+    assert calls == ["parallel", "parallel"]
+
+
+@pytest.mark.parametrize("threads, share", [(1, 0.0), (2, 0.5), (4, 0.75)])
+def test_tier_seconds_is_the_rent_or_buy_point(threads, share):
+    """The parallel twin is bought when the time it would have saved so far (``share`` of the
+    serial time, at best) equals its extra compile time; never with one thread."""
+    seconds = _jit.tier_seconds(threads)
+    if share == 0.0:
+        assert seconds == np.inf
+    else:
+        assert seconds * share == pytest.approx(_jit.PARALLEL_EXTRA_COMPILE)
+
+
+def test_a_later_process_loads_the_parallel_twin_from_the_cache(tmp_path):
+    """A process that compiled a parallel twin (eagerly here) leaves it in the disk cache;
+    the next process, tiered, runs it on its first large call without compiling."""
+    code = """
+        import json, numpy as np
+        from numba.core import event
+        from gradfusion import _jit, _stencils as st
+        compiled = []
+        class Count(event.Listener):
+            def on_start(self, e):
+                compiled.append(e.data["dispatcher"].py_func.__qualname__)
+            def on_end(self, e):
+                pass
+        event.register("numba:compile", Count())
+        x = np.random.default_rng(0).random((3, 200, 200)) - 0.5
+        total = st.clip_channels(x, np.ones(3), np.empty_like(x))
+        k = st.clip_channels
+        print(json.dumps(dict(policy=_jit.PARALLEL_COMPILE, compiled=compiled, total=total,
+                              parallel=len(k.parallel.overloads),
+                              serial=len(k.serial.overloads))))
+    """
+    env = {"NUMBA_CACHE_DIR": str(tmp_path), "GRADFUSION_COMPILE_NOTICE": "0",
+           "GRADFUSION_PARALLEL_COMPILE": "eager"}
+    first = _run(code, env)
+    assert first.returncode == 0, first.stderr
+    eager = json.loads(first.stdout.splitlines()[-1])
+    assert eager["policy"] == "eager" and eager["parallel"] == 1 and eager["serial"] == 0
+    assert "clip_channels" in eager["compiled"]
+    second = _run(code, dict(env, GRADFUSION_PARALLEL_COMPILE="tiered"))
+    assert second.returncode == 0, second.stderr
+    tiered = json.loads(second.stdout.splitlines()[-1])
+    assert tiered["policy"] == "tiered" and tiered["compiled"] == []
+    assert tiered["parallel"] == 1 and tiered["serial"] == 0
+    assert tiered["total"] == eager["total"]
 
 
 def _by_size_kernels():
@@ -175,3 +280,44 @@ def test_a_float32_solve_compiles_no_float64_variant():
             if any("float64" in t or "'C'" not in t for t in images):
                 bad.setdefault(name, []).append(sig)
     assert not bad, bad
+
+
+def _all_serial_then_all_parallel(monkeypatch, run):
+    """``run()`` with every BySize kernel on its serial twin, then on its parallel twin."""
+    monkeypatch.setattr(_jit, "SERIAL_CELLS", 1 << 60)
+    serial = run()
+    monkeypatch.setattr(_jit, "SERIAL_CELLS", 0)
+    monkeypatch.setattr(_jit, "PARALLEL_COMPILE", "eager")
+    return serial, run()
+
+
+@pytest.mark.parametrize("method", ["active-set", "mprgp"])
+def test_serial_and_parallel_twins_solve_to_the_same_bits(monkeypatch, method):
+    """Which twin runs is a matter of speed only (their float sums are taken per row and
+    added in order): a solve on the serial twins and one on the parallel twins agree bit for
+    bit, so a process that switches twins mid-run (tiered compilation) changes nothing."""
+    rng = np.random.default_rng(7)
+    I = rng.random((37, 45, 3))
+    P = np.clip(0.4 * I ** 2.2 + 0.05 * rng.standard_normal(I.shape), 0, 1)
+    alpha = 0.6 + 0.2 * rng.random((37, 45))
+
+    def run():
+        res = gradfusion.solve(I, P, alpha, method=method, multiscale=False)
+        return res.output.tobytes(), res.fun, res.nit, res.gap
+
+    serial, parallel = _all_serial_then_all_parallel(monkeypatch, run)
+    assert serial == parallel
+
+
+def test_serial_and_parallel_twins_blend_to_the_same_bits(monkeypatch):
+    rng = np.random.default_rng(8)
+    target = rng.random((41, 47, 3))
+    source = rng.random((41, 47, 3))
+    mask = np.zeros((41, 47), bool)
+    mask[6:33, 9:40] = True
+
+    def run():
+        return gradfusion.poisson.blend(source, target, mask).output.tobytes()
+
+    serial, parallel = _all_serial_then_all_parallel(monkeypatch, run)
+    assert serial == parallel
