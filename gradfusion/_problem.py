@@ -267,7 +267,7 @@ class ResidualProblem:
         towards the solver's peak memory.
         """
         d = np.empty_like(self.image)
-        st.output_difference(self.image, self.proposal, residual, self.alpha, d)
+        squares = st.output_difference(self.image, self.proposal, residual, self.alpha, d)
         bare = st.sobel_energy(d, self.mode) / self.n_entries
         sobel = bare
         if self.gradient_weight is not None:
@@ -277,13 +277,12 @@ class ResidualProblem:
         reg = 0.0
         if self.reg_weight > 0.0:
             reg = st.difference_energy(d, self.taps) / self.n_entries
-        d64 = d.astype(np.float64)
-        sq = d64 * d64
-        level_error = float(sq.mean())
+        level_error = squares / d.size
         if np.ndim(self.level_weight) == 0:
             level = self.level_weight * level_error
         else:
-            level = float((np.broadcast_to(self.level_weight, d.shape) * sq).mean())
+            d64 = d.astype(np.float64)
+            level = float((np.broadcast_to(self.level_weight, d.shape) * d64 * d64).mean())
         return sobel + self.reg_weight * reg + level, bare, reg, level_error
 
     def to_normalized_gradient_scale(self):

@@ -471,14 +471,23 @@ def difference_energy(u, taps):
 @_pjit
 def output_difference(image, proposal, residual, alpha, out):
     """``out = alpha * image + residual - proposal``; ``alpha`` per channel (``(C,)``) or
-    per pixel (``(C or 1, H, W)``: :func:`bound_row`)."""
+    per pixel (``(C or 1, H, W)``: :func:`bound_row`). Returns ``sum(out^2)`` of the values
+    as stored, accumulated in float64 (per row, in order: :func:`row_sum`)."""
     C, H, W = image.shape
+    rows = np.empty(C * H)
     for r in nb.prange(C * H):
         c = r // H
         i = r % H
         ar = bound_row(alpha, c, i)
+        orow = out[c, i]
+        s = 0.0
         for j in range(W):
-            out[c, i, j] = bound_at(ar, j) * image[c, i, j] + residual[c, i, j] - proposal[c, i, j]
+            orow[j] = bound_at(ar, j) * image[c, i, j] + residual[c, i, j] - proposal[c, i, j]
+            e = np.float64(orow[j])   # as stored (float32 rounds it), squared in float64 (Numba's
+            #                           float() of a float32 is a float32)
+            s += e * e
+        rows[r] = s
+    return row_sum(rows)
 
 
 @_jit

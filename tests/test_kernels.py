@@ -272,8 +272,11 @@ def test_output_difference(dtype, shape):
     residual = rand(rng, shape, dtype, 0.0, 0.5)
     alpha = rng.uniform(0.2, 0.8, size=shape[0]).astype(dtype)
     out = np.full(shape, np.nan, dtype)
-    st.output_difference(image, proposal, residual, alpha, out)
+    squares = st.output_difference(image, proposal, residual, alpha, out)
     assert_close(out, ref.output_difference(image, proposal, residual, alpha), dtype, 3.0)
+    # the returned sum of squares is that of the stored values, in float64
+    expected = float(np.sum(out.astype(np.float64) ** 2))
+    assert squares == pytest.approx(expected, rel=1e-13, abs=1e-300)
 
 
 # ---------------------------------------------------------------------------
