@@ -172,6 +172,17 @@ def test_a_later_process_loads_the_parallel_twin_from_the_cache(tmp_path):
     assert tiered["policy"] == "tiered" and tiered["compiled"] == []
     assert tiered["parallel"] == 1 and tiered["serial"] == 0
     assert tiered["total"] == eager["total"]
+    # a cold cache, tiered (the default): the large array runs on the serial twin, and the
+    # parallel one (three times the compile time) is not compiled for one short call
+    cold = _run(code, {"NUMBA_CACHE_DIR": str(tmp_path / "cold"), "GRADFUSION_COMPILE_NOTICE": "0",
+                       "GRADFUSION_PARALLEL_COMPILE": None})
+    assert cold.returncode == 0, cold.stderr
+    first_run = json.loads(cold.stdout.splitlines()[-1])
+    assert first_run["policy"] == "tiered"
+    assert "clip_channels_serial" in first_run["compiled"]
+    assert "clip_channels" not in first_run["compiled"]
+    assert first_run["parallel"] == 0 and first_run["serial"] == 1
+    assert first_run["total"] == eager["total"]
 
 
 def _by_size_kernels():
