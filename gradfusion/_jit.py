@@ -59,6 +59,7 @@ import types
 import numba as nb
 import numpy as np
 from numba.core import event as _event
+from numba.core.compiler_lock import global_compiler_lock
 
 #: fastmath flags of the ``*_fast`` decorators: reassociation (vectorised sums), no signed
 #: zeros, fused multiply-add; never "finite-math" or "no-NaN" (the results stay IEEE)
@@ -176,12 +177,15 @@ def _load_cached(dispatcher, args):
     cache the way ``Dispatcher.compile`` does, and answers False if that ever fails.)"""
     try:
         sig = tuple(dispatcher.typeof_pyval(a) for a in args)
-        if sig in dispatcher.overloads:
+        # under Numba's compiler lock, as Dispatcher.compile reads its cache (threads of
+        # solve_many may get here at once; the lock is re-entrant)
+        with global_compiler_lock:
+            if sig in dispatcher.overloads:
+                return True
+            if dispatcher._cache.load_overload(sig, dispatcher.targetctx) is None:
+                return False
+            dispatcher.compile(sig)        # a cache hit now: loads, does not compile
             return True
-        if dispatcher._cache.load_overload(sig, dispatcher.targetctx) is None:
-            return False
-        dispatcher.compile(sig)            # a cache hit now: loads, does not compile
-        return True
     except Exception:                      # pragma: no cover (a Numba without these internals)
         return False
 
