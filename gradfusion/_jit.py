@@ -275,33 +275,62 @@ def _is_ours(dispatcher):
     return module == "gradfusion" or module.startswith("gradfusion.")
 
 
-class _CompileNotice(_event.Listener):
+class _CompileWatch(_event.Listener):
     """Prints :data:`NOTICE` once, at the start of the first compilation of a gradfusion
     kernel (Numba broadcasts ``numba:compile`` only when a signature is neither in memory
-    nor in the disk cache)."""
+    nor in the disk cache), and adds up the time of gradfusion's compilations
+    (:func:`compile_seconds`).
+
+    Numba compiles under one global lock, so compilations do not overlap: a compilation
+    started inside another (a callee's) is counted in the outer one only."""
+
+    def __init__(self):
+        self.depth = 0
+        self.start = 0.0
+        self.ours = False
 
     def on_start(self, event):
-        global _notice_shown
-        if _notice_shown:
-            return
         data = event.data or {}
-        if not _is_ours(data.get("dispatcher")):
-            return
-        with _notice_lock:
-            if _notice_shown:
-                return
-            _notice_shown = True
-        if _notice_enabled():
-            try:
-                print(NOTICE, file=sys.stderr, flush=True)
-            except (OSError, ValueError):      # a closed or broken stderr: never fail a solve
-                pass
+        ours = _is_ours(data.get("dispatcher"))
+        if self.depth == 0:
+            self.start, self.ours = time.perf_counter(), ours
+        self.depth += 1
+        if ours:
+            _show_notice()
 
     def on_end(self, event):
-        pass
+        self.depth -= 1
+        if self.depth == 0 and self.ours:
+            global _compile_total
+            _compile_total += time.perf_counter() - self.start
 
 
-_event.register("numba:compile", _CompileNotice())
+_compile_total = 0.0
+
+
+def compile_seconds():
+    """Seconds this process has spent compiling gradfusion's kernels (cache misses only):
+    the difference across a call is the part of its time that a later run, loading the
+    kernels from the cache, does not pay."""
+    return _compile_total
+
+
+def _show_notice():
+    global _notice_shown
+    if _notice_shown:
+        return
+    with _notice_lock:
+        if _notice_shown:
+            return
+        _notice_shown = True
+    if _notice_enabled():
+        try:
+            print(NOTICE, file=sys.stderr, flush=True)
+        except (OSError, ValueError):      # a closed or broken stderr: never fail a solve
+            pass
+
+
+_event.register("numba:compile", _CompileWatch())
 
 
 def compiled_signatures():

@@ -229,6 +229,32 @@ def test_notice_once_when_compiling_and_never_on_a_cache_hit(tmp_path):
     assert quiet.returncode == 0 and quiet.stderr == ""
 
 
+def test_compile_seconds_counts_our_compilations_once(tmp_path):
+    """compile_seconds() adds up the time of gradfusion's compilations (a callee compiled
+    inside a kernel's compilation is counted once, in it); a cache hit adds nothing; a user's
+    own Numba function is not counted."""
+    code = """
+        import json, time, numba
+        from gradfusion import _jit, _stencils as st
+        user = numba.njit(lambda x: x + 1)
+        user(1)
+        after_user = _jit.compile_seconds()
+        t0 = time.perf_counter()
+        st._border_classes(7)
+        wall = time.perf_counter() - t0
+        print(json.dumps(dict(user=after_user, ours=_jit.compile_seconds(), wall=wall)))
+    """
+    env = {"NUMBA_CACHE_DIR": str(tmp_path), "GRADFUSION_COMPILE_NOTICE": "0"}
+    cold = _run(code, env)
+    assert cold.returncode == 0, cold.stderr
+    c = json.loads(cold.stdout.splitlines()[-1])
+    assert c["user"] == 0.0
+    assert 0.0 < c["ours"] <= c["wall"]
+    warm = _run(code, env)
+    w = json.loads(warm.stdout.splitlines()[-1])
+    assert w["ours"] == 0.0
+
+
 def test_user_functions_compiling_print_no_notice(tmp_path):
     code = """
         import numba, gradfusion._jit
