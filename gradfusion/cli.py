@@ -327,7 +327,7 @@ def _read(path):
 
 
 def _cmd_solve(args):
-    from . import _validation, io, solve
+    from . import _jit, _validation, io, solve
 
     _check_outputs([args.input, args.proposal, args.x0], [args.output, args.residual],
                    args.overwrite)
@@ -347,8 +347,10 @@ def _cmd_solve(args):
     bits = args.bits or (16 if I.dtype == np.uint16 else 8)
     if args.float32:
         I, P = (np.asarray(_validation.to_float(a), np.float32) for a in (I, P))
+    compiling = _jit.compile_seconds()
     result = solve(I, P, args.alpha, x0=x0, max_memory=args.max_memory,
                    progress=not args.no_progress and sys.stderr.isatty(), **_solve_options(args))
+    compiling = _jit.compile_seconds() - compiling
     outputs = [(args.output, result.output)]
     if args.residual:
         outputs.append((args.residual, result.residual))
@@ -358,8 +360,13 @@ def _cmd_solve(args):
     print(f"objective {result.fun:.6e}  bare objective {result.bare_objective:.6e}  "
           f"level error {result.level_error:.3e}  "
           f"gap {result.gap:.1e}  iterations {result.nit} ({result.method})  "
-          f"time {result.time:.2f} s  ({result.message})")
+          f"time {result.time:.2f} s{_compile_note(compiling)}  ({result.message})")
     return 0 if result.success else 1
+
+
+def _compile_note(seconds):
+    """`` (8.1 s of it compiling kernels: first run only)`` when a call compiled."""
+    return f" ({seconds:.1f} s of it compiling kernels: first run only)" if seconds >= 0.05 else ""
 
 
 def _cmd_evaluate(args):
