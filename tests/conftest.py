@@ -1,8 +1,17 @@
-"""Shared test configuration: the NumPy references and the shared data folder."""
+"""Shared test configuration: fixtures (seeded generators, the shared data folder, an install
+without matplotlib) and the options every solver test shares.
+
+The plain helpers (``make_pair``, ``assert_close``, the tolerance table) are in ``helpers.py``
+and the NumPy references of the kernels in ``reference.py`` and ``poisson_reference.py``: test
+files import them by name (``from helpers import make_pair``), which the ``sys.path`` line
+below makes work under ``--import-mode=importlib``.
+"""
 
 import os
 import sys
+import zlib
 
+import numpy as np
 import pytest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -21,6 +30,17 @@ PAPER = {"boundary": "zero", "level_weight": 0.0}
 #: ``filterwarnings`` mark of tests that solve with reflected borders and no level term on
 #: purpose (solve warns that the output's level is undetermined: tests/test_border.py)
 UNDETERMINED_LEVEL = "ignore:boundary='reflect' with level_weight=0:UserWarning"
+
+
+#: the first word of every seed the ``rng`` fixture draws from
+RNG_SEED = 20261201
+
+
+@pytest.fixture
+def rng(request):
+    """A ``numpy.random.default_rng`` seeded from the test's name and parameters: the same
+    numbers on every run, different ones for every test and parameter set."""
+    return np.random.default_rng([RNG_SEED, zlib.crc32(request.node.name.encode())])
 
 
 @pytest.fixture

@@ -16,15 +16,10 @@ import gradfusion
 from gradfusion import DifferenceFilter, SobelGradient, baselines
 from gradfusion._problem import round_down
 
+from helpers import make_pair
+
 LEVEL = 0.3            # the default level weight ("perceptual")
 REG = 0.4              # the default regulariser weight
-
-
-def _pair(shape, seed, dtype=np.float64):
-    rng = np.random.default_rng(seed)
-    I = rng.random(shape)
-    P = np.clip(0.6 * I + 0.3 * rng.random(shape) - 0.1, 0, 1)
-    return I.astype(dtype), P.astype(dtype)
 
 
 def _alpha_map(shape, seed, low=0.3, high=0.85):
@@ -97,7 +92,7 @@ def test_matches_bounded_least_squares_reference(kind, boundary, method):
     """The optimum with an alpha map is scipy's BVLS optimum with per-pixel bounds (coarse to
     fine from 5 pixels: the coarse scales see the map's area averages)."""
     shape = {"pixel": (12, 10, 3), "pixel-channel": (12, 10, 3), "gray": (11, 13)}[kind]
-    I, P = _pair(shape, seed=[3, len(kind), len(boundary)])
+    I, P = make_pair(shape, seed=[3, len(kind), len(boundary)])
     alpha = _alpha_map(shape if kind == "pixel-channel" else shape[:2], seed=4)
     res = gradfusion.solve(I, P, alpha, boundary=boundary, method=method, tol=1e-12,
                            min_size=5)
@@ -117,7 +112,7 @@ def test_matches_bounded_least_squares_reference(kind, boundary, method):
 def test_with_level_and_gradient_weight_maps(method):
     """An alpha map beside a level-weight map and a gradient weight: still BVLS's optimum."""
     shape = (12, 11)
-    I, P = _pair(shape, seed=5)
+    I, P = make_pair(shape, seed=5)
     alpha = _alpha_map(shape, seed=6)
     rng = np.random.default_rng(7)
     G = rng.uniform(0.2, 3.0, size=shape)
@@ -136,7 +131,7 @@ def test_with_level_and_gradient_weight_maps(method):
 def test_constant_map_is_the_scalar(boundary, method, dtype):
     """A map of one value gives the scalar alpha's answer (it is solved as the scalar: bit
     for bit)."""
-    I, P = _pair((40, 36, 3), seed=8, dtype=dtype)
+    I, P = make_pair((40, 36, 3), seed=8, dtype=dtype)
     scalar = gradfusion.solve(I, P, 0.65, boundary=boundary, method=method, min_size=8)
     for alpha in (np.full((40, 36), 0.65), np.full((40, 36, 1), 0.65),
                   np.full((40, 36, 3), 0.65)):
@@ -149,7 +144,7 @@ def test_constant_map_is_the_scalar(boundary, method, dtype):
 
 @pytest.mark.parametrize("method", ["active-set", "mprgp"])
 def test_per_channel_map_is_the_per_channel_sequence(method):
-    I, P = _pair((30, 34, 3), seed=9)
+    I, P = make_pair((30, 34, 3), seed=9)
     alpha = (0.55, 0.7, 0.8)
     seq = gradfusion.solve(I, P, alpha, method=method, min_size=8)
     res = gradfusion.solve(I, P, np.broadcast_to(np.array(alpha), I.shape), method=method,
@@ -163,7 +158,7 @@ def test_kkt_conditions_per_pixel(method):
     """At the answer the gradient is >= 0 where R = 0, <= 0 where R = 1 - alpha(x) and 0
     between, pixel by pixel."""
     shape = (16, 14, 3)
-    I, P = _pair(shape, seed=10)
+    I, P = make_pair(shape, seed=10)
     alpha = _alpha_map(shape, seed=11)
     res = gradfusion.solve(I, P, alpha, boundary="zero", method=method, tol=1e-20)
     R = res.residual
@@ -189,7 +184,7 @@ def test_float32_bounds_are_rounded_down(method):
     """float32 stays float32 and R never exceeds 1 - alpha(x) (each bound rounded down, as
     for a scalar alpha); the answer agrees with float64's to float32 rounding."""
     shape = (48, 40, 3)
-    I, P = _pair(shape, seed=12)
+    I, P = make_pair(shape, seed=12)
     P = np.clip(P + 0.5 * (np.random.default_rng(13).random(shape) > 0.7), 0, 1)   # bright
     alpha = _alpha_map(shape[:2], seed=14)
     res32 = gradfusion.solve(I.astype(np.float32), P.astype(np.float32), alpha, method=method)
@@ -206,7 +201,7 @@ def test_float32_bounds_are_rounded_down(method):
 @pytest.mark.parametrize("method", ["active-set", "mprgp"])
 def test_warm_start_and_single_scale_reach_the_same_optimum(method):
     shape = (40, 44, 3)
-    I, P = _pair(shape, seed=15)
+    I, P = make_pair(shape, seed=15)
     alpha = _alpha_map(shape, seed=16)
     cold = gradfusion.solve(I, P, alpha, method=method, tol=1e-12, min_size=8)
     assert len(cold.levels) > 1
@@ -218,7 +213,7 @@ def test_warm_start_and_single_scale_reach_the_same_optimum(method):
 
 
 def test_channel_axis_is_honoured():
-    I, P = _pair((20, 18, 3), seed=17)
+    I, P = make_pair((20, 18, 3), seed=17)
     alpha = _alpha_map((20, 18, 3), seed=18)
     last = gradfusion.solve(I, P, alpha)
     first = gradfusion.solve(np.moveaxis(I, -1, 0), np.moveaxis(P, -1, 0),
@@ -227,7 +222,7 @@ def test_channel_axis_is_honoured():
 
 
 def test_gray_scene_with_rgb_proposal_and_a_map():
-    I, P = _pair((20, 18, 3), seed=19)
+    I, P = make_pair((20, 18, 3), seed=19)
     alpha = _alpha_map((20, 18), seed=20)
     res = gradfusion.solve(I[..., 0], P, alpha)
     ref = gradfusion.solve(np.repeat(I[..., :1], 3, axis=-1), P, alpha)
@@ -238,7 +233,7 @@ def test_gray_scene_with_rgb_proposal_and_a_map():
 
 
 def test_heuristic_clips_pixel_by_pixel():
-    I, P = _pair((20, 18, 3), seed=21)
+    I, P = make_pair((20, 18, 3), seed=21)
     for alpha in (_alpha_map((20, 18), seed=22), _alpha_map((20, 18, 3), seed=23)):
         a = _per_channel(alpha, I.shape)
         res = baselines.heuristic(I, P, alpha)
@@ -250,7 +245,7 @@ def test_heuristic_clips_pixel_by_pixel():
 
 
 def test_heuristic_float32_stays_below_the_bound():
-    I, P = _pair((20, 18), seed=24, dtype=np.float32)
+    I, P = make_pair((20, 18), seed=24, dtype=np.float32)
     P[:] = 1.0
     alpha = _alpha_map((20, 18), seed=25)
     R = baselines.heuristic(I, P, alpha).residual
@@ -258,7 +253,7 @@ def test_heuristic_float32_stays_below_the_bound():
 
 
 def test_evaluate_with_a_map():
-    I, P = _pair((40, 36, 3), seed=26)
+    I, P = make_pair((40, 36, 3), seed=26)
     alpha = _alpha_map((40, 36), seed=27)
     ev = gradfusion.evaluate(I, P, alpha, lpips=False)
     names = [row["method"] for row in ev.rows]
@@ -271,7 +266,7 @@ def test_evaluate_with_a_map():
 
 
 def test_tradeoff_with_a_map():
-    I, P = _pair((36, 34, 3), seed=28)
+    I, P = make_pair((36, 34, 3), seed=28)
     alpha = _alpha_map((36, 34, 3), seed=29)
     tr = gradfusion.tradeoff(I, P, alpha, level_weights=[0.3])
     clip = baselines.heuristic(I, P, alpha)
@@ -281,7 +276,7 @@ def test_tradeoff_with_a_map():
 
 
 def test_solve_many_with_a_map():
-    pairs = [_pair((24, 20, 3), seed=s) for s in (30, 31)]
+    pairs = [make_pair((24, 20, 3), seed=s) for s in (30, 31)]
     alpha = _alpha_map((24, 20), seed=32)
     results = sorted(gradfusion.solve_many(pairs, alpha, workers=2), key=lambda r: r.index)
     for (I, P), item in zip(pairs, results):
@@ -294,9 +289,9 @@ def test_solve_many_with_a_map():
 @pytest.mark.parametrize("function", [baselines.stay_positive, baselines.stay_positive_pixels])
 def test_stay_positive_refuses_a_map(function):
     """Refused before any work; a constant map is a scalar alpha and is accepted."""
-    I, P = _pair((10, 12, 3), seed=33)
+    I, P = make_pair((10, 12, 3), seed=33)
     assert function(I, P, np.full((10, 12), 0.7)).loss == function(I, P, 0.7).loss
-    I, P = _pair((10, 12, 3), seed=33)
+    I, P = make_pair((10, 12, 3), seed=33)
     with pytest.raises(ValueError, match=r"takes a scalar alpha or one per channel, not an "
                                          r"alpha map \(got alpha of shape \(10, 12\)\)"):
         function(I, P, _alpha_map((10, 12), seed=38))
@@ -305,7 +300,7 @@ def test_stay_positive_refuses_a_map(function):
 def test_paper_loss_takes_a_map():
     """paper_loss (clip + penalty) with per-pixel bounds: a residual inside them costs its
     recon term only, one above them the penalty too."""
-    I, P = _pair((14, 12), seed=34)
+    I, P = make_pair((14, 12), seed=34)
     alpha = _alpha_map((14, 12), seed=35)
     R = baselines.heuristic(I, P, alpha).residual
     inside = gradfusion.paper_loss(I, P, R, alpha)
@@ -315,7 +310,7 @@ def test_paper_loss_takes_a_map():
 
 
 def test_memory_check_counts_the_map():
-    I, P = _pair((64, 64, 3), seed=36)
+    I, P = make_pair((64, 64, 3), seed=36)
     plain = gradfusion._memory.estimate_solve_bytes((3, 64, 64), np.float64)
     with pytest.raises(gradfusion.MemoryLimitError):
         gradfusion.solve(I, P, np.full((64, 64, 3), 0.6), max_memory=plain + 1)
@@ -326,7 +321,7 @@ def test_memory_check_counts_the_map():
 def test_a_map_constant_but_for_one_pixel_is_close_to_the_scalar(method):
     """The per-pixel path itself (not collapsed to the scalar) on a map that differs from the
     scalar in one pixel by one ulp: the same optimum to the solver's tolerance."""
-    I, P = _pair((40, 36, 3), seed=37)
+    I, P = make_pair((40, 36, 3), seed=37)
     alpha = np.full((40, 36), 0.65)
     alpha[5, 7] = np.nextafter(0.65, 1.0)
     scalar = gradfusion.solve(I, P, 0.65, method=method, tol=1e-12, min_size=8)

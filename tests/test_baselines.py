@@ -9,14 +9,9 @@ from gradfusion import gradient_error, solve
 from gradfusion.baselines import (STAY_POSITIVE_PENALTY, heuristic, stay_positive,
                                   stay_positive_loss, stay_positive_pixels)
 
+from helpers import make_pair
+
 PENALTY = STAY_POSITIVE_PENALTY
-
-
-def _pair(shape, seed, dtype=np.float64):
-    rng = np.random.default_rng(seed)
-    I = rng.random(shape)
-    P = np.clip(0.6 * I + 0.3 * rng.random(shape) - 0.1, 0, 1)
-    return I.astype(dtype), P.astype(dtype)
 
 
 def _norm(x):
@@ -88,7 +83,7 @@ def _adam(grad, loss, x0, lr, iters):
 
 @pytest.mark.parametrize("shape", [(7, 9), (6, 8, 3)])
 def test_loss_matches_direct_evaluation(shape):
-    I, P = _pair(shape, seed=1)
+    I, P = make_pair(shape, seed=1)
     R = np.random.default_rng(2).uniform(-0.2, 0.5, shape)      # violates both bounds
     assert stay_positive_loss(I, P, R, 0.7) == pytest.approx(_direct_loss(I, P, R, 0.7), rel=1e-13)
     alpha = np.array([0.6, 0.7, 0.8]) if len(shape) == 3 else 0.65
@@ -104,7 +99,7 @@ def test_loss_constant_output_normalises_to_zero():
 
 
 def test_loss_validation_messages():
-    I, P = _pair((5, 5), seed=4)
+    I, P = make_pair((5, 5), seed=4)
     with pytest.raises(ValueError, match=r"residual must have the shape of image \(5, 5\)"):
         stay_positive_loss(I, P, np.zeros((5, 4)), 0.7)
     with pytest.raises(ValueError, match=r"residual contains NaN or infinite values \(25 of 25\)"):
@@ -121,7 +116,7 @@ def test_loss_validation_messages():
 @pytest.mark.parametrize("shape", [(10, 12), (9, 11, 3)])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32, np.uint8])
 def test_two_param_fun_is_the_loss_of_its_params(shape, dtype):
-    I, P = _pair(shape, seed=5)
+    I, P = make_pair(shape, seed=5)
     if dtype == np.uint8:
         I, P = (np.round(z * 255).astype(np.uint8) for z in (I, P))
         If, Pf = I / 255.0, P / 255.0
@@ -139,7 +134,7 @@ def test_two_param_fun_is_the_loss_of_its_params(shape, dtype):
 @pytest.mark.parametrize("seed", [6, 7])
 def test_two_param_is_global_on_a_dense_grid(seed):
     """No point of a dense 481 x 481 grid over a generous box beats the answer."""
-    I, P = _pair((6, 7, 3), seed=seed)
+    I, P = make_pair((6, 7, 3), seed=seed)
     res = stay_positive(I, P, 0.7)
     a_grid = np.linspace(-3.0, 3.0, 481)
     b_grid = np.linspace(-2.0, 2.0, 481)
@@ -153,7 +148,7 @@ def test_two_param_is_global_on_a_dense_grid(seed):
 
 def test_two_param_beats_adam():
     """The authors' optimiser (Adam, lr 1e-3, 1000 iterations) from a = 1, b = 0 does worse."""
-    I, P = _pair((12, 12, 3), seed=9)
+    I, P = make_pair((12, 12, 3), seed=9)
     res = stay_positive(I, P, 0.7)
 
     def loss(th):
@@ -168,7 +163,7 @@ def test_two_param_beats_adam():
 
 
 def test_two_param_per_alpha_channel_and_per_channel_option():
-    I, P = _pair((10, 10, 3), seed=10)
+    I, P = make_pair((10, 10, 3), seed=10)
     alpha = np.array([0.6, 0.7, 0.8])
     shared = stay_positive(I, P, alpha, grid=32)
     assert shared.loss == pytest.approx(
@@ -194,7 +189,7 @@ def test_two_param_constant_proposal():
 @pytest.mark.parametrize("shape", [(9, 10), (8, 9, 3)])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_pixels_fun_is_the_direct_loss_and_within_its_bound(shape, dtype):
-    I, P = _pair(shape, seed=12, dtype=dtype)
+    I, P = make_pair(shape, seed=12, dtype=dtype)
     res = stay_positive_pixels(I, P, 0.7)
     assert np.all(res.residual >= 0) and np.all(res.residual <= np.float32(0.3) + 1e-7)
     assert res.loss == pytest.approx(_direct_loss(I, P, res.residual, 0.7), rel=1e-6, abs=1e-9)
@@ -204,7 +199,7 @@ def test_pixels_fun_is_the_direct_loss_and_within_its_bound(shape, dtype):
 
 
 def test_pixels_beats_adam_and_long_subgradient_runs():
-    I, P = _pair((10, 11, 3), seed=13)
+    I, P = make_pair((10, 11, 3), seed=13)
     res = stay_positive_pixels(I, P, 0.7)
     u = 0.3
 
@@ -255,7 +250,7 @@ def test_pixels_constant_output_when_it_is_best():
 
 @pytest.mark.parametrize("method", ["stay_positive", "stay_positive_pixels", "heuristic"])
 def test_result_fields_like_solve(method):
-    I, P = _pair((10, 10, 3), seed=15)
+    I, P = make_pair((10, 10, 3), seed=15)
     fn = {"stay_positive": lambda: stay_positive(I, P, 0.7, grid=16),
           "stay_positive_pixels": lambda: stay_positive_pixels(I, P, 0.7),
           "heuristic": lambda: heuristic(I, P, 0.7)}[method]
@@ -276,7 +271,7 @@ def test_result_fields_like_solve(method):
 
 
 def test_channel_axis_and_grayscale():
-    I, P = _pair((9, 8, 3), seed=16)
+    I, P = make_pair((9, 8, 3), seed=16)
     a = stay_positive_pixels(I, P, 0.7)
     b = stay_positive_pixels(np.moveaxis(I, -1, 0), np.moveaxis(P, -1, 0), 0.7, channel_axis=0)
     np.testing.assert_allclose(np.moveaxis(b.residual, 0, -1), a.residual, atol=1e-12)
@@ -285,7 +280,7 @@ def test_channel_axis_and_grayscale():
 
 
 def test_validation_messages():
-    I, P = _pair((6, 6), seed=17)
+    I, P = make_pair((6, 6), seed=17)
     with pytest.raises(ValueError, match="grid must be an integer >= 3, got 2"):
         stay_positive(I, P, 0.7, grid=2)
     with pytest.raises(ValueError, match="penalty must be a finite number >= 0"):

@@ -7,13 +7,12 @@ import pytest
 
 from gradfusion import io
 from gradfusion.cli import main
+from helpers import make_pair
 
 
 @pytest.fixture
 def pair(tmp_path):
-    rng = np.random.default_rng(0)
-    I = rng.random((24, 20, 3))
-    P = np.clip(0.5 * I + 0.2 * rng.random(I.shape), 0, 1)
+    I, P = make_pair((24, 20, 3), kind="dim")
     io.write_image(tmp_path / "in.png", I)
     io.write_image(tmp_path / "prop.png", P)
     return tmp_path

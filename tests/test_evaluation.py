@@ -16,17 +16,12 @@ from gradfusion.cli import main
 from gradfusion.evaluation import COLUMNS, METHODS, comparison_figure, evaluate
 from gradfusion.io import read_image, write_image
 
-
-def _pair(shape=(24, 28, 3), seed=0):
-    rng = np.random.default_rng(seed)
-    I = rng.random(shape)
-    P = np.clip(0.5 * I ** 2 + 0.05 * rng.standard_normal(shape), 0, 1)
-    return I, P
+from helpers import make_pair
 
 
 @pytest.fixture(scope="module")
 def evaluation():
-    I, P = _pair()
+    I, P = make_pair((24, 28, 3), kind="night")
     return I, P, evaluate(I, P, 0.7, patch_size=8, lpips=False,
                           options={"gradfusion": {"tol": 1e-7}})
 
@@ -37,7 +32,7 @@ def test_rows_are_the_metrics_of_each_method(evaluation):
     for row in ev.rows:
         O = ev.outputs[row["method"]]
         assert O.shape == I.shape
-        assert set(row) == {k for k, _, _ in COLUMNS}
+        assert set(row) == {k for k, _, _ in COLUMNS} | {"compile_time"}
         assert row["psnr"] == metrics.psnr(P, O, patch_size=8)
         assert row["ssim"] == metrics.ssim(P, O, patch_size=8)
         assert row["gmsd"] == metrics.gmsd(P, O, patch_size=8)
@@ -65,7 +60,7 @@ def test_gradfusion_has_the_smallest_gradient_error(evaluation):
 def test_boundary_is_the_solves_and_the_gradient_errors(boundary):
     """The gradfusion rows are solved with ``boundary`` and every row's gradient error uses it;
     the "paper" row is the paper's objective as published (zero-padded) either way."""
-    I, P = _pair(seed=3)
+    I, P = make_pair((24, 28, 3), seed=3, kind="night")
     ev = evaluate(I, P, 0.7, methods=["heuristic", "gradfusion"], lpips=False,
                   boundary=boundary, level_weight="paper", options={"gradfusion": {"tol": 1e-7}})
     assert ev.settings["boundary"] == boundary
@@ -107,7 +102,7 @@ def test_lpips_auto_notes_why_missing(monkeypatch):
         raise metrics.LPIPSUnavailableError("LPIPS needs torch; details")
     monkeypatch.setattr(_lpips, "unavailable", lambda net: None)
     monkeypatch.setattr(_lpips, "model", unavailable)
-    I, P = _pair((16, 16))
+    I, P = make_pair((16, 16), kind="night")
     ev = evaluate(I, P, 0.7, methods=["heuristic"])
     assert ev.rows[0]["lpips"] is None
     assert ev.settings["lpips"] == "unavailable (LPIPS needs torch)"
@@ -119,7 +114,7 @@ def test_lpips_column_with_a_stand_in(monkeypatch):
     torch = pytest.importorskip("torch", reason="torch not installed (pip install torch==2.13.0)")
     monkeypatch.setattr(_lpips, "model",
                         lambda net: (lambda x, y: ((x - y) ** 2).mean(dim=(1, 2, 3))))
-    I, P = _pair((16, 16, 3))
+    I, P = make_pair((16, 16, 3), kind="night")
     ev = evaluate(I, P, 0.7, methods=["heuristic"], lpips=True)
     O = ev.outputs["heuristic"]
     assert ev.rows[0]["lpips"] == pytest.approx(4 * np.mean((O - P) ** 2), rel=1e-5)
@@ -173,7 +168,7 @@ def test_lpips_auto_without_weights_skips_silently(monkeypatch, tmp_path, capsys
 
     built = []
     folder = _fake_lpips(monkeypatch, tmp_path, built)
-    I, P = _pair((16, 16, 3))
+    I, P = make_pair((16, 16, 3), kind="night")
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -205,7 +200,7 @@ def test_lpips_auto_with_weights_computes_it_quietly(monkeypatch, tmp_path, caps
     folder = _fake_lpips(monkeypatch, tmp_path, built)
     folder.mkdir(parents=True)
     (folder / "vgg16-397923af.pth").write_bytes(b"weights")
-    I, P = _pair((16, 16, 3))
+    I, P = make_pair((16, 16, 3), kind="night")
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -261,7 +256,7 @@ def test_torch_hub_dir_without_importing_torch_is_torchs(monkeypatch, env):
 
 def test_lpips_auto_notes_missing_packages(monkeypatch):
     monkeypatch.setitem(sys.modules, "lpips", None)
-    I, P = _pair((16, 16))
+    I, P = make_pair((16, 16), kind="night")
     ev = evaluate(I, P, 0.7, methods=["heuristic"])
     assert ev.settings["lpips"].startswith("skipped (") and "lpips not installed" in \
         ev.settings["lpips"]
@@ -285,7 +280,7 @@ def test_lpips_auto_notes_missing_packages(monkeypatch):
 def test_bad_arguments_fail_before_work(kwargs, exc, message, monkeypatch):
     called = []
     monkeypatch.setitem(METHODS, "heuristic", lambda *a, **k: called.append(1))
-    I, P = _pair()
+    I, P = make_pair((24, 28, 3), kind="night")
     alpha = kwargs.pop("alpha", 0.7)
     with pytest.raises(exc, match=re.escape(message)):
         evaluate(I, P, alpha, **kwargs)
@@ -295,7 +290,7 @@ def test_bad_arguments_fail_before_work(kwargs, exc, message, monkeypatch):
 def test_too_small_for_ssim_fails_before_work(monkeypatch):
     called = []
     monkeypatch.setitem(METHODS, "heuristic", lambda *a, **k: called.append(1))
-    I, P = _pair((5, 6, 3))
+    I, P = make_pair((5, 6, 3), kind="night")
     with pytest.raises(ValueError, match=re.escape("image must be at least 7x7 pixels, got 5x6")):
         evaluate(I, P, 0.7, methods=["heuristic"], lpips=False)
     assert called == []
@@ -304,7 +299,7 @@ def test_too_small_for_ssim_fails_before_work(monkeypatch):
 # ---------------------------------------------------------------- figure
 
 def test_figure_layout():
-    I, P = _pair((40, 60, 3))
+    I, P = make_pair((40, 60, 3), kind="night")
     fig = comparison_figure({"input": I, "proposal": P, "out": P[..., 0]}, crop=(5, 7),
                             crop_size=10, zoom=3, labels=False)
     assert fig.dtype == np.uint8 and fig.shape == (40 + 30, 180, 3)
@@ -339,7 +334,7 @@ def test_figure_bad_arguments(panels, kwargs, message):
 
 @pytest.fixture
 def pair_files(tmp_path):
-    I, P = _pair((24, 28, 3), seed=4)
+    I, P = make_pair((24, 28, 3), seed=4, kind="night")
     write_image(tmp_path / "in.png", I)
     write_image(tmp_path / "prop.png", P)
     return tmp_path

@@ -9,12 +9,7 @@ import gradfusion
 from gradfusion import DifferenceFilter, SobelGradient
 from gradfusion.baselines import heuristic
 
-
-def _pair(shape, seed, dtype=np.float64):
-    rng = np.random.default_rng(seed)
-    I = rng.random(shape)
-    P = np.clip(0.4 * I + 0.3 * rng.random(shape) - 0.1, 0, 1)     # mostly too dark
-    return I.astype(dtype), P.astype(dtype)
+from helpers import make_pair
 
 
 def _weight_map(kind, shape, seed):
@@ -73,7 +68,7 @@ def _reference(I, P, alpha, weight, boundary, reg_weight):
 @pytest.mark.parametrize("boundary", ["zero", "reflect"])
 def test_matches_bounded_least_squares_reference(kind, method, boundary):
     shape = (11, 9, 3)
-    I, P = _pair(shape, seed=[15, len(kind), len(method)])
+    I, P = make_pair(shape, seed=[15, len(kind), len(method)], kind="dark")
     weight = _weight_map(kind, shape, seed=7)
     res = gradfusion.solve(I, P, 0.7, boundary=boundary, level_weight=weight, method=method,
                            tol=1e-20)
@@ -84,7 +79,7 @@ def test_matches_bounded_least_squares_reference(kind, method, boundary):
 
 
 def test_grayscale_map_matches_reference():
-    I, P = _pair((10, 12), seed=16)
+    I, P = make_pair((10, 12), seed=16, kind="dark")
     weight = _weight_map("pixel", (10, 12), seed=8)
     res = gradfusion.solve(I, P, 0.6, level_weight=weight, regularizer=None, tol=1e-11,
                            boundary="zero")
@@ -98,7 +93,7 @@ def test_multigrid_levels_with_weights(kind):
     """At a size where the active-set method runs its multigrid over several levels (and
     the coarse-to-fine driver downsamples the map), it reaches MPRGP's optimum."""
     shape = (96, 80, 3)
-    I, P = _pair(shape, seed=17)
+    I, P = make_pair(shape, seed=17, kind="dark")
     weight = _weight_map(kind, shape, seed=9)
     a = gradfusion.solve(I, P, 0.7, level_weight=weight, method="active-set", tol=1e-18)
     m = gradfusion.solve(I, P, 0.7, level_weight=weight, method="mprgp", tol=1e-18)
@@ -108,7 +103,7 @@ def test_multigrid_levels_with_weights(kind):
 
 
 def test_multiscale_reaches_single_scale_optimum():
-    I, P = _pair((90, 70, 3), seed=18)
+    I, P = make_pair((90, 70, 3), seed=18, kind="dark")
     a = gradfusion.solve(I, P, 0.7, level_weight=0.5, tol=1e-10)
     b = gradfusion.solve(I, P, 0.7, level_weight=0.5, tol=1e-10, multiscale=False)
     assert a.fun == pytest.approx(b.fun, rel=1e-10)
@@ -116,7 +111,7 @@ def test_multiscale_reaches_single_scale_optimum():
 
 def test_result_terms():
     """``fun`` adds the weighted level term; ``level_error`` is the unweighted mean square."""
-    I, P = _pair((20, 18, 3), seed=19)
+    I, P = make_pair((20, 18, 3), seed=19, kind="dark")
     lam = _weight_map("pixel-channel", I.shape, seed=10)
     res = gradfusion.solve(I, P, 0.7, level_weight=lam)
     d = res.output - P
@@ -127,7 +122,7 @@ def test_result_terms():
 
 
 def test_named_settings():
-    I, P = _pair((16, 16, 3), seed=20)
+    I, P = make_pair((16, 16, 3), seed=20, kind="dark")
     for name, value in gradfusion.LEVEL_WEIGHTS.items():
         a = gradfusion.solve(I, P, 0.7, level_weight=name, boundary="zero")
         b = gradfusion.solve(I, P, 0.7, level_weight=value, boundary="zero")
@@ -137,7 +132,7 @@ def test_named_settings():
 
 def test_uniform_map_equals_scalar():
     """A constant map is the scalar weight (two passes instead of one fused pass)."""
-    I, P = _pair((40, 36, 3), seed=21)
+    I, P = make_pair((40, 36, 3), seed=21, kind="dark")
     a = gradfusion.solve(I, P, 0.7, level_weight=0.25, tol=1e-10)
     b = gradfusion.solve(I, P, 0.7, level_weight=np.full((40, 36), 0.25), tol=1e-10)
     assert a.fun == pytest.approx(b.fun, rel=1e-10)
@@ -147,7 +142,7 @@ def test_uniform_map_equals_scalar():
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_clip_reached_as_weight_grows(dtype):
     """The clip is the minimiser of the level term alone: a large weight reaches it."""
-    I, P = _pair((30, 26, 3), seed=22, dtype=dtype)
+    I, P = make_pair((30, 26, 3), seed=22, dtype=dtype, kind="dark")
     clip = heuristic(I, P, 0.7).output
     gaps = []
     for lam in (1.0, 1e2, 1e4):
@@ -161,7 +156,7 @@ def test_clip_reached_as_weight_grows(dtype):
 def test_monotone_tradeoff():
     """Along a sweep the level error falls and the gradient terms rise (a parametric
     minimisation: each weight's optimum is optimal against its neighbours)."""
-    I, P = _pair((48, 40, 3), seed=23)
+    I, P = make_pair((48, 40, 3), seed=23, kind="dark")
     rows = []
     for lam in (0.0, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 30.0, 300.0):
         res = gradfusion.solve(I, P, 0.7, level_weight=lam, tol=1e-10, boundary="zero")

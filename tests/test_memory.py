@@ -9,11 +9,7 @@ import pytest
 import gradfusion
 from gradfusion import MemoryLimitError, _memory
 
-
-def _pair(shape, seed=0, dtype=np.float64):
-    rng = np.random.default_rng(seed)
-    I = rng.random(shape).astype(dtype)
-    return I, (0.5 * I).astype(dtype)
+from helpers import make_pair
 
 
 @pytest.mark.parametrize("shape, dtype, expected", [
@@ -30,7 +26,7 @@ def test_estimate_bounds_the_numpy_peak_of_a_solve(method):
     """tracemalloc sees every NumPy array of a solve (deterministic, unlike RSS): the estimate
     is above the peak and its per-pixel part within 10% of the active-set method's (12.5 of
     13 arrays here; MPRGP's 9.9: within 30%; docs/errors.md has RSS numbers)."""
-    I, P = _pair((384, 320, 3))
+    I, P = make_pair((384, 320, 3), kind="half")
     gradfusion.solve(I[:40, :40], P[:40, :40], 0.7, method=method)     # compile, import first
     tracemalloc.start()
     try:
@@ -84,7 +80,7 @@ def test_refusal_happens_before_any_work(monkeypatch):
     """A problem over the limit is refused before the first copy of the inputs."""
     import gradfusion._validation as v
 
-    I, P = _pair((40, 30, 3))
+    I, P = make_pair((40, 30, 3), kind="half")
     calls = []
     monkeypatch.setattr(v, "channels_first", lambda *a, **k: calls.append(a))
     with pytest.raises(MemoryLimitError, match=r"^gradfusion\.solve needs an estimated 16\.4 MiB "
@@ -98,14 +94,14 @@ def test_refusal_happens_before_any_work(monkeypatch):
 def test_default_limit_is_the_available_memory(monkeypatch):
     monkeypatch.delenv(_memory.ENV_VAR, raising=False)
     monkeypatch.setattr(_memory, "available_memory", lambda: (2**20, "available memory"))
-    I, P = _pair((8, 8))
+    I, P = make_pair((8, 8), kind="half")
     with pytest.raises(MemoryLimitError, match=r"the limit is 1\.0 MiB \(available memory\)"):
         gradfusion.solve(I, P, 0.7)
     assert gradfusion.solve(I, P, 0.7, max_memory=math.inf).success
 
 
 def test_environment_variable_sets_the_limit(monkeypatch):
-    I, P = _pair((8, 8))
+    I, P = make_pair((8, 8), kind="half")
     monkeypatch.setenv(_memory.ENV_VAR, "1K")
     with pytest.raises(MemoryLimitError, match=r"the limit is 1\.0 KiB \(GRADFUSION_MAX_MEMORY\)"):
         gradfusion.solve(I, P, 0.7)

@@ -15,16 +15,9 @@ from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 from gradfusion import _lpips, metrics
 from gradfusion.objective import gradient_error
 
+from helpers import make_pair
+
 SHAPES = [(24, 31), (24, 31, 3), (40, 33, 3), (17, 20, 1)]
-
-
-def _pair(shape, dtype, seed=0):
-    rng = np.random.default_rng(seed)
-    r = rng.random(shape)
-    x = np.clip(r + 0.1 * rng.standard_normal(shape), 0, 1)
-    if dtype == np.uint8:
-        return (r * 255).round().astype(np.uint8), (x * 255).round().astype(np.uint8)
-    return r.astype(dtype), x.astype(dtype)
 
 
 def _float(a):
@@ -63,7 +56,7 @@ def test_patch_slices_tile(shape, K):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.uint8])
 @pytest.mark.parametrize("shape", SHAPES)
 def test_psnr_ssim_match_skimage(shape, dtype):
-    r, x = _pair(shape, dtype)
+    r, x = make_pair(shape, dtype=dtype, kind="noisy")
     rf, xf = _float(r), _float(x)
     assert metrics.psnr(r, x) == pytest.approx(
         peak_signal_noise_ratio(rf, xf, data_range=1.0), rel=1e-6)
@@ -73,7 +66,7 @@ def test_psnr_ssim_match_skimage(shape, dtype):
 
 
 def test_channel_axis_first():
-    r, x = _pair((24, 31, 3), np.float64)
+    r, x = make_pair((24, 31, 3), dtype=np.float64, kind="noisy")
     for fn in (metrics.psnr, metrics.ssim, metrics.gmsd):
         a = fn(r, x)
         b = fn(np.moveaxis(r, -1, 0), np.moveaxis(x, -1, 0), channel_axis=0)
@@ -84,7 +77,7 @@ def test_channel_axis_first():
 @pytest.mark.parametrize("normalize", [None, "global", "patch"])
 @pytest.mark.parametrize("name", ["psnr", "ssim", "gmsd"])
 def test_patch_average_is_mean_of_crops(name, partial, normalize):
-    r, x = _pair((40, 33, 3), np.float64, seed=3)
+    r, x = make_pair((40, 33, 3), 3, dtype=np.float64, kind="noisy")
     K = 10
     fn = getattr(metrics, name)
     got = fn(r, x, patch_size=K, partial=partial, normalize=normalize)
@@ -100,14 +93,14 @@ def test_patch_average_is_mean_of_crops(name, partial, normalize):
 
 
 def test_psnr_identical_is_inf():
-    r, _ = _pair((16, 16), np.float64)
+    r, _ = make_pair((16, 16), dtype=np.float64, kind="noisy")
     assert metrics.psnr(r, r) == np.inf
     assert metrics.psnr(r, r, patch_size=8) == np.inf
 
 
 def test_normalize_is_staypositive_n():
     """Global normalisation makes PSNR blind to an affine change of light."""
-    r, _ = _pair((24, 24, 3), np.float64)
+    r, _ = make_pair((24, 24, 3), dtype=np.float64, kind="noisy")
     x = 0.3 * r + 0.1
     assert metrics.psnr(r, x) < 20
     assert metrics.psnr(r, x, normalize="global") > 250   # equal up to rounding
@@ -147,7 +140,7 @@ def _gmsd_reference(r, x):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.uint8])
 @pytest.mark.parametrize("shape", [(24, 31), (24, 31, 3), (41, 33, 3), (9, 10)])
 def test_gmsd_matches_reference(shape, dtype):
-    r, x = _pair(shape, dtype, seed=5)
+    r, x = make_pair(shape, 5, dtype=dtype, kind="noisy")
     assert metrics.gmsd(r, x) == pytest.approx(_gmsd_reference(_float(r), _float(x)), rel=1e-9)
 
 
@@ -177,7 +170,7 @@ def _stripe_reference(img):
 
 @pytest.mark.parametrize("shape", [(24, 31, 3), (32, 32, 1)])
 def test_stripe_share_matches_reference(shape):
-    r, _ = _pair(shape, np.float64)
+    r, _ = make_pair(shape, dtype=np.float64, kind="noisy")
     assert metrics.stripe_share(r) == pytest.approx(_stripe_reference(r), rel=1e-12)
 
 
@@ -223,7 +216,7 @@ class _StandIn:
 @pytest.mark.parametrize("batch_size", [1, 4, 64])
 def test_lpips_patching_batching_ranges(shape, batch_size):
     pytest.importorskip("torch", reason="torch not installed (pip install torch==2.13.0)")
-    r, x = _pair(shape, np.float64, seed=2)
+    r, x = make_pair(shape, 2, dtype=np.float64, kind="noisy")
     model = _StandIn()
     got = metrics.lpips(r, x, patch_size=10, partial="shift", batch_size=batch_size,
                         model=model)
@@ -241,7 +234,7 @@ def test_lpips_patching_batching_ranges(shape, batch_size):
 
 def test_lpips_whole_image_and_normalize():
     pytest.importorskip("torch", reason="torch not installed (pip install torch==2.13.0)")
-    r, _ = _pair((16, 20, 3), np.float64)
+    r, _ = make_pair((16, 20, 3), dtype=np.float64, kind="noisy")
     model = _StandIn()
     assert metrics.lpips(r, 0.5 * r + 0.2, normalize="global", model=model) < 1e-12
     assert model.calls == [(1, 3, 16, 20)]
@@ -249,7 +242,7 @@ def test_lpips_whole_image_and_normalize():
 
 def test_lpips_bad_model_output():
     pytest.importorskip("torch", reason="torch not installed (pip install torch==2.13.0)")
-    r, x = _pair((16, 16, 3), np.float64)
+    r, x = make_pair((16, 16, 3), dtype=np.float64, kind="noisy")
     with pytest.raises(ValueError, match="model returned 1 distances for 4 patch pairs"):
         metrics.lpips(r, x, patch_size=8, model=lambda a, b: a.mean().reshape(1))
 
@@ -263,7 +256,7 @@ def fresh_lpips_cache():
 
 def test_lpips_missing_packages_message(monkeypatch, fresh_lpips_cache):
     monkeypatch.setitem(sys.modules, "lpips", None)           # import lpips -> ImportError
-    r, x = _pair((16, 16, 3), np.float64)
+    r, x = make_pair((16, 16, 3), dtype=np.float64, kind="noisy")
     with pytest.raises(metrics.LPIPSUnavailableError, match=re.escape("gradfusion[lpips]")):
         metrics.lpips(r, x)
 
@@ -282,7 +275,7 @@ def test_lpips_missing_weights_message(monkeypatch, tmp_path, fresh_lpips_cache,
 
     fake.LPIPS = LPIPS
     monkeypatch.setitem(sys.modules, "lpips", fake)
-    r, x = _pair((16, 16, 3), np.float64)
+    r, x = make_pair((16, 16, 3), dtype=np.float64, kind="noisy")
     with pytest.raises(metrics.LPIPSUnavailableError) as info:
         metrics.lpips(r, x, net=net)
     msg = str(info.value)
@@ -306,7 +299,7 @@ def test_lpips_builds_model_once(monkeypatch, fresh_lpips_cache):
 
     fake.LPIPS = LPIPS
     monkeypatch.setitem(sys.modules, "lpips", fake)
-    r, x = _pair((16, 16, 3), np.float64)
+    r, x = make_pair((16, 16, 3), dtype=np.float64, kind="noisy")
     metrics.lpips(r, x, net="squeeze")
     metrics.lpips(r, x, net="squeeze", patch_size=8)
     assert built == ["squeeze"]
@@ -319,7 +312,7 @@ def test_lpips_real_network_if_available():
     except metrics.LPIPSUnavailableError as exc:
         pytest.skip(f"real LPIPS unavailable here: {str(exc)[:120]}")
     import torch
-    r, x = _pair((64, 64, 3), np.float64)
+    r, x = make_pair((64, 64, 3), dtype=np.float64, kind="noisy")
     with torch.no_grad():
         want = float(model(torch.from_numpy(2 * r.transpose(2, 0, 1)[None] - 1).float(),
                            torch.from_numpy(2 * x.transpose(2, 0, 1)[None] - 1).float()))
@@ -359,7 +352,7 @@ def test_lpips_real_network_if_available():
      "LPIPS compares grayscale or RGB images, got 4 channels"),
 ])
 def test_bad_arguments(call, exc, message):
-    r, x = _pair((24, 31, 3), np.float64)
+    r, x = make_pair((24, 31, 3), dtype=np.float64, kind="noisy")
     with pytest.raises(exc, match=re.escape(message)):
         call(r, x)
 

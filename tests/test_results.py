@@ -15,6 +15,7 @@ from gradfusion.baselines import BaselineResult, StayPositiveResult
 from gradfusion.video import FrameResult
 
 import reference as ref
+from helpers import make_pair
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ALPHA = 0.7
@@ -44,14 +45,6 @@ FUNCTIONS = {
 CLASSES = {"solve": SolveResult, "heuristic": BaselineResult,
            "stay_positive": StayPositiveResult, "stay_positive_pixels": StayPositiveResult,
            "solve_sequence": FrameResult}
-
-
-def _pair(shape=(14, 12, 3), seed=0):
-    """A scene and a proposal that the display reaches in places and not in others."""
-    rng = np.random.default_rng(seed)
-    I = rng.random(shape)
-    P = np.clip(0.5 * I + 0.4 * rng.random(shape) - 0.1, 0.0, 1.0)
-    return I, P
 
 
 def _maps(options, shape, seed=1):
@@ -94,7 +87,7 @@ def _terms(I, P, R, alpha, *, boundary="reflect", regularizer="nyquist", reg_wei
 @pytest.fixture(scope="module")
 def results():
     """Every function under every option set, on one pair (computed once)."""
-    I, P = _pair()
+    I, P = make_pair((14, 12, 3), kind="brighter")
     out = {}
     for fname, call in FUNCTIONS.items():
         for oname, options in OPTIONS.items():
@@ -152,7 +145,7 @@ def test_a_baseline_fun_compares_with_solve(results, function, options):
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_heuristic_regularization_is_its_real_value(seed):
     """Not 0.0: the clip's second differences of O - P are those of the formula."""
-    I, P = _pair((24, 20, 3), seed=seed)
+    I, P = make_pair((24, 20, 3), seed=seed, kind="brighter")
     h = baselines.heuristic(I, P, ALPHA)
     R = np.clip(P - ALPHA * I, 0.0, 1.0 - ALPHA)
     np.testing.assert_array_equal(h.residual, R)
@@ -193,7 +186,7 @@ def test_result_fields_in_the_docs_table(results):
     rows["solve_sequence"] = (rows["solve_sequence"] - {"solve"}) | solve_keys
     for function in FUNCTIONS:
         assert set(out[function, "default"][0]) == rows[function], function
-    S, T = _pair((10, 10, 3), seed=3)
+    S, T = make_pair((10, 10, 3), seed=3, kind="brighter")
     mask = np.zeros((10, 10), bool)
     mask[3:7, 3:7] = True
     assert set(poisson.blend(S, T, mask)) == rows["blend"]
@@ -247,7 +240,7 @@ def test_deprecated_fields_survive_pickling(results):
 
 
 def test_blend_residual_names_do_not_collide_and_old_names_warn():
-    S, T = _pair((12, 12, 3), seed=4)
+    S, T = make_pair((12, 12, 3), seed=4, kind="brighter")
     mask = np.zeros((12, 12), bool)
     mask[2:9, 3:10] = True
     r = poisson.blend(S, T, mask, (1, 1))
@@ -266,7 +259,7 @@ def test_blend_residual_names_do_not_collide_and_old_names_warn():
 
 @pytest.mark.parametrize("boundary", ["zero", "reflect"])
 def test_gradient_error_takes_the_reference_first_and_old_calls_keep_their_value(boundary):
-    I, P = _pair(seed=5)
+    I, P = make_pair((14, 12, 3), seed=5, kind="brighter")
     O = baselines.heuristic(I, P, ALPHA).output
     new = gradfusion.gradient_error(P, O, boundary=boundary)
     assert new == gradfusion.gradient_error(reference=P, image=O, boundary=boundary)

@@ -13,18 +13,12 @@ from gradfusion import baselines, metrics
 from gradfusion.sweep import TRADEOFF_COLUMNS
 
 from conftest import PAPER
-
-
-def _pair(shape, seed, dtype=np.float64):
-    rng = np.random.default_rng(seed)
-    I = rng.random(shape)
-    P = np.clip(0.4 * I + 0.3 * rng.random(shape) - 0.1, 0, 1)     # mostly too dark
-    return I.astype(dtype), P.astype(dtype)
+from helpers import make_pair
 
 
 @pytest.fixture(scope="module")
 def sweep():
-    I, P = _pair((40, 36, 3), 0)
+    I, P = make_pair((40, 36, 3), 0, kind="dark")
     return I, P, gradfusion.tradeoff(I, P, 0.7, level_weights=[0.03, 0.3, 3.0], tol=1e-9)
 
 
@@ -63,7 +57,7 @@ def test_trade_off_is_monotone(boundary):
     """Level error falls and the gradient terms rise along the sweep (Notes of tradeoff): along
     one family of objectives, so with zero padding from the paper's row on, with reflected
     borders from the first positive weight."""
-    I, P = _pair((40, 36, 3), 0)
+    I, P = make_pair((40, 36, 3), 0, kind="dark")
     t = gradfusion.tradeoff(I, P, 0.7, level_weights=[0.03, 0.3, 3.0], tol=1e-9,
                             boundary=boundary)
     first = 0 if boundary == "zero" else 1
@@ -97,21 +91,21 @@ def test_metrics_are_the_metrics_module(sweep):
     (np.array([2.0]), [0.0, 2.0]),
 ])
 def test_weights_sorted_deduplicated_with_zero(weights, expected):
-    I, P = _pair((24, 20), 1)
+    I, P = make_pair((24, 20), 1, kind="dark")
     t = gradfusion.tradeoff(I, P, 0.6, level_weights=weights)
     assert t.column("level_weight").tolist() == expected + [math.inf]
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_outputs_keep_layout_and_dtype(dtype):
-    I, P = _pair((3, 28, 24), 2, dtype)
+    I, P = make_pair((3, 28, 24), 2, dtype, kind="dark")
     t = gradfusion.tradeoff(I, P, 0.7, level_weights=[1.0], channel_axis=0)
     for O in t.outputs:
         assert O.shape == I.shape and O.dtype == dtype
 
 
 def test_patch_metrics_and_settings():
-    I, P = _pair((64, 48, 3), 3)
+    I, P = make_pair((64, 48, 3), 3, kind="dark")
     t = gradfusion.tradeoff(I, P, 0.5, level_weights=[0.3], patch_size=16, partial="shift",
                             boundary="reflect")
     O = t.outputs[1]
