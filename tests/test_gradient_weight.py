@@ -7,14 +7,8 @@ from scipy.optimize import lsq_linear
 
 import gradfusion
 from gradfusion import DifferenceFilter, SobelGradient
-from gradfusion._problem import ResidualProblem
 
-
-def _pair(shape, seed, dtype=np.float64):
-    rng = np.random.default_rng(seed)
-    I = rng.random(shape)
-    P = np.clip(0.4 * I + 0.3 * rng.random(shape) - 0.1, 0, 1)     # mostly too dark
-    return I.astype(dtype), P.astype(dtype)
+from helpers import make_pair
 
 
 def _weights(kind, shape, seed):
@@ -55,7 +49,7 @@ def _reference(I, P, alpha, G, boundary, reg_weight, lam):
 @pytest.mark.parametrize("lam", [0.0, 0.3])
 def test_matches_bounded_least_squares_reference(kind, method, boundary, lam):
     shape = (11, 9, 3)
-    I, P = _pair(shape, seed=[31, len(kind), len(method)])
+    I, P = make_pair(shape, seed=[31, len(kind), len(method)], kind="dark")
     G = _weights(kind, shape, seed=[5, int(10 * lam)])
     res = gradfusion.solve(I, P, 0.7, boundary=boundary, gradient_weight=G, level_weight=lam,
                            method=method, tol=1e-20)
@@ -66,7 +60,7 @@ def test_matches_bounded_least_squares_reference(kind, method, boundary, lam):
 
 
 def test_grayscale_matches_reference():
-    I, P = _pair((10, 12), seed=32)
+    I, P = make_pair((10, 12), seed=32, kind="dark")
     G = _weights("pixel", (10, 12), seed=6)
     res = gradfusion.solve(I, P, 0.6, gradient_weight=G, tol=1e-20, boundary="zero",
                            level_weight=0.0)
@@ -81,7 +75,7 @@ def test_multigrid_levels_with_weights(kind):
     area averages) and the coarse-to-fine driver downsamples the map, it reaches MPRGP's
     optimum."""
     shape = (96, 80, 3)
-    I, P = _pair(shape, seed=33)
+    I, P = make_pair(shape, seed=33, kind="dark")
     G = _weights(kind, shape, seed=7)
     a = gradfusion.solve(I, P, 0.7, gradient_weight=G, method="active-set", tol=1e-14)
     m = gradfusion.solve(I, P, 0.7, gradient_weight=G, method="mprgp", tol=1e-14)
@@ -91,7 +85,7 @@ def test_multigrid_levels_with_weights(kind):
 
 
 def test_ones_are_the_paper_term():
-    I, P = _pair((40, 36, 3), seed=34)
+    I, P = make_pair((40, 36, 3), seed=34, kind="dark")
     a = gradfusion.solve(I, P, 0.7, gradient_weight=np.ones((40, 36)), tol=1e-12)
     b = gradfusion.solve(I, P, 0.7, tol=1e-12)
     np.testing.assert_allclose(a.output, b.output, atol=1e-7)
@@ -101,7 +95,7 @@ def test_ones_are_the_paper_term():
 def test_uniform_weight_rescales_the_other_terms():
     """``G = 2`` everywhere is ``2 (f + (w/2) reg + (lam/2) level)``: the optimum of half the
     regulariser and level weights."""
-    I, P = _pair((40, 36, 3), seed=35)
+    I, P = make_pair((40, 36, 3), seed=35, kind="dark")
     a = gradfusion.solve(I, P, 0.7, gradient_weight=np.full((40, 36), 2.0), level_weight=0.4,
                          tol=1e-12)
     b = gradfusion.solve(I, P, 0.7, reg_weight=gradfusion.DEFAULT_REG_WEIGHT / 2,
@@ -112,7 +106,7 @@ def test_uniform_weight_rescales_the_other_terms():
 
 def test_result_terms():
     """``fun`` has the weighted Sobel term, ``bare_objective`` the paper's unweighted one."""
-    I, P = _pair((20, 18, 3), seed=36)
+    I, P = make_pair((20, 18, 3), seed=36, kind="dark")
     G = _weights("pixel-channel", I.shape, seed=8)
     res = gradfusion.solve(I, P, 0.7, gradient_weight=G)
     S = SobelGradient(I.shape, boundary=gradfusion.DEFAULT_BOUNDARY)
@@ -126,7 +120,7 @@ def test_result_terms():
 
 def test_weight_moves_the_error_out_of_the_region():
     """A region of interest keeps more of the proposal's gradients than without weights."""
-    I, P = _pair((48, 48, 3), seed=37)
+    I, P = make_pair((48, 48, 3), seed=37, kind="dark")
     G = np.ones((48, 48))
     G[12:36, 12:36] = 20.0
     S = SobelGradient(I.shape)
@@ -138,39 +132,3 @@ def test_weight_moves_the_error_out_of_the_region():
     weighted = gradfusion.solve(I, P, 0.7, gradient_weight=G)
     plain = gradfusion.solve(I, P, 0.7)
     assert region_error(weighted.output) < 0.7 * region_error(plain.output)
-
-
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_hessian_is_symmetric_and_matches_its_dense_form(dtype):
-    """The weighted product is symmetric, its ``matvec_dot`` is ``v . A v``, and
-    :meth:`Hessian.dense` (the multigrid's coarsest solve) is the same operator."""
-    rng = np.random.default_rng(38)
-    shape = (2, 7, 6)
-    I, P = (rng.random(shape).astype(dtype) for _ in range(2))
-    G = rng.uniform(0.1, 3.0, shape).astype(dtype)
-    prob = ResidualProblem(I, P, np.array([0.6, 0.7]), reg_weight=0.4, level_weight=0.2,
-                           gradient_weight=G)
-    u, w = (rng.standard_normal(shape).astype(dtype) for _ in range(2))
-    Au, Aw = np.empty_like(u), np.empty_like(w)
-    prob.matvec(u, Au)
-    dot = prob.matvec_dot(w, Aw)
-    rtol = 1e-4 if dtype == np.float32 else 1e-12
-    f64 = np.float64
-    assert np.vdot(w.astype(f64), Au.astype(f64)) == pytest.approx(
-        np.vdot(u.astype(f64), Aw.astype(f64)), rel=rtol)
-    assert dot == pytest.approx(float(np.vdot(w.astype(float), Aw)), rel=rtol)
-    dense = prob.hessian.dense(shape[1:])
-    for c in range(shape[0]):
-        np.testing.assert_allclose(dense[c] @ u[c].ravel(), Au[c].ravel(),
-                                   rtol=rtol, atol=rtol * 10)
-
-
-def test_lipschitz_bounds_the_weighted_operator():
-    rng = np.random.default_rng(39)
-    shape = (1, 12, 10)
-    I, P = rng.random(shape), rng.random(shape)
-    G = rng.uniform(0.0, 5.0, shape)
-    prob = ResidualProblem(I, P, np.array([0.7]), reg_weight=0.4, gradient_weight=G)
-    eig = np.linalg.eigvalsh(prob.hessian.dense(shape[1:])[0])
-    assert eig[-1] <= prob.lipschitz
-    assert prob.columns() is None           # no class stencils with a weight map

@@ -1,12 +1,10 @@
 """Every Numba kernel agrees with its plain NumPy reference in ``reference.py``."""
 
-import os
-import sys
-
 import numpy as np
 import pytest
 
 import reference as ref  # noqa: E402
+from helpers import assert_close, assert_close_sum, make_rng, rtol  # noqa: E402
 
 from gradfusion import _stencils as st  # noqa: E402
 from gradfusion._solvers import _kernels as kern  # noqa: E402
@@ -24,10 +22,6 @@ MODES = [st.ZERO, st.REFLECT]
 MODE_IDS = {st.ZERO: "zero", st.REFLECT: "reflect"}
 TAPS = [(1.0, -2.0, 1.0), (-1.0, 1.0), (0.5,), (0.25, -1.0, 0.5, 2.0)]
 
-RTOL = {np.float32: 1e-5, np.float64: 1e-12}
-# reductions: summation order differs between the parallel kernel and NumPy
-RTOL_SUM = {np.float32: 1e-5, np.float64: 1e-11}
-
 dtype_param = pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
 shape_param = pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s)))
 solver_shape_param = pytest.mark.parametrize(
@@ -36,36 +30,9 @@ mode_param = pytest.mark.parametrize("mode", MODES, ids=lambda m: MODE_IDS[m])
 taps_param = pytest.mark.parametrize("taps", TAPS, ids=lambda t: "taps" + str(len(t)))
 
 
-def make_rng(*key):
-    """Seeded generator, distinct and reproducible per test parameter set."""
-    ints = []
-    for k in key:
-        if isinstance(k, (tuple, list)):
-            ints.extend(int(v) for v in k)
-        elif isinstance(k, type):
-            ints.append(np.dtype(k).itemsize)
-        else:
-            ints.append(int(k))
-    return np.random.default_rng([20240601, *ints])
-
-
 def rand(rng, shape, dtype, lo=-1.0, hi=1.0):
     """Uniform random C-contiguous array of ``dtype``."""
     return np.ascontiguousarray(rng.uniform(lo, hi, size=shape).astype(dtype))
-
-
-def assert_close(actual, expected, dtype, scale=1.0, rtol=None):
-    """Elementwise agreement with ``rtol`` and ``atol = rtol * scale``."""
-    rtol = RTOL[dtype] if rtol is None else rtol
-    np.testing.assert_allclose(np.asarray(actual, dtype=np.float64), expected,
-                               rtol=rtol, atol=rtol * scale)
-
-
-def assert_close_sum(actual, expected, dtype, magnitude):
-    """Agreement of a reduction, relative to the sum of absolute terms ``magnitude``."""
-    rtol = RTOL_SUM[dtype]
-    assert np.isfinite(actual)
-    assert abs(float(actual) - expected) <= rtol * max(magnitude, 1e-300), (actual, expected)
 
 
 # ---------------------------------------------------------------------------
@@ -179,7 +146,7 @@ def test_sobel_forward_adjoint_dot(dtype, shape, mode):
     st.sobel_adjoint(yx, yy, out, mode)
     lhs = np.sum(gx.astype(float) * yx) + np.sum(gy.astype(float) * yy)
     rhs = np.sum(u.astype(float) * out)
-    assert abs(lhs - rhs) <= RTOL[dtype] * 64.0 * u.size
+    assert abs(lhs - rhs) <= rtol("kernel", dtype) * 64.0 * u.size
 
 
 @dtype_param
@@ -596,11 +563,11 @@ def test_row_extrema_find_the_extreme_at_every_position(dtype, width):
         g = (0.01 * rng.uniform(-1, 1, size=(1, 1, width))).astype(dtype)
         g[0, 0, pos] = -3.0
         _, _, gp_inf, _ = kern.projected_gradient_measures(x, g, upper, 0.03)
-        assert gp_inf == pytest.approx(3.0, rel=RTOL[dtype])
+        assert gp_inf == pytest.approx(3.0, rel=rtol("kernel", dtype))
         p = np.full((1, 1, width), 1e-3, dtype)
         p[0, 0, pos] = 2.0                                # the first bound reached: x / p = 0.125
         step = kern.max_feasible_step(x, p, upper)
-        assert step == pytest.approx(0.125, rel=RTOL[dtype])
+        assert step == pytest.approx(0.125, rel=rtol("kernel", dtype))
 
 
 @dtype_param
@@ -663,7 +630,7 @@ def test_sparse_correction_adds_the_operator_columns(dtype, weight, taps, mode, 
     assert_close(g, expected, dtype, 64.0)
     # the first bound along -p from saved is a clipped variable's
     assert a_f == kern.max_feasible_step(saved, p, upper) < step
-    assert a_f == pytest.approx(ref.max_feasible_step(saved, p, upper), rel=RTOL[dtype])
+    assert a_f == pytest.approx(ref.max_feasible_step(saved, p, upper), rel=rtol("kernel", dtype))
     after = ref.objective_dots(x, expected, np.zeros_like(x), upper, v)
     mag = float(np.sum(np.abs(expected)) + np.sum(np.abs(expected * v))) + 1.0
     assert_close_sum(dxg, after[0] - before[0], dtype, mag)
@@ -785,7 +752,7 @@ def test_solver_kernels_with_a_bound_map(dtype, shape, shared):
     step = kern.max_feasible_step(x, p, upper)
     expected = ref.max_feasible_step(x, p, upper)
     assert (np.isinf(step) and np.isinf(expected)) or step == pytest.approx(expected,
-                                                                           rel=RTOL[dtype])
+                                                                           rel=rtol("kernel", dtype))
     xk = x.copy()
     kern.projected_step(xk, p, upper, 0.75)
     assert_close(xk, ref.projected_step(x, p, upper, 0.75), dtype, 2.0)
@@ -876,3 +843,47 @@ def test_bound_helpers_in_python():
     assert st.bound_at(st.bound_row(per_pixel, 1, 2), 3) == per_pixel[0, 2, 3]
     assert st.bound_row_near(per_channel, 0.4, 1, 2) == 0.4
     np.testing.assert_array_equal(st.bound_row_near(per_pixel, None, 1, 2), per_pixel[0, 2])
+
+
+# ---------------------------------------------------------------------------
+# Grid transfers of the coarse-to-fine driver (2x2 area average, bilinear
+# upsampling), against reference.downsample / reference.upsample
+# ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("shape", [(1, 5, 7), (3, 8, 8), (2, 9, 4)])
+def test_pyramid_downsample_upsample(shape):
+    from gradfusion._solvers.multiscale import downsample, upsample
+    a = np.random.default_rng(15).random(shape)
+    d = downsample(a)
+    assert d.shape == (shape[0], (shape[1] + 1) // 2, (shape[2] + 1) // 2)
+    np.testing.assert_allclose(d[:, 0, 0], a[:, :2, :2].mean(axis=(1, 2)))
+    u = upsample(d, shape)
+    assert u.shape == shape
+    # bilinear upsampling of the area averages reproduces an affine ramp away from the edges
+    ramp = np.ascontiguousarray(
+        (np.arange(8.0)[None, :] + 2 * np.arange(6.0)[:, None])[None])
+    back = upsample(downsample(ramp), ramp.shape)
+    np.testing.assert_allclose(back[:, 1:-1, 1:-1], ramp[:, 1:-1, 1:-1], atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(1, 1, 1), (1, 5, 7), (3, 8, 8), (2, 9, 4), (3, 33, 64)],
+                         ids=lambda s: "x".join(map(str, s)))
+def test_pyramid_kernels_match_numpy_references(dtype, shape):
+    """The Numba grid transfers agree bitwise with the NumPy references."""
+    from gradfusion._solvers._transfer import downsample, upsample
+    a = np.random.default_rng(16).random(shape).astype(dtype)
+    d = downsample(a)
+    expected = ref.downsample(a)
+    assert d.dtype == expected.dtype == dtype
+    np.testing.assert_array_equal(d, expected)
+    C, H, W = shape
+    for fine in [(C, 2 * H - 1, 2 * W - 1), (C, 2 * H, 2 * W), (C, 2 * H - 1, 2 * W)]:
+        u = upsample(a, fine)
+        expected = ref.upsample(a, fine)
+        assert u.dtype == expected.dtype == dtype
+        np.testing.assert_array_equal(u, expected)
+    # the kernel has no bounds checks: a shape that is not a 2x upsampling is refused
+    for bad in [(C, 2 * H + 1, 2 * W), (C + 1, 2 * H, 2 * W), (C, 2 * H, 2 * W - 2)]:
+        with pytest.raises(ValueError, match="is not a 2x upsampling"):
+            upsample(a, bad)

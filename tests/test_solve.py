@@ -14,14 +14,7 @@ from gradfusion.metrics import stripe_share
 
 import reference as ref
 from conftest import PAPER, UNDETERMINED_LEVEL
-
-
-def _pair(shape, seed, dtype=np.float64):
-    rng = np.random.default_rng(seed)
-    I = rng.random(shape)
-    # a proposal darker than the optics allow in places, brighter in others
-    P = np.clip(0.6 * I + 0.3 * rng.random(shape) - 0.1, 0, 1)
-    return I.astype(dtype), P.astype(dtype)
+from helpers import make_pair
 
 
 def _assembled(shape, alpha, boundary, reg_weight):
@@ -65,7 +58,7 @@ def _objective(I, P, R, alpha, boundary="zero", reg_weight=0.0):
 @pytest.mark.parametrize("boundary", ["zero", "reflect"])
 @pytest.mark.parametrize("reg_weight", [0.0, 0.4])
 def test_matches_bounded_least_squares_reference(shape, boundary, reg_weight):
-    I, P = _pair(shape, seed=[1, len(shape), int(10 * reg_weight)])
+    I, P = make_pair(shape, seed=[1, len(shape), int(10 * reg_weight)])
     res = gradfusion.solve(I, P, 0.7, boundary=boundary, reg_weight=reg_weight, level_weight=0.0,
                            regularizer="nyquist" if reg_weight else None, tol=1e-12)
     assert res.success, res.message
@@ -78,7 +71,7 @@ def test_matches_bounded_least_squares_reference(shape, boundary, reg_weight):
 @pytest.mark.parametrize("reg_weight", [0.0, 0.4])
 def test_kkt_conditions(reg_weight):
     """Projected gradient vanishes: g >= 0 at R = 0, g <= 0 at R = 1 - alpha, g = 0 inside."""
-    I, P = _pair((16, 14, 3), seed=2)
+    I, P = make_pair((16, 14, 3), seed=2)
     alpha = np.array([0.6, 0.7, 0.8])
     res = gradfusion.solve(I, P, alpha, reg_weight=reg_weight, tol=1e-20, **PAPER)
     R = res.residual
@@ -98,7 +91,7 @@ def test_kkt_conditions(reg_weight):
 
 @pytest.mark.parametrize("reg_weight", [0.0, 0.4])
 def test_never_worse_than_heuristic(reg_weight):
-    I, P = _pair((20, 24, 3), seed=3)
+    I, P = make_pair((20, 24, 3), seed=3)
     res = gradfusion.solve(I, P, 0.7, reg_weight=reg_weight, **PAPER)
     h = heuristic(I, P, 0.7)
     # the minimised objective at the heuristic's residual
@@ -108,7 +101,7 @@ def test_never_worse_than_heuristic(reg_weight):
 
 def test_bare_solve_reaches_bare_optimum():
     """With the regulariser off, the bare objective is the minimum over the box."""
-    I, P = _pair((10, 10, 3), seed=4)
+    I, P = make_pair((10, 10, 3), seed=4)
     res = gradfusion.solve(I, P, 0.7, regularizer=None, **PAPER)
     R_ref = _reference_solve(I, P, 0.7)
     assert res.bare_objective == pytest.approx(_objective(I, P, R_ref, 0.7), rel=1e-6)
@@ -116,7 +109,7 @@ def test_bare_solve_reaches_bare_optimum():
 
 
 def test_deterministic():
-    I, P = _pair((40, 30, 3), seed=5)
+    I, P = make_pair((40, 30, 3), seed=5)
     a = gradfusion.solve(I, P, 0.65)
     b = gradfusion.solve(I, P, 0.65)
     np.testing.assert_array_equal(a.output, b.output)
@@ -125,7 +118,7 @@ def test_deterministic():
 
 @pytest.mark.parametrize("shape", [(24, 20), (24, 20, 3)])
 def test_float32_stays_float32_and_agrees(shape):
-    I, P = _pair(shape, seed=6)
+    I, P = make_pair(shape, seed=6)
     r64 = gradfusion.solve(I, P, 0.7)
     r32 = gradfusion.solve(I.astype(np.float32), P.astype(np.float32), 0.7)
     assert r32.output.dtype == np.float32 and r32.residual.dtype == np.float32
@@ -135,7 +128,7 @@ def test_float32_stays_float32_and_agrees(shape):
 
 
 def test_uint8_inputs_and_channel_axis():
-    I, P = _pair((16, 18, 3), seed=7)
+    I, P = make_pair((16, 18, 3), seed=7)
     I8, P8 = (np.round(a * 255).astype(np.uint8) for a in (I, P))
     r = gradfusion.solve(I8, P8, 0.7)
     assert r.output.dtype == np.float64 and r.output.shape == (16, 18, 3)
@@ -144,7 +137,7 @@ def test_uint8_inputs_and_channel_axis():
 
 
 def test_result_fields_and_consistency():
-    I, P = _pair((16, 16, 3), seed=8)
+    I, P = make_pair((16, 16, 3), seed=8)
     r = gradfusion.solve(I, P, 0.7)
     for key in ("output", "residual", "x", "fun", "bare_objective", "regularization",
                 "optimality", "nit", "nmatvec", "success", "status", "message", "time",
@@ -162,7 +155,7 @@ def test_result_fields_and_consistency():
 def test_maxiter_and_callback_stop():
     """MPRGP calls back after every iteration (the active-set method after every outer
     iteration: tests/test_active_set.py)."""
-    I, P = _pair((32, 32, 3), seed=9)
+    I, P = make_pair((32, 32, 3), seed=9)
     r = gradfusion.solve(I, P, 0.7, maxiter=3, method="mprgp")
     assert r.status == 1 and not r.success and r.nit == 3
     seen = []
@@ -177,7 +170,7 @@ def test_maxiter_and_callback_stop():
 
 
 def test_warm_start_from_solution_converges_immediately():
-    I, P = _pair((32, 32, 3), seed=10)
+    I, P = make_pair((32, 32, 3), seed=10)
     r = gradfusion.solve(I, P, 0.7)
     again = gradfusion.solve(I, P, 0.7, x0=r.residual)
     assert again.nit <= 1 and again.fun == pytest.approx(r.fun, rel=1e-9)
@@ -194,7 +187,7 @@ def test_exactly_reachable_proposal_is_reproduced():
 
 
 def test_inputs_not_modified():
-    I, P = _pair((12, 12, 3), seed=12)
+    I, P = make_pair((12, 12, 3), seed=12)
     x0 = np.full_like(I, 0.1)
     copies = [a.copy() for a in (I, P, x0)]
     gradfusion.solve(I, P, 0.7, x0=x0)
@@ -219,7 +212,7 @@ def test_inputs_not_modified():
     (dict(x0=np.zeros((8, 8))), ValueError, r"x0 must have the shape of image \(8, 8, 3\), got \(8, 8\)"),
 ])
 def test_bad_arguments(kwargs, exc, match):
-    I, P = _pair((8, 8, 3), seed=13)
+    I, P = make_pair((8, 8, 3), seed=13)
     args = dict(alpha=0.7)
     args.update(kwargs)
     alpha = args.pop("alpha")
@@ -274,52 +267,13 @@ def test_staypositive_demo_figures(shared_data):
 
 
 def test_multiscale_reaches_the_same_optimum():
-    I, P = _pair((70, 90, 3), seed=14)
+    I, P = make_pair((70, 90, 3), seed=14)
     a = gradfusion.solve(I, P, 0.7, min_size=16, tol=1e-14)
     b = gradfusion.solve(I, P, 0.7, multiscale=False, tol=1e-14)
     assert len(a.levels) > 1 and len(b.levels) == 1
     assert a.levels[-1]["shape"] == (70, 90)
     assert a.fun == pytest.approx(b.fun, rel=1e-9)
     np.testing.assert_allclose(a.residual, b.residual, atol=1e-5)
-
-
-@pytest.mark.parametrize("shape", [(1, 5, 7), (3, 8, 8), (2, 9, 4)])
-def test_pyramid_downsample_upsample(shape):
-    from gradfusion._solvers.multiscale import downsample, upsample
-    a = np.random.default_rng(15).random(shape)
-    d = downsample(a)
-    assert d.shape == (shape[0], (shape[1] + 1) // 2, (shape[2] + 1) // 2)
-    np.testing.assert_allclose(d[:, 0, 0], a[:, :2, :2].mean(axis=(1, 2)))
-    u = upsample(d, shape)
-    assert u.shape == shape
-    # bilinear upsampling of the area averages reproduces an affine ramp away from the edges
-    ramp = np.ascontiguousarray(
-        (np.arange(8.0)[None, :] + 2 * np.arange(6.0)[:, None])[None])
-    back = upsample(downsample(ramp), ramp.shape)
-    np.testing.assert_allclose(back[:, 1:-1, 1:-1], ramp[:, 1:-1, 1:-1], atol=1e-12)
-
-
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("shape", [(1, 1, 1), (1, 5, 7), (3, 8, 8), (2, 9, 4), (3, 33, 64)],
-                         ids=lambda s: "x".join(map(str, s)))
-def test_pyramid_kernels_match_numpy_references(dtype, shape):
-    """The Numba grid transfers agree bitwise with the NumPy references."""
-    from gradfusion._solvers._transfer import downsample, upsample
-    a = np.random.default_rng(16).random(shape).astype(dtype)
-    d = downsample(a)
-    expected = ref.downsample(a)
-    assert d.dtype == expected.dtype == dtype
-    np.testing.assert_array_equal(d, expected)
-    C, H, W = shape
-    for fine in [(C, 2 * H - 1, 2 * W - 1), (C, 2 * H, 2 * W), (C, 2 * H - 1, 2 * W)]:
-        u = upsample(a, fine)
-        expected = ref.upsample(a, fine)
-        assert u.dtype == expected.dtype == dtype
-        np.testing.assert_array_equal(u, expected)
-    # the kernel has no bounds checks: a shape that is not a 2x upsampling is refused
-    for bad in [(C, 2 * H + 1, 2 * W), (C + 1, 2 * H, 2 * W), (C, 2 * H, 2 * W - 2)]:
-        with pytest.raises(ValueError, match="is not a 2x upsampling"):
-            upsample(a, bad)
 
 
 @pytest.mark.parametrize("preset,want", [(None, "PASSIVE"), ("ACTIVE", "ACTIVE")])
@@ -348,107 +302,6 @@ def test_float32_residual_never_exceeds_one_minus_alpha(alpha):
         assert r.residual.dtype == np.float32
         assert np.all(r.residual.astype(np.float64) <= upper)
         assert r.output.max() <= 1.0
-
-
-@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
-def test_carried_cg_scalars_agree_with_the_scalar_pass(dtype, monkeypatch):
-    """With ``matvec_dot`` a CG-type step takes p.Ap from the product and g.p and the
-    objective carried from the previous pass: the same steps and iterates (to rounding) as
-    computing them in the scalar pass, which then runs only after resets; and every iterate
-    stays in the box."""
-    from gradfusion._problem import ResidualProblem
-    from gradfusion._solvers import _kernels as K
-    from gradfusion._solvers.mprgp import mprgp
-
-    rng = np.random.default_rng(8)
-    image = rng.random((3, 40, 36)).astype(dtype)
-    proposal = (0.5 * image + 0.4 * rng.random((3, 40, 36))).astype(dtype)
-    prob = ResidualProblem(image, proposal, np.full(3, 0.7), reg_weight=0.4)
-    calls = []
-    scalar_pass = K.cg_scalars
-    monkeypatch.setattr(K, "cg_scalars", lambda *a: calls.append(1) or scalar_pass(*a))
-    inside = []
-
-    def box_check(nit, x, g, optimality):
-        inside.append(bool(np.all(x >= 0) and np.all(x <= prob.upper[:, None, None])))
-        return False
-
-    runs, passes = {}, {}
-    for name, mvd in (("scalar pass", None), ("carried", prob.matvec_dot)):
-        calls.clear()
-        runs[name] = mprgp(prob.matvec, prob.b, prob.heuristic(), prob.upper, tol=1e-3,
-                           maxiter=5000, step_scale=prob.lipschitz, columns=prob.columns(),
-                           matvec_dot=mvd, callback=box_check)
-        passes[name] = len(calls)
-    a, b = runs["scalar pass"], runs["carried"]
-    assert a.status == b.status == 0 and all(inside)
-    assert passes["scalar pass"] == a.steps["cg"] + a.steps["expansion"] > 0
-    resets = b.steps["proportioning"] + 1
-    assert passes["carried"] <= resets < passes["scalar pass"]
-    assert b.nit == pytest.approx(a.nit, rel=0.1)
-    fa, fb = prob.terms(a.x)[0], prob.terms(b.x)[0]
-    assert fb == pytest.approx(fa, rel=1e-7 if dtype == np.float64 else 1e-4)
-
-
-def test_expansion_without_a_clipped_ratio_scans_for_the_feasible_step(monkeypatch):
-    """If the sparse correction saw no clipped variable (its feasible step is inf: a clip at
-    rounding level), the expansion takes the feasible step from a full scan, never inf."""
-    from gradfusion._problem import ResidualProblem
-    from gradfusion._solvers import _kernels as K
-    from gradfusion._solvers.mprgp import mprgp
-
-    rng = np.random.default_rng(9)
-    image = rng.random((3, 24, 20))
-    proposal = 0.5 * image + 0.4 * rng.random((3, 24, 20))
-    prob = ResidualProblem(image, proposal, np.full(3, 0.7), reg_weight=0.4)
-    sparse, scan = K.sparse_correction, K.max_feasible_step
-    scans = []
-    monkeypatch.setattr(K, "sparse_correction", lambda *a: sparse(*a)[:2] + (np.inf,))
-    monkeypatch.setattr(K, "max_feasible_step", lambda *a: scans.append(1) or scan(*a))
-    res = mprgp(prob.matvec, prob.b, prob.heuristic(), prob.upper, tol=1e-6, maxiter=5000,
-                step_scale=prob.lipschitz, columns=prob.columns())
-    assert res.status == 0 and res.steps["sparse_corrections"] > 0
-    assert len(scans) >= res.steps["sparse_corrections"]
-    assert np.all(np.isfinite(res.x))
-
-
-@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
-def test_sparse_gradient_corrections_agree_with_products(dtype):
-    """Expansions that clip few variables correct the gradient by their columns of A
-    instead of a product with A: same iterates (to rounding) and optimum as with products,
-    fewer products, and the reported optimality is that of a gradient recomputed from
-    scratch."""
-    from gradfusion._problem import ResidualProblem
-    from gradfusion._solvers import _kernels as K
-    from gradfusion._solvers.mprgp import mprgp
-
-    rng = np.random.default_rng(7)
-    image = rng.random((3, 48, 40)).astype(dtype)
-    proposal = (0.5 * image + 0.4 * rng.random((3, 48, 40))).astype(dtype)
-    prob = ResidualProblem(image, proposal, np.full(3, 0.7), reg_weight=0.4)
-    tol = 1e-6 if dtype == np.float64 else 2e-4
-    runs = {}
-    for name, columns in (("products", None), ("columns", prob.columns())):
-        runs[name] = mprgp(prob.matvec, prob.b, prob.heuristic(), prob.upper, tol=tol,
-                           maxiter=5000, step_scale=prob.lipschitz, columns=columns)
-    dense, sparse = runs["products"], runs["columns"]
-    assert dense.status == sparse.status == 0
-    assert sparse.steps["sparse_corrections"] > 0 and dense.steps["sparse_corrections"] == 0
-    assert sparse.nmatvec < dense.nmatvec
-    f = [prob.terms(r.x)[0] for r in (dense, sparse)]
-    assert f[1] == pytest.approx(f[0], rel=1e-9 if dtype == np.float64 else 1e-4)
-    # optimality of the returned point, from scratch
-    g = prob.matvec(sparse.x, np.empty_like(sparse.x)) - prob.b
-    gp_inf = K.projected_gradient_measures(sparse.x, g, prob.upper, 1.9 / prob.lipschitz)[2]
-    assert sparse.optimality == pytest.approx(gp_inf, rel=1e-6, abs=1e-12)
-    assert gp_inf <= tol
-    # a run stopped by maxiter reports the optimality of its point too
-    early = mprgp(prob.matvec, prob.b, prob.heuristic(), prob.upper, tol=tol, maxiter=5,
-                  step_scale=prob.lipschitz, columns=prob.columns())
-    assert early.status == 1
-    g = prob.matvec(early.x, np.empty_like(early.x)) - prob.b
-    gp_inf = K.projected_gradient_measures(early.x, g, prob.upper, 1.9 / prob.lipschitz)[2]
-    assert early.optimality == pytest.approx(gp_inf, rel=1e-6, abs=1e-12)
 
 
 # ---------------------------------------------------------------------------
@@ -480,7 +333,7 @@ def _gap_of(I, P, alpha, R, **kw):
 @pytest.mark.parametrize("tol", [None, 1e-3, 1e-9])
 @pytest.mark.parametrize("level_weight, boundary", [(0.0, "zero"), (0.3, "zero"), (0.3, "reflect")])
 def test_reported_gap_is_the_returned_points_and_below_tol(method, tol, level_weight, boundary):
-    I, P = _pair((40, 36, 3), seed=[20, int(10 * level_weight)])
+    I, P = make_pair((40, 36, 3), seed=[20, int(10 * level_weight)])
     res = gradfusion.solve(I, P, 0.7, tol=tol, method=method, level_weight=level_weight,
                            boundary=boundary)
     assert res.success and res.status == 0
@@ -501,7 +354,7 @@ def test_true_gap_within_the_documented_bound(shape, boundary, regularizer, meth
     eigenvalue against ``A^{-1}`` is 0.19-0.30 with a regulariser (docs/solver.md), and
     the dual bound it approximates is a bound. (Reflected borders leave constants in the
     null space: there the solve divides ``tol`` by 1000 instead.)"""
-    I, P = _pair(shape, seed=[21, len(shape)])
+    I, P = make_pair(shape, seed=[21, len(shape)])
     kw = dict(boundary=boundary, regularizer=regularizer, level_weight=0.0,
               reg_weight=1.0 if regularizer == "gradient" else 0.4)
     tight = gradfusion.solve(I, P, 0.7, tol=1e-20, **kw)
@@ -516,7 +369,7 @@ def test_true_gap_within_the_documented_bound(shape, boundary, regularizer, meth
 def test_float32_agrees_with_float64_to_the_documented_accuracy(shape):
     """Default calls: the float32 objective within 2e-6 of the float64 one (float32 rounds
     the inputs themselves at about 1e-7), and a float32 solve no longer than float64's."""
-    I, P = _pair(shape, seed=22)
+    I, P = make_pair(shape, seed=22)
     r64 = gradfusion.solve(I, P, 0.7)
     r32 = gradfusion.solve(I.astype(np.float32), P.astype(np.float32), 0.7)
     assert r32.success and r64.success and r32.gap <= 1e-6
@@ -529,7 +382,7 @@ def test_float32_stops_at_its_rounding_floor(method):
     """A gap float32 cannot show ends at the rounding floor, not at ``maxiter``: success,
     a gap near 1e-10 rather than the asked 1e-15, and no more iterations than float64's
     solve to 1e-15."""
-    I, P = _pair((48, 40, 3), seed=23)
+    I, P = make_pair((48, 40, 3), seed=23)
     r64 = gradfusion.solve(I, P, 0.7, tol=1e-15, method=method)
     r32 = gradfusion.solve(I.astype(np.float32), P.astype(np.float32), 0.7, tol=1e-15,
                            method=method)
@@ -647,7 +500,7 @@ def test_exactly_reproducible_proposal_stops_early():
 def test_a_proposal_the_display_can_show_is_the_clip_at_once(options, dtype):
     """solve(I, I, alpha): t = (1 - alpha) I lies in the box, the clip reproduces P exactly
     and is returned after one product, with a certified gap (phi(clip) = 0 bounds it)."""
-    I, _ = _pair((48, 40, 3), seed=30)
+    I, _ = make_pair((48, 40, 3), seed=30)
     I = I.astype(dtype)
     res = gradfusion.solve(I, I, 0.7, **options)
     assert res.success and res.status == 0 and res.nit == 0 and res.nmatvec == 1
@@ -659,7 +512,7 @@ def test_a_proposal_the_display_can_show_is_the_clip_at_once(options, dtype):
 
 
 def test_a_proposal_the_display_can_show_under_an_alpha_map():
-    I, _ = _pair((40, 36, 3), seed=32)
+    I, _ = make_pair((40, 36, 3), seed=32)
     alpha = 0.3 + 0.4 * np.random.default_rng(33).random((40, 36))
     res = gradfusion.solve(I, I, alpha)
     assert res.success and res.nit == 0 and res.gap == 0.0
@@ -668,7 +521,7 @@ def test_a_proposal_the_display_can_show_under_an_alpha_map():
 
 def test_a_proposal_the_display_cannot_show_is_solved_as_before():
     """One pixel out of reach: the clip is not the optimum, the solve runs (and beats it)."""
-    I, _ = _pair((48, 40, 3), seed=31)
+    I, _ = make_pair((48, 40, 3), seed=31)
     P = I.copy()
     P[20, 20] = 0.0                        # darker than 0.7 I there
     res = gradfusion.solve(I, P, 0.7, tol=1e-10)

@@ -1,0 +1,146 @@
+"""The QP and its bound-constrained solver MPRGP, below the public ``solve``.
+
+``gradfusion._problem.ResidualProblem`` (the Hessian's products, its dense form, the Lipschitz
+bound) and ``gradfusion._solvers.mprgp`` (its fused passes: carried CG scalars, sparse gradient
+corrections, the feasible-step scan) against plain recomputation.  The active-set solver is in
+test_active_set.py, the multigrid in test_multigrid.py, the kernels both use in
+test_kernels.py; ``solve`` itself (optimality against references, options) in test_solve.py.
+"""
+
+import numpy as np
+import pytest
+
+from gradfusion._problem import ResidualProblem
+from gradfusion._solvers import _kernels as K
+from gradfusion._solvers.mprgp import mprgp
+from helpers import rtol
+
+# --------------------------------------------------------------------------- the QP
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_hessian_is_symmetric_and_matches_its_dense_form(dtype):
+    """The weighted product is symmetric, its ``matvec_dot`` is ``v . A v``, and
+    :meth:`Hessian.dense` (the multigrid's coarsest solve) is the same operator."""
+    rng = np.random.default_rng(38)
+    shape = (2, 7, 6)
+    I, P = (rng.random(shape).astype(dtype) for _ in range(2))
+    G = rng.uniform(0.1, 3.0, shape).astype(dtype)
+    prob = ResidualProblem(I, P, np.array([0.6, 0.7]), reg_weight=0.4, level_weight=0.2,
+                           gradient_weight=G)
+    u, w = (rng.standard_normal(shape).astype(dtype) for _ in range(2))
+    Au, Aw = np.empty_like(u), np.empty_like(w)
+    prob.matvec(u, Au)
+    dot = prob.matvec_dot(w, Aw)
+    tol = rtol("hessian", dtype)
+    f64 = np.float64
+    assert np.vdot(w.astype(f64), Au.astype(f64)) == pytest.approx(
+        np.vdot(u.astype(f64), Aw.astype(f64)), rel=tol)
+    assert dot == pytest.approx(float(np.vdot(w.astype(float), Aw)), rel=tol)
+    dense = prob.hessian.dense(shape[1:])
+    for c in range(shape[0]):
+        np.testing.assert_allclose(dense[c] @ u[c].ravel(), Au[c].ravel(),
+                                   rtol=tol, atol=tol * 10)
+
+
+def test_lipschitz_bounds_the_weighted_operator():
+    rng = np.random.default_rng(39)
+    shape = (1, 12, 10)
+    I, P = rng.random(shape), rng.random(shape)
+    G = rng.uniform(0.0, 5.0, shape)
+    prob = ResidualProblem(I, P, np.array([0.7]), reg_weight=0.4, gradient_weight=G)
+    eig = np.linalg.eigvalsh(prob.hessian.dense(shape[1:])[0])
+    assert eig[-1] <= prob.lipschitz
+    assert prob.columns() is None           # no class stencils with a weight map
+
+
+# --------------------------------------------------------------------------- MPRGP
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+def test_carried_cg_scalars_agree_with_the_scalar_pass(dtype, monkeypatch):
+    """With ``matvec_dot`` a CG-type step takes p.Ap from the product and g.p and the
+    objective carried from the previous pass: the same steps and iterates (to rounding) as
+    computing them in the scalar pass, which then runs only after resets; and every iterate
+    stays in the box."""
+    rng = np.random.default_rng(8)
+    image = rng.random((3, 40, 36)).astype(dtype)
+    proposal = (0.5 * image + 0.4 * rng.random((3, 40, 36))).astype(dtype)
+    prob = ResidualProblem(image, proposal, np.full(3, 0.7), reg_weight=0.4)
+    calls = []
+    scalar_pass = K.cg_scalars
+    monkeypatch.setattr(K, "cg_scalars", lambda *a: calls.append(1) or scalar_pass(*a))
+    inside = []
+
+    def box_check(nit, x, g, optimality):
+        inside.append(bool(np.all(x >= 0) and np.all(x <= prob.upper[:, None, None])))
+        return False
+
+    runs, passes = {}, {}
+    for name, mvd in (("scalar pass", None), ("carried", prob.matvec_dot)):
+        calls.clear()
+        runs[name] = mprgp(prob.matvec, prob.b, prob.heuristic(), prob.upper, tol=1e-3,
+                           maxiter=5000, step_scale=prob.lipschitz, columns=prob.columns(),
+                           matvec_dot=mvd, callback=box_check)
+        passes[name] = len(calls)
+    a, b = runs["scalar pass"], runs["carried"]
+    assert a.status == b.status == 0 and all(inside)
+    assert passes["scalar pass"] == a.steps["cg"] + a.steps["expansion"] > 0
+    resets = b.steps["proportioning"] + 1
+    assert passes["carried"] <= resets < passes["scalar pass"]
+    assert b.nit == pytest.approx(a.nit, rel=0.1)
+    fa, fb = prob.terms(a.x)[0], prob.terms(b.x)[0]
+    assert fb == pytest.approx(fa, rel=1e-7 if dtype == np.float64 else 1e-4)
+
+
+def test_expansion_without_a_clipped_ratio_scans_for_the_feasible_step(monkeypatch):
+    """If the sparse correction saw no clipped variable (its feasible step is inf: a clip at
+    rounding level), the expansion takes the feasible step from a full scan, never inf."""
+    rng = np.random.default_rng(9)
+    image = rng.random((3, 24, 20))
+    proposal = 0.5 * image + 0.4 * rng.random((3, 24, 20))
+    prob = ResidualProblem(image, proposal, np.full(3, 0.7), reg_weight=0.4)
+    sparse, scan = K.sparse_correction, K.max_feasible_step
+    scans = []
+    monkeypatch.setattr(K, "sparse_correction", lambda *a: sparse(*a)[:2] + (np.inf,))
+    monkeypatch.setattr(K, "max_feasible_step", lambda *a: scans.append(1) or scan(*a))
+    res = mprgp(prob.matvec, prob.b, prob.heuristic(), prob.upper, tol=1e-6, maxiter=5000,
+                step_scale=prob.lipschitz, columns=prob.columns())
+    assert res.status == 0 and res.steps["sparse_corrections"] > 0
+    assert len(scans) >= res.steps["sparse_corrections"]
+    assert np.all(np.isfinite(res.x))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+def test_sparse_gradient_corrections_agree_with_products(dtype):
+    """Expansions that clip few variables correct the gradient by their columns of A
+    instead of a product with A: same iterates (to rounding) and optimum as with products,
+    fewer products, and the reported optimality is that of a gradient recomputed from
+    scratch."""
+    rng = np.random.default_rng(7)
+    image = rng.random((3, 48, 40)).astype(dtype)
+    proposal = (0.5 * image + 0.4 * rng.random((3, 48, 40))).astype(dtype)
+    prob = ResidualProblem(image, proposal, np.full(3, 0.7), reg_weight=0.4)
+    tol = 1e-6 if dtype == np.float64 else 2e-4
+    runs = {}
+    for name, columns in (("products", None), ("columns", prob.columns())):
+        runs[name] = mprgp(prob.matvec, prob.b, prob.heuristic(), prob.upper, tol=tol,
+                           maxiter=5000, step_scale=prob.lipschitz, columns=columns)
+    dense, sparse = runs["products"], runs["columns"]
+    assert dense.status == sparse.status == 0
+    assert sparse.steps["sparse_corrections"] > 0 and dense.steps["sparse_corrections"] == 0
+    assert sparse.nmatvec < dense.nmatvec
+    f = [prob.terms(r.x)[0] for r in (dense, sparse)]
+    assert f[1] == pytest.approx(f[0], rel=1e-9 if dtype == np.float64 else 1e-4)
+    # optimality of the returned point, from scratch
+    g = prob.matvec(sparse.x, np.empty_like(sparse.x)) - prob.b
+    gp_inf = K.projected_gradient_measures(sparse.x, g, prob.upper, 1.9 / prob.lipschitz)[2]
+    assert sparse.optimality == pytest.approx(gp_inf, rel=1e-6, abs=1e-12)
+    assert gp_inf <= tol
+    # a run stopped by maxiter reports the optimality of its point too
+    early = mprgp(prob.matvec, prob.b, prob.heuristic(), prob.upper, tol=tol, maxiter=5,
+                  step_scale=prob.lipschitz, columns=prob.columns())
+    assert early.status == 1
+    g = prob.matvec(early.x, np.empty_like(early.x)) - prob.b
+    gp_inf = K.projected_gradient_measures(early.x, g, prob.upper, 1.9 / prob.lipschitz)[2]
+    assert early.optimality == pytest.approx(gp_inf, rel=1e-6, abs=1e-12)
