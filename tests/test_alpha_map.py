@@ -261,7 +261,7 @@ def test_evaluate_with_a_map():
     assert ev.rows[1]["gradient_error"] < ev.rows[0]["gradient_error"]
     assert ev.settings["alpha"].startswith("map (40, 36)")
     assert "alpha map (40, 36)" in ev.format_table()
-    with pytest.raises(ValueError, match="alpha is a map"):
+    with pytest.raises(ValueError):                 # message: test_errors.py
         gradfusion.evaluate(I, P, alpha, methods=["stay_positive"], lpips=False)
 
 
@@ -292,8 +292,7 @@ def test_stay_positive_refuses_a_map(function):
     I, P = make_pair((10, 12, 3), seed=33)
     assert function(I, P, np.full((10, 12), 0.7)).loss == function(I, P, 0.7).loss
     I, P = make_pair((10, 12, 3), seed=33)
-    with pytest.raises(ValueError, match=r"takes a scalar alpha or one per channel, not an "
-                                         r"alpha map \(got alpha of shape \(10, 12\)\)"):
+    with pytest.raises(ValueError):                 # message: test_errors.py
         function(I, P, _alpha_map((10, 12), seed=38))
 
 

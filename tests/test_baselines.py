@@ -98,15 +98,16 @@ def test_loss_constant_output_normalises_to_zero():
     assert stay_positive_loss(I, P, R, 0.7) == pytest.approx(np.mean(_norm(P)), rel=1e-14)
 
 
-def test_loss_validation_messages():
+def test_loss_refuses_bad_arguments():
+    """The exception types (the messages are in test_errors.py)."""
     I, P = make_pair((5, 5), seed=4)
-    with pytest.raises(ValueError, match=r"residual must have the shape of image \(5, 5\)"):
+    with pytest.raises(ValueError):
         stay_positive_loss(I, P, np.zeros((5, 4)), 0.7)
-    with pytest.raises(ValueError, match=r"residual contains NaN or infinite values \(25 of 25\)"):
+    with pytest.raises(ValueError):
         stay_positive_loss(I, P, np.full((5, 5), np.nan), 0.7)
-    with pytest.raises(ValueError, match="penalty must be a finite number >= 0, got -1"):
+    with pytest.raises(ValueError):
         stay_positive_loss(I, P, np.zeros((5, 5)), 0.7, penalty=-1)
-    with pytest.raises(ValueError, match="alpha must lie in the open interval"):
+    with pytest.raises(ValueError):
         stay_positive_loss(I, P, np.zeros((5, 5)), 1.0)
 
 
@@ -279,19 +280,20 @@ def test_channel_axis_and_grayscale():
     assert g.output.shape == (9, 8) and g.params.shape == (2,)
 
 
-def test_validation_messages():
+def test_bad_arguments_raise():
+    """The exception types (the messages are in test_errors.py)."""
     I, P = make_pair((6, 6), seed=17)
-    with pytest.raises(ValueError, match="grid must be an integer >= 3, got 2"):
+    with pytest.raises(ValueError):
         stay_positive(I, P, 0.7, grid=2)
-    with pytest.raises(ValueError, match="penalty must be a finite number >= 0"):
+    with pytest.raises(ValueError):
         stay_positive(I, P, 0.7, penalty=np.inf)
-    with pytest.raises(ValueError, match="penalty must be > 0 for the 2-parameter search"):
+    with pytest.raises(ValueError):
         stay_positive(I, P, 0.7, penalty=0.0)
-    with pytest.raises(ValueError, match=r"xtol must be a number in \(0, 1\), got 0"):
+    with pytest.raises(ValueError):
         stay_positive_pixels(I, P, 0.7, xtol=0)
-    with pytest.raises(ValueError, match=r"image and proposal must have the same shape"):
+    with pytest.raises(ValueError):
         stay_positive_pixels(I, P[:5], 0.7)
-    with pytest.raises(TypeError, match="proposal must have an unsigned integer or floating"):
+    with pytest.raises(TypeError):
         stay_positive(I, P.astype(np.int32), 0.7)
 
 

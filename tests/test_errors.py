@@ -8,7 +8,6 @@ varies (a folder, a decoder's own words); everything else is matched exactly,
 from the first character to the last.
 """
 
-import math
 import os
 import re
 import sys

@@ -263,26 +263,24 @@ def test_lpips_auto_notes_missing_packages(monkeypatch):
 
 
 @pytest.mark.parametrize("kwargs,exc,message", [
-    (dict(methods=["heuristic", "adam"]), ValueError,
-     "methods must be a non-empty subset of ['heuristic', 'stay_positive', "
-     "'stay_positive_pixels', 'gradfusion'], got ['heuristic', 'adam']"),
-    (dict(methods=[]), ValueError, "methods must be a non-empty subset"),
-    (dict(options={"gradfusion": {}}, methods=["heuristic"]), ValueError,
-     "options names methods that are not run: ['gradfusion']"),
-    (dict(lpips="yes"), ValueError, "lpips must be 'auto', True or False, got 'yes'"),
+    # None: the message is a row of test_errors.py, only the type is checked here
+    (dict(methods=["heuristic", "adam"]), ValueError, None),
+    (dict(methods=[]), ValueError, None),
+    (dict(options={"gradfusion": {}}, methods=["heuristic"]), ValueError, None),
+    (dict(lpips="yes"), ValueError, None),
     (dict(lpips_net="resnet"), ValueError,
      "lpips_net must be one of ['alex', 'squeeze', 'vgg'], got 'resnet'"),
-    (dict(patch_size=100), ValueError, "patch_size 100 is larger than the image (24x28)"),
-    (dict(normalize="local"), ValueError, "normalize must be one of"),
-    (dict(patch_size=5), ValueError, "patch_size must be at least 7 for this metric, got 5"),
-    (dict(alpha=1.2), ValueError, "alpha must lie in the open interval (0, 1), got 1.2"),
+    (dict(patch_size=100), ValueError, None),
+    (dict(normalize="local"), ValueError, None),
+    (dict(patch_size=5), ValueError, None),
+    (dict(alpha=1.2), ValueError, None),
 ])
 def test_bad_arguments_fail_before_work(kwargs, exc, message, monkeypatch):
     called = []
     monkeypatch.setitem(METHODS, "heuristic", lambda *a, **k: called.append(1))
     I, P = make_pair((24, 28, 3), kind="night")
     alpha = kwargs.pop("alpha", 0.7)
-    with pytest.raises(exc, match=re.escape(message)):
+    with pytest.raises(exc, match=None if message is None else re.escape(message)):
         evaluate(I, P, alpha, **kwargs)
     assert called == []
 
@@ -319,14 +317,14 @@ def test_figure_default_crop_finds_the_lost_structure():
 
 
 @pytest.mark.parametrize("panels,kwargs,message", [
-    ({}, {}, "panels must be a non-empty dict"),
-    ({"a": np.zeros((8, 8)), "b": np.zeros((8, 9))}, {}, "panels['b'] has shape (8, 9), the first (8, 8)"),
+    ({}, {}, None),                            # None: the message is a row of test_errors.py
+    ({"a": np.zeros((8, 8)), "b": np.zeros((8, 9))}, {}, None),
     ({"a": np.zeros((8, 8))}, dict(crop_size=9), "crop_size must be in [1, 8], got 9"),
-    ({"a": np.zeros((8, 8))}, dict(crop=(5, 0), crop_size=4), "crop (5, 0) with crop_size 4 leaves"),
+    ({"a": np.zeros((8, 8))}, dict(crop=(5, 0), crop_size=4), None),
     ({"a": np.zeros((8, 8, 4))}, {}, "panels['a'] must be grayscale or RGB, got 4 channels"),
 ])
 def test_figure_bad_arguments(panels, kwargs, message):
-    with pytest.raises(ValueError, match=re.escape(message)):
+    with pytest.raises(ValueError, match=None if message is None else re.escape(message)):
         comparison_figure(panels, **kwargs)
 
 

@@ -83,9 +83,7 @@ def test_refusal_happens_before_any_work(monkeypatch):
     I, P = make_pair((40, 30, 3), kind="half")
     calls = []
     monkeypatch.setattr(v, "channels_first", lambda *a, **k: calls.append(a))
-    with pytest.raises(MemoryLimitError, match=r"^gradfusion\.solve needs an estimated 16\.4 MiB "
-                                               r"for a 3x40x30 float64 problem; the limit is "
-                                               r"1\.0 MiB \(max_memory\); pass max_memory="):
+    with pytest.raises(MemoryLimitError):           # message: test_errors.py
         gradfusion.solve(I, P, 0.7, max_memory="1M")
     assert calls == []
     assert issubclass(MemoryLimitError, MemoryError)
@@ -103,7 +101,7 @@ def test_default_limit_is_the_available_memory(monkeypatch):
 def test_environment_variable_sets_the_limit(monkeypatch):
     I, P = make_pair((8, 8), kind="half")
     monkeypatch.setenv(_memory.ENV_VAR, "1K")
-    with pytest.raises(MemoryLimitError, match=r"the limit is 1\.0 KiB \(GRADFUSION_MAX_MEMORY\)"):
+    with pytest.raises(MemoryLimitError):
         gradfusion.solve(I, P, 0.7)
     monkeypatch.setenv(_memory.ENV_VAR, "64M")
     assert gradfusion.solve(I, P, 0.7).success

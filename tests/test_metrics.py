@@ -30,7 +30,7 @@ def _float(a):
 @pytest.mark.parametrize("K", [1, 3, 5, 10])
 def test_patch_slices_tile(shape, K):
     if K > min(shape):
-        with pytest.raises(ValueError, match="is larger than the image"):
+        with pytest.raises(ValueError):
             metrics.patch_slices(shape, K)
         return
     drop = metrics.patch_slices(shape, K)
@@ -321,39 +321,27 @@ def test_lpips_real_network_if_available():
 
 # ---------------------------------------------------------------- bad arguments
 
-@pytest.mark.parametrize("call,exc,message", [
-    (lambda r, x: metrics.psnr(r, x[:-1]), ValueError,
-     "reference and image must have the same shape, got (24, 31, 3) and (23, 31, 3)"),
-    (lambda r, x: metrics.psnr(r, x, patch_size=32), ValueError,
-     "patch_size 32 is larger than the image (24x31)"),
-    (lambda r, x: metrics.psnr(r, x, patch_size=0), ValueError,
-     "patch_size must be a positive integer or None, got 0"),
-    (lambda r, x: metrics.psnr(r, x, patch_size=2.5), TypeError,
-     "patch_size must be a positive integer or None, got 2.5"),
-    (lambda r, x: metrics.ssim(r, x, patch_size=5), ValueError,
-     "patch_size must be at least 7 for this metric, got 5"),
-    (lambda r, x: metrics.psnr(r, x, partial="keep"), ValueError,
-     "partial must be one of ('drop', 'shift'), got 'keep'"),
-    (lambda r, x: metrics.gmsd(r, x, normalize="local"), ValueError,
-     "normalize must be one of (None, 'global', 'patch'), got 'local'"),
-    (lambda r, x: metrics.ssim(r, x, data_range=255), TypeError,
-     "ssim: data_range is always 1"),
-    (lambda r, x: metrics.stripe_share(r, cutoff=0.6), ValueError,
-     "cutoff must be a number in (0, 0.5), got 0.6"),
-    (lambda r, x: metrics.lpips(r, x, net="resnet"), ValueError,
-     "net must be one of ['alex', 'squeeze', 'vgg'], got 'resnet'"),
-    (lambda r, x: metrics.lpips(r, x, batch_size=0), ValueError,
-     "batch_size must be a positive integer, got 0"),
-    (lambda r, x: metrics.lpips(r, x, model="alex"), TypeError, "model must be callable, got str"),
-    (lambda r, x: metrics.psnr(r * 2, x), ValueError,
-     "reference is a float image, so its values must lie in [0, 1]"),
+@pytest.mark.parametrize("call,exc", [
+    (lambda r, x: metrics.psnr(r, x[:-1]), ValueError),
+    (lambda r, x: metrics.psnr(r, x, patch_size=32), ValueError),
+    (lambda r, x: metrics.psnr(r, x, patch_size=0), ValueError),
+    (lambda r, x: metrics.psnr(r, x, patch_size=2.5), TypeError),
+    (lambda r, x: metrics.ssim(r, x, patch_size=5), ValueError),
+    (lambda r, x: metrics.psnr(r, x, partial="keep"), ValueError),
+    (lambda r, x: metrics.gmsd(r, x, normalize="local"), ValueError),
+    (lambda r, x: metrics.ssim(r, x, data_range=255), TypeError),
+    (lambda r, x: metrics.stripe_share(r, cutoff=0.6), ValueError),
+    (lambda r, x: metrics.lpips(r, x, net="resnet"), ValueError),
+    (lambda r, x: metrics.lpips(r, x, batch_size=0), ValueError),
+    (lambda r, x: metrics.lpips(r, x, model="alex"), TypeError),
+    (lambda r, x: metrics.psnr(r * 2, x), ValueError),
     (lambda r, x: metrics.lpips(np.dstack([r, r[..., :1]]), np.dstack([x, x[..., :1]]),
-                                model=lambda a, b: a), ValueError,
-     "LPIPS compares grayscale or RGB images, got 4 channels"),
+                                model=lambda a, b: a), ValueError),
 ])
-def test_bad_arguments(call, exc, message):
+def test_bad_arguments(call, exc):
+    """The exception types (each message is a row of test_errors.py)."""
     r, x = make_pair((24, 31, 3), dtype=np.float64, kind="noisy")
-    with pytest.raises(exc, match=re.escape(message)):
+    with pytest.raises(exc):
         call(r, x)
 
 

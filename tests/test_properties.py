@@ -159,7 +159,7 @@ def test_reconstruction_is_exact(H, W, C, seed, offset):
 @given(problems(), st.integers(-30, 30), st.integers(-30, 30))
 def test_blend_with_an_empty_mask_returns_the_target(problem, dy, dx):
     source, target, _ = problem
-    with pytest.warns(UserWarning, match="the mask is empty"):
+    with pytest.warns(UserWarning):
         res = poisson.blend(source, target, np.zeros(source.shape[:2], bool), (dy, dx))
     np.testing.assert_array_equal(res.output, _float(target).astype(res.output.dtype))
 

@@ -12,7 +12,6 @@ from gradfusion import DifferenceFilter, SobelGradient, gradient_error, paper_lo
 from gradfusion.baselines import heuristic
 from gradfusion.metrics import stripe_share
 
-import reference as ref
 from conftest import PAPER, UNDETERMINED_LEVEL
 from helpers import make_pair
 
@@ -195,46 +194,45 @@ def test_inputs_not_modified():
         np.testing.assert_array_equal(a, b)
 
 
-@pytest.mark.parametrize("kwargs, exc, match", [
-    (dict(alpha=1.2), ValueError, r"alpha must lie in the open interval \(0, 1\), got 1.2"),
-    (dict(alpha=0.0), ValueError, r"alpha must lie in the open interval"),
-    (dict(alpha=float("nan")), ValueError, r"alpha must lie in the open interval"),
-    (dict(alpha=[0.5, 0.6]), ValueError, r"alpha has 2 values but the images have 3 channel"),
-    (dict(alpha="a"), TypeError, r"alpha must be a number"),
-    (dict(boundary="wrap"), ValueError, r"boundary must be one of \['reflect', 'zero'\], got 'wrap'"),
-    (dict(regularizer="tv"), ValueError, r"regularizer must be one of"),
-    (dict(reg_weight=-1.0), ValueError, r"reg_weight must be a finite number >= 0, got -1.0"),
-    (dict(tol=0.0), ValueError, r"tol must be a positive number"),
-    (dict(maxiter=-1), ValueError, r"maxiter must be a non-negative integer, got -1"),
-    (dict(channel_axis=None), ValueError, r"image is 3-D with shape \(8, 8, 3\) but channel_axis is None"),
-    (dict(min_size=1), ValueError, r"min_size must be an integer >= 2, got 1"),
-    (dict(callback=3), TypeError, r"callback must be callable"),
-    (dict(x0=np.zeros((8, 8))), ValueError, r"x0 must have the shape of image \(8, 8, 3\), got \(8, 8\)"),
+@pytest.mark.parametrize("kwargs, exc", [
+    (dict(alpha=1.2), ValueError),
+    (dict(alpha=0.0), ValueError),
+    (dict(alpha=float("nan")), ValueError),
+    (dict(alpha=[0.5, 0.6]), ValueError),
+    (dict(alpha="a"), TypeError),
+    (dict(boundary="wrap"), ValueError),
+    (dict(regularizer="tv"), ValueError),
+    (dict(reg_weight=-1.0), ValueError),
+    (dict(tol=0.0), ValueError),
+    (dict(maxiter=-1), ValueError),
+    (dict(channel_axis=None), ValueError),
+    (dict(min_size=1), ValueError),
+    (dict(callback=3), TypeError),
+    (dict(x0=np.zeros((8, 8))), ValueError),
 ])
-def test_bad_arguments(kwargs, exc, match):
+def test_bad_arguments(kwargs, exc):
     I, P = make_pair((8, 8, 3), seed=13)
     args = dict(alpha=0.7)
     args.update(kwargs)
     alpha = args.pop("alpha")
-    with pytest.raises(exc, match=match):
+    with pytest.raises(exc):                        # messages: test_errors.py
         gradfusion.solve(I, P, alpha, **args)
 
 
-@pytest.mark.parametrize("image, proposal, exc, match", [
-    (np.zeros((8, 8, 3)), np.zeros((8, 9, 3)), ValueError,
-     r"image and proposal must have the same shape, got \(8, 8, 3\) and \(8, 9, 3\)"),
-    (np.zeros((8, 8, 3, 1)), np.zeros((8, 8, 3, 1)), ValueError, r"image must be 2-D .* got 4-D"),
-    (np.full((8, 8), 2.0), np.zeros((8, 8)), ValueError, r"image is a float image, so its values must lie in \[0, 1\]"),
-    (np.full((8, 8), np.nan), np.zeros((8, 8)), ValueError, r"image contains NaN"),
-    (np.zeros((8, 8), bool), np.zeros((8, 8)), TypeError, r"image must have an unsigned integer or floating dtype"),
-    (np.zeros((8, 8), np.int64), np.zeros((8, 8)), TypeError, r"got dtype int64"),
-    (np.zeros((8, 8), complex), np.zeros((8, 8)), TypeError, r"got dtype complex128"),
-    (np.zeros((0, 8)), np.zeros((0, 8)), ValueError, r"image is empty"),
-    (np.zeros((1, 1)), np.zeros((1, 1)), ValueError, r"image must be at least 2x2 pixels, got 1x1"),
-    (np.ma.zeros((8, 8)), np.zeros((8, 8)), TypeError, r"image must be a plain ndarray, got a masked array"),
+@pytest.mark.parametrize("image, proposal, exc", [
+    (np.zeros((8, 8, 3)), np.zeros((8, 9, 3)), ValueError),
+    (np.zeros((8, 8, 3, 1)), np.zeros((8, 8, 3, 1)), ValueError),
+    (np.full((8, 8), 2.0), np.zeros((8, 8)), ValueError),
+    (np.full((8, 8), np.nan), np.zeros((8, 8)), ValueError),
+    (np.zeros((8, 8), bool), np.zeros((8, 8)), TypeError),
+    (np.zeros((8, 8), np.int64), np.zeros((8, 8)), TypeError),
+    (np.zeros((8, 8), complex), np.zeros((8, 8)), TypeError),
+    (np.zeros((0, 8)), np.zeros((0, 8)), ValueError),
+    (np.zeros((1, 1)), np.zeros((1, 1)), ValueError),
+    (np.ma.zeros((8, 8)), np.zeros((8, 8)), TypeError),
 ])
-def test_bad_images(image, proposal, exc, match):
-    with pytest.raises(exc, match=match):
+def test_bad_images(image, proposal, exc):
+    with pytest.raises(exc):                        # messages: test_errors.py
         gradfusion.solve(image, proposal, 0.7)
 
 
@@ -257,7 +255,8 @@ def test_stripe_free_on_real_images(shared_data, pair):
 
 
 def test_staypositive_demo_figures(shared_data):
-    """Known figures from ../shared/README.md: bare optimum 9.1482e-4, authors' Adam 1.1386e-3."""
+    """Known figures from ../shared/README.md (the demo pair, alpha 0.7, zero padding): the
+    heuristic clip 8.4983e-3, the authors' Adam 1.1386e-3, the bare optimum 9.1482e-4."""
     I, P = _load_pair(os.path.join(shared_data, "staypositive_demo"),
                       "demoA_input.png", "demoB_proposal.png")
     r = gradfusion.solve(I, P, 0.7, **PAPER)
@@ -474,7 +473,7 @@ def test_losses_take_a_residual_of_the_broadcast_shape():
     assert gradfusion.paper_loss(gray, P, R, 0.7) == pytest.approx(
         gradfusion.paper_loss(np.stack([gray] * 3, -1), P, R, 0.7))
     for loss in (gradfusion.paper_loss, gradfusion.baselines.stay_positive_loss):
-        with pytest.raises(ValueError, match=r"residual must have the shape of image \(12, 10, 3\)"):
+        with pytest.raises(ValueError):
             loss(gray, P, np.zeros((12, 10)), 0.7)
 
 
