@@ -3,7 +3,10 @@
 Each operator maps an image, flattened in C order from its natural layout
 (``(H, W)`` or ``(H, W, C)`` with ``channel_axis``), to its two gradient maps
 stacked as ``(2, *image_shape)`` and flattened; ``rmatvec`` is the exact
-adjoint.  Products run in the Numba stencils of :mod:`gradfusion._stencils`.
+adjoint.  Products run in the Numba stencils of :mod:`gradfusion._stencils`;
+:meth:`~SobelGradient.gradients` and :meth:`~SobelGradient.gradients_adjoint` apply them to
+channels-first ``(C, H, W)`` arrays without flattening (Poisson editing's
+gradients and divergence, :mod:`gradfusion.poisson`, are :class:`ForwardDifference`'s).
 """
 
 import numbers
@@ -64,20 +67,53 @@ class _GradientOperator(LinearOperator):
             return a[0]
         return np.moveaxis(a, 0, self._axis)
 
-    def _matvec(self, x):
-        u = self._to_chw(x)
+    def gradients(self, u):
+        """The two gradient maps of channels-first images, without flattening.
+
+        Parameters
+        ----------
+        u : (C, H, W) ndarray
+            Any ``C`` (the operator's own channel count is not required), ``(H, W)``
+            the operator's image size; converted to the operator's dtype, C order.
+
+        Returns
+        -------
+        gx, gy : (C, H, W) ndarray
+            ``G_x u`` and ``G_y u`` in the operator's dtype: the operator's product, per
+            channel (:meth:`matvec` is this on the operator's layout, flattened).
+        """
+        u = np.ascontiguousarray(u, dtype=self.dtype)
         gx = np.empty_like(u)
         gy = np.empty_like(u)
         self._forward_kernel(u, gx, gy)
+        return gx, gy
+
+    def gradients_adjoint(self, gx, gy):
+        """The adjoint product ``G_x^T gx + G_y^T gy`` of channels-first maps (see
+        :meth:`gradients`; :meth:`rmatvec` is this on the operator's layout, flattened).
+
+        Parameters
+        ----------
+        gx, gy : (C, H, W) ndarray
+
+        Returns
+        -------
+        (C, H, W) ndarray in the operator's dtype
+        """
+        gx = np.ascontiguousarray(gx, dtype=self.dtype)
+        gy = np.ascontiguousarray(gy, dtype=self.dtype)
+        out = np.empty_like(gx)
+        self._adjoint_kernel(gx, gy, out)
+        return out
+
+    def _matvec(self, x):
+        gx, gy = self.gradients(self._to_chw(x))
         out = np.stack([self._from_chw(gx), self._from_chw(gy)])
         return out.reshape(-1)
 
     def _rmatvec(self, y):
         y = np.asarray(y, dtype=self.dtype).reshape((2,) + self.image_shape)
-        gx = self._to_chw(y[0])
-        gy = self._to_chw(y[1])
-        out = np.empty_like(gx)
-        self._adjoint_kernel(gx, gy, out)
+        out = self.gradients_adjoint(self._to_chw(y[0]), self._to_chw(y[1]))
         return self._from_chw(out).reshape(-1)
 
     def _matmat(self, X):

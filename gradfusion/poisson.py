@@ -1,7 +1,8 @@
 r"""Classical Poisson image editing (Perez, Gangnet & Blake 2003), solved to convergence.
 
 Three tools built on the 4-neighbour (forward-difference) discretisation of
-:class:`gradfusion.ForwardDifference`:
+:class:`gradfusion.ForwardDifference` (whose kernels compute :func:`gradient` and the
+divergence here: one gradient-operator abstraction):
 
 * :func:`reconstruct` recovers an image from its gradients and one pixel
   value (a Neumann Poisson solve by DCT, exact to rounding);
@@ -23,6 +24,10 @@ import numpy as np
 import scipy.fft
 from . import _poisson_kernels as pk
 from . import _validation as v
+from ._multigrid.coarsest import SparseLU
+from ._multigrid.hierarchy import Hierarchy, Level
+from ._multigrid.pcg import PCGHooks, pcg
+from .operators import ForwardDifference
 from ._deprecation import REMOVAL, Result
 
 __all__ = ["gradient", "reconstruct", "blend", "BlendResult", "color2gray", "BLEND_GUIDANCE",
@@ -115,9 +120,10 @@ def gradient(image, *, channel_axis=-1):
 
     ``g[0][i, j] = x[i, j+1] - x[i, j]`` (0 on the last column) and
     ``g[1][i, j] = x[i+1, j] - x[i, j]`` (0 on the last row): the output of
-    :class:`gradfusion.ForwardDifference`, reshaped. The image may be any
-    finite float array (it is not required to lie in [0, 1]); integers are
-    converted as by :func:`gradfusion.solve`.
+    :class:`gradfusion.ForwardDifference`, reshaped (its kernel computes it). The
+    image may be any finite float array (it is not required to lie in [0, 1]);
+    integers are converted as by :func:`gradfusion.solve`. float32 stays float32;
+    other float types are differenced in float64 and returned in their own dtype.
 
     Parameters
     ----------
@@ -137,10 +143,9 @@ def gradient(image, *, channel_axis=-1):
     """
     x = v.as_real_array(image, "image")
     xc, axis = v.channels_first(x, "image", channel_axis)
-    g = np.zeros((2,) + xc.shape, dtype=xc.dtype)
-    g[0, :, :, :-1] = np.diff(xc, axis=2)
-    g[1, :, :-1, :] = np.diff(xc, axis=1)
-    return np.stack([v.channels_last(g[0], axis), v.channels_last(g[1], axis)])
+    gx, gy = _forward_difference(xc.shape, xc.dtype).gradients(xc)
+    return np.stack([v.channels_last(gx, axis), v.channels_last(gy, axis)]).astype(xc.dtype,
+                                                                                 copy=False)
 
 
 def _neumann_eigenvalues(H, W, dtype=np.float64):
@@ -150,14 +155,18 @@ def _neumann_eigenvalues(H, W, dtype=np.float64):
     return (ky[:, None] + kx[None, :]).astype(dtype)
 
 
+def _forward_difference(shape, dtype):
+    """:class:`gradfusion.ForwardDifference` of one ``(H, W)`` channel of ``shape``
+    ``(C, H, W)`` (its :meth:`~gradfusion.ForwardDifference.gradients` and
+    :meth:`~gradfusion.ForwardDifference.gradients_adjoint` take any number of channels)."""
+    dtype = np.float32 if np.dtype(dtype) == np.float32 else np.float64
+    return ForwardDifference(tuple(shape[1:]), dtype=dtype)
+
+
 def _divergence_adjoint(gx, gy):
-    """``D^T (gx, gy)`` for ``(C, H, W)`` maps; the last column of gx / row of gy is unused."""
-    out = np.zeros_like(gx)
-    out[:, :, :-1] -= gx[:, :, :-1]
-    out[:, :, 1:] += gx[:, :, :-1]
-    out[:, :-1, :] -= gy[:, :-1, :]
-    out[:, 1:, :] += gy[:, :-1, :]
-    return out
+    """``D^T (gx, gy)`` for ``(C, H, W)`` maps (:class:`gradfusion.ForwardDifference`'s
+    adjoint); the last column of gx / row of gy is unused."""
+    return _forward_difference(gx.shape, gx.dtype).gradients_adjoint(gx, gy)
 
 
 def _screened_poisson(rhs, weight):
@@ -340,12 +349,98 @@ def _galerkin_constant(stencil):
     return np.ascontiguousarray(full[1:6:2, 1:6:2]).ravel()
 
 
-class _Hierarchy:
+class _FineLevel(Level):
+    """The finest Poisson level: the 5-point operator ``m (d x - x_N - x_S - x_E - x_W)``,
+    red-black Gauss-Seidel (black-red after the coarse correction), vertex-centred
+    transfers to level 1; and its two fused passes for the conjugate gradients
+    (:meth:`step_presmooth`, :meth:`prolong_postsmooth`), which run the level's half of
+    the V-cycle together with a step of the iteration."""
+
+    def __init__(self, hier, C):
+        self.shape = (C,) + hier.kinds[0].shape
+        self.count, self.spans = hier.count, hier.level_spans[0]
+        self.m, self.d, self.inv_d = hier.masks[0], hier.ops[0], hier.inv_d[0]
+        self.mask_c = hier.masks[1]
+        self.edges, self.edges_c = hier.level_edges[0], hier.level_edges[1]
+        self.tables, self.restriction = hier.tables[0], hier.restrictions[0]
+
+    def matvec(self, x, out):
+        pk.residual(self.m, self.d, x, np.zeros_like(x), out)
+        np.negative(out, out=out)
+
+    def smooth(self, b, x, reverse=False, zero=False):
+        if zero:
+            x[:] = 0.0
+        pk.gauss_seidel(self.inv_d, x, b, reverse)
+
+    def residual(self, b, x, r):
+        pk.residual(self.m, self.d, x, b, r)
+
+    def restrict(self, r, out):
+        pk.restrict(r, self.mask_c, *self.restriction, self.spans, self.edges_c, out)
+
+    def prolong_add(self, xc, x):
+        pk.prolong_add(xc, self.m, *self.tables, self.spans, self.edges, x)
+
+    def step_presmooth(self, x, r, p, z, alpha, beta, rr, edges, b, first):
+        """:func:`~gradfusion._poisson_kernels.fused_step_presmooth` into the next level's
+        right-hand side (:attr:`b_c`, the hierarchy's ``b[1]``)."""
+        pk.fused_step_presmooth(self.count, self.spans, x, r, p, z, alpha, beta,
+                                *self.restriction, self.mask_c, self.b_c, rr, edges, b, first)
+
+    def prolong_postsmooth(self, r, z, p, sums, edges):
+        """:func:`~gradfusion._poisson_kernels.fused_prolong_postsmooth` from the next
+        level's result (:attr:`x_c`, the hierarchy's ``x[1]``)."""
+        pk.fused_prolong_postsmooth(self.count, self.spans, r, z, p, self.x_c, *self.tables,
+                                    sums, edges)
+
+
+class _CoarseLevel(Level):
+    """A coarse Poisson level ``lev``: the Galerkin 9-point stencil (regular rows from its
+    interior constant), lexicographic Gauss-Seidel within row bands (backward after the
+    correction), vertex-centred transfers to level ``lev + 1``."""
+
+    def __init__(self, hier, lev, C):
+        self.shape = (C,) + hier.kinds[lev].shape
+        self.m, self.st, self.const = hier.masks[lev], hier.ops[lev], hier.consts[lev]
+        self.inv_d, self.irregular = hier.inv_d[lev], hier.irregular[lev]
+        self.spans, self.edges = hier.level_spans[lev], hier.level_edges[lev]
+        self.mask_c, self.edges_c = hier.masks[lev + 1], hier.level_edges[lev + 1]
+        self.tables, self.restriction = hier.tables[lev], hier.restrictions[lev]
+        self.r = np.zeros(self.shape)
+
+    def matvec(self, x, out):
+        self.residual(np.zeros_like(x), x, out)
+        np.negative(out, out=out)
+
+    def smooth(self, b, x, reverse=False, zero=False):
+        pk.gauss_seidel9(self.inv_d, self.st, self.const, *self.irregular, self.spans,
+                         self.edges, x, b, reverse, zero)
+
+    def residual(self, b, x, r):
+        pk.residual9(self.m, self.st, self.const, *self.irregular, self.spans, self.edges, x, b,
+                     r)
+
+    def work(self, b):
+        return self.r
+
+    def restrict(self, r, out):
+        pk.restrict(r, self.mask_c, *self.restriction, self.spans, self.edges_c, out)
+
+    def prolong_add(self, xc, x):
+        pk.prolong_add(xc, self.m, *self.tables, self.spans, self.edges, x)
+
+
+class _Hierarchy(Hierarchy):
     """Vertex-centred Galerkin multigrid of the masked Laplacian (see :mod:`gradfusion._poisson_kernels`).
 
     ``kind`` is the fine level's cell kinds (padded grid); ``rows`` and
     ``cols`` the inclusive ranges of padded indices inside the image (they
-    may reach beyond the array). Field arrays are ``(C, H, W)``.
+    may reach beyond the array). Field arrays are ``(C, H, W)``. The set-up
+    builds the levels' operators and transfer tables; the cycle, the levels'
+    protocol and the coarsest solve are those of :mod:`gradfusion._multigrid`
+    (levels :class:`_FineLevel` and :class:`_CoarseLevel`, a
+    :class:`~gradfusion._multigrid.coarsest.SparseLU` at the coarsest).
     """
 
     def __init__(self, kind, rows, cols, C):
@@ -404,13 +499,16 @@ class _Hierarchy:
         self.level_spans = [pk.row_spans(count)] + [pk.row_spans(m) for m in self.masks[1:]]
         # each level's row bands of the coarse-level kernels (the same on every machine)
         self.level_edges = [pk.smoother_bands(k.shape[0], C) for k in self.kinds]
+        n = len(self.kinds)
+        levels = ([_FineLevel(self, C)] if n > 1 else []) + [_CoarseLevel(self, lev, C)
+                                                              for lev in range(1, n - 1)]
+        A, idx = self.matrix(n - 1)
         # work arrays of the coarse levels (the fine level's live in the solver; a V-cycle
         # from level 0, as the tests run, allocates its residual on demand)
-        shapes = [(C,) + k.shape for k in self.kinds]
-        self.x = [None] + [np.zeros(sh) for sh in shapes[1:]]
-        self.b = [None] + [np.zeros(sh) for sh in shapes[1:]]
-        self.r = [None] + [np.zeros(sh) for sh in shapes[1:]]
-        self._coarse_setup()
+        super().__init__(levels, SparseLU(A, idx), [(C,) + k.shape for k in self.kinds],
+                         np.float64)
+        if levels:                       # the fine level's fused passes use level 1's arrays
+            levels[0].b_c, levels[0].x_c = self.b[1], self.x[1]
 
     @staticmethod
     def _coarsen(kind, rng_c):
@@ -461,53 +559,62 @@ class _Hierarchy:
                           shape=(n, n))
         return A, idx
 
-    def _coarse_setup(self):
-        """Sparse LU of the coarsest operator."""
-        import scipy.sparse.linalg as spl
-
-        A, self.coarse_idx = self.matrix(len(self.kinds) - 1)
-        self.coarse_lu = spl.splu(A, permc_spec="MMD_AT_PLUS_A")
-
-    def _coarse_solve(self, b, x):
-        C = b.shape[0]
-        x[:] = 0.0
-        sol = self.coarse_lu.solve(np.ascontiguousarray(b.reshape(C, -1)[:, self.coarse_idx].T))
-        x.reshape(C, -1)[:, self.coarse_idx] = sol.T
-
-    def _smooth(self, lev, x, b, reverse, zero=False):
-        if lev == 0:
-            if zero:
-                x[:] = 0.0
-            pk.gauss_seidel(self.inv_d[0], x, b, reverse)
-        else:
-            pk.gauss_seidel9(self.inv_d[lev], self.ops[lev], self.consts[lev], *self.irregular[lev],
-                             self.level_spans[lev], self.level_edges[lev], x, b, reverse, zero)
-
-    def cycle(self, lev, b, x):
-        """``x = B_lev b``: a symmetric V-cycle from level ``lev`` down, zero initial guess
-        (``x`` must be 0 off the unknowns; its other values are not read)."""
-        if lev == len(self.kinds) - 1:
-            self._coarse_solve(b, x)
-            return x
-        self._smooth(lev, x, b, False, zero=True)
-        r = self.r[lev] if lev > 0 else np.empty_like(b)
-        if lev == 0:
-            pk.residual(self.masks[0], self.ops[0], x, b, r)
-        else:
-            pk.residual9(self.masks[lev], self.ops[lev], self.consts[lev], *self.irregular[lev],
-                         self.level_spans[lev], self.level_edges[lev], x, b, r)
-        pk.restrict(r, self.masks[lev + 1], *self.restrictions[lev], self.level_spans[lev],
-                    self.level_edges[lev + 1], self.b[lev + 1])
-        self.cycle(lev + 1, self.b[lev + 1], self.x[lev + 1])
-        pk.prolong_add(self.x[lev + 1], self.masks[lev], *self.tables[lev], self.level_spans[lev],
-                       self.level_edges[lev], x)
-        self._smooth(lev, x, b, True)
-        return x
-
 
 def _dots(a, b):
     """Per-channel inner products of ``(C, H, W)`` arrays (0 off the unknowns)."""
     return pk.dots(a, b)
+
+
+class _FusedHooks(PCGHooks):
+    """The multigrid-preconditioned iteration of :func:`_pcg` as hooks of the shared loop
+    (:func:`gradfusion._multigrid.pcg.pcg`), all channels at once with per-channel scalars.
+
+    The fine level's work of an iteration is two fused passes (see
+    :mod:`gradfusion._poisson_kernels`): :meth:`_FineLevel.step_presmooth` (the step, then
+    the V-cycle down to the first coarse level; the first call forms the initial residual
+    and starts the first V-cycle) and :meth:`_FineLevel.prolong_postsmooth` (back up, and
+    the scalars ``<r, z>``, ``<z, A z>``, ``<z, A p>`` that give the next step length:
+    ``<p', A p'> = <z, A z> + 2 beta <z, A p> + beta^2 <p, A p>`` for ``p' = z + beta p``,
+    so no ``A p`` is stored). The levels below run the shared V-cycle
+    (:meth:`~gradfusion._multigrid.hierarchy.Hierarchy.cycle_below`). The direction
+    ``p' = z + beta p`` is formed by the next step's pass.
+    """
+
+    def __init__(self, hier, b, edges):
+        super().__init__(blocks=b.shape[0])
+        self.hier, self.fine, self.b, self.edges = hier, hier.levels[0], b, edges
+        C = b.shape[0]
+        self.rr, self.sums = np.zeros(C), np.zeros((C, 3))
+        self.beta = np.zeros(C)
+        self.pq = None
+
+    def start(self, x, r, p, z):
+        """The initial residual (no step) and the first half of the first V-cycle; keeps
+        the direction and preconditioned residual arrays (the fused passes read them)."""
+        self.p, self.z = p, z
+        self.fine.step_presmooth(x, r, p, z, np.zeros(self.blocks), self.beta, self.rr,
+                                 self.edges, self.b, True)
+        return self.rr
+
+    def precondition(self, r, z):
+        self.hier.cycle_below(0)
+        self.fine.prolong_postsmooth(r, z, self.p, self.sums, self.edges)
+        return self.sums[:, 0].copy()
+
+    def direction(self, z, p, beta, ap):
+        zaz, zap = self.sums[:, 1], self.sums[:, 2]
+        if beta is None:
+            self.beta = np.zeros(self.blocks)
+            self.pq = zaz.copy()
+        else:
+            self.beta = beta
+            self.pq = zaz + 2.0 * beta * zap + beta * beta * self.pq
+        return self.pq
+
+    def step(self, x, r, p, ap, alpha):
+        self.fine.step_presmooth(x, r, p, self.z, alpha, self.beta, self.rr, self.edges, self.b,
+                                 False)
+        return self.rr
 
 
 def _pcg(hier, b, x, tol, maxiter, bnorm, edges):
@@ -515,71 +622,62 @@ def _pcg(hier, b, x, tol, maxiter, bnorm, edges):
 
     Stops when every channel's recursive residual is at most ``tol * bnorm``
     (``bnorm`` per channel, no zeros); ``edges`` are the row bands of the fused
-    passes (:func:`~gradfusion._poisson_kernels.band_edges`).
-
-    Multigrid: the fine-level work of an iteration is two fused passes (see
-    :mod:`gradfusion._poisson_kernels`): :func:`~gradfusion._poisson_kernels.fused_step_presmooth`
-    (the step, then the V-cycle down to the first coarse level) and
-    :func:`~gradfusion._poisson_kernels.fused_prolong_postsmooth` (back up, and
-    the scalars ``<r, z>``, ``<z, A z>``, ``<z, A p>`` that give the next step
-    length). The levels below run as usual. The first pass forms the initial
-    residual (no step) and starts the first V-cycle.
+    passes (:func:`~gradfusion._poisson_kernels.band_edges`). The loop is the shared one
+    (:func:`gradfusion._multigrid.pcg.pcg`, ``breakdown="freeze"``: a channel whose
+    ``<r, z>`` or curvature is 0 takes no step); with coarse levels its passes are the
+    fused ones of :class:`_FusedHooks`.
     """
     if len(hier.kinds) == 1:
         return _pcg_single_level(hier, b, x, tol, maxiter, bnorm)
-    count, spans = hier.count, hier.level_spans[0]
-    C = b.shape[0]
     r = np.zeros_like(b)             # 0 outside the row spans of unknowns; the first pass fills it
     z = np.zeros_like(b)
     p = np.zeros_like(b)
-    rr, sums = np.zeros(C), np.zeros((C, 3))
-    alpha, beta = np.zeros(C), np.zeros(C)
-    rz = pq = None
-    tables, restriction = hier.tables[0], hier.restrictions[0]
-    nit = 0
-    while True:
-        pk.fused_step_presmooth(count, spans, x, r, p, z, alpha, beta, *restriction,
-                                hier.masks[1], hier.b[1], rr, edges, b, rz is None)
-        if rz is not None:
-            nit += 1
-        if np.all(np.sqrt(rr) <= tol * bnorm) or nit >= maxiter:
-            break
-        hier.cycle(1, hier.b[1], hier.x[1])
-        pk.fused_prolong_postsmooth(count, spans, r, z, p, hier.x[1], *tables, sums, edges)
-        rz_new, zaz, zap = sums[:, 0].copy(), sums[:, 1], sums[:, 2]
-        if rz is None:
-            beta = np.zeros(C)
-            pq = zaz.copy()
-        else:
-            beta = np.where(rz > 0, rz_new / np.where(rz > 0, rz, 1.0), 0.0)
-            pq = zaz + 2.0 * beta * zap + beta * beta * pq      # <p', A p'>, p' = z + beta p
-        ok = (rz_new > 0) & (pq > 0)
-        alpha = np.where(ok, rz_new / np.where(ok, pq, 1.0), 0.0)
-        rz = rz_new
+    hooks = _FusedHooks(hier, b, edges)
+    rr = hooks.start(x, r, p, z)
+    nit, _, _ = pcg(hooks, x, r, z, p, None, rr,
+                    lambda rr, k: np.all(np.sqrt(rr) <= tol * bnorm) or k >= maxiter,
+                    breakdown="freeze")
     return nit
+
+
+class _SingleLevelHooks(PCGHooks):
+    """The iteration of :func:`_pcg_single_level`: the coarsest solve as the preconditioner,
+    the direction with ``A p`` and ``<p, A p>`` in one pass
+    (:func:`~gradfusion._poisson_kernels.fused_direction_apply`)."""
+
+    def __init__(self, hier, C):
+        super().__init__(blocks=C)
+        self.hier = hier
+        self.m, self.d = hier.masks[0], hier.ops[0]
+        self.pq = np.zeros(C)
+
+    def precondition(self, r, z):
+        self.hier.cycle(r, z)
+        self.rz = _dots(r, z)
+        return self.rz
+
+    def direction(self, z, p, beta, ap):
+        beta = 0.0 * self.rz if beta is None else beta
+        pk.fused_direction_apply(self.m, self.d, z, p, beta, ap, self.pq)
+        return self.pq
+
+    def step(self, x, r, p, ap, alpha):
+        alpha = alpha[:, None, None]
+        x += alpha * p
+        r -= alpha * ap
+        return _dots(r, r)
 
 
 def _pcg_single_level(hier, b, x, tol, maxiter, bnorm):
     """Conjugate gradients preconditioned by the exact sparse LU solve (no coarse levels: small
     or thin regions, where one iteration converges)."""
-    m, d = hier.masks[0], hier.ops[0]
     r = np.empty_like(b)
-    pk.residual(m, d, x, b, r)
+    pk.residual(hier.masks[0], hier.ops[0], x, b, r)
     z, p, q = np.zeros_like(b), np.zeros_like(b), np.zeros_like(b)
-    pq = np.zeros(b.shape[0])
-    rz = None
-    nit = 0
-    while not (np.all(np.sqrt(_dots(r, r)) <= tol * bnorm) or nit >= maxiter):
-        hier.cycle(0, r, z)
-        rz_new = _dots(r, z)
-        beta = 0.0 * rz_new if rz is None else np.where(rz > 0, rz_new / np.where(rz > 0, rz, 1.0), 0.0)
-        pk.fused_direction_apply(m, d, z, p, beta, q, pq)
-        ok = (rz_new > 0) & (pq > 0)
-        alpha = np.where(ok, rz_new / np.where(ok, pq, 1.0), 0.0)[:, None, None]
-        x += alpha * p
-        r -= alpha * q
-        rz = rz_new
-        nit += 1
+    hooks = _SingleLevelHooks(hier, b.shape[0])
+    nit, _, _ = pcg(hooks, x, r, z, p, q, _dots(r, r),
+                    lambda rr, k: np.all(np.sqrt(rr) <= tol * bnorm) or k >= maxiter,
+                    breakdown="freeze")
     return nit
 
 

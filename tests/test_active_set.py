@@ -49,67 +49,6 @@ def _close(actual, expected, dtype, scale=1.0):
 
 
 # ---------------------------------------------------------------------------
-# grid transfers
-# ---------------------------------------------------------------------------
-
-@shape_param
-def test_reference_prolongation_matrix_is_upsample(shape):
-    rng = _rng(1, shape)
-    xc = rng.standard_normal(_coarse(shape))
-    P = ref.prolongation_matrix(shape)
-    fine = np.stack([(P @ c.ravel()).reshape(shape[1:]) for c in xc])
-    np.testing.assert_allclose(fine, ref.upsample(xc, shape), rtol=1e-14, atol=1e-14)
-
-
-@twin_param
-@dtype_param
-@shape_param
-def test_prolong(shape, dtype, twin):
-    rng = _rng(2, shape)
-    xc = rng.standard_normal(_coarse(shape)).astype(dtype)
-    mask = _mask(rng, shape)
-    e = np.full(shape, np.nan, dtype=dtype)
-    getattr(G.prolong, twin)(xc, mask, e)
-    _close(e, ref.prolong(xc, mask), dtype)
-
-
-@twin_param
-@dtype_param
-@shape_param
-def test_restrict(shape, dtype, twin):
-    rng = _rng(3, shape)
-    fine = rng.standard_normal(shape).astype(dtype)
-    cmask = _mask(rng, _coarse(shape))
-    out = np.full(_coarse(shape), np.nan, dtype=dtype)
-    getattr(G.restrict, twin)(fine, cmask, out)
-    _close(out, ref.restrict(fine, cmask), dtype, scale=4.0)
-
-
-@shape_param
-def test_restrict_is_the_adjoint_of_prolong(shape):
-    """<P xc, y> = <xc, P^T y> with both masks all ones (float64, to rounding)."""
-    rng = _rng(4, shape)
-    xc = rng.standard_normal(_coarse(shape))
-    y = rng.standard_normal(shape)
-    px = np.empty(shape)
-    G.prolong(xc, np.ones(shape, np.uint8), px)
-    pty = np.empty(_coarse(shape))
-    G.restrict(y, np.ones(_coarse(shape), np.uint8), pty)
-    lhs, rhs = np.vdot(px, y), np.vdot(xc, pty)
-    assert abs(lhs - rhs) <= 1e-12 * (np.abs(px).sum() + np.abs(xc).sum()) * np.abs(y).max()
-
-
-@twin_param
-@shape_param
-def test_coarse_mask(shape, twin):
-    rng = _rng(5, shape)
-    fine = _mask(rng, shape, free=0.9)
-    out = np.full(_coarse(shape), 7, dtype=np.uint8)
-    getattr(G.coarse_mask, twin)(fine, out)
-    np.testing.assert_array_equal(out, ref.coarse_mask(fine))
-
-
-# ---------------------------------------------------------------------------
 # smoothing and CG passes
 # ---------------------------------------------------------------------------
 
@@ -267,22 +206,6 @@ def _preconditioned_condition(M, A_ff):
     L = np.linalg.cholesky(0.5 * (M + M.T))
     lam = np.linalg.eigvalsh(L.T @ A_ff @ L)
     return lam[-1] / lam[0]
-
-
-@pytest.mark.parametrize("shape, free", [((1, 24, 20), 0.85), ((2, 17, 23), 0.6),
-                                         ((1, 31, 9), 1.0)])
-@pytest.mark.parametrize("boundary", ["zero", "reflect"])
-def test_vcycle_is_symmetric_positive_definite(shape, free, boundary):
-    prob = _problem(shape, 2, boundary=boundary)
-    mask = _mask(_rng(14, shape), shape, free)
-    mg = MaskedMultigrid(prob.hessian, shape, np.float64, max_direct=20)
-    assert len(mg.shapes) >= 3
-    mg.update(mask)
-    M, idx = _cycle_matrix(mg, mask)
-    np.testing.assert_allclose(M, M.T, atol=1e-13 * np.abs(M).max())
-    assert np.linalg.eigvalsh(0.5 * (M + M.T)).min() > 0
-    A_ff = _free_block(prob, shape, idx)
-    assert _preconditioned_condition(M, A_ff) < np.linalg.cond(A_ff)
 
 
 @pytest.mark.parametrize("free", [1.0, 0.9])

@@ -421,3 +421,50 @@ def test_two_d_shape_ignores_channel_axis():
     b = SobelGradient((4, 5), channel_axis=0)
     x = np.random.default_rng(12).standard_normal(20)
     np.testing.assert_array_equal(a @ x, b @ x)
+
+
+# ---------------------------------------------------------------------------
+# (f) the channels-first products (one gradient-operator abstraction: Poisson editing's
+#     gradient and divergence are ForwardDifference's)
+# ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+@pytest.mark.parametrize("C", [1, 3])
+def test_forward_and_adjoint_are_the_flattened_products(kind, dtype, C):
+    """``gradients``/``gradients_adjoint`` on (C, H, W) arrays are ``matvec``/``rmatvec`` of the operator
+    on a channels-first layout, bitwise, and adjoint to each other (a dot test)."""
+    H, W = 6, 7
+    op = _make(kind, (C, H, W), 0, dtype)
+    rng = np.random.default_rng([31, C, DTYPES.index(dtype)])
+    u = rng.standard_normal((C, H, W)).astype(dtype)
+    gx, gy = op.gradients(u)
+    assert gx.dtype == gy.dtype == dtype
+    np.testing.assert_array_equal(np.stack([gx, gy]).ravel(), op @ u.ravel())
+    y = rng.standard_normal((2, C, H, W)).astype(dtype)
+    out = op.gradients_adjoint(y[0], y[1])
+    np.testing.assert_array_equal(out.ravel(), op.rmatvec(y.ravel()))
+    lhs = np.vdot(np.stack([gx, gy]).astype(np.float64), y.astype(np.float64))
+    rhs = np.vdot(u.astype(np.float64), out.astype(np.float64))
+    assert lhs == pytest.approx(rhs, rel=RTOL[dtype] * 10, abs=RTOL[dtype] * 10 * abs(lhs))
+
+
+def test_poisson_gradient_and_divergence_are_forward_difference():
+    """gradfusion.poisson's gradient and its divergence (reconstruct's right-hand side) are
+    ForwardDifference's products, bitwise, and equal their NumPy definitions."""
+    from gradfusion import poisson
+
+    x = np.random.default_rng(32).random((6, 8, 3))
+    op = ForwardDifference(x.shape)
+    np.testing.assert_array_equal(poisson.gradient(x), (op @ x.ravel()).reshape((2,) + x.shape))
+    expected = np.zeros((2,) + x.shape)
+    expected[0, :, :-1] = np.diff(x, axis=1)
+    expected[1, :-1, :] = np.diff(x, axis=0)
+    np.testing.assert_array_equal(poisson.gradient(x), expected)
+    g = np.random.default_rng(33).standard_normal((2, 3, 6, 8))
+    div = np.zeros((3, 6, 8))
+    div[:, :, :-1] -= g[0, :, :, :-1]
+    div[:, :, 1:] += g[0, :, :, :-1]
+    div[:, :-1, :] -= g[1, :, :-1, :]
+    div[:, 1:, :] += g[1, :, :-1, :]
+    np.testing.assert_array_equal(ForwardDifference((3, 6, 8), channel_axis=0).gradients_adjoint(*g), div)

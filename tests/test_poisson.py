@@ -97,13 +97,6 @@ def test_reconstruct_anchor_value_and_float32():
     assert np.abs(rec - chw).max() < 1e-8
 
 
-def test_gradient_matches_forward_difference_operator():
-    img = np.random.default_rng(3).random((6, 8, 3))
-    op = ForwardDifference(img.shape)
-    np.testing.assert_allclose(gradient(img), (op @ img.ravel()).reshape((2,) + img.shape),
-                               atol=1e-15)
-
-
 def test_reconstruct_least_squares_for_a_non_gradient_field():
     rng = np.random.default_rng(4)
     g = rng.standard_normal((2, 12, 10))
@@ -395,32 +388,7 @@ def test_coarse_operators_are_galerkin_products(edge, monkeypatch):
         np.testing.assert_allclose(bc.reshape(-1)[ci], P.T @ r.reshape(-1)[fi], atol=1e-12)
 
 
-@pytest.mark.parametrize("bands", ["default", "3_bands"])
-def test_vcycle_is_symmetric_positive_definite(bands, monkeypatch):
-    import gradfusion.poisson as gp
-
-    monkeypatch.setattr(gp, "_COARSEST_UNKNOWNS", 8)
-    if bands == "3_bands":      # hybrid coarse sweeps with seams (level 1 has 14 rows: 3 bands)
-        monkeypatch.setattr(pk, "smoother_bands",
-                            lambda rows, C: pk.band_edges(rows, C, 3, min_rows=4))
-    kind = np.ones((26, 24), np.int8)
-    kind[1:-1, 1:-1][_blob_mask((24, 22), 22, 2.0, 0.45)] = pk.UNKNOWN
-    hier = _Hierarchy(kind, (0, 25), (0, 23), 1)
-    if bands == "3_bands":
-        assert hier.level_edges[1].size == 4
-    idx = np.flatnonzero(kind.ravel() == pk.UNKNOWN)
-    n = idx.size
-    B = np.zeros((n, n))
-    for k in range(n):
-        e = np.zeros((1,) + kind.shape)
-        e.reshape(-1)[idx[k]] = 1.0
-        z = np.zeros_like(e)
-        hier.cycle(0, e, z)
-        B[:, k] = z.reshape(-1)[idx]
-    np.testing.assert_allclose(B, B.T, atol=1e-12)
-    A = hier.matrix(0)[0].toarray()
-    ev = np.linalg.eigvals(B @ A).real
-    assert ev.min() > 0.5 and ev.max() <= 1.0 + 1e-9     # condition number <= 2
+# the V-cycle's symmetry and definiteness: tests/test_multigrid.py (both problems)
 
 
 # --------------------------------------------------------------------------- color2gray

@@ -7,10 +7,9 @@ variables held at a bound. Vectors of the linear systems are kept zero off
 the mask, so a plain product with the Hessian followed by masking its result
 is the product with the free block ``A_FF``.
 
-Grid transfers are those of the coarse-to-fine driver: prolongation is the
-bilinear cell-centred upsampling of :func:`gradfusion._solvers._transfer.upsample`
-(weights 0.75 / 0.25 per axis, edges clamp) and restriction is its exact
-transpose.
+The multigrid's grid transfers are the shared ones of
+:mod:`gradfusion._multigrid.transfer`; the smoothing passes here are the
+synthesis levels' (:class:`gradfusion._solvers.multigrid.RichardsonLevel`).
 """
 
 import numba as nb
@@ -22,97 +21,6 @@ from .._jit import parallel_fast as _pjit
 from .._jit import serial as _jit
 from .._stencils import bound_at, bound_row, row_chunks, row_sum
 from ._kernels import _LANES, _row_max
-
-
-@_inline
-def _weight(i, k, nc):
-    """Weight of coarse index ``k`` in fine index ``i`` of the 1-D bilinear prolongation
-    (``nc`` coarse cells): 0.75 from its own cell ``i // 2``, 0.25 from the neighbour on
-    its side (clamped at the ends, where the two weights add up)."""
-    own = i // 2
-    other = max(own - 1, 0) if i % 2 == 0 else min(own + 1, nc - 1)
-    w = 0.0
-    if own == k:
-        w += 0.75
-    if other == k:
-        w += 0.25
-    return w
-
-
-def _restrict(fine, cmask, out):
-    C, H, W = fine.shape
-    _, Hc, Wc = out.shape
-    w0 = fine.dtype.type(0.75)
-    w1 = fine.dtype.type(0.25)
-    last = (W - 3) // 2            # the last coarse column whose four fine columns exist
-    n, chunks = C * Hc, row_chunks(C * Hc)
-    for t in nb.prange(chunks):
-        acc = np.empty(W, dtype=fine.dtype)
-        for r in range(t * n // chunks, (t + 1) * n // chunks):
-            c = r // Hc
-            k = r % Hc
-            acc[:] = 0.0
-            for i in range(max(2 * k - 1, 0), min(2 * k + 3, H)):
-                w = fine.dtype.type(_weight(i, k, Hc))
-                src = fine[c, i]
-                for j in range(W):
-                    acc[j] += w * src[j]
-            orow = out[c, k]
-            mrow = cmask[c, k]
-            for L in range(1, last + 1):
-                j = 2 * L
-                orow[L] = (w1 * (acc[j - 1] + acc[j + 2]) + w0 * (acc[j] + acc[j + 1])) * mrow[L]
-            for L in range(Wc):
-                if 1 <= L <= last:
-                    continue              # done above
-                s = 0.0
-                for j in range(max(2 * L - 1, 0), min(2 * L + 3, W)):
-                    s += _weight(j, L, Wc) * acc[j]
-                orow[L] = s * mrow[L]
-
-
-def _prolong(coarse, mask, e):
-    C, H, W = coarse.shape
-    _, Hf, Wf = e.shape
-    w0 = e.dtype.type(0.75)
-    w1 = e.dtype.type(0.25)
-    n, chunks = C * Hf, row_chunks(C * Hf)
-    for t in nb.prange(chunks):
-        col = np.empty(W + 2, dtype=coarse.dtype)      # the row between, clamped ends
-        for r in range(t * n // chunks, (t + 1) * n // chunks):
-            c = r // Hf
-            i = r % Hf
-            k = i // 2
-            # fine row 2k lies a quarter cell above coarse row k, 2k + 1 a quarter below
-            near = coarse[c, k]
-            far = coarse[c, max(k - 1, 0) if i % 2 == 0 else min(k + 1, H - 1)]
-            for J in range(W):
-                col[J + 1] = w0 * near[J] + w1 * far[J]
-            col[0] = col[1]
-            col[W + 1] = col[W]
-            erow, mrow = e[c, i], mask[c, i]
-            # fine column 2J: 0.75 col[J] + 0.25 col[J - 1]; 2J + 1: 0.75 col[J] + 0.25 col[J + 1]
-            for J in range(Wf // 2):
-                erow[2 * J] = (w0 * col[J + 1] + w1 * col[J]) * mrow[2 * J]
-                erow[2 * J + 1] = (w0 * col[J + 1] + w1 * col[J + 2]) * mrow[2 * J + 1]
-            if Wf % 2:
-                J = Wf // 2
-                erow[2 * J] = (w0 * col[J + 1] + w1 * col[J]) * mrow[2 * J]
-
-
-def _coarse_mask(fine, out):
-    C, H, W = fine.shape
-    _, Hc, Wc = out.shape
-    for r in nb.prange(C * Hc):
-        c = r // Hc
-        k = r % Hc
-        top = fine[c, 2 * k]
-        bot = fine[c, min(2 * k + 1, H - 1)]
-        orow = out[c, k]
-        for L in range(Wc):
-            j0 = 2 * L
-            j1 = min(j0 + 1, W - 1)
-            orow[L] = top[j0] & bot[j0] & top[j1] & bot[j1]
 
 
 def _pre_smooth(b, ab, mask, s, r):
@@ -150,16 +58,6 @@ def _BySize(func, doc, fine=0):
     return BySize(func, fast=True, size_arg=fine, doc=doc)
 
 
-restrict = _BySize(_restrict, """``restrict(fine, cmask, out)``: ``out = cmask * P^T fine``, the
-transpose of the bilinear prolongation, masked. Coarse cell ``K`` gathers the fine indices
-``2K-1 .. 2K+2`` of each axis with weights ``0.25, 0.75, 0.75, 0.25`` (the clamped ends
-from :func:`_weight`).""")
-prolong = _BySize(_prolong, """``prolong(coarse, mask, e)``: ``e = mask * P coarse``, the bilinear
-prolongation (as :func:`gradfusion._solvers._transfer.upsample`) on the free variables.""",
-                  fine=2)
-coarse_mask = _BySize(_coarse_mask, """``coarse_mask(fine, out)``: a coarse variable is free when
-all the fine variables of its 2x2 cell are (an odd last row or column is its own pair, as in
-:func:`gradfusion._solvers._transfer.downsample`).""")
 pre_smooth = _BySize(_pre_smooth, """``pre_smooth(b, ab, mask, s, r)``: the residual
 ``r = mask (b - s ab)`` of the Richardson step ``x = s b`` from zero (``ab = A b``).""")
 post_smooth = _BySize(_post_smooth, """``post_smooth(b, e, r, ae, mask, s, x)``: the cycle's result

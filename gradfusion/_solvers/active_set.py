@@ -9,10 +9,12 @@ gradient ``g = A x - b``,
 holds ``x_L = 0`` and ``x_U = upper``, and solves the free block
 ``A_FF x_F = b_F - A_FA x_A`` inexactly by conjugate gradients preconditioned by
 a multigrid V-cycle of ``A_FF`` (:class:`MaskedMultigrid`), warm-started at the
-current ``x_F``. This is Newton's method on the semismooth equation
-``x - P(x - c g(x)) = 0`` (Hintermueller, Ito & Kunisch 2003); it converges
-locally superlinearly, and on these problems the active set settles within
-a few outer iterations from the coarse-to-fine start (docs/solver.md).
+current ``x_F`` (the shared loop :func:`gradfusion._multigrid.pcg.pcg`, with this
+solver's fused passes as its hooks: :class:`_InnerHooks`). This is Newton's
+method on the semismooth equation ``x - P(x - c g(x)) = 0`` (Hintermueller, Ito &
+Kunisch 2003); it converges locally superlinearly, and on these problems the
+active set settles within a few outer iterations from the coarse-to-fine start
+(docs/solver.md).
 
 The iterate is projected onto the box after every outer iteration and the
 stopping tests are MPRGP's, on a freshly computed gradient at that feasible
@@ -35,6 +37,7 @@ import time
 import numpy as np
 
 from . import _kernels as K
+from .._multigrid.pcg import BREAKDOWN, PCGHooks, pcg
 from . import _mg_kernels as G
 from .mprgp import STEP_KEYS, QPState, mprgp
 from .multigrid import MaskedMultigrid
@@ -95,6 +98,7 @@ def active_set_solve(hessian, b, x, upper, *, tol=0.0, maxiter, callback=None, c
     mask = np.ones(x.shape, dtype=np.uint8)
     mg = MaskedMultigrid(hessian, x.shape, x.dtype, scratch=ap)
     c = dtype(scale / hessian.centre)
+    hooks = _InnerHooks(mg, matvec_dot, mask, dtype)
     best, since_best = np.inf, 0
     steps = dict.fromkeys(STEP_KEYS, 0)
     nmatvec = 0.0
@@ -141,33 +145,25 @@ def active_set_solve(hessian, b, x, upper, *, tol=0.0, maxiter, callback=None, c
         mg.update(mask)
         mg.products = 0
         target = inner_rtol * inner_rtol * rr
-        rz_old = 0.0
-        for k in range(max_inner):
-            if rr <= target or r_inf <= 0.25 * tol or nit >= maxiter:
-                break
-            rz = mg.apply(r, z)
-            if not rz > 0.0:              # not positive definite in floating point
-                fallback = True
-                break
-            if k == 0:
-                p[...] = z
-            else:
-                G.cg_direction(z, p, dtype(rz / rz_old))
-            pap = matvec_dot(p, ap)
-            nmatvec += 1
-            if not pap > 0.0:
-                fallback = True
-                break
-            rr, r_inf = G.cg_update(x, r, p, ap, mask, dtype(rz / pap))
-            rz_old = rz
-            nit += 1
-            steps["inner_cg"] += 1
+        start = nit
+
+        def converged(state, k, start=start, target=target):
+            rr, r_inf = state
+            return (k >= max_inner or rr <= target or r_inf <= 0.25 * tol
+                    or start + k >= maxiter)
+
+        hooks.matvecs = 0
+        k, status_inner, _ = pcg(hooks, x, r, z, p, ap, (rr, r_inf), converged)
+        nit += k
+        steps["inner_cg"] += k
+        nmatvec += hooks.matvecs
+        fallback = status_inner == BREAKDOWN
         nmatvec += mg.products
         K.projected_step(x, x, upper, 0.0)
         if fallback:
             break
     if fallback:
-        del g, r, z, p, ap, mask, mg          # MPRGP allocates its own work vectors
+        del g, r, z, p, ap, mask, mg, hooks   # MPRGP allocates its own work vectors
         done = nit
         inner = None if callback is None else (lambda k, *args: callback(done + k, *args))
         state = mprgp(matvec, b, x, upper, tol=tol, maxiter=max(maxiter - nit, 0),
@@ -193,3 +189,33 @@ def _check(gap, x, g, out, z, mask, mg):
     mg.update(mask)
     return gap.check(x, g, out, z, mg=mg)
 
+
+
+class _InnerHooks(PCGHooks):
+    """The inner solves' passes for :func:`gradfusion._multigrid.pcg.pcg`: the masked
+    V-cycle (which returns ``r . z``), ``p = z + beta p`` and the product ``A p`` with its
+    dot, and the fused update of ``x`` and ``r`` that returns ``(r . r, max |r|)``. Scalars
+    go to the passes in the arrays' dtype (a float64 scalar promotes a float32 pass).
+    ``matvecs`` counts the products with ``A``."""
+
+    def __init__(self, mg, matvec_dot, mask, dtype):
+        super().__init__()
+        self.mg = mg
+        self.matvec_dot = matvec_dot
+        self.mask = mask
+        self.dtype = dtype
+        self.matvecs = 0
+
+    def precondition(self, r, z):
+        return np.array([self.mg.apply(r, z)])
+
+    def direction(self, z, p, beta, ap):
+        if beta is None:
+            p[...] = z
+        else:
+            G.cg_direction(z, p, self.dtype(beta[0]))
+        self.matvecs += 1
+        return np.array([self.matvec_dot(p, ap)])
+
+    def step(self, x, r, p, ap, alpha):
+        return G.cg_update(x, r, p, ap, self.mask, self.dtype(alpha[0]))
