@@ -86,11 +86,11 @@ F32, F64 = np.dtype(np.float32), np.dtype(np.float64)
 #: The relative tolerances of the comparisons the tests make again and again, keyed by what is
 #: compared and the dtype of the computation under test (the references compute in float64).
 #: "Measured" is the worst ``|actual - expected| / (|expected| + scale)`` over all of
-#: test_kernels.py (1333 tests) on the CPU this table was made on (AMD EPYC, 2 threads, Numba
-#: 0.68.1): run ``GRADFUSION_TEST_TOLERANCES=FILE pytest tests/test_kernels.py`` and take the
-#: maximum per key in FILE to measure again.  The margins (about 100x) leave room for FMA
-#: contraction, other SIMD widths and thread counts, which change the rounding, not the maths;
-#: a bug in a kernel is wrong in the first digit.
+#: test_kernels.py on the CPU this table was made on (AMD EPYC, 2 threads, Numba 0.68.1): run
+#: ``GRADFUSION_TEST_TOLERANCES=FILE pytest tests/test_kernels.py`` and take the maximum per
+#: key in FILE to measure again.  The margins (100x for float32, thousands of times for
+#: float64) leave room for FMA contraction, other SIMD widths and thread counts, which change
+#: the rounding, not the maths; a bug in a kernel is wrong in the first digits.
 TOLERANCES = {
     # A Numba stencil or pointwise kernel against its float64 NumPy reference (reference.py),
     # elementwise, ``atol = rtol * scale`` (scale: the size of the inputs): test_kernels and
@@ -115,9 +115,10 @@ TOLERANCES = {
     ("poisson kernel", F64): 1e-12,
     # The QP's Hessian products against each other and against its dense form (symmetry,
     # ``matvec_dot``, ``Hessian.dense``; test_solvers.py): a weighted Sobel-adjoint-Sobel plus
-    # the difference and level terms, each product summed in another order; float32 dots of a
-    # few hundred terms of both signs cancel, hence 1e-4 (the value the test had when it was
-    # written, in test_gradient_weight.py).
+    # the difference and level terms, each product summed in another order.  The value the
+    # test had when it was written (in test_gradient_weight.py); measured: symmetry
+    # ``w.Au = u.Aw`` 1.3e-6 float32 (dots of a few hundred float32 terms of both signs
+    # cancel), 3.4e-14 float64; the dense form 1.7e-7 and 5.9e-16.
     ("hessian", F32): 1e-4,
     ("hessian", F64): 1e-12,
 }

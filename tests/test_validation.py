@@ -33,7 +33,7 @@ def test_the_range_check_finds_nan_and_inf_anywhere(dtype, n):
         for bad in (NAN, INF, -INF):
             b = a.copy()
             b[pos] = bad
-            with pytest.raises(ValueError, match=r"^x contains NaN or infinite values \(1 of "):
+            with pytest.raises(ValueError):            # message: test_errors.py
                 _validation._finite_range(b, "x")
 
 
