@@ -1,4 +1,5 @@
-"""Files: bad input files, atomic writes, overwrite rules, bit depths, EXIF orientation, ICC.
+"""Files: bad input files, the alpha channel, atomic writes, overwrite rules, bit depths and
+round trips, EXIF orientation, ICC.
 
 What the CLI and ``gradfusion.io`` promise (docs/errors.md, "Files"): a bad file
 is one line on stderr and exit status 2 with nothing written; outputs appear
@@ -132,6 +133,17 @@ def test_float_tiff_outside_0_1_names_the_file(folder, capsys):
                                "[2.0, 2.0]"]
 
 
+def test_rgba_alpha_policy(tmp_path):
+    import imageio.v3 as iio
+    rgba = np.full((4, 4, 4), 255, np.uint8)
+    iio.imwrite(tmp_path / "opaque.png", rgba)
+    assert io.read_image(tmp_path / "opaque.png").shape == (4, 4, 3)
+    rgba[0, 0, 3] = 10
+    iio.imwrite(tmp_path / "translucent.png", rgba)
+    with pytest.raises(io.ImageFileError):
+        io.read_image(tmp_path / "translucent.png")
+
+
 # --------------------------------------------------------------------------- overwrite rules
 
 
@@ -254,6 +266,20 @@ def test_new_files_follow_the_umask_and_replacements_keep_their_mode(tmp_path):
         os.umask(umask)
 
 
+def test_failed_write_keeps_previous_file(tmp_path, monkeypatch):
+    target = tmp_path / "x.png"
+    target.write_bytes(b"previous")
+
+    def boom(*a, **k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(io.iio, "imwrite", boom)
+    with pytest.raises(io.ImageFileError, match="No space left"):
+        io.write_image(target, np.zeros((4, 4)), overwrite=True)
+    assert target.read_bytes() == b"previous"
+    assert os.listdir(tmp_path) == ["x.png"]
+
+
 # --------------------------------------------------------------------------- bit depths
 
 
@@ -282,6 +308,18 @@ def test_cli_keeps_16_bits_for_16_bit_inputs(folder, capsys, suffix, shape, rng)
     assert out.dtype == np.uint16 and out.shape == shape
     rc, _ = _solve(capsys, "-o", f"o8{suffix}", "--bits", "8", inputs=(f"i16{suffix}", f"p16{suffix}"))
     assert rc == 0 and io.read_image(f"o8{suffix}").dtype == np.uint8
+
+
+@pytest.mark.parametrize("suffix", [".png", ".tif"])
+@pytest.mark.parametrize("bits", [8, 16])
+@pytest.mark.parametrize("shape", [(6, 7), (6, 7, 3)])
+def test_round_trip(tmp_path, suffix, bits, shape):
+    a = np.random.default_rng(1).random(shape)
+    path = tmp_path / f"a{suffix}"
+    io.write_image(path, a, bits=bits)
+    b = io.read_image(path)
+    assert b.dtype == (np.uint8 if bits == 8 else np.uint16) and b.shape == shape
+    np.testing.assert_allclose(b / ((1 << bits) - 1), a, atol=0.5 / ((1 << bits) - 1) + 1e-12)
 
 
 # --------------------------------------------------------------------------- metadata
