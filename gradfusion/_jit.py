@@ -38,10 +38,13 @@ as its serial twin (Numba outlines and compiles the ``prange`` body separately, 
 per kernel): on a cold cache the parallel twins were three quarters of a first run's
 compilation. So a :class:`BySize` kernel runs its parallel twin on a large array when that
 is already compiled or in the disk cache; otherwise it runs the serial twin and counts the
-time, and compiles the parallel twin once the serial one has spent :data:`TIER_SECONDS` on
-large arrays (the rent-or-buy rule: a process never loses more than about that much to the
-serial twin, and a kernel that is used little is never compiled twice). The compiled twin
-goes to the disk cache, so later processes start parallel. ``"eager"``
+time (its own compilation excluded), and compiles the parallel twin once the serial one has
+spent about as long as the parallel twin would have saved its compile time
+(:meth:`BySize.tier_seconds`: :data:`TIER_SECONDS` for the typical kernel, more for one
+whose serial twin took long to compile; the rent-or-buy rule: a process never loses more
+than about that much to the serial twin, and a kernel that is used little is never
+compiled twice). The compiled twin goes to the disk cache, so later processes start
+parallel. ``"eager"``
 (``GRADFUSION_PARALLEL_COMPILE=eager``) compiles the parallel twin on the first large call
 instead (benchmarks use it, so that no timed call compiles).
 
@@ -77,19 +80,25 @@ PARALLEL_COMPILE = os.environ.get("GRADFUSION_PARALLEL_COMPILE", "tiered").strip
 if PARALLEL_COMPILE not in ("tiered", "eager"):
     PARALLEL_COMPILE = "tiered"
 
-#: seconds a parallel twin costs to compile beyond its serial twin: median 1.1 s, 0.3-2.7 s
-#: over the 16 kernels of the demo (bench/bench_first_run.py --kernels)
+#: seconds a parallel twin costs to compile beyond its serial twin when nothing better is
+#: known: the median over the 16 kernels of the demo, 1.1 s (0.3-2.7 s;
+#: bench/bench_first_run.py --kernels)
 PARALLEL_EXTRA_COMPILE = 1.1
 
+#: that extra cost over the serial twin's own compile time: median 2.4 over the same kernels
+#: (0.6-4.3): the estimate of a kernel's price once its serial twin has compiled here
+PARALLEL_COMPILE_RATIO = 2.4
 
-def tier_seconds(threads=None):
+
+def tier_seconds(threads=None, extra=None):
     """Seconds of serial work on large arrays (per kernel and argument types) after which a
     kernel's parallel twin is compiled: when the time the parallel twin would have saved by
-    then (a share ``1 - 1/threads`` of it, at best) equals its extra compile time
-    (:data:`PARALLEL_EXTRA_COMPILE`), the rent-or-buy rule; never with one thread. 2.2 s on
-    two threads, 1.5 s on four."""
+    then (a share ``1 - 1/threads`` of it, at best) equals its extra compile time ``extra``
+    (default :data:`PARALLEL_EXTRA_COMPILE`), the rent-or-buy rule; never with one thread.
+    2.2 s on two threads, 1.5 s on four, for the default price."""
     threads = nb.config.NUMBA_NUM_THREADS if threads is None else threads
-    return float("inf") if threads < 2 else PARALLEL_EXTRA_COMPILE / (1.0 - 1.0 / threads)
+    extra = PARALLEL_EXTRA_COMPILE if extra is None else extra
+    return float("inf") if threads < 2 else extra / (1.0 - 1.0 / threads)
 
 
 #: :func:`tier_seconds` of this machine (Numba's thread count at import)
@@ -233,13 +242,23 @@ class BySize:
                 self.serial_seconds[key] = None
                 return self.parallel(*args)
             spent = 0.0
-        elif spent >= TIER_SECONDS:        # it pays now: compile the parallel twin
+        elif spent >= self.tier_seconds():  # it pays now: compile the parallel twin
             self.serial_seconds[key] = None
             return self.parallel(*args)
+        compiled = _compile_total
         t0 = _clock()
         out = self.serial(*args)
-        self.serial_seconds[key] = spent + (_clock() - t0)
+        elapsed = _clock() - t0
+        compiled = _compile_total - compiled       # the serial twin compiling is not work
+        self.serial_seconds[key] = spent + max(elapsed - compiled, 0.0)
         return out
+
+    def tier_seconds(self):
+        """:data:`TIER_SECONDS`, scaled by this kernel's price: its parallel twin's extra
+        compile time estimated as :data:`PARALLEL_COMPILE_RATIO` times its serial twin's
+        (when that compiled in this process), at least :data:`PARALLEL_EXTRA_COMPILE`."""
+        price = PARALLEL_COMPILE_RATIO * _compile_times.get(id(self.serial), 0.0)
+        return TIER_SECONDS * max(1.0, price / PARALLEL_EXTRA_COMPILE)
 
 
 def _renamed(func, suffix):
@@ -287,25 +306,33 @@ class _CompileWatch(_event.Listener):
     def __init__(self):
         self.depth = 0
         self.start = 0.0
-        self.ours = False
+        self.ours = None
 
     def on_start(self, event):
         data = event.data or {}
-        ours = _is_ours(data.get("dispatcher"))
+        dispatcher = data.get("dispatcher")
+        ours = _is_ours(dispatcher)
         if self.depth == 0:
-            self.start, self.ours = time.perf_counter(), ours
+            self.start, self.ours = time.perf_counter(), dispatcher if ours else None
         self.depth += 1
         if ours:
             _show_notice()
 
     def on_end(self, event):
         self.depth -= 1
-        if self.depth == 0 and self.ours:
+        if self.depth == 0 and self.ours is not None:
             global _compile_total
-            _compile_total += time.perf_counter() - self.start
+            spent = time.perf_counter() - self.start
+            _compile_total += spent
+            key = id(self.ours)
+            _compile_times[key] = max(_compile_times.get(key, 0.0), spent)
 
 
 _compile_total = 0.0
+
+#: ``id(dispatcher)`` -> the longest compilation of one of its signatures in this process
+#: (seconds, callees included): what :meth:`BySize.tier_seconds` prices a twin by
+_compile_times = {}
 
 
 def compile_seconds():

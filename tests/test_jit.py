@@ -110,6 +110,38 @@ def test_tiered_runs_serial_until_the_parallel_twin_pays(monkeypatch):
     assert calls[-1] == "serial"
 
 
+def test_tiered_prices_a_kernel_by_its_serial_compile_time(monkeypatch):
+    """A kernel whose serial twin took long to compile waits longer (its parallel twin
+    costs about PARALLEL_COMPILE_RATIO times as much more), and the serial twin's own
+    compilation during a call is not counted as work."""
+    monkeypatch.setattr(_jit, "TIER_SECONDS", 1.0)
+    k, calls = _fake_twins(monkeypatch, step=0.4)
+    monkeypatch.setattr(_jit, "_compile_times",
+                        {id(k.serial): 2.0 * _jit.PARALLEL_EXTRA_COMPILE / _jit.PARALLEL_COMPILE_RATIO})
+    assert k.tier_seconds() == pytest.approx(2.0)
+    big = np.zeros(_jit.SERIAL_CELLS)
+    for _ in range(7):
+        k(big, big)
+    assert calls == ["serial"] * 5 + ["parallel"] * 2      # 0.4 ... 2.0 >= 2.0
+
+
+def test_tiered_does_not_count_compilation_as_work(monkeypatch):
+    monkeypatch.setattr(_jit, "TIER_SECONDS", 1.0)
+    k, calls = _fake_twins(monkeypatch, step=0.4)
+    serial = k.serial
+
+    def compiling(*a):                 # the first call "compiles" for 0.3 of its 0.4 s
+        if not calls:
+            monkeypatch.setattr(_jit, "_compile_total", _jit._compile_total + 0.3)
+        serial(*a)
+
+    k.serial = compiling
+    big = np.zeros(_jit.SERIAL_CELLS)
+    for _ in range(5):
+        k(big, big)
+    assert calls == ["serial"] * 4 + ["parallel"]          # 0.1, 0.5, 0.9, 1.3 >= 1.0
+
+
 def test_tiered_counts_each_argument_type_apart(monkeypatch):
     monkeypatch.setattr(_jit, "TIER_SECONDS", 1.0)
     k, calls = _fake_twins(monkeypatch, step=0.6)
