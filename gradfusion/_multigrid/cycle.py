@@ -26,7 +26,7 @@ against this recursion, assembled.
 
 References
 ----------
-.. [1] U. Trottenberg, C. W. Oosterlee and A. Schueller, *Multigrid*, Academic
+.. [1] Ulrich Trottenberg, Cornelis W. Oosterlee and Anton Schueller, *Multigrid*, Academic
    Press (2001), sec. 2.4 and 7.2.
 """
 

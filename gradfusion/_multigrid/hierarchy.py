@@ -123,9 +123,9 @@ class Hierarchy:
 
     References
     ----------
-    .. [1] W. L. Briggs, V. E. Henson and S. F. McCormick, *A Multigrid Tutorial*,
+    .. [1] William L. Briggs, Van Emden Henson and Steve F. McCormick, *A Multigrid Tutorial*,
        2nd ed., SIAM (2000), ch. 3-5.
-    .. [2] N. Bell, L. N. Olson and J. Schroder, "PyAMG: Algebraic multigrid solvers
+    .. [2] Nathan Bell, Luke N. Olson and Jacob Schroder, "PyAMG: Algebraic multigrid solvers
        in Python", J. Open Source Softw. 7(72) (2022) 4142 (the set-up/solve split
        and ``aspreconditioner``).
     """

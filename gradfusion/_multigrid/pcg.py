@@ -36,9 +36,9 @@ exactly).
 
 References
 ----------
-.. [1] M. R. Hestenes and E. Stiefel, "Methods of conjugate gradients for solving
+.. [1] Magnus R. Hestenes and Eduard Stiefel, "Methods of conjugate gradients for solving
    linear systems", J. Res. Nat. Bur. Standards 49 (1952) 409-436.
-.. [2] Y. Saad, *Iterative Methods for Sparse Linear Systems*, 2nd ed., SIAM (2003),
+.. [2] Yousef Saad, *Iterative Methods for Sparse Linear Systems*, 2nd ed., SIAM (2003),
    algorithm 9.1.
 """
 
