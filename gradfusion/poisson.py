@@ -410,6 +410,7 @@ class _CoarseLevel(Level):
         self.r = np.zeros(self.shape)
 
     def matvec(self, x, out):
+        out[...] = 0.0                   # the 9-point passes write the rows' spans of unknowns only
         self.residual(np.zeros_like(x), x, out)
         np.negative(out, out=out)
 
