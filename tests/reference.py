@@ -374,7 +374,8 @@ def upsample(a, shape):
 
 
 # --------------------------------------------------------------------------
-# Active-set solver and its masked multigrid (gradfusion._solvers._mg_kernels)
+# Active-set solver (gradfusion._solvers._mg_kernels) and the grid transfers of its multigrid
+# (gradfusion._multigrid.transfer)
 # --------------------------------------------------------------------------
 
 

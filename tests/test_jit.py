@@ -19,7 +19,7 @@ ROOT = os.path.dirname(PACKAGE)
 
 #: the kernel files that take their flags from gradfusion._jit
 KERNEL_FILES = ["_stencils.py", "_solvers/_kernels.py", "_solvers/_mg_kernels.py",
-                "_poisson_kernels.py"]
+                "_multigrid/transfer.py", "_poisson_kernels.py", "_video/_kernels.py"]
 
 
 def _run(code, env_extra=None, timeout=900):
@@ -220,9 +220,11 @@ def test_a_later_process_loads_the_parallel_twin_from_the_cache(tmp_path):
 def _by_size_kernels():
     import gradfusion._poisson_kernels  # noqa: F401
     from gradfusion import _stencils
-    from gradfusion._solvers import _mg_kernels
+    from gradfusion._multigrid import transfer
+    from gradfusion._solvers import _kernels, _mg_kernels
 
-    found = [obj for mod in (_stencils, _mg_kernels) for obj in vars(mod).values()
+    found = [obj for mod in (_stencils, _kernels, _mg_kernels, transfer, gradfusion._poisson_kernels)
+             for obj in vars(mod).values()
              if isinstance(obj, _jit.BySize)]
     assert len(found) >= 7
     return found

@@ -871,7 +871,7 @@ def test_pyramid_downsample_upsample(shape):
                          ids=lambda s: "x".join(map(str, s)))
 def test_pyramid_kernels_match_numpy_references(dtype, shape):
     """The Numba grid transfers agree bitwise with the NumPy references."""
-    from gradfusion._solvers._transfer import downsample, upsample
+    from gradfusion._multigrid.transfer import downsample, upsample
     a = np.random.default_rng(16).random(shape).astype(dtype)
     d = downsample(a)
     expected = ref.downsample(a)

@@ -14,7 +14,7 @@ import time
 import numpy as np
 
 from . import _kernels as K
-from ._transfer import downsample, upsample
+from .._multigrid.transfer import downsample, upsample
 from .active_set import active_set_solve
 from .gap import EMPTY_FRACTION, GapTest
 from .mprgp import STEP_KEYS, QPState, mprgp

@@ -1,5 +1,6 @@
-"""Bilinear warps of ``(H, W, C)`` arrays (Numba, parallel over rows; any strides, so a
-channels-first stack is warped through its ``moveaxis`` view without a copy).
+"""Bilinear warps of ``(H, W, C)`` arrays (Numba, parallel over rows on large frames: the
+twins of :mod:`gradfusion._jit`; any strides, so a channels-first stack is warped through
+its ``moveaxis`` view without a copy).
 
 Each output pixel takes the bilinear interpolation of the source at the point the motion
 maps it back to; a point outside the source's pixel grid (by more than :data:`EDGE`) has
@@ -8,7 +9,8 @@ integer translation copies the source exactly (the weights are 0 and 1).
 """
 
 import numba as nb
-import numpy as np
+
+from .._jit import inline, parallel
 
 __all__ = ["warp_homography", "warp_flow", "EDGE"]
 
@@ -17,7 +19,7 @@ __all__ = ["warp_homography", "warp_flow", "EDGE"]
 EDGE = 1e-3
 
 
-@nb.njit(cache=True, inline="always")
+@inline
 def _sample(src, out, valid, y, x, sy, sx, H, W):
     if sy < -EDGE or sx < -EDGE or sy > H - 1 + EDGE or sx > W - 1 + EDGE:
         valid[y, x] = 0
@@ -37,7 +39,7 @@ def _sample(src, out, valid, y, x, sy, sx, H, W):
     valid[y, x] = 1
 
 
-@nb.njit(cache=True, parallel=True, nogil=True)
+@parallel
 def warp_homography(src, inverse, out, valid):
     """``out[y, x] = src`` at ``inverse @ (x, y, 1)`` (skimage's (col, row) order);
     ``valid[y, x]`` 1 where that point lies on the source grid, else 0 (``out`` untouched)."""
@@ -53,7 +55,7 @@ def warp_homography(src, inverse, out, valid):
             _sample(src, out, valid, y, x, sy, sx, H, W)
 
 
-@nb.njit(cache=True, parallel=True, nogil=True)
+@parallel
 def warp_flow(src, flow, out, valid):
     """``out[y, x] = src`` at ``(y + flow[0, y, x], x + flow[1, y, x])`` (skimage's
     ``optical_flow_*`` convention); ``valid`` as for :func:`warp_homography`."""
