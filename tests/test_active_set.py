@@ -343,7 +343,7 @@ def test_maxiter_and_callback():
 
 
 # ---------------------------------------------------------------------------
-# review follow-ups: the cycle against its formula, aliasing, thin images, fallbacks
+# the masked multigrid: the cycle against its formula, in-place smoothing, thin images
 # ---------------------------------------------------------------------------
 
 def _dense_levels(prob, shape, mask, max_direct):
@@ -433,6 +433,10 @@ def test_thin_image_coarsens_along_its_long_side():
     assert a.status == 0 and a.steps["newton"] > 0
     assert prob.terms(a.x)[0] == pytest.approx(prob.terms(m.x)[0], rel=1e-10)
 
+
+# ---------------------------------------------------------------------------
+# the solver: hand-over to MPRGP, dtypes and memory layouts, warm starts
+# ---------------------------------------------------------------------------
 
 def test_fallback_keeps_counting_iterations_and_respects_maxiter():
     """After a hand-over to MPRGP the callback's ``nit`` continues from the active-set
