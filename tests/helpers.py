@@ -7,6 +7,7 @@ The fixtures (``rng``, ``shared_data``, ...) are in ``conftest.py``.
 """
 
 import numpy as np
+import pytest
 
 # --------------------------------------------------------------------------- images
 
@@ -164,3 +165,31 @@ def _record(what, dtype, actual, expected, scale, absolute=False):
             need = float(np.max(err / (np.abs(expected) + scale), initial=0.0))
     with open(path, "a") as fh:
         fh.write(f"{what}\t{np.dtype(dtype).name}\t{need!r}\n")
+
+
+# --------------------------------------------------------------------------- multigrid grids
+
+
+def coarse_shape(shape):
+    """The ``(C, H, W)`` of the next coarser cell-centred grid (odd sides round up)."""
+    C, H, W = shape
+    return (C, (H + 1) // 2, (W + 1) // 2)
+
+
+def free_mask(rng, shape, free=0.8):
+    """A random uint8 free-variable mask of ``shape`` with about ``free`` of it free (1)."""
+    return (rng.random(shape) < free).astype(np.uint8)
+
+
+# --------------------------------------------------------------------------- parametrisations
+
+#: both float dtypes (ids f32, f64)
+dtype_param = pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+
+#: both twins of a :class:`gradfusion._jit.BySize` kernel
+twin_param = pytest.mark.parametrize("twin", ["parallel", "serial"])
+
+
+def shape_param(shapes):
+    """Parametrise ``shape`` over ``shapes`` (ids like ``3x8x6``)."""
+    return pytest.mark.parametrize("shape", shapes, ids=lambda s: "x".join(map(str, s)))

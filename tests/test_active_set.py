@@ -1,10 +1,17 @@
 """The active-set solver: its Numba kernels against NumPy references, the masked multigrid
 V-cycle (transfers, symmetry, positive definiteness) and the solver against MPRGP."""
 
+import functools
+
 import numpy as np
 import pytest
 
 import reference as ref
+from helpers import assert_close, make_rng
+from helpers import coarse_shape as _coarse
+from helpers import free_mask as _mask
+from helpers import dtype_param, twin_param
+from helpers import shape_param as shapes_param, rtol
 
 import gradfusion
 from gradfusion import _stencils as st
@@ -15,37 +22,18 @@ from gradfusion._solvers.mprgp import mprgp
 from gradfusion._solvers.multigrid import MaskedMultigrid
 
 DTYPES = [np.float32, np.float64]
-RTOL = {np.float32: 2e-6, np.float64: 1e-13}
+#: the shared table's tolerances of the active-set kernels (tests/helpers.py)
+RTOL = {dt: rtol("active-set kernel", dt) for dt in (np.float32, np.float64)}
 # (C, H, W): odd and even sides, single rows/columns, and one big enough for the
 # parallel variants to take several row chunks
 SHAPES = [(1, 1, 1), (1, 2, 3), (2, 3, 2), (1, 5, 7), (3, 8, 6), (2, 9, 13), (1, 1, 9),
           (2, 33, 40)]
-TWINS = ["parallel", "serial"]
 
-dtype_param = pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
-shape_param = pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s)))
-twin_param = pytest.mark.parametrize("twin", TWINS)
+shape_param = shapes_param(SHAPES)
 
 
-def _rng(*key):
-    flat = []
-    for k in key:
-        flat.extend(k if isinstance(k, tuple) else [k])
-    return np.random.default_rng([20261122, *[int(v) for v in flat]])
-
-
-def _coarse(shape):
-    C, H, W = shape
-    return (C, (H + 1) // 2, (W + 1) // 2)
-
-
-def _mask(rng, shape, free=0.8):
-    return (rng.random(shape) < free).astype(np.uint8)
-
-
-def _close(actual, expected, dtype, scale=1.0):
-    np.testing.assert_allclose(np.asarray(actual, dtype=np.float64), expected,
-                               rtol=RTOL[dtype], atol=RTOL[dtype] * scale)
+_rng = functools.partial(make_rng, base=20261122)
+_close = functools.partial(assert_close, what="active-set kernel")
 
 
 # ---------------------------------------------------------------------------

@@ -12,6 +12,8 @@
   rules, and the preconditioner as a ``LinearOperator``.
 """
 
+import functools
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -19,6 +21,11 @@ import scipy.sparse.linalg as spl
 from scipy import ndimage
 
 import reference as ref
+from helpers import assert_close, make_rng
+from helpers import coarse_shape as _coarse
+from helpers import free_mask as _mask
+from helpers import dtype_param, twin_param
+from helpers import shape_param as shapes_param
 
 import gradfusion.poisson as gp
 from gradfusion import _poisson_kernels as pk
@@ -30,37 +37,16 @@ from gradfusion._problem import ResidualProblem
 from gradfusion._solvers.multigrid import MaskedMultigrid
 
 DTYPES = [np.float32, np.float64]
-RTOL = {np.float32: 2e-6, np.float64: 1e-13}
 SHAPES = [(1, 1, 1), (1, 2, 3), (2, 3, 2), (1, 5, 7), (3, 8, 6), (2, 9, 13), (1, 1, 9),
           (2, 33, 40), (3, 140, 170)]        # the last one runs the parallel twins
-TWINS = ["parallel", "serial"]
 PROBLEMS = ["synthesis", "poisson"]
 
-dtype_param = pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
-shape_param = pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s)))
-twin_param = pytest.mark.parametrize("twin", TWINS)
+shape_param = shapes_param(SHAPES)
 problem_param = pytest.mark.parametrize("problem", PROBLEMS)
 
 
-def _rng(*key):
-    flat = []
-    for k in key:
-        flat.extend(k if isinstance(k, tuple) else [k])
-    return np.random.default_rng([20261207, *[int(v) for v in flat]])
-
-
-def _coarse(shape):
-    C, H, W = shape
-    return (C, (H + 1) // 2, (W + 1) // 2)
-
-
-def _mask(rng, shape, free=0.8):
-    return (rng.random(shape) < free).astype(np.uint8)
-
-
-def _close(actual, expected, dtype, scale=1.0):
-    np.testing.assert_allclose(np.asarray(actual, dtype=np.float64), expected,
-                               rtol=RTOL[dtype], atol=RTOL[dtype] * scale)
+_rng = functools.partial(make_rng, base=20261207)
+_close = functools.partial(assert_close, what="active-set kernel")
 
 
 # --------------------------------------------------------------------------- transfers
