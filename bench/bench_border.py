@@ -17,10 +17,8 @@ scikit-image photographs with two derived looks (``--skimage``)::
 """
 
 import argparse
-import glob
 import json
 import os
-import re
 import sys
 
 import numpy as np
@@ -37,22 +35,10 @@ def load_pairs(args):
     from skimage import data
     from skimage.util import img_as_float
 
-    from gradfusion import io
-
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    from bench_levels import derived_proposals
+    from bench_levels import derived_proposals, file_pairs
 
-    pairs = []
-    for image, proposal in [tuple(p) for p in args.pair or []]:
-        pairs.append((os.path.basename(proposal), io.read_image(image)[..., :3],
-                      io.read_image(proposal)[..., :3]))
-    old, new = args.input_replace_regex
-    for pattern in args.glob or []:
-        for proposal in sorted(glob.glob(pattern)):
-            image = os.path.join(os.path.dirname(proposal),
-                                 re.sub(old, new, os.path.basename(proposal)))
-            pairs.append((os.path.basename(proposal), io.read_image(image)[..., :3],
-                          io.read_image(proposal)[..., :3]))
+    pairs = file_pairs(args, channels=3)
     for name in args.skimage or []:
         x = img_as_float(getattr(data, name)())
         for look, P in derived_proposals(x).items():

@@ -45,20 +45,33 @@ def derived_proposals(photo):
     return {"night": night, "dusk": dusk}
 
 
+def file_pairs(args, channels=None):
+    """``(name, image, proposal)`` of every ``--pair`` and of every proposal matched by a
+    ``--glob`` (its input found by ``--input-replace-regex``); ``channels``: keep that many
+    leading channels of colour images (3 drops an alpha channel)."""
+    from gradfusion import io
+
+    def read(path):
+        x = io.read_image(path)
+        return x[..., :channels] if channels and x.ndim == 3 else x
+
+    pairs = []
+    for image, proposal in [tuple(p) for p in args.pair or []]:
+        pairs.append((os.path.basename(proposal), read(image), read(proposal)))
+    old, new = args.input_replace_regex
+    for pattern in args.glob or []:
+        for proposal in sorted(glob.glob(pattern)):
+            image = os.path.join(os.path.dirname(proposal),
+                                 re.sub(old, new, os.path.basename(proposal)))
+            pairs.append((os.path.basename(proposal), read(image), read(proposal)))
+    return pairs
+
+
 def load_pairs(args):
     from gradfusion import io
     from skimage.transform import resize
 
-    pairs = []
-    for image, proposal in [tuple(p) for p in args.pair or []]:
-        pairs.append((os.path.basename(proposal), io.read_image(image), io.read_image(proposal)))
-    for pattern in args.glob or []:
-        old, new = args.input_replace_regex
-        for proposal in sorted(glob.glob(pattern)):
-            image = os.path.join(os.path.dirname(proposal),
-                                 re.sub(old, new, os.path.basename(proposal)))
-            pairs.append((os.path.basename(proposal), io.read_image(image),
-                          io.read_image(proposal)))
+    pairs = file_pairs(args)
     for pattern in args.photo or []:
         for path in sorted(glob.glob(pattern)):
             x = io.read_image(path)
