@@ -49,10 +49,11 @@ def load_pairs(args):
 
 
 def main(argv=None):
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from bench_levels import add_pair_arguments
+
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--glob", action="append")
-    ap.add_argument("--input-replace-regex", nargs=2, default=("_proposal", "_input"))
-    ap.add_argument("--pair", nargs=2, action="append")
+    add_pair_arguments(ap)
     ap.add_argument("--skimage", nargs="*", help="scikit-image photographs (two looks each)")
     ap.add_argument("--alpha", type=float, default=0.7)
     ap.add_argument("--width", type=int, default=6)

@@ -45,6 +45,13 @@ def derived_proposals(photo):
     return {"night": night, "dusk": dusk}
 
 
+def add_pair_arguments(ap):
+    """The options :func:`file_pairs` reads: ``--glob``, ``--input-replace-regex``, ``--pair``."""
+    ap.add_argument("--glob", action="append")
+    ap.add_argument("--input-replace-regex", nargs=2, default=("_proposal", "_input"))
+    ap.add_argument("--pair", nargs=2, action="append")
+
+
 def file_pairs(args, channels=None):
     """``(name, image, proposal)`` of every ``--pair`` and of every proposal matched by a
     ``--glob`` (its input found by ``--input-replace-regex``); ``channels``: keep that many
@@ -89,9 +96,7 @@ def load_pairs(args):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--glob", action="append")
-    ap.add_argument("--input-replace-regex", nargs=2, default=("_proposal", "_input"))
-    ap.add_argument("--pair", nargs=2, action="append")
+    add_pair_arguments(ap)
     ap.add_argument("--photo", action="append", help="glob of photographs (derived proposals)")
     ap.add_argument("--photo-width", type=int, default=768)
     ap.add_argument("--alpha", type=float, action="append")
