@@ -357,3 +357,11 @@ def test_alpha_file_missing(pair, capsys):
         main(["solve", str(pair / "in.png"), str(pair / "prop.png"), "--alpha",
               str(pair / "nope.png"), "-o", str(pair / "o.png")])
     assert "an image file (an alpha map)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("seconds, note", [(0.0, ""), (0.04, ""),
+                                            (2.34, " (2.3 s of it compiling kernels: first run only)")])
+def test_solve_summary_says_how_long_a_first_run_compiled(seconds, note):
+    from gradfusion.cli import _compile_note
+
+    assert _compile_note(seconds) == note
