@@ -38,7 +38,12 @@ to other jobs on the machine; it sums threads) and the PSNR of its output
 against gradfusion's inside the mask (inf when identical). Missing packages
 are reported and skipped.
 
-    python bench/bench_poisson.py --sizes 0.1 1 [--methods normal mixed] [--json out.json]
+With ``--dtypes float64 float32`` gradfusion also runs on float32 copies of the images (its
+output is then float32; the system is solved in float64 either way); the other solvers run once,
+on the first dtype's images, and are compared with gradfusion's output in that dtype.
+
+    python bench/bench_poisson.py --sizes 0.1 1 [--methods normal mixed] [--dtypes float64 float32]
+        [--json out.json]
 """
 
 import argparse
@@ -193,6 +198,9 @@ def main(argv=None):
                     help="masked-region sizes in megapixels (default %(default)s)")
     ap.add_argument("--methods", nargs="+", default=["normal", "mixed"],
                     choices=["normal", "mixed"])
+    ap.add_argument("--dtypes", nargs="+", default=["float64"], choices=["float64", "float32"],
+                    help="dtypes of the images given to gradfusion (default %(default)s); the other "
+                         "solvers run on the first")
     ap.add_argument("--repeat", type=int, default=1,
                     help="runs per case (median time) of gradfusion, the DST yardstick and cv2; "
                          "fpie's 5000 sweeps run once")
@@ -215,32 +223,40 @@ def main(argv=None):
                   + (" (pip install opencv-python-headless)" if name == "cv2" else
                      " (pip install fpie)"), flush=True)
     small = make_case(0.001)
-    gp.blend(*small[:3], small[3])                     # compile the kernels outside the timing
+    for dtype in args.dtypes:                          # compile the kernels outside the timing
+        gp.blend(*(a.astype(dtype) for a in small[:2]), small[2], small[3])
     rows = []
-    print(f"{'MP':>5} {'method':>6} {'solver':>16} {'time s':>8} {'cpu s':>7} {'x gradfusion':>12} "
-          f"{'nit':>4} {'rel.res':>8} {'PSNR vs gf (dB)':>15}", flush=True)
+    print(f"{'MP':>5} {'method':>6} {'dtype':>7} {'solver':>16} {'time s':>8} {'cpu s':>7} "
+          f"{'x gradfusion':>12} {'nit':>4} {'rel.res':>8} {'PSNR vs gf (dB)':>15}", flush=True)
     for mp in args.sizes:
-        src, tgt, mask, off = make_case(mp)
-        mt = target_mask(mask, off, tgt.shape)
+        src64, tgt64, mask, off = make_case(mp)
+        mt = target_mask(mask, off, tgt64.shape)
         for method in args.methods:
-            times, cpus, res = [], [], None
-            for _ in range(args.repeat):
-                with _Clock() as ck:
-                    res = gp.blend(src, tgt, mask, off, guidance=method)
-                times.append(res.time)
-                cpus.append(ck.cpu)
-            t_gf = float(np.median(times))
-            entries = [dict(solver="gradfusion", time=t_gf, cpu=float(np.median(cpus)),
-                            nit=res.nit, residual=res.system_residual, psnr=float("inf"))]
+            entries, t_gf, ref = [], None, None
+            for dtype in args.dtypes:
+                src, tgt = src64.astype(dtype), tgt64.astype(dtype)
+                times, cpus, res = [], [], None
+                for _ in range(args.repeat):
+                    with _Clock() as ck:
+                        res = gp.blend(src, tgt, mask, off, guidance=method)
+                    times.append(res.time)
+                    cpus.append(ck.cpu)
+                if ref is None:
+                    t_gf, ref = float(np.median(times)), res.output
+                entries.append(dict(solver="gradfusion", dtype=dtype, time=float(np.median(times)),
+                                    cpu=float(np.median(cpus)), nit=res.nit,
+                                    residual=res.system_residual,
+                                    psnr=psnr_in_mask(res.output.astype(np.float64), ref, mt)))
+            src, tgt, dtype = src64.astype(args.dtypes[0]), tgt64.astype(args.dtypes[0]), args.dtypes[0]
             if method == "normal":
                 td, cd, out_d = _median_run(lambda: dst_box(src, tgt, mask, off), args.repeat)
-                entries.append(dict(solver="dst (bbox)", time=td, cpu=cd,
-                                    psnr=psnr_in_mask(out_d, res.output, mt)))
+                entries.append(dict(solver="dst (bbox)", dtype=dtype, time=td, cpu=cd,
+                                    psnr=psnr_in_mask(out_d, ref, mt)))
             if have["cv2"]:
                 tc, cc, out_c = _median_run(lambda: run_cv2(src, tgt, mask, off, method),
                                             args.repeat)
-                entries.append(dict(solver=f"cv2 {method.upper()}", time=tc, cpu=cc,
-                                    psnr=psnr_in_mask(out_c, res.output, mt)))
+                entries.append(dict(solver=f"cv2 {method.upper()}", dtype=dtype, time=tc, cpu=cc,
+                                    psnr=psnr_in_mask(out_c, ref, mt)))
             if have["fpie"]:
                 for backend in args.fpie_backends:
                     try:
@@ -250,17 +266,17 @@ def main(argv=None):
                     except Exception as exc:         # a backend not built in this install
                         print(f"skipping fpie {backend}: {exc}", flush=True)
                         continue
-                    entries.append(dict(solver=f"fpie {backend}", time=tf, cpu=ck.cpu,
-                                        psnr=psnr_in_mask(out_f, res.output, mt)))
+                    entries.append(dict(solver=f"fpie {backend}", dtype=dtype, time=tf,
+                                        cpu=ck.cpu, psnr=psnr_in_mask(out_f, ref, mt)))
             for e in entries:
                 row = dict(mp=float(mask.sum() / 1e6), method=method, **e)
                 row["ratio"] = row["time"] / t_gf
                 rows.append(row)
                 nit = f"{row['nit']:4d}" if "nit" in row else "    "
                 rr = f"{row['residual']:8.1e}" if "residual" in row else " " * 8
-                print(f"{row['mp']:5.2f} {method:>6} {row['solver']:>16} {row['time']:8.3f} "
-                      f"{row['cpu']:7.3f} {row['ratio']:12.2f} {nit} {rr} {row['psnr']:15.1f}",
-                      flush=True)
+                print(f"{row['mp']:5.2f} {method:>6} {row['dtype']:>7} {row['solver']:>16} "
+                      f"{row['time']:8.3f} {row['cpu']:7.3f} {row['ratio']:12.2f} {nit} {rr} "
+                      f"{row['psnr']:15.1f}", flush=True)
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(rows, fh, indent=1)
