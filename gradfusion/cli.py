@@ -603,7 +603,7 @@ def _cmd_batch(args):
                              backend=args.backend, as_completed=True, max_memory=args.max_memory,
                              bits=args.bits, overwrite=True, float32=args.float32, **options)
         for pair in results:
-            counts[pair.status] += 1
+            counts[pair.outcome] += 1
             manifest.record(pair, *keys[pair.output])
             manifest.save()
             if pair.error:

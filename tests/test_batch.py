@@ -17,6 +17,7 @@ import gradfusion
 from gradfusion import io
 from gradfusion import _threads as _threading
 from gradfusion._batch._local import Task, _Window
+from gradfusion._batch._tasks import PairResult
 from gradfusion.cli import main
 
 try:
@@ -71,7 +72,7 @@ def test_solve_many_equals_solve_bitwise(backend, workers):
     assert [r.index for r in results] == [0, 1, 2, 3]
     threads = _threading.threads_per_solve(workers)
     for (I, P), r in zip(pairs, results):
-        assert r.ok and r.status == "ok" and r.error is None and r.worker
+        assert r.ok and r.outcome == "ok" and r.error is None and r.worker
         ref = reference(I, P, threads)
         np.testing.assert_array_equal(r.result.output, ref.output)
         # the objective is recomputed from the output by reductions; from an empty Numba
@@ -91,7 +92,7 @@ def test_solve_many_as_completed_and_one_failure():
     results = {r.index: r for r in it}
     assert sorted(results) == [0, 1, 2, 3]
     assert results[0].ok and results[3].ok
-    assert results[1].status == "failed" and results[1].error.startswith("ValueError")
+    assert results[1].outcome == "failed" and results[1].error.startswith("ValueError")
     assert results[2].error.startswith("MemoryLimitError")
     np.testing.assert_array_equal(results[0].result.output, results[3].result.output)
 
@@ -104,7 +105,7 @@ def test_solve_many_files(tmp_path):
     triples = [(tmp_path / "in" / f"{n}.png", str(tmp_path / "prop" / f"{n}.png"),
                 tmp_path / "out" / f"{n}.png") for n in names]
     results = gradfusion.solve_many(triples, 0.7, workers=2)
-    assert [r.status for r in results] == ["ok", "ok", "failed", "ok"]
+    assert [r.outcome for r in results] == ["ok", "ok", "failed", "ok"]
     assert "ImageFileError" in results[2].error and results[2].input.endswith("broken.png")
     for name, r in zip(names, results):
         if r.ok:
@@ -116,6 +117,20 @@ def test_solve_many_files(tmp_path):
     assert sorted(os.listdir(tmp_path / "out")) == ["p00.png", "p01.png", "p02.png"]
     again = gradfusion.solve_many(triples[:1], 0.7, workers=1)     # no overwrite by default
     assert "exists" in again[0].error
+
+
+def test_pair_result_status_is_a_deprecated_alias_of_outcome():
+    """``outcome`` is the pair's word; ``status`` (an int code in every result) still gives the
+    word for one release, with a FutureWarning."""
+    from types import SimpleNamespace
+
+    for pair, word in [(PairResult(0, result=SimpleNamespace(success=True)), "ok"),
+                       (PairResult(1, result=SimpleNamespace(success=False)), "unconverged"),
+                       (PairResult(2, error="ValueError: bad"), "failed")]:
+        assert pair.outcome == word
+        with pytest.warns(FutureWarning, match=r"^PairResult\.status is renamed outcome "
+                                               r"\(status will be removed in gradfusion 0\.2"):
+            assert pair.status == word
 
 
 def test_solve_many_refuses_bad_arguments():
@@ -166,7 +181,7 @@ FORK_SCRIPT = textwrap.dedent("""
         return gradfusion.solve(*pair(k), 0.7).fun
 
     def work_many(k):
-        return [r.error or r.status for r in gradfusion.solve_many([pair(k)], 0.7, workers=1)]
+        return [r.error or r.outcome for r in gradfusion.solve_many([pair(k)], 0.7, workers=1)]
 
     if __name__ == "__main__":
         what = sys.argv[1]
@@ -196,7 +211,7 @@ FORK_SCRIPT = textwrap.dedent("""
                 print("children", pool.map(work_many, [1]), flush=True)
         elif what == "solve_many":
             pairs = [pair(1), pair(2)]
-            print("children", [r.status for r in gradfusion.solve_many(pairs, 0.7, workers=2)])
+            print("children", [r.outcome for r in gradfusion.solve_many(pairs, 0.7, workers=2)])
         elif what == "dask":
             from distributed import Client, LocalCluster
             with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
@@ -285,7 +300,7 @@ def test_solve_many_on_a_local_cluster(dask_client, tmp_path):
     pairs = [photo_pair(k) for k in range(3)]
     results = gradfusion.solve_many(pairs + [(pairs[0][0], pairs[0][1][1:])], 0.7,
                                     client=dask_client)
-    assert [r.status for r in results] == ["ok", "ok", "ok", "failed"]
+    assert [r.outcome for r in results] == ["ok", "ok", "ok", "failed"]
     assert {r.worker for r in results[:3]} <= set(dask_client.scheduler_info()["workers"])
     for (I, P), r in zip(pairs, results):
         np.testing.assert_array_equal(r.result.output, reference(I, P, 1).output)
@@ -331,9 +346,9 @@ def test_batch_pairs_by_name_and_resumes(tmp_path, capsys):
     assert "solved 3 pairs" in captured.out
     rows = manifest_rows(tmp_path / "out")
     assert sorted(rows) == ["p00.png", "p01.png", "p02.png"]
-    assert rows["p01.png"]["status"] == "ok" and rows["p01.png"]["iterations"] > 0
+    assert rows["p01.png"]["outcome"] == "ok" and rows["p01.png"]["iterations"] > 0
     header = (tmp_path / "out" / "manifest.csv").read_text().splitlines()[0]
-    assert header.startswith("input,proposal,output,status,message,objective,bare_objective,"
+    assert header.startswith("input,proposal,output,outcome,message,objective,bare_objective,"
                              "iterations,time,worker")
     ref = reference(io.read_image(tmp_path / "in" / "p01.png"),
                     io.read_image(tmp_path / "prop" / "p01_night.png"),
@@ -354,6 +369,46 @@ def test_batch_pairs_by_name_and_resumes(tmp_path, capsys):
     assert main(["batch", *args[:4], "0.6", *args[5:]]) == 2        # other settings
     assert "other settings (alpha)" in capsys.readouterr().err
     assert not [f for f in os.listdir(tmp_path / "out") if f.startswith(".")]
+
+
+def _as_written_before_the_rename(folder):
+    """Rewrite the manifest of ``folder`` as the version before the rename wrote it: the
+    column ``outcome`` was ``status`` (same words), in the CSV and in the JSON rows."""
+    with open(folder / "manifest.json") as fh:
+        data = json.load(fh)
+    data["pairs"] = [{("status" if k == "outcome" else k): v for k, v in row.items()}
+                     for row in data["pairs"]]
+    (folder / "manifest.json").write_text(json.dumps(data, indent=1) + "\n")
+    csv = (folder / "manifest.csv").read_text()
+    (folder / "manifest.csv").write_text(csv.replace(",outcome,", ",status,", 1))
+    return data["pairs"]
+
+
+def test_batch_resumes_a_manifest_written_with_a_status_column(tmp_path, capsys):
+    write_folder(tmp_path, 3)
+    args = ["batch", str(tmp_path / "in"), str(tmp_path / "prop"), str(tmp_path / "out"),
+            "--alpha", "0.7", "--pattern", "{stem}_night", "--workers", "1", "--no-progress"]
+    assert main(args) == 0
+    capsys.readouterr()
+    out = tmp_path / "out"
+    old = _as_written_before_the_rename(out)
+    assert [row["status"] for row in old] == ["ok", "ok", "ok"]
+    assert main(args) == 0                              # read as outcome: nothing to redo
+    assert "3 of 3 pairs done before" in capsys.readouterr().err
+    assert "outcome" not in manifest_rows(out)["p00.png"]   # nothing saved: untouched
+
+    old[1]["status"] = "failed"                         # an old row that says failed is redone
+    data = json.loads((out / "manifest.json").read_text())
+    data["pairs"] = old
+    (out / "manifest.json").write_text(json.dumps(data))
+    assert main(args) == 0
+    captured = capsys.readouterr()
+    assert "2 of 3 pairs done before" in captured.err and "solved 1 pairs" in captured.out
+    rows = manifest_rows(out)                           # saved again: every row renamed
+    assert [(row["outcome"], "status" in row) for row in rows.values()] == [("ok", False)] * 3
+    assert rows["p00.png"]["iterations"] == old[0]["iterations"]
+    header = (out / "manifest.csv").read_text().splitlines()[0]
+    assert header.startswith("input,proposal,output,outcome,message,")
 
 
 def test_batch_user_errors(tmp_path, capsys):
@@ -381,7 +436,7 @@ def test_batch_reports_a_failing_pair_and_goes_on(tmp_path, capsys):
                  "--alpha", "0.7", "--pattern", "{stem}_night", "--workers", "2"]) == 1
     assert "failed: " in capsys.readouterr().err
     rows = manifest_rows(tmp_path / "out")
-    assert rows["p00.png"]["status"] == "ok" and rows["p01.png"]["status"] == "failed"
+    assert rows["p00.png"]["outcome"] == "ok" and rows["p01.png"]["outcome"] == "failed"
     assert "ImageFileError" in rows["p01.png"]["message"]
     assert sorted(os.listdir(tmp_path / "out")) == ["manifest.csv", "manifest.json", "p00.png"]
 

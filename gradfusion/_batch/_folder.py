@@ -5,11 +5,12 @@ Pairing rule: an input ``INPUT_DIR/<stem>.<ext>`` goes with the proposal
 readable image extension and need not agree. A stem with two image files in
 one folder is ambiguous and refused.
 
-Resuming: a pair is skipped when its output file exists, its manifest row says
-``ok`` or ``unconverged``, and its input and proposal have the size and
+Resuming: a pair is skipped when its output file exists, its manifest row's
+outcome is ``ok`` or ``unconverged``, and its input and proposal have the size and
 modification time (nanoseconds) recorded in that row (no hashing: reading every
 image of a large dataset again to hash it would cost about as much as a cheap
-solve).
+solve). A manifest from before the column was renamed ``outcome`` (its rows say
+``status``, with the same words) is read as if they said ``outcome``.
 """
 
 import contextlib
@@ -25,14 +26,22 @@ import time
 IMAGE_SUFFIXES = (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp", ".webp")
 
 #: manifest columns, in order
-COLUMNS = ("input", "proposal", "output", "status", "message", "objective", "bare_objective",
+COLUMNS = ("input", "proposal", "output", "outcome", "message", "objective", "bare_objective",
            "iterations", "time", "worker", "input_size", "input_mtime_ns", "proposal_size",
            "proposal_mtime_ns")
 
 MANIFEST_CSV = "manifest.csv"
 MANIFEST_JSON = "manifest.json"
-#: statuses whose output exists and need not be redone
+#: outcomes whose output exists and need not be redone
 DONE = ("ok", "unconverged")
+
+
+def _renamed(row):
+    """A manifest row with this version's column names: ``status``, the former name of
+    ``outcome`` (same words), becomes ``outcome``."""
+    if "outcome" not in row and "status" in row:
+        row = {("outcome" if k == "status" else k): v for k, v in row.items()}
+    return row
 
 
 def list_images(folder):
@@ -138,13 +147,14 @@ class Manifest:
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise ValueError(f"{self.json_path}: not a readable manifest ({exc}); "
                              "pass --force to start over") from None
-        self.rows = {row["output"]: row for row in rows if isinstance(row, dict) and "output" in row}
+        self.rows = {row["output"]: _renamed(row) for row in rows
+                     if isinstance(row, dict) and "output" in row}
         return settings
 
     def done(self, input_path, proposal_path, output_name):
         """Whether the pair is finished: output present, row done, inputs unchanged."""
         row = self.rows.get(output_name)
-        if row is None or row.get("status") not in DONE:
+        if row is None or row.get("outcome") not in DONE:
             return False
         if not os.path.exists(os.path.join(self.folder, output_name)):
             return False
@@ -161,7 +171,7 @@ class Manifest:
         name = os.path.basename(pair.output)
         self.rows[name] = {
             "input": pair.input, "proposal": pair.proposal, "output": name,
-            "status": pair.status,
+            "outcome": pair.outcome,
             "message": pair.error if pair.error else res.message,
             "objective": None if res is None else float(res.fun),
             "bare_objective": None if res is None else float(res.bare_objective),

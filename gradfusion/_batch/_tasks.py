@@ -10,6 +10,8 @@ import warnings
 
 import numpy as np
 
+from .. import _deprecation
+
 __all__ = ["PairResult", "Stopped", "solve_arrays", "solve_paths", "init_process"]
 
 
@@ -59,11 +61,26 @@ class PairResult:
         return self.error is None
 
     @property
-    def status(self):
-        """``"ok"``, ``"unconverged"`` (solved, written, but stopped before ``tol``) or ``"failed"``."""
+    def outcome(self):
+        """``"ok"``, ``"unconverged"`` (solved, written, but stopped before ``tol``) or ``"failed"``.
+
+        A word, unlike a result's ``status`` (an int code: ``result.status``).
+        """
         if self.error is not None:
             return "failed"
         return "ok" if self.result.success else "unconverged"
+
+    @property
+    def status(self):
+        """Deprecated name of :attr:`outcome` (same string, with a ``FutureWarning``).
+
+        ``status`` is an int code in every result (``result.status``); this alias will be
+        removed in gradfusion 0.2.
+        """
+        _deprecation.warn(f"PairResult.status is renamed outcome (status will be removed in "
+                          f"{_deprecation.REMOVAL}: status is an int code in every result, "
+                          "as result.status)")
+        return self.outcome
 
 
 #: set in a worker process by SIGTERM; the solve's callback then stops it
