@@ -1,5 +1,6 @@
 """The package's Numba settings (gradfusion._jit): one place for the flags, every kernel
-cached, one notice line when a process compiles, no needless specialisations."""
+cached, one notice line when a process compiles, no needless specialisations; and the OpenMP
+wait policy that importing gradfusion sets."""
 
 import ast
 import json
@@ -52,6 +53,18 @@ def test_every_kernel_is_cached():
     for d in _jit.KERNELS:
         assert d.targetoptions.get("nogil"), d
         assert not isinstance(d._cache, NullCache), f"{d.py_func.__qualname__} is not cached"
+
+
+@pytest.mark.parametrize("preset,want", [(None, "PASSIVE"), ("ACTIVE", "ACTIVE")])
+def test_openmp_wait_policy(preset, want):
+    """Importing gradfusion makes OpenMP threads wait passively unless the user chose."""
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    if preset:
+        env["OMP_WAIT_POLICY"] = preset
+    out = subprocess.run([sys.executable, "-c", "import os, gradfusion; "
+                          "print(os.environ['OMP_WAIT_POLICY'])"],
+                         capture_output=True, text=True, env=env, check=True)
+    assert out.stdout.strip() == want
 
 
 class _Clock:

@@ -275,20 +275,6 @@ def test_multiscale_reaches_the_same_optimum():
     np.testing.assert_allclose(a.residual, b.residual, atol=1e-5)
 
 
-@pytest.mark.parametrize("preset,want", [(None, "PASSIVE"), ("ACTIVE", "ACTIVE")])
-def test_openmp_wait_policy(preset, want):
-    """Importing gradfusion makes OpenMP threads wait passively unless the user chose."""
-    import subprocess
-    import sys
-    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
-    if preset:
-        env["OMP_WAIT_POLICY"] = preset
-    out = subprocess.run([sys.executable, "-c", "import os, gradfusion; "
-                          "print(os.environ['OMP_WAIT_POLICY'])"],
-                         capture_output=True, text=True, env=env, check=True)
-    assert out.stdout.strip() == want
-
-
 @pytest.mark.parametrize("alpha", [0.95, 0.7, 0.3, [0.95, 0.55, 0.15]])
 def test_float32_residual_never_exceeds_one_minus_alpha(alpha):
     """float32(1 - float32(alpha)) can lie above 1 - alpha: the bound is rounded down (found by
