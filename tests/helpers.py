@@ -95,7 +95,7 @@ F32, F64 = np.dtype(np.float32), np.dtype(np.float64)
 TOLERANCES = {
     # A Numba stencil or pointwise kernel against its float64 NumPy reference (reference.py),
     # elementwise, ``atol = rtol * scale`` (scale: the size of the inputs): test_kernels and
-    # test_operators (its own copy of these two values).  float32 rounds every intermediate
+    # test_operators (against its assembled sparse matrices).  float32 rounds every intermediate
     # (eps 1.2e-7; measured 8.7e-8), float64 eps is 2.2e-16 (measured 2.3e-16).
     ("kernel", F32): 1e-5,
     ("kernel", F64): 1e-12,

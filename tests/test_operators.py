@@ -5,22 +5,20 @@ layout (``(H, W)``, or 3-D with channels on ``channel_axis``) to the stacked
 gradients ``(2, *image_shape)`` flattened, x-gradient first.
 """
 
-import os
-import sys
-
 import numba
 import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from gradfusion.operators import (  # noqa: E402
+from gradfusion.operators import (
     DifferenceFilter,
     ForwardDifference,
     SobelGradient,
 )
+from helpers import assert_close, assert_close_sum, dtype_param, rtol
 
+#: the dtypes of dtype_param, in its order (test_forward_and_adjoint_... seeds by the index)
 DTYPES = [np.float32, np.float64]
-RTOL = {np.float32: 1e-5, np.float64: 1e-12}
 
 # (image_shape, channel_axis)
 LAYOUTS = [
@@ -136,9 +134,10 @@ def assemble(kind, image_shape, channel_axis):
     return sp.coo_matrix((vals, (rows, cols)), shape=(2 * n, n)).tocsr()
 
 
-def _tol(dtype, M):
-    """Absolute tolerance scaled by the largest row sum of ``|M|``."""
-    return RTOL[dtype] * max(1.0, abs(M).sum(axis=1).max())
+def _scale(M):
+    """The size of ``M``'s products with inputs of size 1: the largest row sum of ``|M|``
+    (at least 1); ``assert_close`` takes ``atol = rtol * scale``."""
+    return max(1.0, abs(M).sum(axis=1).max())
 
 
 @pytest.fixture
@@ -161,7 +160,6 @@ def one_numba_thread():
 layout_param = pytest.mark.parametrize(
     "image_shape,channel_axis", LAYOUTS,
     ids=["x".join(map(str, s)) + f"ax{a}" for s, a in LAYOUTS])
-dtype_param = pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
 kind_param = pytest.mark.parametrize("kind", KINDS)
 
 
@@ -200,7 +198,7 @@ def test_dot_test(kind, dtype, image_shape, channel_axis):
         rhs = float(x.astype(np.float64) @ aty)
         # |<Ax, y>| <= ||A|| ||x|| ||y||, and ||A|| <= 16 for all of these stencils
         scale = 16.0 * np.linalg.norm(x.astype(np.float64)) * np.linalg.norm(y.astype(np.float64))
-        assert abs(lhs - rhs) <= RTOL[dtype] * scale, (lhs, rhs)
+        assert_close_sum(lhs, rhs, dtype, scale, what="kernel")
 
 
 @pytest.mark.usefixtures("one_numba_thread")
@@ -213,12 +211,12 @@ def test_matvec_matches_assembled(kind, image_shape, channel_axis):
     rng = np.random.default_rng([8, len(kind), *image_shape])
     x = rng.standard_normal(op.shape[1])
     y = rng.standard_normal(op.shape[0])
-    tol = _tol(dtype, M) * np.abs(x).max()
-    np.testing.assert_allclose(op.matvec(x), M @ x, rtol=RTOL[dtype], atol=tol)
-    np.testing.assert_allclose(op @ x, M @ x, rtol=RTOL[dtype], atol=tol)
-    tol = _tol(dtype, M.T) * np.abs(y).max()
-    np.testing.assert_allclose(op.rmatvec(y), M.T @ y, rtol=RTOL[dtype], atol=tol)
-    np.testing.assert_allclose(op.T @ y, M.T @ y, rtol=RTOL[dtype], atol=tol)
+    scale = _scale(M) * np.abs(x).max()
+    assert_close(op.matvec(x), M @ x, dtype, scale)
+    assert_close(op @ x, M @ x, dtype, scale)
+    scale = _scale(M.T) * np.abs(y).max()
+    assert_close(op.rmatvec(y), M.T @ y, dtype, scale)
+    assert_close(op.T @ y, M.T @ y, dtype, scale)
 
 
 @kind_param
@@ -227,8 +225,8 @@ def test_hermitian_adjoint(kind):
     op = _make(kind, image_shape, -1, np.float64)
     M = assemble(kind, image_shape, -1)
     y = np.random.default_rng([13, len(kind)]).standard_normal(op.shape[0])
-    np.testing.assert_allclose(op.H @ y, M.T @ y, rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(op.adjoint().matvec(y), M.T @ y, rtol=1e-12, atol=1e-12)
+    assert_close(op.H @ y, M.T @ y, np.float64)
+    assert_close(op.adjoint().matvec(y), M.T @ y, np.float64)
 
 
 @pytest.mark.usefixtures("one_numba_thread")
@@ -241,13 +239,13 @@ def test_probed_dense_matches_assembled(kind, dtype, image_shape, channel_axis):
     m, n = op.shape
     eye_n = np.eye(n, dtype=dtype)
     dense = np.column_stack([op.matvec(e) for e in eye_n])
-    np.testing.assert_allclose(dense, M, rtol=RTOL[dtype], atol=_tol(dtype, M))
+    assert_close(dense, M, dtype, _scale(M))
     eye_m = np.eye(m, dtype=dtype)
     dense_t = np.column_stack([op.rmatvec(e) for e in eye_m])
-    np.testing.assert_allclose(dense_t, M.T, rtol=RTOL[dtype], atol=_tol(dtype, M))
+    assert_close(dense_t, M.T, dtype, _scale(M))
     # block products go through _matmat / _rmatmat
-    np.testing.assert_allclose(op.matmat(eye_n), M, rtol=RTOL[dtype], atol=_tol(dtype, M))
-    np.testing.assert_allclose(op.rmatmat(eye_m), M.T, rtol=RTOL[dtype], atol=_tol(dtype, M))
+    assert_close(op.matmat(eye_n), M, dtype, _scale(M))
+    assert_close(op.rmatmat(eye_m), M.T, dtype, _scale(M))
 
 
 def test_assembly_sanity():
@@ -429,7 +427,7 @@ def test_two_d_shape_ignores_channel_axis():
 # ---------------------------------------------------------------------------
 
 @pytest.mark.parametrize("kind", KINDS)
-@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+@dtype_param
 @pytest.mark.parametrize("C", [1, 3])
 def test_forward_and_adjoint_are_the_flattened_products(kind, dtype, C):
     """``gradients``/``gradients_adjoint`` on (C, H, W) arrays are ``matvec``/``rmatvec`` of the operator
@@ -446,7 +444,8 @@ def test_forward_and_adjoint_are_the_flattened_products(kind, dtype, C):
     np.testing.assert_array_equal(out.ravel(), op.rmatvec(y.ravel()))
     lhs = np.vdot(np.stack([gx, gy]).astype(np.float64), y.astype(np.float64))
     rhs = np.vdot(u.astype(np.float64), out.astype(np.float64))
-    assert lhs == pytest.approx(rhs, rel=RTOL[dtype] * 10, abs=RTOL[dtype] * 10 * abs(lhs))
+    tol = 10 * rtol("kernel", dtype)
+    assert lhs == pytest.approx(rhs, rel=tol, abs=tol * abs(lhs))
 
 
 def test_poisson_gradient_and_divergence_are_forward_difference():
