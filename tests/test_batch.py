@@ -121,28 +121,26 @@ def test_solve_many_files(tmp_path):
 
 def test_pair_result_status_is_a_deprecated_alias_of_outcome():
     """``outcome`` is the pair's word; ``status`` (an int code in every result) still gives the
-    word for one release, with a FutureWarning."""
+    word for one release, with a FutureWarning (its message: test_errors.py)."""
     from types import SimpleNamespace
 
     for pair, word in [(PairResult(0, result=SimpleNamespace(success=True)), "ok"),
                        (PairResult(1, result=SimpleNamespace(success=False)), "unconverged"),
                        (PairResult(2, error="ValueError: bad"), "failed")]:
         assert pair.outcome == word
-        with pytest.warns(FutureWarning, match=r"^PairResult\.status is renamed outcome "
-                                               r"\(status will be removed in gradfusion 0\.2"):
+        with pytest.warns(FutureWarning):
             assert pair.status == word
 
 
 def test_solve_many_refuses_bad_arguments():
+    """The exception types (each message is a row of test_errors.py)."""
     I, P = photo_pair(0)
-    for kwargs, exc, text in [({"x0": I}, TypeError, "per pair"),
-                              ({"progress": True}, TypeError, "progress"),
-                              ({"tolerance": 1e-3}, TypeError, "tolerance"),
-                              ({"backend": "gpu"}, ValueError, "backend"),
-                              ({"workers": 0}, ValueError, "workers")]:
-        with pytest.raises(exc, match=text):
+    for kwargs, exc in [({"x0": I}, TypeError), ({"progress": True}, TypeError),
+                        ({"tolerance": 1e-3}, TypeError), ({"backend": "gpu"}, ValueError),
+                        ({"workers": 0}, ValueError)]:
+        with pytest.raises(exc):
             gradfusion.solve_many([(I, P)], 0.7, **kwargs)
-    with pytest.raises(TypeError, match=r"pairs\[0\]"):
+    with pytest.raises(TypeError):
         gradfusion.solve_many([(I,)], 0.7)
 
 
@@ -158,11 +156,13 @@ def test_window_keeps_concurrent_estimates_under_the_budget():
     assert huge.next_fitting(0).index == 0             # alone it runs (solve refuses it itself)
 
 
-def test_client_without_dask_names_the_extra(monkeypatch):
+def test_client_without_dask_is_dask_unavailable(monkeypatch):
+    """An ImportError of its own (the message, naming the extra: test_errors.py)."""
     monkeypatch.setitem(sys.modules, "distributed", None)
     I, P = photo_pair(0)
-    with pytest.raises(gradfusion.DaskUnavailableError, match=r"gradfusion\[dask\]"):
+    with pytest.raises(gradfusion.DaskUnavailableError) as raised:
         gradfusion.solve_many([(I, P)], 0.7, client=object())
+    assert isinstance(raised.value, ImportError)
 
 
 # ---------------------------------------------------------------- fork safety

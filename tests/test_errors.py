@@ -942,6 +942,37 @@ CASES = [
     Case("flicker-missing", "metrics.flicker", "proposals", "not given", TypeError,
          "flicker needs proposals= and outputs= (iterables of frames)",
          lambda: metrics.flicker(outputs=[I3] * 2)),
+    # many pairs: solve_many
+    Case("many-x0", "solve_many", "x0", "an array", TypeError,
+         "solve_many does not take x0: a warm start is per pair",
+         lambda: gradfusion.solve_many([(I3, P3)], 0.7, x0=I3)),
+    Case("many-progress", "solve_many", "progress", "True", TypeError,
+         "solve_many does not take progress: iterate over the results for progress",
+         lambda: gradfusion.solve_many([(I3, P3)], 0.7, progress=True)),
+    Case("many-callback", "solve_many", "callback", "a function", TypeError,
+         "solve_many does not take callback: solve_many uses the callback itself",
+         lambda: gradfusion.solve_many([(I3, P3)], 0.7, callback=print)),
+    Case("many-keyword", "solve_many", "tolerance", "1e-3 (not a keyword of solve)", TypeError,
+         "solve_many got an unexpected keyword argument 'tolerance'",
+         lambda: gradfusion.solve_many([(I3, P3)], 0.7, tolerance=1e-3)),
+    Case("many-backend", "solve_many", "backend", "'gpu'", ValueError,
+         "backend must be one of auto, processes, threads, got 'gpu'",
+         lambda: gradfusion.solve_many([(I3, P3)], 0.7, backend="gpu")),
+    Case("many-workers", "solve_many", "workers", "0", ValueError,
+         "workers must be a positive integer, got 0",
+         lambda: gradfusion.solve_many([(I3, P3)], 0.7, workers=0)),
+    Case("many-pair", "solve_many", "pairs", "a 1-tuple", TypeError,
+         "pairs[0] must be (image, proposal) or (input_path, proposal_path, output_path), got 1 "
+         "items", lambda: gradfusion.solve_many([(I3,)], 0.7)),
+    Case("many-no-dask", "solve_many", "client", "a client, dask not installed",
+         gradfusion.DaskUnavailableError,
+         "running on a Dask cluster needs dask and distributed: pip install 'gradfusion[dask]'",
+         lambda: _without("distributed",
+                          lambda: gradfusion.solve_many([(I3, P3)], 0.7, client=object()))),
+    Case("many-pair-status", "solve_many", "PairResult.status", "read", FutureWarning,
+         "PairResult.status is renamed outcome (status will be removed in gradfusion 0.2: status "
+         "is an int code in every result, as result.status)",
+         lambda: gradfusion.PairResult(0, error="ValueError: bad").status),
 ]
 
 

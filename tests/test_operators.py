@@ -359,7 +359,8 @@ def test_second_difference_sees_nyquist_patterns(shape):
 
 
 # ---------------------------------------------------------------------------
-# (e) constructor validation
+# (e) constructor validation: the exception types over many bad values (each message is a
+#     row of test_errors.py)
 # ---------------------------------------------------------------------------
 
 ALL_CLASSES = [SobelGradient, ForwardDifference, DifferenceFilter]
@@ -367,7 +368,7 @@ ALL_CLASSES = [SobelGradient, ForwardDifference, DifferenceFilter]
 
 @pytest.mark.parametrize("boundary", ["wrap", "Zero", "", None, "constant"])
 def test_bad_boundary(boundary):
-    with pytest.raises(ValueError, match=r"boundary must be one of \['reflect', 'zero'\], got"):
+    with pytest.raises(ValueError):
         SobelGradient((4, 5), boundary=boundary)
 
 
@@ -375,29 +376,27 @@ def test_bad_boundary(boundary):
 @pytest.mark.parametrize("image_shape", [(5,), (2, 3, 4, 5), (0, 4), (4, 0), (3, -1), (),
                                          (2, 0, 3)])
 def test_bad_image_shape(cls, image_shape):
-    with pytest.raises(ValueError, match=r"image_shape must be \(H, W\) or 3-D with positive "
-                                         r"sizes, got"):
+    with pytest.raises(ValueError):
         cls(image_shape)
 
 
 @pytest.mark.parametrize("cls", ALL_CLASSES)
 @pytest.mark.parametrize("channel_axis", [None, 3, -4])
 def test_bad_channel_axis(cls, channel_axis):
-    with pytest.raises(ValueError, match=r"channel_axis must be in \[-3, 2\] for a 3-D "
-                                         r"image_shape"):
+    with pytest.raises(ValueError):
         cls((4, 5, 3), channel_axis=channel_axis)
 
 
 @pytest.mark.parametrize("cls", ALL_CLASSES)
 def test_non_integer_channel_axis_rejected(cls):
-    with pytest.raises(TypeError, match=r"channel_axis must be an integer or None, got float 1.5"):
+    with pytest.raises(TypeError):
         cls((4, 5, 3), channel_axis=1.5)
 
 
 @pytest.mark.parametrize("cls", ALL_CLASSES)
 @pytest.mark.parametrize("dtype", [np.int32, np.int64, np.float16, np.complex128, bool])
 def test_bad_dtype(cls, dtype):
-    with pytest.raises(TypeError, match=r"dtype must be float32 or float64, got"):
+    with pytest.raises(TypeError):
         cls((4, 5), dtype=dtype)
 
 
@@ -409,8 +408,7 @@ def test_good_dtype_spellings(cls, dtype):
 
 @pytest.mark.parametrize("taps", [(), [[1.0, -1.0]], (1.0, np.nan), (np.inf, 1.0)])
 def test_bad_taps(taps):
-    with pytest.raises(ValueError, match=r"taps must be a non-empty 1-D sequence of finite "
-                                         r"numbers"):
+    with pytest.raises(ValueError):
         DifferenceFilter((4, 5), taps=taps)
 
 
