@@ -13,22 +13,21 @@ divergence here: one gradient-operator abstraction):
   luminance, with colour contrast added back where the luminance loses it.
 
 :func:`gradient` computes the gradients :func:`reconstruct` takes.
+
+The machinery is the private package :mod:`gradfusion._poisson`; this module holds the
+functions, their checks and their results.
 """
 
-import numbers
 import time
 import warnings
 
-import numba
 import numpy as np
-import scipy.fft
-from . import _poisson_kernels as pk
+
 from . import _validation as v
-from ._multigrid.coarsest import SparseLU
-from ._multigrid.hierarchy import Hierarchy, Level
-from ._multigrid.pcg import PCGHooks, pcg
-from .operators import ForwardDifference
-from ._deprecation import REMOVAL, Result
+from ._deprecation import REMOVAL, Result, warn
+from ._poisson import arguments, color, dct, solver
+from ._poisson.levels import PoissonHierarchy
+from ._poisson.system import System, place, span
 
 __all__ = ["gradient", "reconstruct", "blend", "BlendResult", "color2gray", "BLEND_GUIDANCE",
            "BLEND_METHODS"]
@@ -45,71 +44,6 @@ BLEND_METHODS = BLEND_GUIDANCE
 #: recursive residual drifted from the true one three times: ``tol`` is below the accuracy the
 #: dtype allows for this system)
 BLEND_STATUS = {0: "converged", 1: "iteration limit reached", 2: "attainable accuracy reached"}
-
-#: restarts of the conjugate gradients from the true residual before giving up on ``tol``
-_RESTARTS = 3
-
-#: stop coarsening when a level has at most this many unknowns (then a dense solve)
-_COARSEST_UNKNOWNS = 256
-
-
-# --------------------------------------------------------------------------- validation
-
-
-def _is_int(x):
-    return isinstance(x, numbers.Integral) and not isinstance(x, (bool, np.bool_))
-
-
-def _check_tol_maxiter(tol, maxiter):
-    v.real(tol, "tol", "a number in (0, 1)", lambda t: 0 < t < 1)
-    v.integer(maxiter, "maxiter", "a positive integer", lambda n: n >= 1)
-
-
-def _as_mask(mask, shape):
-    """A 2-D boolean mask of spatial shape ``shape``: nonzero is inside.
-
-    Boolean, unsigned or signed integer (a 0/255 PNG, 0/1) and float masks
-    are accepted; NaN is refused (it is neither zero nor a number).
-    """
-    what = "a boolean or numeric array (nonzero = inside)"
-    if isinstance(mask, np.ma.MaskedArray):
-        raise TypeError("mask must be a plain ndarray, got a masked array")
-    if mask is None or isinstance(mask, (str, bytes)):
-        raise TypeError(f"mask must be {what}, got {v.describe(mask)}")
-    m = np.asarray(mask)
-    if m.dtype != np.bool_ and m.dtype.kind not in "uif":
-        raise TypeError(f"mask must be {what}, got dtype {m.dtype}")
-    if m.ndim != 2:
-        raise ValueError(f"mask must be 2-D, got {m.ndim}-D shape {m.shape}")
-    if m.shape != shape:
-        raise ValueError(
-            f"mask must have the spatial shape of source {shape}, got {m.shape}")
-    if m.dtype == np.bool_:
-        return m
-    if m.dtype.kind == "f":
-        nan = int(np.count_nonzero(np.isnan(m)))
-        if nan:
-            raise ValueError(
-                f"mask contains NaN ({nan} of {m.size} values); use 0 outside the region and "
-                "a nonzero value inside")
-    return m != 0
-
-
-def _pair_of_ints(value, name, what="(row, col)"):
-    """``(int, int)`` from a pair; TypeError for anything that is not a pair of integers."""
-    try:
-        a, b = value
-    except (TypeError, ValueError):
-        if isinstance(value, (tuple, list, np.ndarray)):
-            raise ValueError(f"{name} must be a pair of integers {what}, got {value!r}") from None
-        raise TypeError(f"{name} must be a pair of integers {what}, got {value!r}") from None
-    if not (_is_int(a) and _is_int(b)):
-        raise TypeError(f"{name} must be a pair of integers {what}, got {value!r}")
-    return int(a), int(b)
-
-
-def _as_offset(offset):
-    return _pair_of_ints(offset, "offset")
 
 
 # --------------------------------------------------------------------------- reconstruct
@@ -143,42 +77,9 @@ def gradient(image, *, channel_axis=-1):
     """
     x = v.as_real_array(image, "image")
     xc, axis = v.channels_first(x, "image", channel_axis)
-    gx, gy = _forward_difference(xc.shape, xc.dtype).gradients(xc)
+    gx, gy = dct.forward_difference(xc.shape, xc.dtype).gradients(xc)
     return np.stack([v.channels_last(gx, axis), v.channels_last(gy, axis)]).astype(xc.dtype,
                                                                                  copy=False)
-
-
-def _neumann_eigenvalues(H, W, dtype=np.float64):
-    """Eigenvalues of ``D^T D`` (5-point Neumann Laplacian) in the DCT-II basis."""
-    ky = 4.0 * np.sin(np.pi * np.arange(H) / (2.0 * H)) ** 2
-    kx = 4.0 * np.sin(np.pi * np.arange(W) / (2.0 * W)) ** 2
-    return (ky[:, None] + kx[None, :]).astype(dtype)
-
-
-def _forward_difference(shape, dtype):
-    """:class:`gradfusion.ForwardDifference` of one ``(H, W)`` channel of ``shape``
-    ``(C, H, W)`` (its :meth:`~gradfusion.ForwardDifference.gradients` and
-    :meth:`~gradfusion.ForwardDifference.gradients_adjoint` take any number of channels)."""
-    dtype = np.float32 if np.dtype(dtype) == np.float32 else np.float64
-    return ForwardDifference(tuple(shape[1:]), dtype=dtype)
-
-
-def _divergence_adjoint(gx, gy):
-    """``D^T (gx, gy)`` for ``(C, H, W)`` maps (:class:`gradfusion.ForwardDifference`'s
-    adjoint); the last column of gx / row of gy is unused."""
-    return _forward_difference(gx.shape, gx.dtype).gradients_adjoint(gx, gy)
-
-
-def _screened_poisson(rhs, weight):
-    """Solve ``(D^T D + weight I) x = rhs`` per channel by DCT (the zero mode kept at 0 if weight == 0)."""
-    _, H, W = rhs.shape
-    lam = _neumann_eigenvalues(H, W) + weight
-    coef = scipy.fft.dctn(rhs, type=2, axes=(1, 2), norm="ortho", workers=1)
-    if weight == 0.0:
-        lam[0, 0] = 1.0
-        coef[:, 0, 0] = 0.0
-    coef /= lam
-    return scipy.fft.idctn(coef, type=2, axes=(1, 2), norm="ortho", workers=1)
 
 
 def reconstruct(gradients, value=0.0, *, anchor=(0, 0), channel_axis=-1):
@@ -243,7 +144,7 @@ def reconstruct(gradients, value=0.0, *, anchor=(0, 0), channel_axis=-1):
     gx, axis = v.channels_first(g[0], "gradients[0]", channel_axis)
     gy, _ = v.channels_first(g[1], "gradients[1]", channel_axis)
     C, H, W = gx.shape
-    ai, aj = _pair_of_ints(anchor, "anchor")
+    ai, aj = arguments.pair_of_ints(anchor, "anchor")
     if not (-H <= ai < H and -W <= aj < W):
         raise ValueError(f"anchor must be a (row, col) pair inside the {H}x{W} image, got {anchor!r}")
     try:
@@ -257,7 +158,8 @@ def reconstruct(gradients, value=0.0, *, anchor=(0, 0), channel_axis=-1):
         raise ValueError(
             f"value must be a finite scalar or one value per channel ({C}), got {value!r}")
     val = np.broadcast_to(val, (C,))
-    x = _screened_poisson(_divergence_adjoint(gx.astype(np.float64), gy.astype(np.float64)), 0.0)
+    x = dct.screened_poisson(
+        dct.divergence_adjoint(gx.astype(np.float64), gy.astype(np.float64)), 0.0)
     x += (val - x[:, ai, aj])[:, None, None]
     return v.channels_last(x.astype(g.dtype, copy=False), axis)
 
@@ -320,366 +222,16 @@ class BlendResult(Result):
             ("residual_norms", "system_residuals", ""))}
 
 
-def _channels_first_view(image, name, channel_axis):
-    """Like :func:`gradfusion._validation.channels_first`, without the copy."""
-    if image.ndim == 2:
-        return image[np.newaxis], None
-    _, axis = v.channels_first(image[:1, :1], name, channel_axis)   # validates only
-    return np.moveaxis(image, axis, 0), axis
-
-
-def _span(flags):
-    """``'a..b'``: first and last index of the True entries of a 1-D array."""
-    idx = np.flatnonzero(flags)
-    return f"{idx[0]}..{idx[-1]}"
-
-
-def _bbox(mask):
-    rows = np.flatnonzero(mask.any(axis=1))
-    cols = np.flatnonzero(mask.any(axis=0))
-    return rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
-
-
-def _galerkin_constant(stencil):
-    """Interior Galerkin stencil ``P^T A P`` of a constant 3x3 stencil (bilinear ``P``)."""
-    from scipy.signal import convolve2d
-
-    p = np.array([[0.25, 0.5, 0.25], [0.5, 1.0, 0.5], [0.25, 0.5, 0.25]])
-    full = convolve2d(convolve2d(p, np.asarray(stencil).reshape(3, 3)), p)   # 7x7
-    return np.ascontiguousarray(full[1:6:2, 1:6:2]).ravel()
-
-
-class _FineLevel(Level):
-    """The finest Poisson level: the 5-point operator ``m (d x - x_N - x_S - x_E - x_W)``,
-    red-black Gauss-Seidel (black-red after the coarse correction), vertex-centred
-    transfers to level 1; and its two fused passes for the conjugate gradients
-    (:meth:`step_presmooth`, :meth:`prolong_postsmooth`), which run the level's half of
-    the V-cycle together with a step of the iteration."""
-
-    def __init__(self, hier, C):
-        self.shape = (C,) + hier.kinds[0].shape
-        self.count, self.spans = hier.count, hier.level_spans[0]
-        self.m, self.d, self.inv_d = hier.masks[0], hier.ops[0], hier.inv_d[0]
-        self.mask_c = hier.masks[1]
-        self.edges, self.edges_c = hier.level_edges[0], hier.level_edges[1]
-        self.tables, self.restriction = hier.tables[0], hier.restrictions[0]
-
-    def matvec(self, x, out):
-        pk.residual(self.m, self.d, x, np.zeros_like(x), out)
-        np.negative(out, out=out)
-
-    def smooth(self, b, x, reverse=False, zero=False):
-        if zero:
-            x[:] = 0.0
-        pk.gauss_seidel(self.inv_d, x, b, reverse)
-
-    def residual(self, b, x, r):
-        pk.residual(self.m, self.d, x, b, r)
-
-    def restrict(self, r, out):
-        pk.restrict(r, self.mask_c, *self.restriction, self.spans, self.edges_c, out)
-
-    def prolong_add(self, xc, x):
-        pk.prolong_add(xc, self.m, *self.tables, self.spans, self.edges, x)
-
-    def step_presmooth(self, x, r, p, z, alpha, beta, rr, edges, b, first):
-        """:func:`~gradfusion._poisson_kernels.fused_step_presmooth` into the next level's
-        right-hand side (:attr:`b_c`, the hierarchy's ``b[1]``)."""
-        pk.fused_step_presmooth(self.count, self.spans, x, r, p, z, alpha, beta,
-                                *self.restriction, self.mask_c, self.b_c, rr, edges, b, first)
-
-    def prolong_postsmooth(self, r, z, p, sums, edges):
-        """:func:`~gradfusion._poisson_kernels.fused_prolong_postsmooth` from the next
-        level's result (:attr:`x_c`, the hierarchy's ``x[1]``)."""
-        pk.fused_prolong_postsmooth(self.count, self.spans, r, z, p, self.x_c, *self.tables,
-                                    sums, edges)
-
-
-class _CoarseLevel(Level):
-    """A coarse Poisson level ``lev``: the Galerkin 9-point stencil (regular rows from its
-    interior constant), lexicographic Gauss-Seidel within row bands (backward after the
-    correction), vertex-centred transfers to level ``lev + 1``."""
-
-    def __init__(self, hier, lev, C):
-        self.shape = (C,) + hier.kinds[lev].shape
-        self.m, self.st, self.const = hier.masks[lev], hier.ops[lev], hier.consts[lev]
-        self.inv_d, self.irregular = hier.inv_d[lev], hier.irregular[lev]
-        self.spans, self.edges = hier.level_spans[lev], hier.level_edges[lev]
-        self.mask_c, self.edges_c = hier.masks[lev + 1], hier.level_edges[lev + 1]
-        self.tables, self.restriction = hier.tables[lev], hier.restrictions[lev]
-        self.r = np.zeros(self.shape)
-
-    def matvec(self, x, out):
-        out[...] = 0.0                   # the 9-point passes write the rows' spans of unknowns only
-        self.residual(np.zeros_like(x), x, out)
-        np.negative(out, out=out)
-
-    def smooth(self, b, x, reverse=False, zero=False):
-        pk.gauss_seidel9(self.inv_d, self.st, self.const, *self.irregular, self.spans,
-                         self.edges, x, b, reverse, zero)
-
-    def residual(self, b, x, r):
-        pk.residual9(self.m, self.st, self.const, *self.irregular, self.spans, self.edges, x, b,
-                     r)
-
-    def work(self, b):
-        return self.r
-
-    def restrict(self, r, out):
-        pk.restrict(r, self.mask_c, *self.restriction, self.spans, self.edges_c, out)
-
-    def prolong_add(self, xc, x):
-        pk.prolong_add(xc, self.m, *self.tables, self.spans, self.edges, x)
-
-
-class _Hierarchy(Hierarchy):
-    """Vertex-centred Galerkin multigrid of the masked Laplacian (see :mod:`gradfusion._poisson_kernels`).
-
-    ``kind`` is the fine level's cell kinds (padded grid); ``rows`` and
-    ``cols`` the inclusive ranges of padded indices inside the image (they
-    may reach beyond the array). Field arrays are ``(C, H, W)``. The set-up
-    builds the levels' operators and transfer tables; the cycle, the levels'
-    protocol and the coarsest solve are those of :mod:`gradfusion._multigrid`
-    (levels :class:`_FineLevel` and :class:`_CoarseLevel`, a
-    :class:`~gradfusion._multigrid.coarsest.SparseLU` at the coarsest).
-    """
-
-    def __init__(self, kind, rows, cols, C):
-        count, m, d, inv_d, reg = pk.fine_operator(kind)
-        self.kinds = [kind]
-        self.count = count                           # the fine operator for the fused passes
-        self.masks = [m]
-        self.ranges = [(rows[0], rows[1], cols[0], cols[1])]
-        self.ops = [d]                               # level 0: the 5-point diagonal
-        self.regs = [None]                           # coarse levels: regular-row flags, ...
-        self.irregular = [None]                      # ... the other unknowns by row, ...
-        self.consts = [None]                         # ... and the interior constant stencil
-        self.inv_d = [inv_d]
-        consts = [np.array([0.0, -1.0, 0.0, -1.0, 4.0, -1.0, 0.0, -1.0, 0.0])]
-        dummy_st, dummy_d = np.zeros((9, 1, 1)), np.zeros((1, 1))
-        while True:
-            k = self.kinds[-1]
-            n_fine = int(np.count_nonzero(k == pk.UNKNOWN))
-            if n_fine <= _COARSEST_UNKNOWNS:
-                break
-            rlo, rhi, clo, chi = self.ranges[-1]
-            rng_c = ((rlo + 1) // 2, rhi // 2, (clo + 1) // 2, chi // 2)
-            kc = self._coarsen(k, rng_c)
-            uc = kc == pk.UNKNOWN
-            n_coarse = int(np.count_nonzero(uc))
-            if n_coarse == 0 or n_coarse > 0.6 * n_fine:   # thin structures: stop here
-                break
-            st = np.empty((9,) + kc.shape)
-            reg_c = np.zeros(kc.shape, dtype=np.bool_)
-            const = _galerkin_constant(consts[-1])
-            if len(self.kinds) == 1:
-                pk.galerkin(k, self.ops[0], dummy_st, True, reg, kc, *rng_c, const, st, reg_c)
-            else:
-                pk.galerkin(k, dummy_d, self.ops[-1], False, reg, kc, *rng_c, const, st, reg_c)
-            consts.append(const)
-            reg = reg_c
-            self.regs.append(reg_c)
-            self.irregular.append(pk.irregular_cells(uc, reg_c))
-            self.consts.append(const)
-            self.kinds.append(kc)
-            self.masks.append(uc.astype(np.float64))
-            self.ranges.append(rng_c)
-            self.ops.append(st)
-            self.inv_d.append(np.divide(1.0, st[4], out=np.zeros(kc.shape), where=uc))
-        # 1-D parent tables of each transfer (level lev -> lev + 1)
-        self.tables = []                 # prolongation: row and column parents, fix-up columns
-        self.restrictions = []           # restriction: row parents, column children
-        for lev in range(len(self.kinds) - 1):
-            rlo, rhi, clo, chi = self.ranges[lev + 1]
-            Hp, Wp = self.kinds[lev].shape
-            rows_t, cols_t = pk.parent_table(Hp, rlo, rhi), pk.parent_table(Wp, clo, chi)
-            self.tables.append(rows_t + cols_t + (pk.prolongation_fixups(*cols_t),))
-            children = pk.child_table(*cols_t, self.kinds[lev + 1].shape[1])
-            self.restrictions.append(rows_t + (children,))
-        # each level's rows' spans of unknowns (the kernels work there only)
-        self.level_spans = [pk.row_spans(count)] + [pk.row_spans(m) for m in self.masks[1:]]
-        # each level's row bands of the coarse-level kernels (the same on every machine)
-        self.level_edges = [pk.smoother_bands(k.shape[0], C) for k in self.kinds]
-        n = len(self.kinds)
-        levels = ([_FineLevel(self, C)] if n > 1 else []) + [_CoarseLevel(self, lev, C)
-                                                              for lev in range(1, n - 1)]
-        A, idx = self.matrix(n - 1)
-        # work arrays of the coarse levels (the fine level's live in the solver; a V-cycle
-        # from level 0, as the tests run, allocates its residual on demand)
-        super().__init__(levels, SparseLU(A, idx), [(C,) + k.shape for k in self.kinds],
-                         np.float64)
-        if levels:                       # the fine level's fused passes use level 1's arrays
-            levels[0].b_c, levels[0].x_c = self.b[1], self.x[1]
-
-    @staticmethod
-    def _coarsen(kind, rng_c):
-        """Kinds of the coarse cells: those of the fine cells ``(2I, 2J)``."""
-        Hp, Wp = kind.shape
-        Hc, Wc = Hp // 2 + 1, Wp // 2 + 1
-        rlo, rhi, clo, chi = rng_c
-        I = np.arange(Hc)[:, None]
-        J = np.arange(Wc)[None, :]
-        inside = (I >= rlo) & (I <= rhi) & (J >= clo) & (J <= chi)
-        kc = np.where(inside, pk.FIXED, pk.OUTSIDE).astype(kind.dtype)  # beyond the fine array
-        sub = kind[::2, ::2]
-        kc[:sub.shape[0], :sub.shape[1]] = sub
-        return kc
-
-    def matrix(self, lev):
-        """The operator of level ``lev`` on its unknowns, as a CSC matrix (and their flat indices)."""
-        import scipy.sparse as sp
-
-        kind, op = self.kinds[lev], self.ops[lev]
-        Wp = kind.shape[1]
-        idx = np.flatnonzero(kind.ravel() == pk.UNKNOWN)
-        n = idx.size
-        pos = -np.ones(kind.size, dtype=np.int64)
-        pos[idx] = np.arange(n)
-        rows, cols, vals = [np.arange(n)], [np.arange(n)], []
-        if lev == 0:
-            vals.append(op.ravel()[idx])
-            for step in (1, -1, Wp, -Wp):
-                q = pos[idx + step]
-                ok = q >= 0
-                rows.append(np.arange(n)[ok])
-                cols.append(q[ok])
-                vals.append(-np.ones(int(ok.sum())))
-        else:
-            st = op.reshape(9, -1)
-            vals.append(st[4, idx])
-            for k in range(9):
-                if k == 4:
-                    continue
-                q = pos[idx + (k // 3 - 1) * Wp + (k % 3 - 1)]
-                a = st[k, idx]
-                ok = (q >= 0) & (a != 0)
-                rows.append(np.arange(n)[ok])
-                cols.append(q[ok])
-                vals.append(a[ok])
-        A = sp.csc_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-                          shape=(n, n))
-        return A, idx
-
-
-def _dots(a, b):
-    """Per-channel inner products of ``(C, H, W)`` arrays (0 off the unknowns)."""
-    return pk.dots(a, b)
-
-
-class _FusedHooks(PCGHooks):
-    """The multigrid-preconditioned iteration of :func:`_pcg` as hooks of the shared loop
-    (:func:`gradfusion._multigrid.pcg.pcg`), all channels at once with per-channel scalars.
-
-    The fine level's work of an iteration is two fused passes (see
-    :mod:`gradfusion._poisson_kernels`): :meth:`_FineLevel.step_presmooth` (the step, then
-    the V-cycle down to the first coarse level; the first call forms the initial residual
-    and starts the first V-cycle) and :meth:`_FineLevel.prolong_postsmooth` (back up, and
-    the scalars ``<r, z>``, ``<z, A z>``, ``<z, A p>`` that give the next step length:
-    ``<p', A p'> = <z, A z> + 2 beta <z, A p> + beta^2 <p, A p>`` for ``p' = z + beta p``,
-    so no ``A p`` is stored). The levels below run the shared V-cycle
-    (:meth:`~gradfusion._multigrid.hierarchy.Hierarchy.cycle_below`). The direction
-    ``p' = z + beta p`` is formed by the next step's pass.
-    """
-
-    def __init__(self, hier, b, edges):
-        super().__init__(blocks=b.shape[0])
-        self.hier, self.fine, self.b, self.edges = hier, hier.levels[0], b, edges
-        C = b.shape[0]
-        self.rr, self.sums = np.zeros(C), np.zeros((C, 3))
-        self.beta = np.zeros(C)
-        self.pq = None
-
-    def start(self, x, r, p, z):
-        """The initial residual (no step) and the first half of the first V-cycle; keeps
-        the direction and preconditioned residual arrays (the fused passes read them)."""
-        self.p, self.z = p, z
-        self.fine.step_presmooth(x, r, p, z, np.zeros(self.blocks), self.beta, self.rr,
-                                 self.edges, self.b, True)
-        return self.rr
-
-    def precondition(self, r, z):
-        self.hier.cycle_below(0)
-        self.fine.prolong_postsmooth(r, z, self.p, self.sums, self.edges)
-        return self.sums[:, 0].copy()
-
-    def direction(self, z, p, beta, ap):
-        zaz, zap = self.sums[:, 1], self.sums[:, 2]
-        if beta is None:
-            self.beta = np.zeros(self.blocks)
-            self.pq = zaz.copy()
-        else:
-            self.beta = beta
-            self.pq = zaz + 2.0 * beta * zap + beta * beta * self.pq
-        return self.pq
-
-    def step(self, x, r, p, ap, alpha):
-        self.fine.step_presmooth(x, r, p, self.z, alpha, self.beta, self.rr, self.edges, self.b,
-                                 False)
-        return self.rr
-
-
-def _pcg(hier, b, x, tol, maxiter, bnorm, edges):
-    """Preconditioned CG, all channels at once with per-channel scalars; returns nit.
-
-    Stops when every channel's recursive residual is at most ``tol * bnorm``
-    (``bnorm`` per channel, no zeros); ``edges`` are the row bands of the fused
-    passes (:func:`~gradfusion._poisson_kernels.band_edges`). The loop is the shared one
-    (:func:`gradfusion._multigrid.pcg.pcg`, ``breakdown="freeze"``: a channel whose
-    ``<r, z>`` or curvature is 0 takes no step); with coarse levels its passes are the
-    fused ones of :class:`_FusedHooks`.
-    """
-    if len(hier.kinds) == 1:
-        return _pcg_single_level(hier, b, x, tol, maxiter, bnorm)
-    r = np.zeros_like(b)             # 0 outside the row spans of unknowns; the first pass fills it
-    z = np.zeros_like(b)
-    p = np.zeros_like(b)
-    hooks = _FusedHooks(hier, b, edges)
-    rr = hooks.start(x, r, p, z)
-    nit, _, _ = pcg(hooks, x, r, z, p, None, rr,
-                    lambda rr, k: np.all(np.sqrt(rr) <= tol * bnorm) or k >= maxiter,
-                    breakdown="freeze")
-    return nit
-
-
-class _SingleLevelHooks(PCGHooks):
-    """The iteration of :func:`_pcg_single_level`: the coarsest solve as the preconditioner,
-    the direction with ``A p`` and ``<p, A p>`` in one pass
-    (:func:`~gradfusion._poisson_kernels.fused_direction_apply`)."""
-
-    def __init__(self, hier, C):
-        super().__init__(blocks=C)
-        self.hier = hier
-        self.m, self.d = hier.masks[0], hier.ops[0]
-        self.pq = np.zeros(C)
-
-    def precondition(self, r, z):
-        self.hier.cycle(r, z)
-        self.rz = _dots(r, z)
-        return self.rz
-
-    def direction(self, z, p, beta, ap):
-        beta = 0.0 * self.rz if beta is None else beta
-        pk.fused_direction_apply(self.m, self.d, z, p, beta, ap, self.pq)
-        return self.pq
-
-    def step(self, x, r, p, ap, alpha):
-        alpha = alpha[:, None, None]
-        x += alpha * p
-        r -= alpha * ap
-        return _dots(r, r)
-
-
-def _pcg_single_level(hier, b, x, tol, maxiter, bnorm):
-    """Conjugate gradients preconditioned by the exact sparse LU solve (no coarse levels: small
-    or thin regions, where one iteration converges)."""
-    r = np.empty_like(b)
-    pk.residual(hier.masks[0], hier.ops[0], x, b, r)
-    z, p, q = np.zeros_like(b), np.zeros_like(b), np.zeros_like(b)
-    hooks = _SingleLevelHooks(hier, b.shape[0])
-    nit, _, _ = pcg(hooks, x, r, z, p, q, _dots(r, r),
-                    lambda rr, k: np.all(np.sqrt(rr) <= tol * bnorm) or k >= maxiter,
-                    breakdown="freeze")
-    return nit
+def _renamed_argument(old, old_value, new, new_value, default, why=""):
+    """``blend``'s argument ``new``: ``new_value``, or the value of its deprecated name ``old``
+    (with a ``FutureWarning``) when that was passed."""
+    if old_value is None:
+        return new_value
+    if new_value != default:
+        raise TypeError(f"blend got both {new} and its deprecated name {old}; pass {new} only")
+    warn(f"blend's {old} argument is renamed {new} ({old} will be removed in {REMOVAL}{why})",
+         stacklevel=4)
+    return old_value
 
 
 def blend(source, target, mask, offset=(0, 0), *, guidance="normal", channel_axis=-1,
@@ -787,17 +339,12 @@ def blend(source, target, mask, offset=(0, 0), *, guidance="normal", channel_axi
     >>> bool(abs(res.output[6, 6] - 0.8) < 0.05)     # the dark patch takes the target's level
     True
     """
+
     t_start = time.perf_counter()
-    if method is not None:
-        if guidance != "normal":
-            raise TypeError("blend got both guidance and its deprecated name method; pass "
-                            "guidance only")
-        warnings.warn("blend's method argument is renamed guidance (method will be removed in "
-                      "gradfusion 0.2)", FutureWarning, stacklevel=2)
-        guidance = method
+    guidance = _renamed_argument("method", method, "guidance", guidance, "normal")
     v.check_channel_axis(channel_axis)
     v.choice(guidance, "guidance", BLEND_GUIDANCE)
-    _check_tol_maxiter(tol, maxiter)
+    arguments.check_tol_maxiter(tol, maxiter)
     clip = v.flag(clip, "clip")
     S = v.as_float_image(source, "source")
     T = v.as_float_image(target, "target")
@@ -806,32 +353,27 @@ def blend(source, target, mask, offset=(0, 0), *, guidance="normal", channel_axi
             f"source and target must both be grayscale (2-D) or both have channels (3-D), "
             f"got shapes {S.shape} and {T.shape}")
     dtype = np.result_type(S.dtype, T.dtype)
-    # channels-first *views*: only the bounding box of the region is copied below
-    Sc, _ = _channels_first_view(S, "source", channel_axis)
-    Tc, _ = _channels_first_view(T, "target", channel_axis)
+    # channels-first *views*: only the bounding box of the region is copied
+    Sc, _ = arguments.channels_first_view(S, "source", channel_axis)
+    Tc, _ = arguments.channels_first_view(T, "target", channel_axis)
     if Sc.shape[0] != Tc.shape[0]:
         raise ValueError(
             f"source and target must have the same number of channels, got {Sc.shape[0]} "
             f"and {Tc.shape[0]}")
     C, Hs, Ws = Sc.shape
     _, Ht, Wt = Tc.shape
-    m = _as_mask(mask, (Hs, Ws))
-    dy, dx = _as_offset(offset)
+    m = arguments.as_mask(mask, (Hs, Ws))
+    dy, dx = arguments.as_offset(offset)
 
-    # the mask in target coordinates, cropped to the target
+    omega = place(m, (dy, dx), (Ht, Wt))
     n_total = int(np.count_nonzero(m))
-    omega = np.zeros((Ht, Wt), dtype=bool)
-    ty0, ty1 = max(dy, 0), min(dy + Hs, Ht)
-    tx0, tx1 = max(dx, 0), min(dx + Ws, Wt)
-    if ty0 < ty1 and tx0 < tx1:
-        omega[ty0:ty1, tx0:tx1] = m[ty0 - dy:ty1 - dy, tx0 - dx:tx1 - dx]
     n_unknowns = int(np.count_nonzero(omega))
     n_cropped = n_total - n_unknowns
     if n_total and not n_unknowns:
         raise ValueError(
             f"offset {(dy, dx)} places all {n_total} mask pixels outside the {Ht}x{Wt} "
-            f"target (the mask spans rows {_span(m.any(axis=1))} and columns "
-            f"{_span(m.any(axis=0))} of the source)")
+            f"target (the mask spans rows {span(m.any(axis=1))} and columns "
+            f"{span(m.any(axis=0))} of the source)")
     if n_unknowns == 0:
         warnings.warn("blend: the mask is empty; the target is returned unchanged",
                       UserWarning, stacklevel=2)
@@ -850,140 +392,26 @@ def blend(source, target, mask, offset=(0, 0), *, guidance="normal", channel_axi
             f"blend: offset {(dy, dx)} places {n_cropped} of {n_total} mask pixels outside "
             f"the {Ht}x{Wt} target; they are dropped", UserWarning, stacklevel=2)
 
-    # padded bounding box of Omega in target coordinates
-    y0, y1, x0, x1 = _bbox(omega)
-    py0, px0 = y0 - 1, x0 - 1
-    Hp, Wp = (y1 - y0) + 2, (x1 - x0) + 2
-    ry0, ry1 = max(py0, 0), min(py0 + Hp, Ht)         # in-image part of the padded box
-    rx0, rx1 = max(px0, 0), min(px0 + Wp, Wt)
-    sl_p = (slice(ry0 - py0, ry1 - py0), slice(rx0 - px0, rx1 - px0))
-    kind = np.zeros((Hp, Wp), dtype=np.int8)
-    kind[sl_p] = pk.FIXED
-    kind[1:-1, 1:-1][omega[y0:y1, x0:x1]] = pk.UNKNOWN
-    tgt = np.empty((C, Hp, Wp))
-    pk.padded_window(Tc, py0, px0, tgt)             # 0 outside the image (never read there)
-    # the source in the same coordinates, where it exists
-    src = np.empty((C, Hp, Wp))
-    pk.padded_window(Sc, py0 - dy, px0 - dx, src)
-    valid = np.zeros((Hp, Wp), dtype=np.bool_)
-    valid[max(dy - py0, 0):max(dy + Hs - py0, 0), max(dx - px0, 0):max(dx + Ws - px0, 0)] = True
-    b = np.empty((C, Hp, Wp))
-    pk.guided_rhs(kind, tgt, src, valid, guidance == "mixed", b)
-    # initial guess: the source shifted by the mean difference across the boundary
-    x = np.empty((C, Hp, Wp))
-    pk.initial_guess(kind, tgt, src, x)
-    del tgt, src
-
-    hier = _Hierarchy(kind, (-py0, Ht - 1 - py0), (-px0, Wt - 1 - px0), C)
+    system = System(Sc, Tc, omega, (dy, dx), guidance == "mixed")
+    hier = PoissonHierarchy(system.kind, system.rows, system.cols, C)
     setup_time = time.perf_counter() - t_start
-    nit = 0
-    bn = np.sqrt(_dots(b, b))
-    bn[bn == 0] = 1.0
-    edges = pk.band_edges(Hp, C, numba.get_num_threads())
-    norms, row = np.empty(C), np.empty((C, 1, Wp))
-    for _ in range(_RESTARTS):              # restart if the recursive residual drifted
-        nit += _pcg(hier, b, x, tol, maxiter - nit, bn, edges)
-        pk.count_residual(hier.count, hier.level_spans[0], x, b, row, edges, norms)   # norms only
-        rel = np.sqrt(norms) / bn
-        if np.all(rel <= tol) or nit >= maxiter:
-            break
-    success = bool(np.all(rel <= tol))
-    status = 0 if success else (1 if nit >= maxiter else 2)
-    out = np.empty(T.shape, dtype=dtype)                 # the target's own layout
-    if T.flags.c_contiguous:
-        pk.copy_flat(T.reshape(-1), out.reshape(-1))
-    else:
-        out[...] = T
-    pk.write_solution(kind, x, _channels_first_view(out, "target", channel_axis)[0], py0, px0,
-                      clip)
+    nit, rel, status = solver.solve(hier, system.b, system.x, tol, maxiter)
+    out = system.output(T, dtype, channel_axis, clip)
     msg = {0: f"converged: relative residual {rel.max():.1e} <= tol {tol:g}",
            1: f"iteration limit reached: relative residual {rel.max():.1e} > tol {tol:g}",
            2: f"attainable accuracy reached: relative residual {rel.max():.1e} > tol {tol:g} "
-              f"after {_RESTARTS} restarts from the true residual ({nit} iterations; a smaller "
-              f"residual is below the rounding of this dtype)"}[status]
+              f"after {solver.RESTARTS} restarts from the true residual ({nit} iterations; a "
+              f"smaller residual is below the rounding of this dtype)"}[status]
     if n_cropped:
         msg += f"; {n_cropped} mask pixels outside the target were dropped"
     return BlendResult(
         output=out,
         system_residual=float(rel.max()), system_residuals=rel, nit=nit, n_unknowns=n_unknowns,
         n_cropped=n_cropped, n_levels=len(hier.kinds), setup_time=setup_time,
-        time=time.perf_counter() - t_start, success=success, status=status, message=msg)
+        time=time.perf_counter() - t_start, success=status == 0, status=status, message=msg)
 
 
 # --------------------------------------------------------------------------- color2gray
-
-
-#: Rec. 709 weights of :func:`skimage.color.rgb2gray` (R, G, B)
-_LUMA = (0.2125, 0.7154, 0.0721)
-
-
-def _gray_channels(img, channel_axis):
-    """A ``(C, H, W)`` view of the colour channels of ``img`` without alpha, and ``C`` (1 or 3).
-
-    An alpha channel (the last of 2 or 4) must be fully opaque (1 after the
-    conversion to float, 255 for uint8) and is dropped.
-    """
-    x, _ = _channels_first_view(img, "image", channel_axis)
-    C = x.shape[0]
-    if C not in (1, 2, 3, 4):
-        raise ValueError(
-            "image must have 1 (gray), 2 (gray and alpha), 3 (RGB) or 4 (RGBA) channels, "
-            f"got {C}")
-    if C in (2, 4):
-        alpha = x[-1]
-        below = int(np.count_nonzero(alpha != 1.0))
-        if below:
-            raise ValueError(
-                f"image has a translucent alpha channel (below 1 at {below} of {alpha.size} "
-                f"pixels, minimum {float(alpha.min()):.6g}); composite it onto a background "
-                "first")
-        x = x[:-1]
-    return x, x.shape[0]
-
-
-def _opponent(rgb):
-    """Luminance ``Y`` and opponent chroma ``a`` (red +), ``b`` (yellow +) of ``(3, H, W)``."""
-    wr, wg, wb = _LUMA
-    R, G, B = rgb
-    Y = wr * R + wg * G + wb * B
-    a = (R - Y) * (0.5 / (1.0 - wr))          # Rec. 709 Cr
-    b = (Y - B) * (0.5 / (1.0 - wb))          # minus Rec. 709 Cb
-    return Y, a, b
-
-
-def _colour_term(Y, a, b, weight, angle):
-    """Per forward-difference edge, what the guidance adds to the luminance difference.
-
-    ``s * max(0, weight * c - |dY|) / c`` with ``c = |(da, db)|`` and ``s`` the chroma
-    difference projected on the direction ``angle`` (radians); 0 where ``c == 0``.
-    Returned as the ``(gx, gy)`` maps of :func:`gradient` (0 on the last column / row).
-    """
-    ca, sa = np.cos(angle), np.sin(angle)
-    out = []
-    for axis in (1, 0):
-        dY, da, db = (np.diff(z, axis=axis) for z in (Y, a, b))
-        c = np.hypot(da, db)
-        excess = np.maximum(weight * c - np.abs(dY), 0.0)
-        term = np.divide((ca * da + sa * db) * excess, c, out=np.zeros_like(c), where=c > 0)
-        full = np.zeros_like(Y)
-        if axis == 1:
-            full[:, :-1] = term
-        else:
-            full[:-1, :] = term
-        out.append(full)
-    return out
-
-
-def _into_range(Y, e):
-    """``Y + e`` brought into the room the luminance leaves: ``Y + e / sqrt(1 + (e / h)^2)``,
-    ``h`` the room on the side ``e`` points to (``1 - Y`` up, ``Y`` down).
-
-    Not ``h tanh(e / h)``: tanh rounds to 1 from ``e / h`` about 19, which put pixels of a
-    luminance of 3e-4 exactly at 0; this sigmoid stays below 1 up to ``e / h`` about 7e7.
-    """
-    room = np.where(e > 0, 1.0 - Y, Y)
-    t = np.divide(e, room, out=np.zeros_like(e), where=room > 0)
-    return np.clip(Y + room * (t / np.sqrt(1.0 + t * t)), 0.0, 1.0)
 
 
 def color2gray(image, *, channel_axis=-1, chroma_weight=1.0, chroma_angle=45.0,
@@ -1097,12 +525,12 @@ def color2gray(image, *, channel_axis=-1, chroma_weight=1.0, chroma_angle=45.0,
     lam = v.real(anchor_weight, "anchor_weight", "a finite number >= 0",
                  lambda w: np.isfinite(w) and w >= 0)
     img = v.as_float_image(image, "image")
-    x, C = _gray_channels(img, channel_axis)
+    x, C = color.gray_channels(img, channel_axis)
     if C == 1:
         return np.array(x[0], dtype=img.dtype)            # a copy, in the image's float dtype
-    Y, a, b = _opponent(x.astype(np.float64))
+    Y, a, b = color.opponent(x.astype(np.float64))
     if k == 0.0:
         return np.clip(Y, 0.0, 1.0).astype(img.dtype, copy=False)
-    gx, gy = _colour_term(Y, a, b, k, np.radians(theta))
-    e = _screened_poisson(_divergence_adjoint(gx[None], gy[None]), lam)[0]
-    return _into_range(Y, e).astype(img.dtype, copy=False)
+    gx, gy = color.colour_term(Y, a, b, k, np.radians(theta))
+    e = dct.screened_poisson(dct.divergence_adjoint(gx[None], gy[None]), lam)[0]
+    return color.into_range(Y, e).astype(img.dtype, copy=False)

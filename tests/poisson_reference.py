@@ -1,7 +1,8 @@
-"""Plain NumPy references for the Numba kernels of :mod:`gradfusion._poisson_kernels`.
+"""Plain NumPy references for the Numba kernels of :mod:`gradfusion._poisson` (its modules
+``grid``, ``level_kernels``, ``fused_kernels`` and ``system_kernels``).
 
 Each function is written from the documented meaning of one kernel (the module
-docstring of ``_poisson_kernels`` and the kernel's own), not from its loops:
+docstrings of those files and the kernel's own), not from its loops:
 whole-array slices, dense matrices (``P``, ``A`` and ``P^T A P`` built
 explicitly), boolean masks; plain Python loops only where the order of the
 updates is the point (lexicographic Gauss-Seidel). Everything is float64 and is

@@ -20,7 +20,8 @@ ROOT = os.path.dirname(PACKAGE)
 
 #: the kernel files that take their flags from gradfusion._jit
 KERNEL_FILES = ["_stencils.py", "_solvers/_kernels.py", "_solvers/_mg_kernels.py",
-                "_multigrid/transfer.py", "_poisson_kernels.py", "_video/_kernels.py"]
+                "_multigrid/transfer.py", "_poisson/grid.py", "_poisson/level_kernels.py",
+                "_poisson/fused_kernels.py", "_poisson/system_kernels.py", "_video/_kernels.py"]
 
 
 def _run(code, env_extra=None, timeout=900):
@@ -46,7 +47,7 @@ def test_kernel_files_define_no_flags_of_their_own(name):
 
 
 def test_every_kernel_is_cached():
-    import gradfusion._poisson_kernels  # noqa: F401  (registers its kernels)
+    import gradfusion.poisson  # noqa: F401  (registers the kernels of gradfusion._poisson)
     from numba.core.caching import NullCache
 
     assert len(_jit.KERNELS) > 50
@@ -231,12 +232,13 @@ def test_a_later_process_loads_the_parallel_twin_from_the_cache(tmp_path):
 
 
 def _by_size_kernels():
-    import gradfusion._poisson_kernels  # noqa: F401
     from gradfusion import _stencils
     from gradfusion._multigrid import transfer
+    from gradfusion._poisson import fused_kernels, level_kernels, system_kernels
     from gradfusion._solvers import _kernels, _mg_kernels
 
-    found = [obj for mod in (_stencils, _kernels, _mg_kernels, transfer, gradfusion._poisson_kernels)
+    found = [obj for mod in (_stencils, _kernels, _mg_kernels, transfer, level_kernels,
+                             fused_kernels, system_kernels)
              for obj in vars(mod).values()
              if isinstance(obj, _jit.BySize)]
     assert len(found) >= 7

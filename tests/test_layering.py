@@ -4,7 +4,9 @@ A public module (``synthesis``, ``metrics``, ``cli``...) is a thin layer over pr
 (``_solvers/``, ``_lpips``, ``_validation``...). It may import a private *module* and use that
 module's public names, but not a name with a leading underscore defined in another module: that
 is the other module's business, free to change. Inside one private package (``_solvers/``,
-``_batch/``, ``_video/``) the modules are one unit and share their helpers.
+``_batch/``, ``_video/``, ``_multigrid/``, ``_poisson/``) the modules are one unit and share their
+helpers. A family's public module (:data:`THIN`) holds no machinery of its own: no Numba, no
+multigrid levels or solver hooks.
 
 The check walks each module's syntax tree (no import needed): every ``from .x import _name``
 where ``_name`` is not a module, and every ``alias._name`` where ``alias`` was imported from the
@@ -67,6 +69,12 @@ def private_references(rel, path):
 
 MODULES = list(_modules())
 
+#: the public module of each family and the private package that holds its machinery
+THIN = {"synthesis.py": "_solvers", "poisson.py": "_poisson"}
+
+#: base classes of solver machinery (multigrid levels and hierarchies, conjugate-gradient hooks)
+MACHINERY = {"Level", "Hierarchy", "PCGHooks"}
+
 
 @pytest.mark.parametrize("rel, path", MODULES, ids=[rel for rel, _ in MODULES])
 def test_no_module_uses_another_modules_private_names(rel, path):
@@ -77,6 +85,27 @@ def test_no_module_uses_another_modules_private_names(rel, path):
 def test_the_allowed_table_has_no_stale_entries():
     found = {(rel, ref) for rel, path in _modules() for ref in private_references(rel, path)}
     assert not ALLOWED - found, sorted(ALLOWED - found)
+
+
+@pytest.mark.parametrize("rel", sorted(THIN))
+def test_family_modules_are_thin(rel):
+    """``poisson.py`` over ``_poisson/`` as ``synthesis.py`` over ``_solvers/``: the public module
+    imports its private package, and neither Numba nor machinery base classes."""
+    with open(os.path.join(PACKAGE, rel), encoding="utf-8") as fh:
+        tree = ast.parse(fh.read())
+    absolute = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import)
+                for alias in node.names}
+    absolute |= {node.module.split(".")[0] for node in ast.walk(tree)
+                 if isinstance(node, ast.ImportFrom) and node.level == 0}
+    assert "numba" not in absolute, f"{rel} imports numba"
+    relative = {node.module or "" for node in ast.walk(tree)
+                if isinstance(node, ast.ImportFrom) and node.level == 1}
+    assert any(m.split(".")[0] == THIN[rel] for m in relative), f"{rel} does not use {THIN[rel]}"
+    names = {alias.asname or alias.name for node in ast.walk(tree)
+             if isinstance(node, ast.ImportFrom) for alias in node.names}
+    bases = {ast.unparse(b).split(".")[-1] for node in ast.walk(tree)
+             if isinstance(node, ast.ClassDef) for b in node.bases}
+    assert not (names | bases) & MACHINERY, f"{rel} holds machinery: {(names | bases) & MACHINERY}"
 
 
 def test_the_check_finds_what_it_should(tmp_path):

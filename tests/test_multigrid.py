@@ -27,8 +27,7 @@ from helpers import free_mask as _mask
 from helpers import dtype_param, twin_param
 from helpers import shape_param as shapes_param
 
-import gradfusion.poisson as gp
-from gradfusion import _poisson_kernels as pk
+from gradfusion._poisson import grid, levels
 from gradfusion._multigrid import transfer as T
 from gradfusion._multigrid.coarsest import MaskedPseudoInverse, SparseLU, pseudo_inverse
 from gradfusion._multigrid.hierarchy import Hierarchy, Level
@@ -162,14 +161,14 @@ def _synthesis(shape=(1, 24, 20), free=0.85, boundary="zero", seed=0, max_direct
 
 def _poisson(monkeypatch, seed=22, bands="default", C=1):
     """A Poisson hierarchy (several levels) of a blob-shaped region on a 26x24 grid."""
-    monkeypatch.setattr(gp, "_COARSEST_UNKNOWNS", 8)
+    monkeypatch.setattr(levels, "COARSEST_UNKNOWNS", 8)
     if bands == "3_bands":      # hybrid coarse sweeps with seams (level 1 has 14 rows: 3 bands)
-        monkeypatch.setattr(pk, "smoother_bands",
-                            lambda rows, C: pk.band_edges(rows, C, 3, min_rows=4))
+        monkeypatch.setattr(grid, "smoother_bands",
+                            lambda rows, C: grid.band_edges(rows, C, 3, min_rows=4))
     kind = np.ones((26, 24), np.int8)
     inner = ndimage.gaussian_filter(np.random.default_rng(seed).random((24, 22)), 2.0) > 0.45
-    kind[1:-1, 1:-1][inner] = pk.UNKNOWN
-    hier = gp._Hierarchy(kind, (0, 25), (0, 23), C)
+    kind[1:-1, 1:-1][inner] = grid.UNKNOWN
+    hier = levels.PoissonHierarchy(kind, (0, 25), (0, 23), C)
     assert len(hier) >= 3
     if bands == "3_bands":
         assert hier.level_edges[1].size == 4
@@ -186,7 +185,7 @@ def _unknowns(hier, lev):
     """Flat indices of level ``lev``'s unknowns (the free cells / the region's cells)."""
     if isinstance(hier, MaskedMultigrid):
         return np.flatnonzero(hier.masks[lev].ravel())
-    return np.flatnonzero(hier.kinds[lev].ravel() == pk.UNKNOWN)
+    return np.flatnonzero(hier.kinds[lev].ravel() == grid.UNKNOWN)
 
 
 def _columns(apply, shape_in, idx_in, shape_out, idx_out):
@@ -204,7 +203,7 @@ def _columns(apply, shape_in, idx_in, shape_out, idx_out):
 def _level_matrix(hier, lev):
     """``A_l`` of a level on its unknowns, assembled independently of the level's product:
     the synthesis Hessian from its dense assembly (level 0: from the NumPy reference too),
-    the Poisson operator from :meth:`_Hierarchy.matrix`."""
+    the Poisson operator from :meth:`PoissonHierarchy.matrix`."""
     idx = _unknowns(hier, lev)
     if isinstance(hier, MaskedMultigrid):
         op, shape = hier.operators[lev], hier.shapes[lev]

@@ -9,8 +9,9 @@ import scipy.sparse.linalg as spl
 from scipy import ndimage
 
 from gradfusion import ForwardDifference
-from gradfusion import _poisson_kernels as pk
-from gradfusion.poisson import _Hierarchy, blend, color2gray, gradient, reconstruct
+from gradfusion._poisson import grid, levels
+from gradfusion._poisson import level_kernels as lk
+from gradfusion.poisson import blend, color2gray, gradient, reconstruct
 
 # --------------------------------------------------------------------------- references
 
@@ -344,14 +345,14 @@ def test_blend_validation_messages():
 
 def _explicit_prolongation(hier, lev):
     kind_f, kind_c = hier.kinds[lev], hier.kinds[lev + 1]
-    fi = np.flatnonzero(kind_f.ravel() == pk.UNKNOWN)
-    ci = np.flatnonzero(kind_c.ravel() == pk.UNKNOWN)
+    fi = np.flatnonzero(kind_f.ravel() == grid.UNKNOWN)
+    ci = np.flatnonzero(kind_c.ravel() == grid.UNKNOWN)
     P = np.zeros((fi.size, ci.size))
     for k, c in enumerate(ci):
         e = np.zeros((1,) + kind_c.shape)
         e.reshape(-1)[c] = 1.0
         x = np.zeros((1,) + kind_f.shape)
-        pk.prolong_add(e, hier.masks[lev], *hier.tables[lev], hier.level_spans[lev],
+        lk.prolong_add(e, hier.masks[lev], *hier.tables[lev], hier.level_spans[lev],
                        hier.level_edges[lev], x)
         P[:, k] = x.reshape(-1)[fi]
     return P
@@ -359,18 +360,16 @@ def _explicit_prolongation(hier, lev):
 
 @pytest.mark.parametrize("edge", [False, True])
 def test_coarse_operators_are_galerkin_products(edge, monkeypatch):
-    import gradfusion.poisson as gp
-
-    monkeypatch.setattr(gp, "_COARSEST_UNKNOWNS", 4)
+    monkeypatch.setattr(levels, "COARSEST_UNKNOWNS", 4)
     rng = np.random.default_rng(21)
     kind = np.ones((30, 33), np.int8)
     if edge:                       # the mask reaches the image border (outside frame)
-        kind[0] = kind[:, 0] = pk.OUTSIDE
+        kind[0] = kind[:, 0] = grid.OUTSIDE
     inner = ndimage.gaussian_filter(rng.random((28, 31)), 2) > 0.45
-    kind[1:-1, 1:-1][inner] = pk.UNKNOWN
+    kind[1:-1, 1:-1][inner] = grid.UNKNOWN
     rows = (1, 28 + 1) if edge else (0, 29)
     cols = (1, 31 + 1) if edge else (0, 32)
-    hier = _Hierarchy(kind, rows, cols, 1)
+    hier = levels.PoissonHierarchy(kind, rows, cols, 1)
     assert len(hier.kinds) >= 3
     for lev in range(len(hier.kinds) - 1):
         P = _explicit_prolongation(hier, lev)
@@ -381,10 +380,10 @@ def test_coarse_operators_are_galerkin_products(edge, monkeypatch):
         r = rng.random((1,) + kind.shape if lev == 0 else (1,) + hier.kinds[lev].shape)
         r *= hier.masks[lev]
         bc = np.zeros((1,) + hier.kinds[lev + 1].shape)
-        pk.restrict(r, hier.masks[lev + 1], *hier.restrictions[lev], hier.level_spans[lev],
+        lk.restrict(r, hier.masks[lev + 1], *hier.restrictions[lev], hier.level_spans[lev],
                     hier.level_edges[lev + 1], bc)
-        fi = np.flatnonzero(hier.kinds[lev].ravel() == pk.UNKNOWN)
-        ci = np.flatnonzero(hier.kinds[lev + 1].ravel() == pk.UNKNOWN)
+        fi = np.flatnonzero(hier.kinds[lev].ravel() == grid.UNKNOWN)
+        ci = np.flatnonzero(hier.kinds[lev + 1].ravel() == grid.UNKNOWN)
         np.testing.assert_allclose(bc.reshape(-1)[ci], P.T @ r.reshape(-1)[fi], atol=1e-12)
 
 

@@ -1,8 +1,9 @@
-"""Every kernel of ``gradfusion._poisson_kernels`` agrees with its NumPy reference (``poisson_reference.py``).
+"""Every Numba kernel of ``gradfusion._poisson`` (``grid``, ``level_kernels``, ``fused_kernels``,
+``system_kernels``) agrees with its NumPy reference (``poisson_reference.py``).
 
 Inputs are built the way :func:`gradfusion.poisson.blend` builds them: a boolean region in a target image,
 its padded bounding box with cell kinds (the frame is ``OUTSIDE`` where the region touches the image
-border), and the multigrid levels of :class:`gradfusion.poisson._Hierarchy`. The kernels only take float64
+border), and the multigrid levels of :class:`gradfusion._poisson.levels.PoissonHierarchy`. The kernels only take float64
 fields there, so that is the dtype tested.
 """
 
@@ -12,8 +13,11 @@ from scipy import ndimage
 
 import poisson_reference as ref  # noqa: E402
 
-import gradfusion.poisson as gp
-from gradfusion import _poisson_kernels as pk
+from gradfusion._poisson import fused_kernels as fk
+from gradfusion._poisson import grid, levels
+from gradfusion._poisson import level_kernels as lk
+from gradfusion._poisson import system_kernels as sk
+from gradfusion._poisson.system import bbox
 
 RTOL = 1e-12
 
@@ -100,54 +104,54 @@ bands_param = pytest.mark.parametrize("nbands", [1, 2, 3], ids=["1band", "2bands
 def padded_problem(omega):
     """``(kind, rows, cols, (py0, px0))`` of a region ``omega`` of the target, as ``blend`` builds it."""
     Ht, Wt = omega.shape
-    y0, y1, x0, x1 = gp._bbox(omega)
+    y0, y1, x0, x1 = bbox(omega)
     py0, px0 = y0 - 1, x0 - 1
     Hp, Wp = (y1 - y0) + 2, (x1 - x0) + 2
     ti, tj = py0 + np.arange(Hp), px0 + np.arange(Wp)
     inside = ((ti >= 0) & (ti < Ht))[:, None] & ((tj >= 0) & (tj < Wt))[None, :]
-    kind = np.where(inside, pk.FIXED, pk.OUTSIDE).astype(np.int8)
-    kind[1:-1, 1:-1][omega[y0:y1, x0:x1]] = pk.UNKNOWN
+    kind = np.where(inside, grid.FIXED, grid.OUTSIDE).astype(np.int8)
+    kind[1:-1, 1:-1][omega[y0:y1, x0:x1]] = grid.UNKNOWN
     return kind, (-py0, Ht - 1 - py0), (-px0, Wt - 1 - px0), (py0, px0)
 
 
 def fine_level(case):
     """``(kind, m, d, inv_d, rows, cols)`` of the fine level of a case."""
     kind, rows, cols, _ = padded_problem(CASES[case]())
-    m = (kind == pk.UNKNOWN).astype(np.float64)
+    m = (kind == grid.UNKNOWN).astype(np.float64)
     d = ref.neighbour_count(kind)
     inv_d = np.divide(1.0, d, out=np.zeros_like(d), where=m > 0)
     return kind, m, d, inv_d, rows, cols
 
 
 def coarse_level(kind, rows, cols):
-    """``(kind_c, rng_c)`` one level down (coarse ranges from the reference, kinds from ``_Hierarchy``)."""
+    """``(kind_c, rng_c)`` one level down (coarse ranges from the reference, kinds from ``PoissonHierarchy``)."""
     rng_c = ref.coarse_range(*rows) + ref.coarse_range(*cols)
-    return gp._Hierarchy._coarsen(kind, rng_c), rng_c
+    return levels.PoissonHierarchy.coarsen(kind, rng_c), rng_c
 
 
 def tables(shape_f, rng_c):
     """The parent tables and fix-up columns (the prolongation kernels' input format) of a transfer."""
     rlo, rhi, clo, chi = rng_c
-    cols = pk.parent_table(shape_f[1], clo, chi)
-    return pk.parent_table(shape_f[0], rlo, rhi) + cols + (pk.prolongation_fixups(*cols),)
+    cols = lk.parent_table(shape_f[1], clo, chi)
+    return lk.parent_table(shape_f[0], rlo, rhi) + cols + (lk.prolongation_fixups(*cols),)
 
 
 def restriction(shape_f, rng_c):
     """Row parents and column children (the restriction kernels' input format)."""
     ri, rw, ci, cw, _ = tables(shape_f, rng_c)
-    return ri, rw, pk.child_table(ci, cw, shape_f[1] // 2 + 1)
+    return ri, rw, lk.child_table(ci, cw, shape_f[1] // 2 + 1)
 
 
 def hierarchy(case, monkeypatch, C=1):
-    """A ``_Hierarchy`` of the case, coarsened as far as it goes."""
-    monkeypatch.setattr(gp, "_COARSEST_UNKNOWNS", 4)
+    """A ``PoissonHierarchy`` of the case, coarsened as far as it goes."""
+    monkeypatch.setattr(levels, "COARSEST_UNKNOWNS", 4)
     kind, rows, cols, _ = padded_problem(CASES[case]())
-    return gp._Hierarchy(kind, rows, cols, C)
+    return levels.PoissonHierarchy(kind, rows, cols, C)
 
 
 def transfers(case, monkeypatch):
     """Every transfer of a case as ``(kind_f, kind_c, rng_c)``: level 0 -> 1 built directly (so tiny
-    regions have one too), then the deeper ones of its ``_Hierarchy``."""
+    regions have one too), then the deeper ones of its ``PoissonHierarchy``."""
     kind, _, _, _, rows, cols = fine_level(case)
     out = [(kind,) + coarse_level(kind, rows, cols)]
     if case in DEEP:
@@ -213,7 +217,7 @@ def test_padded_window(dtype, offset):
     view = np.moveaxis(img, -1, 0)
     i0, j0 = offset
     out = np.full((3, 7, 8), np.nan)
-    pk.padded_window(view, i0, j0, out)
+    sk.padded_window(view, i0, j0, out)
     expected = np.zeros_like(out)
     for i in range(7):
         for j in range(8):
@@ -225,7 +229,7 @@ def test_padded_window(dtype, offset):
 @case_param
 def test_fine_operator(case):
     kind, m, d, inv_d, _, _ = fine_level(case)
-    count, m_k, d_k, inv_d_k, reg = pk.fine_operator(kind)
+    count, m_k, d_k, inv_d_k, reg = lk.fine_operator(kind)
     assert count.dtype == np.int8 and reg.dtype == np.bool_
     np.testing.assert_array_equal(count, d)
     np.testing.assert_array_equal(m_k, m)
@@ -241,7 +245,7 @@ def test_residual(case, C):
     rng = np.random.default_rng([1, C, len(case)])
     x, b = field(rng, C, m), field(rng, C, m)
     r = np.full_like(x, np.nan)
-    pk.residual(m, d, x, b, r)
+    lk.residual(m, d, x, b, r)
     assert_close(r, ref.residual(m, d, x, b), 8.0)
 
 
@@ -253,21 +257,21 @@ def test_gauss_seidel(case, C, reverse):
     rng = np.random.default_rng([2, C, reverse, len(case)])
     x, b = field(rng, C, m), field(rng, C, m)
     expected = ref.gauss_seidel(inv_d, x, b, reverse)
-    pk.gauss_seidel(inv_d, x, b, reverse)
+    lk.gauss_seidel(inv_d, x, b, reverse)
     assert_close(x, expected, 4.0)
 
 
 def test_gauss_seidel_colour_order():
     """One unknown between two: the colour swept first sees the other's old values."""
-    kind = np.full((3, 5), pk.FIXED, np.int8)
-    kind[1, 1:4] = pk.UNKNOWN                # (1, 1) and (1, 3) are red, (1, 2) black
-    m = (kind == pk.UNKNOWN).astype(float)
+    kind = np.full((3, 5), grid.FIXED, np.int8)
+    kind[1, 1:4] = grid.UNKNOWN                # (1, 1) and (1, 3) are red, (1, 2) black
+    m = (kind == grid.UNKNOWN).astype(float)
     d = ref.neighbour_count(kind)
     inv_d = np.divide(1.0, d, out=np.zeros_like(d), where=m > 0)
     b = 4.0 * m[None]
     for reverse in (False, True):
         x = np.zeros_like(b)
-        pk.gauss_seidel(inv_d, x, b, reverse)
+        lk.gauss_seidel(inv_d, x, b, reverse)
         np.testing.assert_allclose(x, ref.gauss_seidel(inv_d, np.zeros_like(b), b, reverse), rtol=1e-15)
         red, black = (1.0, 1.5) if not reverse else (1.25, 1.0)
         np.testing.assert_allclose(x[0, 1, 1:4], [red, black, red], rtol=1e-15)
@@ -282,7 +286,7 @@ def test_parent_table():
         nc = n // 2 + 1
         for lo in range(-2, nc + 2):
             for hi in range(lo - 1, nc + 2):
-                idx, w = pk.parent_table(n, lo, hi)
+                idx, w = lk.parent_table(n, lo, hi)
                 assert idx.shape == w.shape == (n, 2) and idx.dtype == np.int64
                 assert np.all((idx >= 0) & (idx < nc))
                 assert np.all(idx[w == 0] == 0), (n, lo, hi)       # a missing parent: index 0
@@ -298,7 +302,7 @@ def test_child_table():
         nc = n // 2 + 1
         for lo in range(-2, nc + 2):
             for hi in range(lo - 1, nc + 2):
-                ch = pk.child_table(*pk.parent_table(n, lo, hi), nc)
+                ch = lk.child_table(*lk.parent_table(n, lo, hi), nc)
                 assert ch.shape == (nc, 3)
                 R = np.zeros((nc, n))
                 for J in range(1, nc - 1):
@@ -315,11 +319,11 @@ def test_child_table():
 def test_restrict(case, C, nbands, monkeypatch):
     rng = np.random.default_rng([3, C, nbands, len(case)])
     for kind_f, kind_c, rng_c in transfers(case, monkeypatch):
-        m_f = (kind_f == pk.UNKNOWN).astype(float)
-        mc = (kind_c == pk.UNKNOWN).astype(float)
+        m_f = (kind_f == grid.UNKNOWN).astype(float)
+        mc = (kind_c == grid.UNKNOWN).astype(float)
         r = field(rng, C, m_f)
         b_c = np.full((C,) + kind_c.shape, np.nan)
-        pk.restrict(r, mc, *restriction(kind_f.shape, rng_c), pk.row_spans(m_f),
+        lk.restrict(r, mc, *restriction(kind_f.shape, rng_c), grid.row_spans(m_f),
                     bands(kind_c.shape[0], nbands), b_c)
         assert_close(b_c, ref.restrict(r, mc, rng_c), 4.0)
         # the gather adds each coarse entry's children in the order a scatter would
@@ -333,11 +337,11 @@ def test_restrict(case, C, nbands, monkeypatch):
 def test_prolong_add(case, C, nbands, monkeypatch):
     rng = np.random.default_rng([4, C, nbands, len(case)])
     for kind_f, kind_c, rng_c in transfers(case, monkeypatch):
-        m_f = (kind_f == pk.UNKNOWN).astype(float)
-        mc = (kind_c == pk.UNKNOWN).astype(float)
+        m_f = (kind_f == grid.UNKNOWN).astype(float)
+        mc = (kind_c == grid.UNKNOWN).astype(float)
         e_c, x = field(rng, C, mc), field(rng, C, m_f)
         expected = ref.prolong_add(e_c, m_f, rng_c, x)
-        pk.prolong_add(e_c, m_f, *tables(kind_f.shape, rng_c), pk.row_spans(m_f),
+        lk.prolong_add(e_c, m_f, *tables(kind_f.shape, rng_c), grid.row_spans(m_f),
                        bands(kind_f.shape[0], nbands), x)
         assert_close(x, expected, 2.0)
 
@@ -355,8 +359,8 @@ def test_prolongation_fixups_give_the_table_s_values(case, monkeypatch):
         every = np.arange(1, ci.shape[0] - 1, dtype=np.int64)
         x_fix, x_all = x0.copy(), x0.copy()
         edges = h.level_edges[lev]
-        pk.prolong_add(e_c, h.masks[lev], ri, rw, ci, cw, fix, h.level_spans[lev], edges, x_fix)
-        pk.prolong_add(e_c, h.masks[lev], ri, rw, ci, cw, every, h.level_spans[lev], edges, x_all)
+        lk.prolong_add(e_c, h.masks[lev], ri, rw, ci, cw, fix, h.level_spans[lev], edges, x_fix)
+        lk.prolong_add(e_c, h.masks[lev], ri, rw, ci, cw, every, h.level_spans[lev], edges, x_all)
         np.testing.assert_array_equal(x_fix, x_all)
         assert fix.size <= 4                      # the mirrored ends only
 
@@ -364,15 +368,15 @@ def test_prolongation_fixups_give_the_table_s_values(case, monkeypatch):
 def test_restrict_is_the_transpose_of_prolong_add():
     kind, _, _, _, rows, cols = fine_level("border")
     kind_c, rng_c = coarse_level(kind, rows, cols)
-    P, fi, ci = ref.prolongation_matrix(kind == pk.UNKNOWN, kind_c == pk.UNKNOWN, rng_c)
+    P, fi, ci = ref.prolongation_matrix(kind == grid.UNKNOWN, kind_c == grid.UNKNOWN, rng_c)
     for k, c in enumerate(ci[:40]):
         e = np.zeros((1,) + kind_c.shape)
         e.reshape(-1)[c] = 1.0
-        x = ref.prolong_add(e, (kind == pk.UNKNOWN).astype(float), rng_c, np.zeros((1,) + kind.shape))
+        x = ref.prolong_add(e, (kind == grid.UNKNOWN).astype(float), rng_c, np.zeros((1,) + kind.shape))
         np.testing.assert_array_equal(x.reshape(-1)[fi], P[:, k])
     r = np.zeros((1,) + kind.shape)
     r.reshape(-1)[fi] = np.random.default_rng(5).random(fi.size)
-    bc = ref.restrict(r, (kind_c == pk.UNKNOWN).astype(float), rng_c)
+    bc = ref.restrict(r, (kind_c == grid.UNKNOWN).astype(float), rng_c)
     np.testing.assert_allclose(bc.reshape(-1)[ci], P.T @ r.reshape(-1)[fi], rtol=1e-13)
 
 
@@ -384,7 +388,7 @@ def _galerkin(kind_f, kind_c, rng_c, const_c, reg_f, diag=None, st=None):
     five = st is None
     st_c = np.full((9,) + kind_c.shape, np.nan)
     reg_c = np.ones(kind_c.shape, dtype=np.bool_)
-    pk.galerkin(kind_f, np.zeros((1, 1)) if diag is None else diag,
+    lk.galerkin(kind_f, np.zeros((1, 1)) if diag is None else diag,
                 np.zeros((9, 1, 1)) if st is None else st, five, reg_f, kind_c, *rng_c,
                 const_c, st_c, reg_c)
     return st_c, reg_c
@@ -398,7 +402,7 @@ def test_galerkin_of_the_fine_laplacian(case):
     kind, m, d, _, rows, cols = fine_level(case)
     kind_c, rng_c = coarse_level(kind, rows, cols)
     reg_f = ref.regular_fine_rows(kind)
-    st_c, reg_c = _galerkin(kind, kind_c, rng_c, gp._galerkin_constant(FIVE), reg_f, diag=d)
+    st_c, reg_c = _galerkin(kind, kind_c, rng_c, levels.galerkin_constant(FIVE), reg_f, diag=d)
     assert_close(st_c, ref.galerkin(kind, kind_c, rng_c, diag=d), 4.0)
     np.testing.assert_array_equal(reg_c, ref.regular_coarse_rows(kind, reg_f, kind_c))
     if case in ("interior", "ellipse"):
@@ -464,7 +468,7 @@ def nine_point_levels(case, monkeypatch, rng):
 def test_irregular_cells():
     m = np.array([[0, 1, 1, 0], [1, 1, 1, 1], [0, 0, 0, 0], [1, 0, 1, 1]], dtype=float)
     reg = np.array([[0, 1, 0, 0], [0, 1, 1, 0], [0, 0, 0, 0], [0, 0, 0, 1]], dtype=bool)
-    ptr, col = pk.irregular_cells(m, reg)
+    ptr, col = lk.irregular_cells(m, reg)
     np.testing.assert_array_equal(ptr, [0, 1, 3, 3, 5])
     np.testing.assert_array_equal(col, [2, 0, 3, 0, 2])
     assert ptr.dtype == col.dtype == np.int64
@@ -478,7 +482,7 @@ def test_residual9(case, C, nbands, monkeypatch):
     for m, st, reg, const, _ in nine_point_levels(case, monkeypatch, rng):
         x, b = field(rng, C, m), field(rng, C, m)
         r = np.zeros_like(x)                       # 0 outside the spans, which are not written
-        pk.residual9(m, st, const, *pk.irregular_cells(m, reg), pk.row_spans(m),
+        lk.residual9(m, st, const, *lk.irregular_cells(m, reg), grid.row_spans(m),
                      bands(m.shape[0], nbands), x, b, r)
         assert_close(r, ref.residual9(m, st, reg, const, x, b), 16.0)
 
@@ -495,7 +499,7 @@ def test_gauss_seidel9(case, C, nbands, sweep, monkeypatch):
         edges = bands(m.shape[0], nbands)
         expected = ref.gauss_seidel9(inv_d, st, reg, const, 0 * x if zero else x, b, reverse,
                                      edges=edges)
-        pk.gauss_seidel9(inv_d, st, const, *pk.irregular_cells(m, reg), pk.row_spans(m), edges,
+        lk.gauss_seidel9(inv_d, st, const, *lk.irregular_cells(m, reg), grid.row_spans(m), edges,
                          x, b, reverse, zero)      # from_zero: x's values on the unknowns unused
         assert_close(x, expected, 4.0)
 
@@ -505,7 +509,7 @@ def test_gauss_seidel9_from_zero_is_forward_only(monkeypatch):
                                                  np.random.default_rng(82))[0]
     x = np.zeros((1,) + m.shape)
     with pytest.raises(ValueError, match="a sweep from zero must be a forward sweep"):
-        pk.gauss_seidel9(inv_d, st, const, *pk.irregular_cells(m, reg), pk.row_spans(m),
+        lk.gauss_seidel9(inv_d, st, const, *lk.irregular_cells(m, reg), grid.row_spans(m),
                          bands(m.shape[0], 2), x, x.copy(), True, True)
 
 
@@ -514,7 +518,7 @@ def test_hybrid_gauss_seidel9_backward_sweep_is_the_adjoint(monkeypatch):
     operator ``b -> x`` (what makes the V-cycle a CG preconditioner)."""
     rng = np.random.default_rng(81)
     m, st, reg, const, inv_d = nine_point_levels("ellipse", monkeypatch, rng)[0]   # Galerkin
-    irr, spans = pk.irregular_cells(m, reg), pk.row_spans(m)
+    irr, spans = lk.irregular_cells(m, reg), grid.row_spans(m)
     edges = np.linspace(1, m.shape[0] - 1, 4).round().astype(np.int64)     # 3 bands, 6-7 rows
     idx = np.flatnonzero(m.ravel())
     B = np.zeros((idx.size, idx.size))
@@ -522,9 +526,9 @@ def test_hybrid_gauss_seidel9_backward_sweep_is_the_adjoint(monkeypatch):
         b = np.zeros((1,) + m.shape)
         b.reshape(-1)[q] = 1.0
         x = np.zeros_like(b)
-        pk.gauss_seidel9(inv_d, st, const, *irr, spans, edges, x, b, False, True)
+        lk.gauss_seidel9(inv_d, st, const, *irr, spans, edges, x, b, False, True)
         # the symmetric smoother: x = M^-T (b - A M^-1 b) + M^-1 b, the backward sweep from there
-        pk.gauss_seidel9(inv_d, st, const, *irr, spans, edges, x, b, True, False)
+        lk.gauss_seidel9(inv_d, st, const, *irr, spans, edges, x, b, True, False)
         B[:, k] = x.reshape(-1)[idx]
     np.testing.assert_allclose(B, B.T, atol=1e-12)
 
@@ -535,7 +539,7 @@ def test_hybrid_gauss_seidel9_backward_sweep_is_the_adjoint(monkeypatch):
 def fused_inputs(case, C, seed):
     kind, m, d, inv_d, rows, cols = fine_level(case)
     kind_c, rng_c = coarse_level(kind, rows, cols)
-    mc = (kind_c == pk.UNKNOWN).astype(float)
+    mc = (kind_c == grid.UNKNOWN).astype(float)
     return m, d, inv_d, mc, rng_c, np.random.default_rng([seed, C, len(case)])
 
 
@@ -545,10 +549,10 @@ def test_row_spans():
     count = np.zeros((5, 8), np.int8)
     count[1, 2] = count[1, 5] = 3
     count[3, 1:7] = 4
-    np.testing.assert_array_equal(pk.row_spans(count), [[1, 1], [2, 6], [1, 1], [1, 7], [1, 1]])
+    np.testing.assert_array_equal(grid.row_spans(count), [[1, 1], [2, 6], [1, 1], [1, 7], [1, 1]])
     for case in CASES:                        # every unknown lies in its row's span
         _, _, d, _, _, _ = fine_level(case)
-        spans = pk.row_spans(d.astype(np.int8))
+        spans = grid.row_spans(d.astype(np.int8))
         cols = np.arange(d.shape[1])
         inside = (cols >= spans[:, :1]) & (cols < spans[:, 1:])
         assert not np.any((d > 0) & ~inside)
@@ -556,12 +560,12 @@ def test_row_spans():
 
 
 def test_band_edges():
-    np.testing.assert_array_equal(pk.band_edges(100, 3, 2), [1, 50, 99])      # 6 units on 2 threads
-    np.testing.assert_array_equal(pk.band_edges(100, 1, 2), [1, 50, 99])
-    np.testing.assert_array_equal(pk.band_edges(100, 2, 2), [1, 99])          # channels balance
-    np.testing.assert_array_equal(pk.band_edges(100, 3, 4), [1, 26, 50, 74, 99])
-    np.testing.assert_array_equal(pk.band_edges(20, 3, 2), [1, 19])           # too few rows
-    assert pk.band_edges(100, 3, 2).dtype == np.int64
+    np.testing.assert_array_equal(grid.band_edges(100, 3, 2), [1, 50, 99])      # 6 units on 2 threads
+    np.testing.assert_array_equal(grid.band_edges(100, 1, 2), [1, 50, 99])
+    np.testing.assert_array_equal(grid.band_edges(100, 2, 2), [1, 99])          # channels balance
+    np.testing.assert_array_equal(grid.band_edges(100, 3, 4), [1, 26, 50, 74, 99])
+    np.testing.assert_array_equal(grid.band_edges(20, 3, 2), [1, 19])           # too few rows
+    assert grid.band_edges(100, 3, 2).dtype == np.int64
 
 
 @case_param
@@ -575,11 +579,11 @@ def test_count_residual(case, C, nbands):
     edges = bands(m.shape[0], nbands)
     r, norms = garbage(rng, x.shape), np.full(C, np.nan)
     r[:] = 0.0                                                      # outside the spans
-    pk.count_residual(count, pk.row_spans(count), x, b, r, edges, norms)
+    fk.count_residual(count, grid.row_spans(count), x, b, r, edges, norms)
     assert_close(r, expected, 16.0)
     assert_close(norms, ref.dots(expected, expected), 64.0 * m.sum())
     row, only = garbage(rng, (C, 1, m.shape[1])), np.full(C, np.nan)
-    pk.count_residual(count, pk.row_spans(count), x, b, row, edges, only)     # norms only
+    fk.count_residual(count, grid.row_spans(count), x, b, row, edges, only)     # norms only
     np.testing.assert_array_equal(only, norms)
 
 
@@ -605,7 +609,7 @@ def test_fused_step_presmooth(case, C, nbands, first):
         ex, er, ep, ez, eb, err = ref.fused_step_presmooth(count, x, r, p, z, alpha, beta, mc,
                                                            b_c, rng_c)
     rr = np.full(C, np.nan)
-    pk.fused_step_presmooth(count, pk.row_spans(count), x, r, p, z, alpha, beta,
+    fk.fused_step_presmooth(count, grid.row_spans(count), x, r, p, z, alpha, beta,
                             *restriction(m.shape, rng_c), mc, b_c, rr, bands(m.shape[0], nbands),
                             b, first)
     assert_close(p, ep, 4.0)
@@ -625,7 +629,7 @@ def test_fused_prolong_postsmooth(case, C, nbands):
     r, z, p, e_c = field(rng, C, m), field(rng, C, m), field(rng, C, m), field(rng, C, mc)
     ez, esums = ref.fused_prolong_postsmooth(count, r, z, p, e_c, rng_c)
     sums = np.full((C, 3), np.nan)
-    pk.fused_prolong_postsmooth(count, pk.row_spans(count), r, z, p, e_c, *tables(m.shape, rng_c),
+    fk.fused_prolong_postsmooth(count, grid.row_spans(count), r, z, p, e_c, *tables(m.shape, rng_c),
                                 sums, bands(m.shape[0], nbands))
     assert_close(z, ez, 8.0)
     assert_close(sums, esums, 32.0 * m.sum())
@@ -638,7 +642,7 @@ def test_prolong_postsmooth_sums_give_the_next_curvature():
     count = d.astype(np.int8)
     r, z, p, e_c = field(rng, 2, m), field(rng, 2, m), field(rng, 2, m), field(rng, 2, mc)
     sums = np.zeros((2, 3))
-    pk.fused_prolong_postsmooth(count, pk.row_spans(count), r, z, p, e_c, *tables(m.shape, rng_c),
+    fk.fused_prolong_postsmooth(count, grid.row_spans(count), r, z, p, e_c, *tables(m.shape, rng_c),
                                 sums, bands(m.shape[0], 2))
     beta = np.array([0.3, 1.7])
     p_next = z + beta[:, None, None] * p
@@ -657,7 +661,7 @@ def test_fused_direction_apply(case, C):
     q = garbage(rng, z.shape)
     ep, eq, epq = ref.fused_direction_apply(m, d, z, p, beta)
     pq = np.full(C, np.nan)
-    pk.fused_direction_apply(m, d, z, p, beta, q, pq)
+    fk.fused_direction_apply(m, d, z, p, beta, q, pq)
     assert_close(p, ep, 4.0)
     assert_close(q, eq, 32.0)
     assert_close(pq, epq, 64.0 * m.sum())
@@ -676,11 +680,11 @@ def images(case, C, seed, quantised):
     target, source = rng.random(shape), rng.random(shape)
     if quantised:
         target, source = np.round(target * 4) / 4, np.round(source * 4) / 4
-    target *= kind != pk.OUTSIDE
+    target *= kind != grid.OUTSIDE
     valid = np.ones(kind.shape, dtype=np.bool_)
     valid[:, -1] = False                 # the source ends left of the last column ...
-    valid[kind == pk.OUTSIDE] = False
-    valid[kind == pk.UNKNOWN] = True     # ... but every unknown has a source pixel
+    valid[kind == grid.OUTSIDE] = False
+    valid[kind == grid.UNKNOWN] = True     # ... but every unknown has a source pixel
     source *= valid
     return kind, target, source, valid
 
@@ -692,7 +696,7 @@ def images(case, C, seed, quantised):
 def test_guided_rhs(case, C, mixed, quantised):
     kind, target, source, valid = images(case, C, 13, quantised)
     b = garbage(np.random.default_rng(0), target.shape) + np.nan
-    pk.guided_rhs(kind, target, source, valid, mixed, b)
+    sk.guided_rhs(kind, target, source, valid, mixed, b)
     assert_close(b, ref.guided_rhs(kind, target, source, valid, mixed), 8.0)
 
 
@@ -701,18 +705,18 @@ def test_guided_rhs(case, C, mixed, quantised):
 def test_initial_guess(case, C):
     kind, target, source, _ = images(case, C, 14, False)
     x = np.full(target.shape, np.nan)
-    pk.initial_guess(kind, target, source, x)
+    sk.initial_guess(kind, target, source, x)
     assert_close(x, ref.initial_guess(kind, target, source), 2.0)
 
 
 def test_initial_guess_without_fixed_neighbours():
     """A region that fills the image: no (unknown, fixed) pair, the shift is 0."""
     kind = np.zeros((6, 7), np.int8)
-    kind[1:-1, 1:-1] = pk.UNKNOWN
+    kind[1:-1, 1:-1] = grid.UNKNOWN
     rng = np.random.default_rng(15)
     target, source = rng.random((2,) + kind.shape), rng.random((2,) + kind.shape)
     x = np.full(target.shape, np.nan)
-    pk.initial_guess(kind, target, source, x)
+    sk.initial_guess(kind, target, source, x)
     expected = ref.initial_guess(kind, target, source)
     np.testing.assert_array_equal(expected[:, 1:-1, 1:-1], source[:, 1:-1, 1:-1])
     assert_close(x, expected)
@@ -724,7 +728,7 @@ def test_initial_guess_without_fixed_neighbours():
 def test_copy_flat(n, types):
     src = np.random.default_rng(n).random(n).astype(types[0])
     dst = np.full(n, np.nan, dtype=types[1])
-    pk.copy_flat(src, dst)
+    sk.copy_flat(src, dst)
     np.testing.assert_array_equal(dst, src.astype(types[1]))
 
 
@@ -736,11 +740,11 @@ def test_write_solution(case, C, clip):
     omega = CASES[case]()
     kind, _, _, (py0, px0) = padded_problem(omega)
     rng = np.random.default_rng([16, C, clip, len(case)])
-    x = field(rng, C, (kind == pk.UNKNOWN).astype(float), -0.5, 1.5)
+    x = field(rng, C, (kind == grid.UNKNOWN).astype(float), -0.5, 1.5)
     target = rng.random(omega.shape + (C,))
     out = np.moveaxis(target, -1, 0)
     expected = ref.write_solution(kind, x, out, py0, px0, clip)
-    pk.write_solution(kind, x, out, py0, px0, clip)
+    sk.write_solution(kind, x, out, py0, px0, clip)
     np.testing.assert_array_equal(out, expected)
     np.testing.assert_array_equal(np.moveaxis(target, -1, 0)[:, ~omega], expected[:, ~omega])
 
@@ -750,6 +754,6 @@ def test_write_solution(case, C, clip):
 def test_dots(shape):
     rng = np.random.default_rng([17, *shape])
     a, b = rng.standard_normal(shape), rng.standard_normal(shape)
-    out = pk.dots(a, b)
+    out = fk.dots(a, b)
     assert out.shape == (shape[0],)
     assert_close(out, ref.dots(a, b), np.abs(a * b).sum(axis=(1, 2)).max())

@@ -26,7 +26,7 @@ module             job
 
 The levels themselves are the problems' own: :mod:`gradfusion._solvers.multigrid`
 (cell-centred, rediscretised coarse operators on the free set, one Richardson step,
-fused passes) and :mod:`gradfusion.poisson` (vertex-centred, Galerkin coarse
+fused passes) and :mod:`gradfusion._poisson.levels` (vertex-centred, Galerkin coarse
 operators, Gauss-Seidel, the fine level fused into the conjugate gradients). Why the
 two keep different coarse operators: docs/development.md, "One multigrid for both
 problems".

@@ -19,7 +19,7 @@ overrides the composite steps instead (the synthesis levels form the residual
 of the Richardson step and the post-smoothed result in one pass each,
 :mod:`gradfusion._solvers.multigrid`); a level may offer further fused passes to
 its problem's conjugate gradients (Poisson's fine level,
-:mod:`gradfusion.poisson`), which then cycle only the levels below it
+:mod:`gradfusion._poisson.levels`), which then cycle only the levels below it
 (:meth:`Hierarchy.cycle` with ``level=1``).
 """
 

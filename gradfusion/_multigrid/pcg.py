@@ -8,7 +8,7 @@ passes of an iteration without writing its own loop:
   its masked V-cycle, form the direction, take a product with ``A`` and its dot in
   one pass, and update ``x`` and ``r`` with the residual's norms in another
   (``cg_update``);
-* Poisson blending (:mod:`gradfusion.poisson`) fuses the step with the next V-cycle's
+* Poisson blending (:mod:`gradfusion._poisson.solver`) fuses the step with the next V-cycle's
   fine pre-smoothing and the coarse correction with the curvature ``<z, A z>``,
   ``<z, A p>``, so that ``A p`` is never stored (the curvature of ``p' = z + beta p``
   is ``<z,Az> + 2 beta <z,Ap> + beta^2 <p,Ap>``).

@@ -24,7 +24,7 @@ compiled without reassociation (its values are the NumPy reference's bits), the
 multigrid's :func:`prolong` with it (fused multiply-adds allowed).
 
 The Poisson hierarchy is vertex-centred and its transfers are fused into its
-fine-level passes (:mod:`gradfusion._poisson_kernels`); they are not these.
+fine-level passes (:mod:`gradfusion._poisson.fused_kernels`); they are not these.
 
 Every kernel here is a :class:`gradfusion._jit.BySize` pair of twins whose rows are
 independent (no float reduction), so the twins agree bitwise. NumPy references:
