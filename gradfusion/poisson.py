@@ -41,7 +41,7 @@ BLEND_GUIDANCE = ("normal", "mixed")
 BLEND_METHODS = BLEND_GUIDANCE
 
 #: ``BlendResult.status``: 0 converged, 1 the iteration limit, 2 the restarts ran out (the
-#: recursive residual drifted from the true one three times: ``tol`` is below the accuracy the
+#: recursive residual drifted from the true one three times: ``rtol`` is below the accuracy the
 #: dtype allows for this system)
 BLEND_STATUS = {0: "converged", 1: "iteration limit reached", 2: "attainable accuracy reached"}
 
@@ -201,12 +201,12 @@ class BlendResult(Result):
     setup_time, time : float
         Seconds spent building the system and hierarchy, and in total.
     success : bool
-        ``system_residual <= tol``.
+        ``system_residual <= rtol``.
     status : int
         0 converged, 1 iteration limit, 2 the attainable accuracy reached
-        before ``tol`` (the conjugate gradients were restarted from the true
-        residual three times and it stayed above ``tol``: ask for a larger
-        ``tol`` in this dtype).
+        before ``rtol`` (the conjugate gradients were restarted from the true
+        residual three times and it stayed above ``rtol``: ask for a larger
+        ``rtol`` in this dtype).
     message : str
     time : float
         Wall-clock seconds of the call (validation included).
@@ -235,7 +235,7 @@ def _renamed_argument(old, old_value, new, new_value, default, why=""):
 
 
 def blend(source, target, mask, offset=(0, 0), *, guidance="normal", channel_axis=-1,
-          tol=1e-6, maxiter=200, clip=True, method=None):
+          rtol=1e-6, maxiter=200, clip=True, method=None, tol=None):
     r"""Seamless cloning: paste the masked part of ``source`` into ``target`` by its gradients.
 
     Parameters
@@ -258,9 +258,10 @@ def blend(source, target, mask, offset=(0, 0), *, guidance="normal", channel_axi
         (``"mixed"``, for transparent objects and holes).
     channel_axis : int or None, optional
         Channel axis of 3-D images (default -1).
-    tol : float, optional
+    rtol : float, optional
         Stop when every channel's relative residual ``||b - A f|| / ||b||``
-        is at most ``tol`` (default 1e-6).
+        is at most ``rtol`` (default 1e-6): the relative 2-norm of the linear
+        system's residual, as ``rtol`` of :func:`scipy.sparse.linalg.cg`.
     maxiter : int, optional
         Iteration limit of the preconditioned conjugate gradients.
     clip : bool, optional
@@ -269,6 +270,10 @@ def blend(source, target, mask, offset=(0, 0), *, guidance="normal", channel_axi
     method : {"normal", "mixed"}, optional
         Deprecated name of ``guidance`` (a ``FutureWarning``; it will be
         removed in gradfusion 0.2).
+    tol : float, optional
+        Deprecated name of ``rtol`` (a ``FutureWarning``; it will be removed
+        in gradfusion 0.2: :func:`gradfusion.solve`'s ``tol`` is an objective
+        gap).
 
     Returns
     -------
@@ -342,9 +347,12 @@ def blend(source, target, mask, offset=(0, 0), *, guidance="normal", channel_axi
 
     t_start = time.perf_counter()
     guidance = _renamed_argument("method", method, "guidance", guidance, "normal")
+    rtol = _renamed_argument("tol", tol, "rtol", rtol, 1e-6,
+                             ": it is a relative residual, scipy.sparse.linalg.cg's rtol; "
+                             "solve's tol is an objective gap")
     v.check_channel_axis(channel_axis)
     v.choice(guidance, "guidance", BLEND_GUIDANCE)
-    arguments.check_tol_maxiter(tol, maxiter)
+    arguments.check_rtol_maxiter(rtol, maxiter)
     clip = v.flag(clip, "clip")
     S = v.as_float_image(source, "source")
     T = v.as_float_image(target, "target")
@@ -395,11 +403,11 @@ def blend(source, target, mask, offset=(0, 0), *, guidance="normal", channel_axi
     system = System(Sc, Tc, omega, (dy, dx), guidance == "mixed")
     hier = PoissonHierarchy(system.kind, system.rows, system.cols, C)
     setup_time = time.perf_counter() - t_start
-    nit, rel, status = solver.solve(hier, system.b, system.x, tol, maxiter)
+    nit, rel, status = solver.solve(hier, system.b, system.x, rtol, maxiter)
     out = system.output(T, dtype, channel_axis, clip)
-    msg = {0: f"converged: relative residual {rel.max():.1e} <= tol {tol:g}",
-           1: f"iteration limit reached: relative residual {rel.max():.1e} > tol {tol:g}",
-           2: f"attainable accuracy reached: relative residual {rel.max():.1e} > tol {tol:g} "
+    msg = {0: f"converged: relative residual {rel.max():.1e} <= rtol {rtol:g}",
+           1: f"iteration limit reached: relative residual {rel.max():.1e} > rtol {rtol:g}",
+           2: f"attainable accuracy reached: relative residual {rel.max():.1e} > rtol {rtol:g} "
               f"after {solver.RESTARTS} restarts from the true residual ({nit} iterations; a "
               f"smaller residual is below the rounding of this dtype)"}[status]
     if n_cropped:

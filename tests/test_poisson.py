@@ -110,17 +110,17 @@ def test_reconstruct_least_squares_for_a_non_gradient_field():
     assert x[0, 0] == pytest.approx(0.0, abs=1e-12)
 
 
-def test_reconstruct_validation_messages():
-    with pytest.raises(ValueError, match=r"gradients must have shape \(2, H, W\) or \(2, H, W, C\)"):
-        reconstruct(np.zeros((3, 4, 4)))
-    with pytest.raises(ValueError, match=r"anchor must be a \(row, col\) pair inside the 4x5 image"):
-        reconstruct(np.zeros((2, 4, 5)), anchor=(4, 0))
-    with pytest.raises(ValueError, match=r"value must be a finite scalar or one value per channel \(3\)"):
-        reconstruct(np.zeros((2, 4, 5, 3)), value=[1.0, 2.0])
-    with pytest.raises(TypeError, match="gradients must have an unsigned integer or floating dtype"):
-        reconstruct(np.zeros((2, 4, 5), dtype=np.int64))
-    with pytest.raises(ValueError, match="gradients contains NaN"):
-        reconstruct(np.full((2, 4, 5), np.nan))
+def test_reconstruct_refuses_bad_arguments():
+    """The exception types; the messages are rows of test_errors.py (docs/errors.md)."""
+    for exc, call in [
+        (ValueError, lambda: reconstruct(np.zeros((3, 4, 4)))),
+        (ValueError, lambda: reconstruct(np.zeros((2, 4, 5)), anchor=(4, 0))),
+        (ValueError, lambda: reconstruct(np.zeros((2, 4, 5, 3)), value=[1.0, 2.0])),
+        (TypeError, lambda: reconstruct(np.zeros((2, 4, 5), dtype=np.int64))),
+        (ValueError, lambda: reconstruct(np.full((2, 4, 5), np.nan))),
+    ]:
+        with pytest.raises(exc):
+            call()
 
 
 # --------------------------------------------------------------------------- blend vs reference
@@ -155,7 +155,7 @@ def test_blend_matches_direct_sparse_solve(case, method):
     mask = make_mask(shape_s)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        res = blend(S, T, mask, offset, guidance=method, tol=1e-11, clip=False)
+        res = blend(S, T, mask, offset, guidance=method, rtol=1e-11, clip=False)
     # cropped mask pixels are reported by a warning, and only then
     assert (res.n_cropped > 0) == any("dropped" in str(w.message) for w in caught)
     ref = _reference_blend(S, T, mask, offset, mixed=method == "mixed")
@@ -169,7 +169,7 @@ def test_blend_matches_direct_sparse_solve(case, method):
 def test_blend_grayscale_and_channels(channels):
     S, T = _images((30, 30), (50, 60), seed=9, channels=channels)
     mask = _blob_mask((30, 30), 10)
-    res = blend(S, T, mask, (10, 20), tol=1e-11, clip=False)
+    res = blend(S, T, mask, (10, 20), rtol=1e-11, clip=False)
     ref = _reference_blend(S, T, mask, (10, 20))
     assert res.output.shape == T.shape
     assert np.abs(res.output - ref.reshape(T.shape)).max() < 1e-8
@@ -181,7 +181,7 @@ def test_blend_multigrid_large_region_matches_reference():
     yy, xx = np.mgrid[:90, :100]
     mask = ((yy - 45) ** 2 / 40 ** 2 + (xx - 50) ** 2 / 46 ** 2) < 1
     mask &= ~((yy - 45) ** 2 + (xx - 30) ** 2 < 36)           # with a hole
-    res = blend(S, T, mask, (9, 8), tol=1e-11, clip=False)
+    res = blend(S, T, mask, (9, 8), rtol=1e-11, clip=False)
     assert res.n_levels >= 4
     ref = _reference_blend(S, T, mask, (9, 8))
     assert np.abs(res.output - ref).max() < 1e-8
@@ -232,14 +232,14 @@ def test_blend_dtypes_and_layout():
 def test_blend_reproduces_the_target_when_source_is_target_plus_constant():
     _, T = _images((5, 5), (40, 40), seed=14)
     mask = _blob_mask((40, 40), 15)
-    res = blend(T * 0.5 + 0.1, T * 0.5 + 0.4, mask, tol=1e-12)   # same gradients everywhere
+    res = blend(T * 0.5 + 0.1, T * 0.5 + 0.4, mask, rtol=1e-12)   # same gradients everywhere
     np.testing.assert_allclose(res.output, T * 0.5 + 0.4, atol=1e-9)
 
 
 def test_mixed_blend_of_a_flat_source_keeps_the_target():
     _, T = _images((5, 5), (30, 30), seed=16)
     res = blend(np.full((30, 30, 3), 0.3), T, _blob_mask((30, 30), 17), guidance="mixed",
-                tol=1e-12)
+                rtol=1e-12)
     np.testing.assert_allclose(res.output, T, atol=1e-9)
 
 
@@ -252,33 +252,46 @@ def test_blend_reports_the_true_residual_and_converges_fast():
     assert res.nit <= 10                      # multigrid-preconditioned CG: mesh independent
     assert res.system_residuals.shape == (3,)
     assert res.n_unknowns == mask.sum() and res.n_cropped == 0
-    short = blend(S, T, mask, (20, 30), tol=1e-14, maxiter=2)
+    short = blend(S, T, mask, (20, 30), rtol=1e-14, maxiter=2)
     assert not short.success and short.status == 1 and short.nit == 2
     assert "iteration limit" in short.message
 
 
 def test_blend_below_the_attainable_accuracy_says_so():
-    """A ``tol`` below what the dtype allows: the restarts run out before ``maxiter``, which is
+    """An ``rtol`` below what the dtype allows: the restarts run out before ``maxiter``, which is
     status 2 and its own message, not "iteration limit reached"."""
     S, T = _images((60, 60), (80, 80), seed=19)
     mask = _blob_mask((60, 60), 25)
-    res = blend(S, T, mask, (10, 10), tol=1e-19, maxiter=10_000)   # float64 rounds at ~1e-16
+    res = blend(S, T, mask, (10, 10), rtol=1e-19, maxiter=10_000)   # float64 rounds at ~1e-16
     assert not res.success and res.nit < 10_000
     assert res.status == 2 and res.message.startswith("attainable accuracy reached")
     assert "iteration limit" not in res.message
 
 
 def test_blend_deprecated_names_still_work_with_a_warning():
+    """``method=`` (now ``guidance=``), ``tol=`` (now ``rtol=``) and ``BlendResult.levels`` (now
+    ``n_levels``) give the new names' values with a ``FutureWarning``; both spellings of one
+    argument are a ``TypeError`` (the messages: test_errors.py)."""
     S, T = _images((20, 20), (30, 30), seed=20)
     mask = _blob_mask((20, 20), 8)
     new = blend(S, T, mask, (5, 5), guidance="mixed")
-    with pytest.warns(FutureWarning, match="method argument is renamed guidance"):
+    with pytest.warns(FutureWarning):
         old = blend(S, T, mask, (5, 5), method="mixed")
     np.testing.assert_array_equal(old.output, new.output)
-    with pytest.warns(FutureWarning, match="BlendResult.levels is renamed n_levels"):
+    with pytest.warns(FutureWarning):
         assert old.levels == new.n_levels
-    with pytest.raises(TypeError, match="both guidance and its deprecated name method"):
+    with pytest.raises(TypeError):
         blend(S, T, mask, (5, 5), guidance="mixed", method="mixed")
+    new = blend(S, T, mask, (5, 5), rtol=1e-12)
+    with pytest.warns(FutureWarning):
+        old = blend(S, T, mask, (5, 5), tol=1e-12)
+    np.testing.assert_array_equal(old.output, new.output)
+    assert old.nit == new.nit and old.system_residual <= 1e-12
+    with pytest.raises(TypeError):
+        blend(S, T, mask, (5, 5), rtol=1e-8, tol=1e-8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                     # the new names do not warn
+        blend(S, T, mask, (5, 5), guidance="mixed", rtol=1e-8).n_levels
 
 
 def test_blend_clip():
@@ -295,49 +308,37 @@ def test_blend_clip():
 
 def test_empty_mask_returns_the_target_and_outside_mask_is_refused():
     S, T = _images((10, 10), (20, 20), seed=19)
-    with pytest.warns(UserWarning, match="the mask is empty; the target is returned unchanged"):
+    with pytest.warns(UserWarning):
         res = blend(S, T, np.zeros((10, 10), bool))
     np.testing.assert_array_equal(res.output, T)
     assert res.success and res.nit == 0 and "the mask is empty" in res.message
-    with pytest.raises(ValueError, match=r"offset \(25, 0\) places all 100 mask pixels outside "
-                                         r"the 20x20 target"):
+    with pytest.raises(ValueError):
         blend(S, T, np.ones((10, 10), bool), (25, 0))
 
 
-def test_blend_validation_messages():
+def test_blend_refuses_bad_arguments():
+    """The exception types; the messages are rows of test_errors.py (docs/errors.md)."""
     S, T = _images((10, 10), (20, 20), seed=20)
     m = np.ones((10, 10), bool)
-    with pytest.raises(ValueError, match="mask covers the whole target"):
-        blend(T, T, np.ones((20, 20), bool))
-    with pytest.raises(ValueError, match=r"mask must have the spatial shape of source \(10, 10\), got \(10, 9\)"):
-        blend(S, T, m[:, :9])
-    with pytest.raises(ValueError, match="mask must be 2-D, got 3-D"):
-        blend(S, T, np.ones((10, 10, 3)))
     nan_mask = m.astype(float)
     nan_mask[3, 4] = np.nan
-    with pytest.raises(ValueError, match=r"^mask contains NaN \(1 of 100 values\); use 0 outside "
-                                         r"the region and a nonzero value inside$"):
-        blend(S, T, nan_mask)
-    with pytest.raises(TypeError, match=r"^mask must be a boolean or numeric array \(nonzero = "
-                                        r"inside\), got dtype <U1$"):
-        blend(S, T, np.full((10, 10), "a"))
-    with pytest.raises(TypeError, match=r"^mask must be a boolean or numeric array \(nonzero = "
-                                        r"inside\), got None$"):
-        blend(S, T, None)
-    with pytest.raises(TypeError, match=r"offset must be a pair of integers \(row, col\), got \(1.5, 2\)"):
-        blend(S, T, m, (1.5, 2))
-    with pytest.raises(TypeError, match=r"offset must be a pair of integers \(row, col\), got 3"):
-        blend(S, T, m, 3)
-    with pytest.raises(ValueError, match=r"tol must be a number in \(0, 1\), got 0"):
-        blend(S, T, m, tol=0)
-    with pytest.raises(ValueError, match="maxiter must be a positive integer, got 0"):
-        blend(S, T, m, maxiter=0)
-    with pytest.raises(ValueError, match="source and target must have the same number of channels, got 3 and 4"):
-        blend(S, np.zeros((20, 20, 4)), m)
-    with pytest.raises(ValueError, match="both be grayscale"):
-        blend(S[..., 0], T, m)
-    with pytest.raises(ValueError, match=r"target is a float image, so its values must lie in \[0, 1\]"):
-        blend(S, T + 2, m)
+    for exc, call in [
+        (ValueError, lambda: blend(T, T, np.ones((20, 20), bool))),     # the whole target
+        (ValueError, lambda: blend(S, T, m[:, :9])),
+        (ValueError, lambda: blend(S, T, np.ones((10, 10, 3)))),
+        (ValueError, lambda: blend(S, T, nan_mask)),
+        (TypeError, lambda: blend(S, T, np.full((10, 10), "a"))),
+        (TypeError, lambda: blend(S, T, None)),
+        (TypeError, lambda: blend(S, T, m, (1.5, 2))),
+        (TypeError, lambda: blend(S, T, m, 3)),
+        (ValueError, lambda: blend(S, T, m, rtol=0)),
+        (ValueError, lambda: blend(S, T, m, maxiter=0)),
+        (ValueError, lambda: blend(S, np.zeros((20, 20, 4)), m)),
+        (ValueError, lambda: blend(S[..., 0], T, m)),
+        (ValueError, lambda: blend(S, T + 2, m)),
+    ]:
+        with pytest.raises(exc):
+            call()
 
 
 # --------------------------------------------------------------------------- multigrid internals

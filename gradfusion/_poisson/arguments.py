@@ -17,8 +17,8 @@ def is_int(x):
     return isinstance(x, numbers.Integral) and not isinstance(x, (bool, np.bool_))
 
 
-def check_tol_maxiter(tol, maxiter):
-    v.real(tol, "tol", "a number in (0, 1)", lambda t: 0 < t < 1)
+def check_rtol_maxiter(rtol, maxiter):
+    v.real(rtol, "rtol", "a number in (0, 1)", lambda t: 0 < t < 1)
     v.integer(maxiter, "maxiter", "a positive integer", lambda n: n >= 1)
 
 
