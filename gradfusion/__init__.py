@@ -21,7 +21,6 @@ from ._memory import MemoryLimitError  # noqa: E402
 from .evaluation import Evaluation, comparison_figure, evaluate  # noqa: E402
 from .objective import gradient_error, paper_loss  # noqa: E402
 from .operators import DifferenceFilter, ForwardDifference, SobelGradient  # noqa: E402
-from .poisson import BlendResult  # noqa: E402
 from .synthesis import (DEFAULT_BOUNDARY, DEFAULT_LEVEL_WEIGHT, DEFAULT_REG_WEIGHT,  # noqa: E402
                         LEVEL_WEIGHTS, SolveResult, SynthesisResult, solve)
 from .sweep import DEFAULT_LEVEL_WEIGHTS, Tradeoff, tradeoff  # noqa: E402
@@ -29,6 +28,17 @@ from . import video  # noqa: E402
 from .video import FrameResult, solve_sequence  # noqa: E402
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name):
+    # gradfusion.BlendResult: a family's result lives in its module (gradfusion.poisson)
+    if name == "BlendResult":
+        from ._deprecation import REMOVAL, warn
+        warn(f"gradfusion.BlendResult is deprecated: use gradfusion.poisson.BlendResult (the "
+             f"top-level name will be removed in {REMOVAL})")
+        return poisson.BlendResult
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "solve",
@@ -55,7 +65,6 @@ __all__ = [
     "Evaluation",
     "comparison_figure",
     "poisson",
-    "BlendResult",
     "MemoryLimitError",
     "solve_sequence",
     "FrameResult",

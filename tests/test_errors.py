@@ -665,6 +665,9 @@ CASES = [
          lambda: blend(_img((10, 10), at=(5, 5), value=NAN), T20, M10)),
     Case("pb-source-empty", "poisson.blend", "source", "shape (0, 10)", ValueError,
          "source is empty (shape (0, 10))", lambda: blend(_img((0, 10)), T20, M10)),
+    Case("gf-blend-result", "gradfusion.BlendResult", "name", "the top-level alias", FutureWarning,
+         "gradfusion.BlendResult is deprecated: use gradfusion.poisson.BlendResult (the top-level "
+         "name will be removed in gradfusion 0.2)", lambda: gradfusion.BlendResult),
     # color2gray
     Case("cg-gray", "poisson.color2gray", "image", "a 2-D image", None,
          "accepted: returned as float", lambda: poisson.color2gray(_img((4, 4)))),

@@ -294,6 +294,18 @@ def test_blend_deprecated_names_still_work_with_a_warning():
         blend(S, T, mask, (5, 5), guidance="mixed", rtol=1e-8).n_levels
 
 
+def test_the_top_level_blend_result_is_a_deprecated_alias():
+    """A family's result lives in its module: ``gradfusion.BlendResult`` is
+    ``gradfusion.poisson.BlendResult`` with a ``FutureWarning`` (the message: test_errors.py)."""
+    import gradfusion
+
+    with pytest.warns(FutureWarning):
+        assert gradfusion.BlendResult is gradfusion.poisson.BlendResult
+    assert "BlendResult" not in gradfusion.__all__
+    with pytest.raises(AttributeError):
+        gradfusion.NoSuchName
+
+
 def test_blend_clip():
     S = np.zeros((20, 20))
     S[8:12, 8:12] = 1.0
