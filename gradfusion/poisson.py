@@ -14,7 +14,7 @@ divergence here: one gradient-operator abstraction):
 
 :func:`gradient` computes the gradients :func:`reconstruct` takes.
 
-The machinery is the private package :mod:`gradfusion._poisson`; this module holds the
+The machinery is the private package ``gradfusion._poisson``; this module holds the
 functions, their checks and their results.
 """
 
