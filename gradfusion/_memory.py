@@ -22,7 +22,7 @@ __all__ = ["MemoryLimitError"]
 ENV_VAR = "GRADFUSION_MAX_MEMORY"
 
 #: working arrays of the problem's size alive at the peak of a solve (see docs/errors.md)
-SOLVE_ARRAYS = 13
+SOLVE_ARRAYS = 14
 #: copies of a level-weight map alive at the peak: the map, the operator's diagonal
 #: (twice the map) and their coarse scales and multigrid levels (under 1)
 MAP_ARRAYS = 3
@@ -49,11 +49,11 @@ def estimate_solve_bytes(shape, dtype, map_size=0):
 
     ``SOLVE_ARRAYS * C * H * W * itemsize + SOLVE_OVERHEAD``: the image and
     proposal copies (2), the problem's target and linear term (2), the iterate
-    and the active-set solver's five work vectors (6: gradient/residual,
+    and the active-set solver's six work vectors (7: gradient, residual,
     preconditioned residual, direction, product, the V-cycle's ``A e``), its
     mask (1 byte a variable) and multigrid levels (4 arrays at a quarter
     size and less: under 1.5), and the coarse scales of the pyramid (under 1).
-    MPRGP needs about 10 of the 13. A level-weight map of ``map_size`` values adds
+    MPRGP needs about 10 of the 14. A level-weight map of ``map_size`` values adds
     ``MAP_ARRAYS * map_size * itemsize``.
     """
     C, H, W = (int(s) for s in shape)

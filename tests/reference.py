@@ -435,9 +435,21 @@ def post_smooth(b, e, r, ae, mask, s):
     return x, float(np.sum(_f64(b) * x))
 
 
+def _moves(before, after):
+    """Per (c, i) row: the number of variables that differ and their column span,
+    ``(n, first, stop)`` (``(0, W, 0)`` if none)."""
+    W = before.shape[-1]
+    moved = (before != after).reshape(-1, W)
+    cols = np.arange(W)
+    return np.stack([moved.sum(axis=1), np.where(moved, cols, W).min(axis=1),
+                     np.where(moved, cols + 1, 0).max(axis=1)], axis=1)
+
+
 def active_set(x, g, upper, c):
-    """``(x, mask, free)`` after one primal-dual active-set update."""
-    x = _f64(x).copy()
+    """``(x, mask, free, moves)`` after one primal-dual active-set update (``moves`` as
+    :func:`_moves` of the update)."""
+    x0 = _f64(x)
+    x = x0.copy()
     hi = _field(_f64(upper)) + np.zeros_like(x)
     z = x - c * _f64(g)
     lower = z <= 0.0
@@ -445,20 +457,33 @@ def active_set(x, g, upper, c):
     free = ~(lower | upper_set)
     x[lower] = 0.0
     x[upper_set] = hi[upper_set]
-    return x, free.astype(np.uint8), int(free.sum())
+    return x, free.astype(np.uint8), int(free.sum()), _moves(x0, x)
 
 
-def free_residual(ax, b, mask):
-    """``(r, r . r, max |r|)`` of ``r = mask (b - ax)``."""
-    r = _f64(mask) * (_f64(b) - _f64(ax))
+def project_box(x, upper):
+    """``(clip(x, 0, upper), moves)``."""
+    x0 = _f64(x)
+    xn = np.clip(x0, 0.0, _field(_f64(upper)))
+    return xn, _moves(x0, xn)
+
+
+def add_columns(g, x, saved, mode, weight, taps):
+    """``g + A (x - saved)`` by a dense product with the operator."""
+    return _f64(g) + normal_matvec(_f64(x) - _f64(saved), mode, weight, taps)
+
+
+def free_residual(g, mask):
+    """``(r, r . r, max |r|)`` of ``r = -mask g``."""
+    r = -_f64(mask) * _f64(g)
     return r, float(np.sum(r * r)), float(np.abs(r).max(initial=0.0))
 
 
-def cg_update(x, r, p, ap, mask, alpha):
-    """``(x + alpha p, r_new, r_new . r_new, max |r_new|)``, ``r_new = mask (r - alpha ap)``."""
+def cg_update(x, r, g, p, ap, mask, alpha):
+    """``(x + alpha p, r_new, g + alpha ap, r_new . r_new, max |r_new|)``,
+    ``r_new = mask (r - alpha ap)``."""
     r_new = _f64(mask) * (_f64(r) - alpha * _f64(ap))
-    return (_f64(x) + alpha * _f64(p), r_new, float(np.sum(r_new * r_new)),
-            float(np.abs(r_new).max(initial=0.0)))
+    return (_f64(x) + alpha * _f64(p), r_new, _f64(g) + alpha * _f64(ap),
+            float(np.sum(r_new * r_new)), float(np.abs(r_new).max(initial=0.0)))
 
 
 def cg_direction(z, p, beta):

@@ -77,22 +77,47 @@ def test_active_set(shape, dtype):
     x = np.clip(rng.uniform(-0.1, 0.6, shape), 0, upper[:, None, None]).astype(dtype)
     g = rng.standard_normal(shape).astype(dtype)
     mask = _mask(rng, shape, free=0.5)
-    x_ref, mask_ref, free_ref = ref.active_set(x, g, upper, 0.2)
-    free = G.active_set(x, g, upper, dtype(0.2), mask)
+    before = x.copy()
+    x_ref, mask_ref, free_ref, moves_ref = ref.active_set(x, g, upper, 0.2)
+    saved = np.full(shape, np.nan, dtype=dtype)
+    moves = np.full((shape[0] * shape[1], 3), -1, dtype=np.int64)
+    free, moved = G.active_set(x, g, upper, dtype(0.2), mask, saved, moves)
     np.testing.assert_array_equal(mask, mask_ref)
     np.testing.assert_array_equal(x, x_ref.astype(dtype))
+    np.testing.assert_array_equal(saved, before)
+    np.testing.assert_array_equal(moves, moves_ref)
     assert free == free_ref
+    assert moved == moves_ref[:, 0].sum()
+
+
+@dtype_param
+@shape_param
+def test_project_box(shape, dtype):
+    rng = _rng(11, shape)
+    upper = rng.uniform(0.2, 0.5, shape[0]).astype(dtype)
+    x = rng.uniform(-0.2, 0.7, shape).astype(dtype)
+    x[0, 0] = 0.1                                   # a row that nothing leaves
+    before = x.copy()
+    x_ref, moves_ref = ref.project_box(x, upper)
+    saved = np.full(shape, np.nan, dtype=dtype)
+    moves = np.full((shape[0] * shape[1], 3), -1, dtype=np.int64)
+    moved = G.project_box(x, upper, saved, moves)
+    np.testing.assert_array_equal(x, x_ref.astype(dtype))
+    np.testing.assert_array_equal(saved, before)
+    np.testing.assert_array_equal(moves, moves_ref)
+    assert tuple(moves[0]) == (0, shape[2], 0)
+    assert moved == moves_ref[:, 0].sum()
 
 
 @dtype_param
 @shape_param
 def test_free_residual(shape, dtype):
     rng = _rng(9, shape)
-    ax, b = (rng.standard_normal(shape).astype(dtype) for _ in range(2))
+    g = rng.standard_normal(shape).astype(dtype)
     mask = _mask(rng, shape)
     r = np.full(shape, np.nan, dtype=dtype)
-    rr, r_inf = G.free_residual(ax, b, mask, r)
-    r_ref, rr_ref, inf_ref = ref.free_residual(ax, b, mask)
+    rr, r_inf = G.free_residual(g, mask, r)
+    r_ref, rr_ref, inf_ref = ref.free_residual(g, mask)
     _close(r, r_ref, dtype)
     assert rr == pytest.approx(rr_ref, rel=RTOL[dtype] * 10)
     assert r_inf == pytest.approx(inf_ref, rel=RTOL[dtype])
@@ -102,12 +127,13 @@ def test_free_residual(shape, dtype):
 @shape_param
 def test_cg_update(shape, dtype):
     rng = _rng(10, shape)
-    x, r, p, ap = (rng.standard_normal(shape).astype(dtype) for _ in range(4))
+    x, r, g, p, ap = (rng.standard_normal(shape).astype(dtype) for _ in range(5))
     mask = _mask(rng, shape)
-    x_ref, r_ref, rr_ref, inf_ref = ref.cg_update(x, r, p, ap, mask, 0.37)
-    rr, r_inf = G.cg_update(x, r, p, ap, mask, 0.37)
+    x_ref, r_ref, g_ref, rr_ref, inf_ref = ref.cg_update(x, r, g, p, ap, mask, 0.37)
+    rr, r_inf = G.cg_update(x, r, g, p, ap, mask, 0.37)
     _close(x, x_ref, dtype, scale=2.0)
     _close(r, r_ref, dtype, scale=2.0)
+    _close(g, g_ref, dtype, scale=2.0)
     assert rr == pytest.approx(rr_ref, rel=RTOL[dtype] * 10)
     assert r_inf == pytest.approx(inf_ref, rel=RTOL[dtype] * 2)
 

@@ -1123,7 +1123,7 @@ CLI_CASES = [
     ("cli-reg-weight", "--reg-weight", "nan", "--reg-weight must be a finite number >= 0, got nan",
      lambda: _argv("--reg-weight", "nan")),
     ("cli-memory", "GRADFUSION_MAX_MEMORY", "'1K'",
-     "gradfusion.solve needs an estimated 16.1 MiB for a 3x24x20 float64 problem; the limit is "
+     "gradfusion.solve needs an estimated 16.2 MiB for a 3x24x20 float64 problem; the limit is "
      "1.0 KiB (GRADFUSION_MAX_MEMORY); pass max_memory=... or set GRADFUSION_MAX_MEMORY to raise "
      "it", _memory_argv),
     ("cli-demo-alpha", "demo --alpha", "1.5", "--alpha must lie in (0, 1), got 1.5",

@@ -637,6 +637,33 @@ def test_sparse_correction_adds_the_operator_columns(dtype, weight, taps, mode, 
     assert_close_sum(dfv, after[2] - before[2], dtype, mag)
 
 
+@pytest.mark.parametrize("shape", [(1, 5, 5), (3, 9, 14), (2, 17, 6)],
+                         ids=lambda s: "x".join(map(str, s)))
+@mode_param
+@pytest.mark.parametrize("weight, taps", [(0.0, (0.0,)), (0.4, (1.0, -2.0, 1.0))],
+                         ids=["bare", "nyquist"])
+@dtype_param
+def test_add_columns_adds_the_operator_columns_of_the_moved_variables(dtype, weight, taps,
+                                                                      mode, shape):
+    """``g + A (x - saved)`` for the variables an active-set update moved, against a dense
+    product: every border class is moved somewhere, and rows without a move are skipped."""
+    rng = make_rng(66, shape, dtype, mode, int(10 * weight))
+    C, H, W = shape
+    upper = np.full(C, 0.5, dtype)
+    x = (upper[0] * rng.uniform(0.05, 0.95, size=shape)).astype(dtype)
+    g = rand(rng, shape, dtype)
+    g[:, 1] = 0.0                                 # row 1 holds: nothing moves there
+    saved, mask = np.empty_like(x), np.ones(shape, dtype=np.uint8)
+    moves = np.zeros((C * H, 3), dtype=np.int64)
+    moved = mgk.active_set(x, g, upper, dtype(1.0), mask, saved, moves)[1]
+    assert 0 < moved < x.size and moves[1, 0] == 0
+    g0 = rand(rng, shape, dtype)
+    expected = ref.add_columns(g0, x, saved, mode, weight, taps)
+    table, rows, cols = st.hessian_columns(shape, mode, weight, np.asarray(taps, dtype))
+    kern.add_columns(x, saved, moves, table, rows, cols, g0)
+    assert_close(g0, expected, dtype, 64.0)
+
+
 def test_hessian_columns_none_below_five():
     assert st.hessian_columns((1, 4, 9), st.ZERO, 0.4, (1.0, -2.0, 1.0)) is None
     assert st.hessian_columns((1, 9, 4), st.ZERO, 0.4, (1.0, -2.0, 1.0)) is None
@@ -793,11 +820,21 @@ def test_solver_kernels_with_a_bound_map(dtype, shape, shared):
     # the active-set update of the active-set solver
     mask = np.zeros(shape, dtype=np.uint8)
     xa = x.copy()
-    free_count = mgk.active_set(xa, g, upper, dtype(0.2), mask)
-    x_ref, mask_ref, free_ref = ref.active_set(x, g, upper, 0.2)
+    moves = np.full((shape[0] * shape[1], 3), -1, dtype=np.int64)
+    free_count, moved = mgk.active_set(xa, g, upper, dtype(0.2), mask, np.empty_like(x), moves)
+    x_ref, mask_ref, free_ref, moves_ref = ref.active_set(x, g, upper, 0.2)
     np.testing.assert_array_equal(mask, mask_ref)
     np.testing.assert_array_equal(xa, x_ref.astype(dtype))
-    assert free_count == free_ref
+    np.testing.assert_array_equal(moves, moves_ref)
+    assert (free_count, moved) == (free_ref, moves_ref[:, 0].sum())
+
+    # its projection onto the box, recording the moves
+    xb = (x + rand(rng, shape, dtype)).astype(dtype)
+    xb_ref, moves_ref = ref.project_box(xb, upper)
+    moved = mgk.project_box(xb, upper, np.empty_like(x), moves)
+    np.testing.assert_array_equal(xb, xb_ref.astype(dtype))
+    np.testing.assert_array_equal(moves, moves_ref)
+    assert moved == moves_ref[:, 0].sum()
 
 
 @pytest.mark.parametrize("shape", [(2, 6, 9), (3, 12, 17), (1, 9, 5)],

@@ -455,6 +455,41 @@ def sparse_correction(x, saved, p, step, upper, row_clips, table, row_class, col
     return column_sum(sums, 0), column_sum(sums, 1), max(smallest, 0.0)
 
 
+@_pjit
+def add_columns(x, saved, moves, table, row_class, col_class, g):
+    """``g += A (x - saved)`` from the columns of ``A`` of the variables that moved.
+
+    ``moves[c * H + i] = (n, first, stop)`` holds the number of moved variables of row
+    ``(c, i)`` and their column span (``first .. stop - 1``), as
+    :func:`gradfusion._solvers._mg_kernels.active_set` and ``project_box`` record them;
+    the column of ``A`` at ``(i, j)`` is the 5x5 stencil
+    ``table[row_class[i], col_class[j]]``, as for :func:`sparse_correction`. Keeps the
+    gradient ``g = A x - b`` current when a few variables move, for the price of their
+    columns instead of a product with ``A``. Channels in parallel, the rows of a channel
+    in order (the columns of neighbouring variables overlap).
+    """
+    C, H, W = x.shape
+    for c in nb.prange(C):
+        for i in range(H):
+            q = c * H + i
+            if moves[q, 0] == 0:
+                continue
+            rc = row_class[i]
+            for j in range(moves[q, 1], moves[q, 2]):
+                d = x[c, i, j] - saved[c, i, j]
+                if d == 0.0:
+                    continue
+                cc = col_class[j]
+                for di in range(-2, 3):
+                    ii = i + di
+                    if ii < 0 or ii >= H:
+                        continue
+                    for dj in range(-2, 3):
+                        jj = j + dj
+                        if 0 <= jj < W:
+                            g[c, ii, jj] += table[rc, cc, di + 2, dj + 2] * d
+
+
 # --------------------------------------------------------------------------- the gap estimate
 
 

@@ -65,15 +65,38 @@ post_smooth = _BySize(_post_smooth, """``post_smooth(b, e, r, ae, mask, s, x)``:
 (``ae = A e``; ``r`` the residual before it) and the post-smoothing step; returns ``b . x``.""")
 
 
+@_inline
+def _span(xr, sr, m, W, out):
+    """``out = (m, first, stop)``: a row's number of moved variables (``xr != sr``) and their
+    column span ``first .. stop - 1`` (``(0, W, 0)`` for none), found by scanning in from
+    both ends (the row loops count the moves only: tracking the span there kept them from
+    vectorising, 2.3x slower)."""
+    first, stop = W, 0
+    if m > 0:
+        first = 0
+        while xr[first] == sr[first]:
+            first += 1
+        stop = W
+        while xr[stop - 1] == sr[stop - 1]:
+            stop -= 1
+    out[0] = m
+    out[1] = first
+    out[2] = stop
+
+
 @_pjit
-def active_set(x, g, upper, c, mask):
+def active_set(x, g, upper, c, mask, saved, moves):
     """One semismooth-Newton (primal-dual active-set) update of the box QP's active set.
 
     With ``z = x - c g``: where ``z <= 0`` the variable is set to 0 and held,
     where ``z >= upper`` it is set to the upper bound and held (``upper`` per channel or per
     pixel: :func:`gradfusion._stencils.bound_row`); elsewhere it is
-    free (``mask`` 1) and keeps its value. Returns the number of free variables.
-    The tests are selects and the count a per-row sum, so that the row loop
+    free (``mask`` 1) and keeps its value. ``saved`` receives the ``x`` before the update and
+    ``moves[q] = (n, first, stop)`` the number of variables of row ``q`` (channel-major)
+    that it moved and their column span (``(0, W, 0)`` for none): what
+    :func:`gradfusion._solvers._kernels.add_columns` reads to correct the gradient.
+    Returns ``(free, moved)``: the number of free variables and of moved ones.
+    The tests are selects and the counts per-row sums, so that the row loop
     vectorises (branches and a shared counter kept it scalar: 15 ms at 1024x928x3
     float32, a tenth of that now).
     """
@@ -85,8 +108,9 @@ def active_set(x, g, upper, c, mask):
             ch = q // H
             i = q % H
             hr = bound_row(upper, ch, i)
-            xr, gr, mr = x[ch, i], g[ch, i], mask[ch, i]
+            xr, gr, mr, sr = x[ch, i], g[ch, i], mask[ch, i], saved[ch, i]
             k = 0
+            m = 0
             for j in range(W):
                 hi = bound_at(hr, j)
                 xj = xr[j]
@@ -94,21 +118,57 @@ def active_set(x, g, upper, c, mask):
                 lo = z <= 0.0
                 up = z >= hi
                 v = hi if up else xj
-                xr[j] = xj - xj if lo else v
+                xn = xj - xj if lo else v
+                xr[j] = xn
+                sr[j] = xj
                 f = 0 if (lo or up) else 1
                 mr[j] = f
                 k += f
+                m += 1 if xn != xj else 0
             counts[q] = k
-    free = 0
-    for q in range(n):
-        free += counts[q]
-    return free
+            _span(xr, sr, m, W, moves[q])
+    return _totals(counts, moves)
 
 
 @_pjit
-def free_residual(ax, b, mask, r):
-    """``r = mask (b - ax)``; returns ``(r . r, max |r|)``."""
-    C, H, W = ax.shape
+def project_box(x, upper, saved, moves):
+    """``x = clip(x, 0, upper)``, with ``saved`` and ``moves`` recording the variables the
+    projection moved as :func:`active_set` does; returns their number."""
+    C, H, W = x.shape
+    n, chunks = C * H, row_chunks(C * H)
+    for t in nb.prange(chunks):
+        for q in range(t * n // chunks, (t + 1) * n // chunks):
+            ch = q // H
+            i = q % H
+            hr = bound_row(upper, ch, i)
+            xr, sr = x[ch, i], saved[ch, i]
+            m = 0
+            for j in range(W):
+                xj = xr[j]
+                xn = min(max(xj, 0.0), bound_at(hr, j))
+                xr[j] = xn
+                sr[j] = xj
+                m += 1 if xn != xj else 0
+            _span(xr, sr, m, W, moves[q])
+    return _totals(moves[:, 0], moves)[1]
+
+
+@_jit
+def _totals(counts, moves):
+    """``(sum of counts, sum of moves[:, 0])``, in row order."""
+    free = 0
+    moved = 0
+    for q in range(moves.shape[0]):
+        free += counts[q]
+        moved += moves[q, 0]
+    return free, moved
+
+
+@_pjit
+def free_residual(g, mask, r):
+    """``r = -mask g``, the free block's residual ``b_F - A_F x`` from the gradient
+    ``g = A x - b``; returns ``(r . r, max |r|)``."""
+    C, H, W = g.shape
     n, chunks = C * H, row_chunks(C * H)
     rows = np.zeros((n, 2))
     for t in nb.prange(chunks):
@@ -116,9 +176,9 @@ def free_residual(ax, b, mask, r):
         for q in range(t * n // chunks, (t + 1) * n // chunks):
             c = q // H
             i = q % H
-            axr, br, mr, rr = ax[c, i], b[c, i], mask[c, i], r[c, i]
+            gr, mr, rr = g[c, i], mask[c, i], r[c, i]
             for j in range(W):
-                v = (br[j] - axr[j]) * mr[j]
+                v = -(gr[j] * mr[j])
                 rr[j] = v
                 sq[j] = v * v
             _square_sums(sq, W, lanes, rows[q])
@@ -126,8 +186,9 @@ def free_residual(ax, b, mask, r):
 
 
 @_pjit
-def cg_update(x, r, p, ap, mask, alpha):
-    """``x += alpha p`` and ``r = mask (r - alpha ap)``; returns ``(r . r, max |r|)``."""
+def cg_update(x, r, g, p, ap, mask, alpha):
+    """``x += alpha p``, ``g += alpha ap`` (the gradient follows ``x``) and
+    ``r = mask (r - alpha ap)``; returns ``(r . r, max |r|)``."""
     C, H, W = x.shape
     n, chunks = C * H, row_chunks(C * H)
     rows = np.zeros((n, 2))
@@ -136,9 +197,10 @@ def cg_update(x, r, p, ap, mask, alpha):
         for q in range(t * n // chunks, (t + 1) * n // chunks):
             c = q // H
             i = q % H
-            xr, rr, pr, apr, mr = x[c, i], r[c, i], p[c, i], ap[c, i], mask[c, i]
+            xr, rr, gr, pr, apr, mr = x[c, i], r[c, i], g[c, i], p[c, i], ap[c, i], mask[c, i]
             for j in range(W):
                 xr[j] += alpha * pr[j]
+                gr[j] += alpha * apr[j]
                 v = (rr[j] - alpha * apr[j]) * mr[j]
                 rr[j] = v
                 sq[j] = v * v

@@ -28,6 +28,11 @@ from . import _kernels as K
 
 #: keys of ``QPState.steps`` for every solver (the result has one shape whatever the method):
 #: the active-set method's outer (Newton) and inner CG iterations, MPRGP's step kinds
+#: the gradient follows a move of at most ``1/SPARSE_LIMIT`` of the variables by their columns
+#: of ``A`` (:func:`~gradfusion._solvers._kernels.sparse_correction`, ``add_columns``),
+#: of more by a product
+SPARSE_LIMIT = 64
+
 STEP_KEYS = ("newton", "inner_cg", "cg", "expansion", "proportioning", "sparse_corrections")
 
 STATUS_MESSAGES = {
@@ -244,7 +249,7 @@ def _cg_step(matvec, b, x, g, p, ap, pap, gp, q0, upper, abar, saved, columns, r
         beta2, ptp, gp_inf, gp2, gp_next = K.conjugate_direction_measures(
             x, g, upper, p, phi_ap / pap, abar)
         return "cg", 0, 0, (beta2, ptp, gp_inf, gp2), (gp_next, 0.5 * (xg - xb))
-    if columns is not None and clipped <= x.size // 64:
+    if columns is not None and clipped <= x.size // SPARSE_LIMIT:
         dxg, dphi_ap, a_f = K.sparse_correction(x, saved, p, a_cg, upper, row_clips, *columns,
                                                 g, ap)
         if not np.isfinite(a_f):       # no clipped variable seen (a rounding-level clip): scan all
