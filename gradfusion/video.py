@@ -450,18 +450,14 @@ def _warm_start(t, kind, source, image, proposal, alpha, channel_axis, previous)
 
 
 def _fill_exposed(warped, hole, image, proposal, alpha, channel_axis):
-    """The clipped proposal where the previous frame saw nothing (computed on the holes'
-    bounding box only: a strip for a pan)."""
-    rows = np.flatnonzero(hole.any(axis=1))
-    cols = np.flatnonzero(hole.any(axis=0))
-    box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
-    I = v.to_float(_hwc(image, channel_axis)[box])
-    P = v.to_float(_hwc(proposal, channel_axis)[box])
-    a = _alpha_hwc(alpha, I.shape, channel_axis)
-    a = a[box] if a.ndim == 3 else a
-    clip = np.clip(P - a * I, 0.0, 1.0 - a)
-    inside = hole[box]
-    warped[box][inside] = clip[inside]
+    """The clipped proposal where the previous frame saw nothing, computed at those pixels
+    only (a pan's strips: a bounding box of a column strip and a row strip is the frame)."""
+    rows, cols = np.nonzero(hole)
+    I = v.to_float(_hwc(image, channel_axis)[rows, cols])           # (n, C)
+    P = v.to_float(_hwc(proposal, channel_axis)[rows, cols])
+    a = _alpha_hwc(alpha, _hwc(image, channel_axis).shape, channel_axis)
+    a = a[rows, cols] if a.ndim == 3 else a
+    warped[rows, cols] = np.clip(P - a * I, 0.0, 1.0 - a)
 
 
 def estimate_translation(previous, current, *, channel_axis=-1):
