@@ -7,6 +7,9 @@ adjoint.  Products run in the Numba stencils of :mod:`gradfusion._stencils`;
 :meth:`~SobelGradient.gradients` and :meth:`~SobelGradient.gradients_adjoint` apply them to
 channels-first ``(C, H, W)`` arrays without flattening (Poisson editing's
 gradients and divergence, :mod:`gradfusion.poisson`, are :class:`ForwardDifference`'s).
+The Hessian of :func:`gradfusion.solve` is the normal operator
+``S^T S + w D^T D + 2 lam I`` of :class:`SobelGradient` and :class:`DifferenceFilter`,
+applied by one fused stencil pass over the same kernels' taps (a test checks the two agree).
 """
 
 import numbers

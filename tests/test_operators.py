@@ -465,3 +465,26 @@ def test_poisson_gradient_and_divergence_are_forward_difference():
     div[:, :-1, :] -= g[1, :, :-1, :]
     div[:, 1:, :] += g[1, :, :-1, :]
     np.testing.assert_array_equal(ForwardDifference((3, 6, 8), channel_axis=0).gradients_adjoint(*g), div)
+
+
+@pytest.mark.parametrize("boundary", ["reflect", "zero"])
+@pytest.mark.parametrize("reg_weight, shift", [(0.0, 0.0), (0.25, 0.0), (0.25, 0.6)],
+                         ids=["bare", "nyquist", "level"])
+def test_solver_hessian_is_the_normal_operator_of_the_public_operators(boundary, reg_weight,
+                                                                       shift):
+    """The solver's fused Hessian pass (``gradfusion._problem.Hessian``) is
+    ``S^T S + w D^T D + shift I`` of the public :class:`SobelGradient` and
+    :class:`DifferenceFilter`: one gradient-operator abstraction, the solver's kernel a fused
+    form of it."""
+    from gradfusion._problem import BOUNDARY_MODES, REGULARIZER_TAPS, Hessian
+
+    shape = (3, 11, 13)
+    taps = REGULARIZER_TAPS["nyquist"]
+    v = np.random.default_rng(34).standard_normal(shape)
+    S = SobelGradient(shape, boundary=boundary, channel_axis=0)
+    D = DifferenceFilter(shape, taps=taps, channel_axis=0)
+    expected = (S.rmatvec(S.matvec(v.ravel())) + reg_weight * D.rmatvec(D.matvec(v.ravel()))
+                + shift * v.ravel()).reshape(shape)
+    out = np.empty_like(v)
+    Hessian(BOUNDARY_MODES[boundary], reg_weight, taps, shift).matvec(v, out)
+    assert_close(out, expected, np.float64, 16.0)
