@@ -144,3 +144,49 @@ def test_sparse_gradient_corrections_agree_with_products(dtype):
     g = prob.matvec(early.x, np.empty_like(early.x)) - prob.b
     gp_inf = K.projected_gradient_measures(early.x, g, prob.upper, 1.9 / prob.lipschitz)[2]
     assert early.optimality == pytest.approx(gp_inf, rel=1e-6, abs=1e-12)
+
+
+# --------------------------------------------------------------------------- the gap test
+
+
+def _gap_points(dtype, boundary, seed):
+    """A problem, its near-optimal point, and feasible points at growing distances from it."""
+    from gradfusion._solvers.active_set import active_set_solve
+
+    rng = np.random.default_rng(seed)
+    shape = (3, 40, 36)
+    I = rng.random(shape).astype(dtype)
+    P = np.clip(0.45 * I ** 1.8 + 0.05 * rng.random(shape), 0, 1).astype(dtype)
+    prob = ResidualProblem(I, P, 0.6, boundary=boundary, level_weight=0.6)
+    x_opt = active_set_solve(prob.hessian, prob.b, prob.heuristic(), prob.upper, tol=1e-12,
+                             maxiter=5000, columns=prob.columns()).x
+    points = [np.clip(x_opt + s * rng.standard_normal(shape), 0, prob.upper).astype(dtype)
+              for s in (0.0, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1)]
+    return prob, points
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("boundary", ["reflect", "zero"])
+def test_gap_test_skips_only_checks_that_would_fail(dtype, boundary):
+    """Before its first check, :meth:`GapTest.due` skips a check only when its lower bound
+    ``LOWER_FACTOR |gp|^2 / (2 L)`` of the estimate is above the threshold: at feasible points
+    from the optimum out to far from it, a skipped check never passes, the far points are
+    skipped and the near ones checked; without the point, the first check is always due."""
+    from gradfusion._solvers.gap import GapTest
+
+    prob, points = _gap_points(dtype, boundary, 40)
+    skipped = []
+    for x in points:
+        g = np.empty_like(x)
+        prob.matvec(x, g)
+        g -= prob.b
+        gp2 = K.projected_gradient_measures(x, g, prob.upper, 1.9 / prob.lipschitz)[3]
+        test = GapTest(prob.hessian, prob.b, prob.target, prob.upper, 1e-6)
+        assert test.due(gp2)                               # no point given: check
+        test = GapTest(prob.hessian, prob.b, prob.target, prob.upper, 1e-6)
+        skip = not test.due(gp2, x, g)
+        passed = test.check(x, g, np.empty_like(x), np.empty_like(x))
+        assert not (skip and passed)
+        assert test.last[2] <= test.floor_bound()          # the floor's bound holds
+        skipped.append(skip)
+    assert not skipped[0] and skipped[-1], skipped

@@ -146,7 +146,9 @@ def active_set_solve(hessian, b, x, upper, *, tol=0.0, maxiter, callback=None, c
         if steps["newton"] and callback is not None and callback(nit, x, g, gp_inf):
             status = 2
             break
-        due = gap is not None and gap.due(gp2)
+        # before its first check the gap test skips the checks that its lower bound shows
+        # would fail (gradfusion._solvers.gap.LOWER_FACTOR)
+        due = gap is not None and gap.due(gp2, x, g)
         if (due or gp_inf <= tol) and not fresh:
             # the stopping tests read a gradient computed afresh (g follows x by updates
             # between them, whose rounding accumulates)
