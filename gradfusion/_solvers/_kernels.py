@@ -479,15 +479,10 @@ def add_columns(x, saved, moves, table, row_class, col_class, g):
                 d = x[c, i, j] - saved[c, i, j]
                 if d == 0.0:
                     continue
-                cc = col_class[j]
-                for di in range(-2, 3):
-                    ii = i + di
-                    if ii < 0 or ii >= H:
-                        continue
-                    for dj in range(-2, 3):
-                        jj = j + dj
-                        if 0 <= jj < W:
-                            g[c, ii, jj] += table[rc, cc, di + 2, dj + 2] * d
+                stencil = table[rc, col_class[j]]
+                for ii in range(max(i - 2, 0), min(i + 3, H)):
+                    for jj in range(max(j - 2, 0), min(j + 3, W)):
+                        g[c, ii, jj] += stencil[ii - i + 2, jj - j + 2] * d
 
 
 # --------------------------------------------------------------------------- the gap estimate
