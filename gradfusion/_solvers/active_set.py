@@ -153,7 +153,8 @@ def active_set_solve(hessian, b, x, upper, *, tol=0.0, maxiter, callback=None, c
             # the stopping tests read a gradient computed afresh (g follows x by updates
             # between them, whose rounding accumulates)
             refresh()
-            _, _, gp_inf, gp2 = K.projected_gradient_measures(x, g, upper, abar)
+            if gp_inf <= tol:
+                _, _, gp_inf, gp2 = K.projected_gradient_measures(x, g, upper, abar)
         if gp_inf <= tol:
             status = 0
             break
@@ -163,6 +164,8 @@ def active_set_solve(hessian, b, x, upper, *, tol=0.0, maxiter, callback=None, c
             checked = True
             if done:
                 status = 0
+                # the optimality reported is the fresh gradient's
+                gp_inf = K.projected_gradient_measures(x, g, upper, abar)[2]
                 break
         if nit >= maxiter:
             status = 1
