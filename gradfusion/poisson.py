@@ -32,7 +32,6 @@ from ._poisson.system import System, place, span
 __all__ = ["gradient", "reconstruct", "blend", "BlendResult", "color2gray", "BLEND_GUIDANCE",
            "BLEND_METHODS"]
 
-#: the guidance fields of :func:`blend`
 #: ``blend``'s guidance fields: the source gradients, or the larger of source and target
 BLEND_GUIDANCE = ("normal", "mixed")
 
