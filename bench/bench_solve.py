@@ -11,8 +11,9 @@ gap to a tight float64 solve (``--ref-tol``), optimality. Per case: peak
 resident memory (and the interpreter+imports baseline), and, measured in the
 same run, the time of an unconstrained solve of the same-size problem by FFT
 (bounds dropped: divide ``b = A t`` by the symbol of ``A``; ``scipy.fft`` real
-transforms on all cores in the images' dtype, ``b`` built beforehand) - the
-yardstick no solver of this objective can beat by much. The table's first line
+transforms on all cores in the images' dtype, ``b`` built beforehand; once untimed
+for its plans, then after every round of the calls, so that a slow spell of the
+machine hits both) - the yardstick no solver of this objective can beat by much. The table's first line
 is the first method's default call, the lines below it every call.
 
 ``--pairs DIR`` adds the real pairs of a folder (``*_input.png`` and its
@@ -155,18 +156,23 @@ def _calls(methods, tol):
     return calls
 
 
-def _run_calls(I, P, calls, repeat):
-    """Every call ``repeat`` times, alternating; returns ``[(times, last result)]``."""
+def _run_calls(I, P, calls, repeat, yardstick=None):
+    """Every call ``repeat`` times, alternating, and ``yardstick()`` (which returns its own
+    time) after each round, so that a slow spell of the machine hits both; returns
+    ``([(times, last result)], yardstick times)``."""
     import gradfusion
 
     times = [[] for _ in calls]
     last = [None] * len(calls)
+    yard = []
     for _ in range(repeat):
         for k, c in enumerate(calls):
             kwargs = {} if c["tol"] is None else {"tol": c["tol"]}
             last[k] = gradfusion.solve(I, P, ALPHA, method=c["method"], **kwargs)
             times[k].append(last[k].time)
-    return list(zip(times, last))
+        if yardstick is not None:
+            yard.append(yardstick())
+    return list(zip(times, last)), yard
 
 
 def _call_row(call, times, res, fft_time, ref_fun):
@@ -189,9 +195,10 @@ def run_case(shape, dtype, repeat, image_path, tol, ref_tol, methods, look="nigh
         gradfusion.solve(I[:300, :300], P[:300, :300], ALPHA, method=m)
     base = _rss_mb()
     calls = _calls(methods, tol)
-    runs = _run_calls(I, P, calls, repeat)
+    fft_solve(I, P, ALPHA, gradfusion.DEFAULT_REG_WEIGHT)          # the FFT's plans, untimed
+    runs, fft_times = _run_calls(
+        I, P, calls, repeat, lambda: fft_solve(I, P, ALPHA, gradfusion.DEFAULT_REG_WEIGHT)[0])
     peak = _rss_mb()
-    fft_times = [fft_solve(I, P, ALPHA, gradfusion.DEFAULT_REG_WEIGHT)[0] for _ in range(repeat)]
     tf = statistics.median(fft_times)
     ref_fun = None
     if ref_tol:      # the reference in float64: float32 rounding cannot reach a tight tol
@@ -236,9 +243,10 @@ def run_pairs(folder, dtype, repeat, tol, ref_tol):
         I = (read_image(a) / 255.0).astype(dtype)
         P = (read_image(b) / 255.0).astype(dtype)
         gradfusion.solve(I[:32, :32], P[:32, :32], ALPHA)
-        runs = _run_calls(I, P, calls, repeat)
-        tf = statistics.median(fft_solve(I, P, ALPHA, gradfusion.DEFAULT_REG_WEIGHT)[0]
-                               for _ in range(repeat))
+        fft_solve(I, P, ALPHA, gradfusion.DEFAULT_REG_WEIGHT)
+        runs, fft_times = _run_calls(
+            I, P, calls, repeat, lambda: fft_solve(I, P, ALPHA, gradfusion.DEFAULT_REG_WEIGHT)[0])
+        tf = statistics.median(fft_times)
         ref_fun = None
         if ref_tol:
             ref_fun = gradfusion.solve(I.astype(np.float64), P.astype(np.float64), ALPHA,
