@@ -2,12 +2,11 @@
 
 import time
 
-import numba as nb
 import numpy as np
 
 from . import _validation as v
+from ._baseline_kernels import affine_loss, affine_loss_grid
 from ._deprecation import REMOVAL
-from ._jit import jit
 from ._problem import DEFAULT_BOUNDARY, round_down
 from .metrics import minmax_normalize
 from .synthesis import (DEFAULT_LEVEL_WEIGHT, DEFAULT_REG_WEIGHT, SynthesisResult,
@@ -169,64 +168,10 @@ def heuristic(image, proposal, alpha, *, channel_axis=-1, boundary=DEFAULT_BOUND
                           status=0, message="closed form", time=time.perf_counter() - t0)
 
 
-
-
 # --------------------------------------------------------------------------- StayPositive
 
 #: weight of the bound-violation term in the StayPositive loss (the authors' value)
 STAY_POSITIVE_PENALTY = 10.0
-
-_jit = jit(numpy_errors=True)
-_pjit = jit(parallel=True, numpy_errors=True)
-
-
-@_jit
-def _affine_loss(A, B, ch, lo, p, u, t, w, penalty):
-    """StayPositive loss of ``R = A[ch] p + B[ch]`` over weighted samples.
-
-    Returns ``(loss, fidelity, violation)`` (weighted means).
-    """
-    n = lo.size
-    mn = np.inf
-    mx = -np.inf
-    viol = 0.0
-    wsum = 0.0
-    for k in range(n):
-        r = A[ch[k]] * p[k] + B[ch[k]]
-        rc = min(max(r, 0.0), u[k])
-        viol += w[k] * abs(rc - r)
-        o = lo[k] + rc
-        mn = min(mn, o)
-        mx = max(mx, o)
-        wsum += w[k]
-    fid = 0.0
-    if mx > mn:
-        inv = 1.0 / (mx - mn)
-        for k in range(n):
-            r = A[ch[k]] * p[k] + B[ch[k]]
-            o = lo[k] + min(max(r, 0.0), u[k])
-            fid += w[k] * abs(t[k] - (o - mn) * inv)
-    else:
-        for k in range(n):
-            fid += w[k] * t[k]
-    fid /= wsum
-    viol /= wsum
-    return fid + penalty * viol, fid, viol
-
-
-@_pjit
-def _affine_loss_grid(As, Bs, which, A0, B0, ch, lo, p, u, t, w, penalty, out):
-    """Loss at each ``(As[g], Bs[g])`` put in channel ``which`` of ``(A0, B0)`` (all if -1)."""
-    for g in nb.prange(As.size):
-        A = A0.copy()
-        B = B0.copy()
-        if which < 0:
-            A[:] = As[g]
-            B[:] = Bs[g]
-        else:
-            A[which] = As[g]
-            B[which] = Bs[g]
-        out[g] = _affine_loss(A, B, ch, lo, p, u, t, w, penalty)[0]
 
 
 def _compress(columns):
@@ -238,7 +183,8 @@ def _compress(columns):
 
 
 class _AffineProblem:
-    """The 2-parameter (or 2-per-channel) StayPositive problem on compressed samples."""
+    """The 2-parameter (or 2-per-channel) StayPositive problem on compressed samples (the
+    loss evaluated by :mod:`gradfusion._baseline_kernels`)."""
 
     def __init__(self, I, P, a, penalty):
         C = I.shape[0]
@@ -258,15 +204,15 @@ class _AffineProblem:
     def loss(self, A, B, shared):
         ch = np.zeros_like(self.ch_all) if shared else self.ch_all
         self.nfev += 1
-        return _affine_loss(np.atleast_1d(np.asarray(A, dtype=np.float64)),
-                            np.atleast_1d(np.asarray(B, dtype=np.float64)), ch, self.lo,
-                            self.p, self.u, self.t, self.w, self.penalty)
+        return affine_loss(np.atleast_1d(np.asarray(A, dtype=np.float64)),
+                           np.atleast_1d(np.asarray(B, dtype=np.float64)), ch, self.lo,
+                           self.p, self.u, self.t, self.w, self.penalty)
 
     def grid(self, As, Bs, which, A0, B0, shared):
         ch = np.zeros_like(self.ch_all) if shared else self.ch_all
         out = np.empty(As.size)
-        _affine_loss_grid(As.ravel(), Bs.ravel(), which, A0, B0, ch, self.lo, self.p, self.u,
-                          self.t, self.w, self.penalty, out)
+        affine_loss_grid(As.ravel(), Bs.ravel(), which, A0, B0, ch, self.lo, self.p, self.u,
+                         self.t, self.w, self.penalty, out)
         self.nfev += As.size
         return out.reshape(As.shape)
 

@@ -489,3 +489,36 @@ def cg_update(x, r, g, p, ap, mask, alpha):
 def cg_direction(z, p, beta):
     """``z + beta p``."""
     return _f64(z) + beta * _f64(p)
+
+
+# --------------------------------------------------------------------------
+# The StayPositive baseline's loss at an affine residual
+# (gradfusion._baseline_kernels): samples in 1-D arrays, ``ch`` their channel
+# --------------------------------------------------------------------------
+
+
+def affine_loss(A, B, ch, lo, p, u, t, w, penalty):
+    """``(loss, fidelity, violation)`` of ``R = A[ch] p + B[ch]``: the weighted means of
+    ``|t - N(lo + clip(R, 0, u))|`` (``N`` the min-max normalisation, 0 for a constant) and
+    of ``|clip(R, 0, u) - R|``, ``loss = fidelity + penalty * violation``."""
+    w = _f64(w)
+    R = _f64(A)[ch] * _f64(p) + _f64(B)[ch]
+    clipped = np.clip(R, 0.0, _f64(u))
+    O = _f64(lo) + clipped
+    span = O.max() - O.min()
+    N = (O - O.min()) / span if span > 0 else np.zeros_like(O)
+    fidelity = np.sum(w * np.abs(_f64(t) - N)) / np.sum(w)
+    violation = np.sum(w * np.abs(clipped - R)) / np.sum(w)
+    return fidelity + penalty * violation, fidelity, violation
+
+
+def affine_loss_grid(As, Bs, which, A0, B0, ch, lo, p, u, t, w, penalty):
+    """The loss at each ``(As[g], Bs[g])`` put in channel ``which`` of ``(A0, B0)`` (every
+    channel if ``which`` is -1)."""
+    out = np.empty(np.size(As))
+    for g, (a, b) in enumerate(zip(np.ravel(As), np.ravel(Bs))):
+        A, B = np.array(A0, dtype=np.float64), np.array(B0, dtype=np.float64)
+        channels = slice(None) if which < 0 else which
+        A[channels], B[channels] = a, b
+        out[g] = affine_loss(A, B, ch, lo, p, u, t, w, penalty)[0]
+    return out

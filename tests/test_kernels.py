@@ -924,3 +924,84 @@ def test_pyramid_kernels_match_numpy_references(dtype, shape):
     for bad in [(C, 2 * H + 1, 2 * W), (C + 1, 2 * H, 2 * W), (C, 2 * H, 2 * W - 2)]:
         with pytest.raises(ValueError, match="is not a 2x upsampling"):
             upsample(a, bad)
+
+
+# ---------------------------------------------------------------------------
+# The StayPositive baseline's loss (gradfusion._baseline_kernels), against
+# reference.affine_loss / reference.affine_loss_grid
+# ---------------------------------------------------------------------------
+
+from gradfusion import _baseline_kernels as bk  # noqa: E402
+
+#: sample counts: one sample, a few, and more than _jit.SERIAL_CELLS (the grid's parallel twin)
+AFFINE_SIZES = [1, 7, 300, 70_000]
+
+
+def affine_samples(rng, n, channels, alpha=0.7):
+    """Compressed StayPositive samples ``(ch, lo, p, u, t, w)`` as the baseline builds them."""
+    ch = rng.integers(0, channels, n).astype(np.int64)
+    p = rng.random(n)
+    lo = alpha * rng.random(n)
+    u = np.full(n, 1.0 - alpha)
+    t = (p - p.min()) / (p.max() - p.min()) if n > 1 else np.zeros(n)
+    w = rng.integers(1, 6, n).astype(np.float64)
+    return ch, lo, p, u, t, w
+
+
+def _affine_magnitude(A, B, ch, p, w, penalty):
+    """The size of the loss's terms: 1 for the normalised fidelity, the residual's for the
+    violation (weighted means)."""
+    R = np.asarray(A)[ch] * p + np.asarray(B)[ch]
+    return 1.0 + penalty * float(np.sum(w * np.abs(R)) / np.sum(w))
+
+
+@pytest.mark.parametrize("n", AFFINE_SIZES)
+@pytest.mark.parametrize("channels", [1, 3])
+def test_affine_loss(n, channels):
+    """Residuals inside the bounds, below 0 and above ``u``, shared and per channel."""
+    rng = make_rng(60, n, channels)
+    ch, lo, p, u, t, w = affine_samples(rng, n, channels)
+    for A, B in [(np.full(channels, 0.2), np.full(channels, 0.05)),       # inside
+                 (rng.uniform(-2, 2, channels), rng.uniform(-1, 1, channels)),
+                 (np.zeros(channels), np.full(channels, -0.1))]:          # all clipped to 0
+        got = bk.affine_loss(A, B, ch, lo, p, u, t, w, 10.0)
+        want = ref.affine_loss(A, B, ch, lo, p, u, t, w, 10.0)
+        magnitude = _affine_magnitude(A, B, ch, p, w, 10.0)
+        for a, e in zip(got, want):
+            assert_close_sum(a, e, np.float64, magnitude)
+
+
+def test_affine_loss_of_a_constant_output():
+    """A constant output normalises to 0: the fidelity is the weighted mean of ``t``."""
+    rng = make_rng(61)
+    ch, _, p, u, t, w = affine_samples(rng, 50, 1)
+    lo = np.full(50, 0.35)
+    loss, fidelity, violation = bk.affine_loss(np.zeros(1), np.full(1, 0.1), ch, lo, p, u, t,
+                                               w, 10.0)
+    assert violation == 0.0 and loss == fidelity
+    assert fidelity == pytest.approx(np.sum(w * t) / np.sum(w), rel=1e-15)
+    assert (loss, fidelity, violation) == pytest.approx(
+        ref.affine_loss(np.zeros(1), np.full(1, 0.1), ch, lo, p, u, t, w, 10.0), rel=1e-15)
+
+
+@pytest.mark.parametrize("n", AFFINE_SIZES)
+@pytest.mark.parametrize("channels, which", [(1, -1), (3, -1), (3, 1)])
+def test_affine_loss_grid(n, channels, which):
+    """Each point against the reference; the serial and parallel twins give the same bits."""
+    rng = make_rng(62, n, channels, which + 1)
+    ch, lo, p, u, t, w = affine_samples(rng, n, channels)
+    As, Bs = rng.uniform(-2, 2, 24), rng.uniform(-1, 1, 24)
+    A0, B0 = rng.uniform(-1, 1, channels), rng.uniform(-0.5, 0.5, channels)
+    outs = {}
+    for twin in ("serial", "parallel"):
+        outs[twin] = np.full(As.size, np.nan)
+        getattr(bk.affine_loss_grid, twin)(As, Bs, which, A0, B0, ch, lo, p, u, t, w, 10.0,
+                                           outs[twin])
+    np.testing.assert_array_equal(outs["serial"], outs["parallel"])
+    want = ref.affine_loss_grid(As, Bs, which, A0, B0, ch, lo, p, u, t, w, 10.0)
+    for g in range(As.size):
+        A, B = A0.copy(), B0.copy()
+        A[slice(None) if which < 0 else which] = As[g]
+        B[slice(None) if which < 0 else which] = Bs[g]
+        assert_close_sum(outs["serial"][g], want[g], np.float64,
+                         _affine_magnitude(A, B, ch, p, w, 10.0))
