@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 import gradfusion
-from gradfusion import MemoryLimitError, _lpips, baselines, io, metrics, poisson
+from gradfusion import MemoryLimitError, _lpips, _memory, baselines, io, metrics, poisson
 from gradfusion.cli import main
 from helpers import make_pair
 
@@ -402,6 +402,18 @@ CASES = [
     Case("solve-env-invalid", "solve", "GRADFUSION_MAX_MEMORY", "'lots'", ValueError,
          "GRADFUSION_MAX_MEMORY must be a positive number of bytes or a size such as '8GiB', "
          "got 'lots'", lambda: _with_env(solve, GRADFUSION_MAX_MEMORY="lots")),
+    Case("solve-available-memory", "solve", "max_memory", "None, with 1 MiB available",
+         MemoryLimitError,
+         "gradfusion.solve needs an estimated 16.0 MiB for a 3x8x8 float64 problem; the limit is "
+         "1.0 MiB (available memory); pass max_memory=... or set GRADFUSION_MAX_MEMORY to raise "
+         "it", lambda: _with_available_memory(2**20, solve)),
+    Case("solve-reflect-no-level", "solve", "boundary, level_weight",
+         "'reflect' with 0 (or 'paper')", UserWarning,
+         "boundary='reflect' with level_weight=0: the objective does not see a constant added to "
+         "a channel, so only the bounds fix the output's light level (it may come out lighter "
+         "than the proposal) and the solve is slow; give a level weight (the default "
+         "'perceptual') or boundary='zero' (the paper's objective)",
+         lambda: solve(boundary="reflect", level_weight=0.0)),
     # baselines
     Case("heuristic-boundary", "baselines.heuristic", "boundary", "'wrap'", ValueError,
          "boundary must be one of ['reflect', 'zero'], got 'wrap'",
@@ -463,6 +475,26 @@ CASES = [
          lambda: spl(I3, P3, np.zeros((8, 8, 3), complex), 0.7)),
     Case("spl-penalty-nan", "baselines.stay_positive_loss", "penalty", "NaN", ValueError,
          f"{_PEN} nan", lambda: spl(I3, P3, np.zeros((8, 8, 3)), 0.7, penalty=NAN)),
+    Case("sp-result-fun", "baselines.StayPositiveResult", "fun", "read as an attribute",
+         FutureWarning, "StayPositive results' fun is now gradfusion.solve's objective at the "
+         "output, as in every result; the StayPositive loss it used to hold is loss (this warning "
+         "will be removed in gradfusion 0.2; result['fun'] does not warn)",
+         lambda: sp(I3, P3, 0.7, grid=8).fun),
+    Case("spp-result-gap", "baselines.StayPositiveResult", "gap", "read (stay_positive_pixels)",
+         FutureWarning, "stay_positive_pixels' gap is renamed loss_gap (gap is solve's relative "
+         "objective gap; gap will be removed in gradfusion 0.2)", lambda: spp(I3, P3, 0.7).gap),
+    Case("baseline-result-gap", "baselines.BaselineResult", "gap", "read (heuristic)",
+         FutureWarning, "baseline results no longer carry gap (a field of gradfusion.solve's "
+         "solver, meaningless for a baseline: it was NaN); it will be removed in gradfusion 0.2",
+         lambda: baselines.heuristic(I3, P3, 0.7).gap),
+    Case("baseline-result-optimality", "baselines.BaselineResult", "optimality",
+         "read (heuristic)", FutureWarning, "baseline results no longer carry optimality (a "
+         "field of gradfusion.solve's solver, meaningless for a baseline: it was NaN); it will be "
+         "removed in gradfusion 0.2", lambda: baselines.heuristic(I3, P3, 0.7).optimality),
+    Case("baseline-result-nmatvec", "baselines.BaselineResult", "nmatvec", "read (heuristic)",
+         FutureWarning, "baseline results no longer carry nmatvec (a field of gradfusion.solve's "
+         "solver, meaningless for a baseline: it was 0); it will be removed in gradfusion 0.2",
+         lambda: baselines.heuristic(I3, P3, 0.7).nmatvec),
     # objective
     Case("pl-residual-shape", "paper_loss", "residual", "shape (8, 8, 1)", ValueError,
          "residual must have the shape of image (8, 8, 3), got (8, 8, 1)",
@@ -665,6 +697,17 @@ CASES = [
          lambda: blend(_img((10, 10), at=(5, 5), value=NAN), T20, M10)),
     Case("pb-source-empty", "poisson.blend", "source", "shape (0, 10)", ValueError,
          "source is empty (shape (0, 10))", lambda: blend(_img((0, 10)), T20, M10)),
+    Case("pb-result-levels", "poisson.BlendResult", "levels", "read", FutureWarning,
+         "BlendResult.levels is renamed n_levels (levels will be removed in gradfusion 0.2: "
+         "SolveResult.levels is a list of per-scale records)",
+         lambda: blend(S10, T20, M10, (5, 5)).levels),
+    Case("pb-result-residual-norm", "poisson.BlendResult", "residual_norm", "read",
+         FutureWarning, "BlendResult.residual_norm is renamed system_residual (residual_norm "
+         "will be removed in gradfusion 0.2: residual is the displayed image R in the synthesis "
+         "results)", lambda: blend(S10, T20, M10, (5, 5)).residual_norm),
+    Case("pb-result-residual-norms", "poisson.BlendResult", "residual_norms", "read",
+         FutureWarning, "BlendResult.residual_norms is renamed system_residuals (residual_norms "
+         "will be removed in gradfusion 0.2)", lambda: blend(S10, T20, M10, (5, 5)).residual_norms),
     Case("gf-blend-result", "gradfusion.BlendResult", "name", "the top-level alias", FutureWarning,
          "gradfusion.BlendResult is deprecated: use gradfusion.poisson.BlendResult (the top-level "
          "name will be removed in gradfusion 0.2)", lambda: gradfusion.BlendResult),
@@ -686,6 +729,28 @@ CASES = [
     Case("cg-anchor-weight-str", "poisson.color2gray", "anchor_weight", "'1e-4'", TypeError,
          "anchor_weight must be a finite number >= 0, got str '1e-4'",
          lambda: poisson.color2gray(_img((4, 4, 3)), anchor_weight="1e-4")),
+    Case("cg-translucent-uint8", "poisson.color2gray", "image", "uint8 RGBA, one alpha 128",
+         ValueError, "image has a translucent alpha channel (below 1 at 1 of 16 pixels, minimum "
+         "0.501961); composite it onto a background first",
+         lambda: poisson.color2gray(_rgba_uint8(at=(1, 2), alpha=128))),
+    Case("cg-translucent-gray", "poisson.color2gray", "image", "gray and alpha 0.5", ValueError,
+         "image has a translucent alpha channel (below 1 at 16 of 16 pixels, minimum 0.5); "
+         "composite it onto a background first", lambda: poisson.color2gray(_img((4, 4, 2)))),
+    # '…' stands in for a bug: the shape shown is (1, 1, 3) whatever the image's
+    # (_poisson.arguments.channels_first_view checks a 1x1 corner); write it once fixed
+    Case("cg-channel-axis-none", "poisson.color2gray", "channel_axis", "None with 3-D images",
+         ValueError, "image is 3-D with shape … but channel_axis is None; pass channel_axis "
+         "(e.g. -1) or a 2-D grayscale image",
+         lambda: poisson.color2gray(_img((4, 4, 3)), channel_axis=None)),
+    Case("cg-chroma-weight-negative", "poisson.color2gray", "chroma_weight", "-0.5", ValueError,
+         "chroma_weight must be a finite number >= 0, got -0.5",
+         lambda: poisson.color2gray(_img((4, 4, 3)), chroma_weight=-0.5)),
+    Case("cg-chroma-angle-nan", "poisson.color2gray", "chroma_angle", "NaN", ValueError,
+         "chroma_angle must be a finite number (degrees), got nan",
+         lambda: poisson.color2gray(_img((4, 4, 3)), chroma_angle=NAN)),
+    Case("cg-chroma-angle-str", "poisson.color2gray", "chroma_angle", "'45'", TypeError,
+         "chroma_angle must be a finite number (degrees), got str '45'",
+         lambda: poisson.color2gray(_img((4, 4, 3)), chroma_angle="45")),
     # io
     Case("io-read-path-type", "io.read_image", "path", "None", TypeError,
          "path must be a str or os.PathLike, got None", lambda: io.read_image(None)),
@@ -701,6 +766,9 @@ CASES = [
     Case("io-read-corrupt", "io.read_image", "path", "PNG signature, then garbage",
          io.ImageFileError, "corrupt.png: cannot read image (…)",
          lambda: io.read_image(_file("corrupt.png", b"\x89PNG\r\n\x1a\n not really"))),
+    Case("io-read-no-pixels", "io.read_image", "path", "a TIFF header, no image data",
+         io.ImageFileError, "bad.tif: contains no pixels (a corrupt or truncated file)",
+         lambda: io.read_image(_file("bad.tif", b"II*\x00\x08\x00\x00\x00"))),
     Case("io-read-truncated", "io.read_image", "path", "first half of a PNG", io.ImageFileError,
          "cut.png: cannot read image (…truncated…)",
          lambda: io.read_image(_truncated("cut.png"))),
@@ -725,6 +793,9 @@ CASES = [
     Case("io-write-folder-missing", "io.write_image", "path", "in a missing folder",
          io.ImageFileError, "nofolder/out.png: folder …nofolder does not exist",
          lambda: io.write_image("nofolder/out.png", I3)),
+    Case("io-write-disk-full", "io.write_image", "(environment)", "the disk fills up mid-write",
+         io.ImageFileError, "x.png: cannot write (OSError: [Errno 28] No space left on device)",
+         lambda: _disk_full(lambda: io.write_image("x.png", I3))),
     Case("io-write-bits", "io.write_image", "bits", "12", ValueError, "bits must be 8 or 16, got 12",
          lambda: io.write_image("out.png", I3, bits=12)),
     Case("io-write-overwrite", "io.write_image", "overwrite", "'yes'", TypeError,
@@ -796,6 +867,19 @@ CASES = [
          metrics.LPIPSUnavailableError,
          "LPIPS needs the optional packages torch and lpips (pip install 'gradfusion[lpips]'); "
          "importing them failed: …", lambda: _without_lpips(lambda: metrics.lpips(I3, P3))),
+    Case("metrics-lpips-weights", "metrics.lpips", "(environment)",
+         "no backbone weights, no network", metrics.LPIPSUnavailableError,
+         "LPIPS net='alex' needs the ImageNet backbone weights alexnet-owt-7be5be79.pth, which is "
+         "missing; without network access, place the file (from "
+         "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth) in the folder "
+         "…hub/checkpoints (torch.hub.get_dir()/checkpoints; set TORCH_HOME to move it). Cause: "
+         "URLError: <urlopen error no network>",
+         lambda: _lpips_offline(lambda: metrics.lpips(I3, P3))),
+    Case("metrics-lpips-count", "metrics.lpips", "model", "one distance for 4 patches",
+         ValueError, "model returned 1 distances for 4 patch pairs",
+         lambda: _needs("torch", lambda: metrics.lpips(
+             _img((16, 16, 3)), _img((16, 16, 3), 0.25), patch_size=8,
+             model=lambda a, b: a.mean().reshape(1)))),
     # the evaluation harness and its figure
     Case("evaluate-methods", "evaluate", "methods", "['adam']", ValueError,
          "methods must be a non-empty subset of ['heuristic', 'stay_positive', "
@@ -853,9 +937,19 @@ CASES = [
     Case("tradeoff-plot-metric", "Tradeoff.plot", "metric", "'psnr'", ValueError,
          "metric must be 'ssim' or 'gmsd', got 'psnr'",
          lambda: gradfusion.tradeoff(I3, P3, 0.7, [1.0]).plot("psnr")),
+    Case("tradeoff-plot-matplotlib", "Tradeoff.plot", "(environment)", "no matplotlib",
+         ImportError, "Tradeoff.plot needs matplotlib: pip install 'gradfusion[plot]'",
+         lambda: _without("matplotlib", gradfusion.tradeoff(I3, P3, 0.7, [1.0]).plot)),
     Case("evaluate-lpips", "evaluate", "lpips", "'yes'", ValueError,
          "lpips must be 'auto', True or False, got 'yes'",
          lambda: gradfusion.evaluate(I3, P3, 0.7, lpips="yes")),
+    Case("evaluate-lpips-net", "evaluate", "lpips_net", "'resnet'", ValueError,
+         "lpips_net must be one of ['alex', 'squeeze', 'vgg'], got 'resnet'",
+         lambda: gradfusion.evaluate(I3, P3, 0.7, lpips_net="resnet")),
+    Case("evaluate-too-small", "evaluate", "image", "5x6 pixels (below SSIM's 7x7 window)",
+         ValueError, "image must be at least 7x7 pixels, got 5x6",
+         lambda: gradfusion.evaluate(_img((5, 6, 3)), _img((5, 6, 3), 0.25), 0.7,
+                                     methods=["heuristic"], lpips=False)),
     Case("evaluate-alpha", "evaluate", "alpha", "1.5", ValueError, f"{_ALPHA_RANGE} 1.5",
          lambda: gradfusion.evaluate(I3, P3, 1.5)),
     Case("evaluate-alpha-map-methods", "evaluate", "alpha, methods",
@@ -872,6 +966,12 @@ CASES = [
     Case("figure-crop", "comparison_figure", "crop", "(6, 0) with crop_size 4", ValueError,
          "crop (6, 0) with crop_size 4 leaves the 8x8 image",
          lambda: gradfusion.comparison_figure({"a": I3}, crop=(6, 0), crop_size=4)),
+    Case("figure-crop-size", "comparison_figure", "crop_size", "9 for an 8x8 image", ValueError,
+         "crop_size must be in [1, 8], got 9",
+         lambda: gradfusion.comparison_figure({"a": I3}, crop_size=9)),
+    Case("figure-channels", "comparison_figure", "panels", "an image of 4 channels", ValueError,
+         "panels['a'] must be grayscale or RGB, got 4 channels",
+         lambda: gradfusion.comparison_figure({"a": _img((8, 8, 4))})),
     # video sequences
     Case("sequence-images", "solve_sequence", "images", "3", TypeError,
          "images must be an iterable of frames (a list, a generator, an array with frames on "
@@ -952,6 +1052,9 @@ CASES = [
          "former order, which gradfusion 0.2 changes to (proposals, outputs), reference first "
          "like every metric: pass proposals= and outputs= by keyword",
          lambda: metrics.flicker([I3] * 2, [P3] * 2)),
+    Case("flicker-twice", "metrics.flicker", "outputs", "positionally and by keyword", TypeError,
+         "flicker got the same sequence positionally and by keyword; pass proposals= and outputs= "
+         "by keyword", lambda: metrics.flicker([I3] * 2, outputs=[I3] * 2, proposals=[P3] * 2)),
     Case("flicker-missing", "metrics.flicker", "proposals", "not given", TypeError,
          "flicker needs proposals= and outputs= (iterables of frames)",
          lambda: metrics.flicker(outputs=[I3] * 2)),
@@ -989,11 +1092,13 @@ CASES = [
 ]
 
 
-def _without(module, call):
-    """``import module`` fails during ``call`` (only that entry of sys.modules is swapped)."""
+def _swapped_module(module, value, call):
+    """``sys.modules[module]`` is ``value`` during ``call``. Only that one entry is swapped and
+    restored: restoring a copy of the whole dict would drop modules imported meanwhile (torch),
+    and importing those a second time crashes the interpreter."""
     missing = object()
     saved = sys.modules.get(module, missing)
-    sys.modules[module] = None
+    sys.modules[module] = value
     try:
         return call()
     finally:
@@ -1003,27 +1108,75 @@ def _without(module, call):
             sys.modules[module] = saved
 
 
+def _without(module, call):
+    """``import module`` fails during ``call``."""
+    return _swapped_module(module, None, call)
+
+
 def _without_lpips(call):
-    """``import lpips`` fails. Only that one entry of sys.modules is swapped and restored:
-    restoring a copy of the whole dict would drop modules imported meanwhile (torch), and
-    importing those a second time crashes the interpreter."""
+    """``import lpips`` fails (the LPIPS model is built afresh before and after)."""
     _lpips.model.cache_clear()
-    missing = object()
-    saved = sys.modules.get("lpips", missing)
-    sys.modules["lpips"] = None
     try:
-        return call()
+        return _without("lpips", call)
     finally:
-        if saved is missing:
-            del sys.modules["lpips"]
-        else:
-            sys.modules["lpips"] = saved
+        _lpips.model.cache_clear()
+
+
+def _needs(module, call):
+    """``call``, or the case is skipped where ``module`` (an optional package) is missing."""
+    pytest.importorskip(module, reason=f"{module} not installed")
+    return call()
+
+
+def _lpips_offline(call):
+    """torch installed, an lpips whose model cannot fetch the backbone weights (no network),
+    and ``torch.hub.get_dir()`` an empty folder ``hub``."""
+    import types
+    import urllib.error
+
+    torch = pytest.importorskip("torch", reason="torch not installed")
+
+    def LPIPS(net, verbose=True):
+        raise urllib.error.URLError("no network")
+
+    fake = types.ModuleType("lpips")
+    fake.LPIPS = LPIPS
+    _lpips.model.cache_clear()
+    try:
+        with mock.patch.object(torch.hub, "get_dir", lambda: os.path.abspath("hub")):
+            return _swapped_module("lpips", fake, call)
+    finally:
         _lpips.model.cache_clear()
 
 
 def _with_env(fn, **values):
     with _env(**values):
         return fn()
+
+
+def _with_available_memory(nbytes, fn):
+    """``fn()`` on a machine with ``nbytes`` of available memory (and no GRADFUSION_MAX_MEMORY)."""
+    with mock.patch.object(_memory, "available_memory", lambda: (nbytes, "available memory")):
+        return fn()
+
+
+def _disk_full(fn):
+    """``fn()`` with the disk filling up halfway through each file written."""
+    import errno
+
+    def half_then_full(fd, payload):
+        os.write(fd, bytes(payload[:len(payload) // 2]))
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    with mock.patch.object(io, "_write_payload", half_then_full):
+        return fn()
+
+
+def _rgba_uint8(at, alpha):
+    """A 4x4 opaque white uint8 RGBA image, the alpha of pixel ``at`` set to ``alpha``."""
+    a = np.full((4, 4, 4), 255, np.uint8)
+    a[at + (3,)] = alpha
+    return a
 
 
 def _truncated(name):
@@ -1122,6 +1275,11 @@ CLI_CASES = [
      lambda: _argv("--tol", "-1")),
     ("cli-reg-weight", "--reg-weight", "nan", "--reg-weight must be a finite number >= 0, got nan",
      lambda: _argv("--reg-weight", "nan")),
+    ("cli-maxiter", "--maxiter", "-3", "--maxiter must be a non-negative integer, got -3",
+     lambda: _argv("--maxiter", "-3")),
+    ("cli-max-memory", "--max-memory", "'lots'",
+     "--max-memory must be a positive number of bytes or a size such as '8GiB', got 'lots'",
+     lambda: _argv("--max-memory", "lots")),
     ("cli-memory", "GRADFUSION_MAX_MEMORY", "'1K'",
      "gradfusion.solve needs an estimated 16.2 MiB for a 3x24x20 float64 problem; the limit is "
      "1.0 KiB (GRADFUSION_MAX_MEMORY); pass max_memory=... or set GRADFUSION_MAX_MEMORY to raise "
@@ -1130,6 +1288,10 @@ CLI_CASES = [
      lambda: ["demo", "--alpha", "1.5", "--out", "demo"]),
     ("cli-demo-out", "demo --out", "an existing file", "[Errno 17] File exists: 'afile'",
      lambda: ["demo", "--out", _file("afile", b"x")]),
+    ("cli-demo-exists", "demo --out", "a folder holding table.csv",
+     "demo/table.csv: exists; pass --overwrite to replace it",
+     lambda: ["demo", "--out", os.path.dirname(_file(os.path.join(_file("demo", "folder"),
+                                                                  "table.csv"), b"mine"))]),
     ("cli-evaluate-missing", "evaluate INPUT", "a missing file", "missing.png: no such file",
      lambda: ["evaluate", "missing.png", "prop.png", "--alpha", "0.7"]),
     ("cli-evaluate-methods", "evaluate --methods", "'adam'",
@@ -1139,6 +1301,8 @@ CLI_CASES = [
     ("cli-evaluate-patch", "evaluate --patch", "50 for a 24x20 image",
      "--patch 50 is larger than the image (24x20)",
      lambda: ["evaluate", "in.png", "prop.png", "--alpha", "0.7", "--patch", "50", "--lpips", "off"]),
+    ("cli-tradeoff-missing", "tradeoff INPUT", "a missing file", "missing.png: no such file",
+     lambda: ["tradeoff", "missing.png", "prop.png", "--alpha", "0.7", "--out", "sweep"]),
     ("cli-video-missing", "video INPUT", "a missing folder", "frames: INPUT: no such file or folder",
      lambda: ["video", "frames", "prop.png", "--alpha", "0.7", "-o", "out"]),
     ("cli-video-budget", "video --budget", "-1", "--budget must be a positive number of "
@@ -1153,6 +1317,22 @@ CLI_CASES = [
      "ev/table.csv: exists; pass --overwrite to replace it",
      lambda: ["evaluate", "in.png", "prop.png", "--alpha", "0.7", "--out",
               os.path.dirname(_file(os.path.join(_file("ev", "folder"), "table.csv"), b"x"))]),
+    ("cli-batch-no-pairs", "batch INPUT_DIR, PROPOSAL_DIR", "two empty folders",
+     "no pairs: no file of A has a proposal in B named by --pattern '{stem}'",
+     lambda: _batch("out", folders=(_file("A", "folder"), _file("B", "folder")))),
+    ("cli-batch-out-is-input", "batch OUT_DIR", "INPUT_DIR",
+     "A: OUT_DIR must differ from INPUT_DIR and PROPOSAL_DIR", lambda: _batch("A")),
+    ("cli-batch-out-taken", "batch OUT_DIR", "a folder holding an output, no manifest",
+     "taken/p00.png: exists and taken has no manifest; pass --force to replace it",
+     lambda: _batch(os.path.dirname(_file(os.path.join(_file("taken", "folder"), "p00.png"),
+                                          b"x")))),
+    ("cli-batch-pattern", "batch --pattern", "'night'", "--pattern must contain {stem}, got 'night'",
+     lambda: _batch("out", "--pattern", "night")),
+    ("cli-batch-workers", "batch --workers", "0", "--workers must be a positive integer, got 0",
+     lambda: _batch("out", "--workers", "0")),
+    ("cli-batch-scheduler-workers", "batch --workers", "2 with --scheduler",
+     "--workers and --backend are for local runs; with --scheduler the cluster's workers are "
+     "used", lambda: _batch("out", "--scheduler", "local:2", "--workers", "2")),
 ]
 
 
@@ -1162,6 +1342,18 @@ def _frames(name):
     for k in range(2):
         io.write_image(os.path.join(name, f"{k}.png"), np.full((24, 20, 3), 0.2 + 0.1 * k))
     return name
+
+
+def _batch(out, *extra, folders=None):
+    """``gradfusion batch A B out``, A and B holding the pair p00.png, p00_night.png (in.png and
+    prop.png), ``--pattern {stem}_night`` unless ``extra`` gives one."""
+    if folders is None:
+        folders = _file("A", "folder"), _file("B", "folder")
+        io.write_image(os.path.join(folders[0], "p00.png"), io.read_image("in.png"))
+        io.write_image(os.path.join(folders[1], "p00_night.png"), io.read_image("prop.png"))
+        if "--pattern" not in extra:
+            extra = ("--pattern", "{stem}_night", *extra)
+    return ["batch", *folders, out, "--alpha", "0.7", *extra]
 
 
 def _truncated_tiff(name):

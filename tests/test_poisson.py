@@ -156,8 +156,8 @@ def test_blend_matches_direct_sparse_solve(case, method):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         res = blend(S, T, mask, offset, guidance=method, rtol=1e-11, clip=False)
-    # cropped mask pixels are reported by a warning, and only then
-    assert (res.n_cropped > 0) == any("dropped" in str(w.message) for w in caught)
+    # cropped mask pixels are reported by a warning, and only then (its message: test_errors.py)
+    assert (res.n_cropped > 0) == any(issubclass(w.category, UserWarning) for w in caught)
     ref = _reference_blend(S, T, mask, offset, mixed=method == "mixed")
     assert res.success and res.system_residual <= 1e-11
     assert np.abs(res.output - ref).max() < 1e-8
@@ -608,29 +608,25 @@ def test_color2gray_drops_an_opaque_alpha(dtype):
 
 
 def test_color2gray_refuses_a_translucent_alpha():
+    """One translucent pixel of an 8-bit RGBA image, a gray image with alpha (the messages are
+    rows of test_errors.py)."""
     rgba = np.full((4, 4, 4), 255, np.uint8)
     rgba[1, 2, 3] = 128
-    with pytest.raises(ValueError, match=r"^image has a translucent alpha channel \(below 1 at 1 "
-                                         r"of 16 pixels, minimum 0\.501961\); composite it onto "
-                                         r"a background first$"):
+    with pytest.raises(ValueError):
         color2gray(rgba)
-    with pytest.raises(ValueError, match="image has a translucent alpha channel"):
+    with pytest.raises(ValueError):
         color2gray(np.full((4, 4, 2), 0.5))
 
 
-def test_color2gray_validation_messages():
-    with pytest.raises(ValueError, match=r"^image must have 1 \(gray\), 2 \(gray and alpha\), 3 "
-                                         r"\(RGB\) or 4 \(RGBA\) channels, got 5$"):
-        color2gray(np.zeros((4, 4, 5)))
-    with pytest.raises(ValueError, match="image is 3-D with shape"):
-        color2gray(np.zeros((4, 4, 3)), channel_axis=None)
-    with pytest.raises(ValueError, match="anchor_weight must be a finite number >= 0, got -1"):
-        color2gray(np.zeros((4, 4, 3)), anchor_weight=-1)
-    with pytest.raises(ValueError, match="chroma_weight must be a finite number >= 0, got -0.5"):
-        color2gray(np.zeros((4, 4, 3)), chroma_weight=-0.5)
-    with pytest.raises(ValueError,
-                       match=r"chroma_angle must be a finite number \(degrees\), got nan"):
-        color2gray(np.zeros((4, 4, 3)), chroma_angle=float("nan"))
-    with pytest.raises(TypeError, match=r"chroma_angle must be a finite number \(degrees\), "
-                                        r"got str '45'"):
-        color2gray(np.zeros((4, 4, 3)), chroma_angle="45")
+def test_color2gray_refuses_bad_arguments():
+    """The exception types; the messages are rows of test_errors.py (docs/errors.md)."""
+    for exc, call in [
+        (ValueError, lambda: color2gray(np.zeros((4, 4, 5)))),
+        (ValueError, lambda: color2gray(np.zeros((4, 4, 3)), channel_axis=None)),
+        (ValueError, lambda: color2gray(np.zeros((4, 4, 3)), anchor_weight=-1)),
+        (ValueError, lambda: color2gray(np.zeros((4, 4, 3)), chroma_weight=-0.5)),
+        (ValueError, lambda: color2gray(np.zeros((4, 4, 3)), chroma_angle=float("nan"))),
+        (TypeError, lambda: color2gray(np.zeros((4, 4, 3)), chroma_angle="45")),
+    ]:
+        with pytest.raises(exc):
+            call()

@@ -1,5 +1,6 @@
 """One result vocabulary: every function that makes a display image reports the same fields, meaning
-the same thing, checked against an independent evaluation; renamed names warn (docs/results.md)."""
+the same thing, checked against an independent evaluation; renamed names warn (docs/results.md; the
+warnings' messages are rows of test_errors.py)."""
 
 import os
 import pickle
@@ -205,15 +206,15 @@ def test_the_docs_example_runs():
 # --------------------------------------------------------------------------- deprecations
 
 
-def _warns(match, call):
-    with pytest.warns(FutureWarning, match=match):
+def _warns(call):
+    """``call()``, which must issue a ``FutureWarning`` (its message: a row of test_errors.py)."""
+    with pytest.warns(FutureWarning):
         return call()
 
 
 def test_stay_positive_fun_warns_and_returns_the_objective(results):
     r = results[2]["stay_positive", "default"][0]
-    assert _warns("StayPositive results' fun is now gradfusion.solve's objective",
-                  lambda: r.fun) == r["fun"]
+    assert _warns(lambda: r.fun) == r["fun"]
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         r["fun"], r.loss, r.output                                # item access does not warn
@@ -222,12 +223,11 @@ def test_stay_positive_fun_warns_and_returns_the_objective(results):
 def test_renamed_and_retired_baseline_fields_warn(results):
     I, P, out = results
     pixels = out["stay_positive_pixels", "default"][0]
-    assert _warns("stay_positive_pixels' gap is renamed loss_gap", lambda: pixels.gap) \
-        == pixels.loss_gap
+    assert _warns(lambda: pixels.gap) == pixels.loss_gap
     h = out["heuristic", "default"][0]
-    assert np.isnan(_warns("baseline results no longer carry gap", lambda: h.gap))
-    assert np.isnan(_warns("no longer carry optimality", lambda: h.optimality))
-    assert _warns("no longer carry nmatvec", lambda: h.nmatvec) == 0
+    assert np.isnan(_warns(lambda: h.gap))
+    assert np.isnan(_warns(lambda: h.optimality))
+    assert _warns(lambda: h.nmatvec) == 0
     with pytest.raises(AttributeError):
         h.no_such_field
 
@@ -236,7 +236,7 @@ def test_deprecated_fields_survive_pickling(results):
     r = results[2]["stay_positive_pixels", "default"][0]
     back = pickle.loads(pickle.dumps(r))
     assert type(back) is StayPositiveResult and back["loss_gap"] == r["loss_gap"]
-    assert _warns("renamed loss_gap", lambda: back.gap) == r["loss_gap"]
+    assert _warns(lambda: back.gap) == r["loss_gap"]
 
 
 def test_blend_residual_names_do_not_collide_and_old_names_warn():
@@ -249,12 +249,9 @@ def test_blend_residual_names_do_not_collide_and_old_names_warn():
         assert key in r
     assert r.success and r.system_residual <= 1e-6
     assert r.system_residual == r.system_residuals.max()
-    assert _warns("BlendResult.residual_norm is renamed system_residual",
-                  lambda: r.residual_norm) == r.system_residual
-    np.testing.assert_array_equal(
-        _warns("residual_norms is renamed system_residuals", lambda: r.residual_norms),
-        r.system_residuals)
-    assert _warns("BlendResult.levels is renamed n_levels", lambda: r.levels) == r.n_levels
+    assert _warns(lambda: r.residual_norm) == r.system_residual
+    np.testing.assert_array_equal(_warns(lambda: r.residual_norms), r.system_residuals)
+    assert _warns(lambda: r.levels) == r.n_levels
 
 
 @pytest.mark.parametrize("boundary", ["zero", "reflect"])
@@ -269,7 +266,7 @@ def test_gradient_error_takes_the_reference_first_and_old_calls_keep_their_value
     for call in (lambda: gradfusion.gradient_error(output=O, proposal=P, boundary=boundary),
                  lambda: gradfusion.gradient_error(O, proposal=P, boundary=boundary),
                  lambda: metrics.gradient_error(proposal=P, output=O, boundary=boundary)):
-        assert _warns("arguments output, proposal are renamed image, reference", call) == new
+        assert _warns(call) == new
 
 
 def test_flicker_positional_order_warns_and_keeps_its_meaning():
@@ -278,10 +275,9 @@ def test_flicker_positional_order_warns_and_keeps_its_meaning():
     O = [0.3 * p + 0.1 for p in P]
     new = metrics.flicker(proposals=P, outputs=O)
     assert new == pytest.approx(0.3)
-    assert _warns("positional arguments are read as \\(outputs, proposals\\)",
-                  lambda: metrics.flicker(O, P)) == new
-    assert _warns("positional arguments", lambda: metrics.flicker(O, proposals=P)) == new
-    with pytest.raises(TypeError, match="same sequence positionally and by keyword"):
+    assert _warns(lambda: metrics.flicker(O, P)) == new
+    assert _warns(lambda: metrics.flicker(O, proposals=P)) == new
+    with pytest.raises(TypeError):
         metrics.flicker(O, outputs=O, proposals=P)
 
 
