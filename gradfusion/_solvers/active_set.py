@@ -62,9 +62,12 @@ def active_set_solve(hessian, b, x, upper, *, tol=0.0, maxiter, callback=None, c
         ``A``: its ``matvec``, ``matvec_dot``, ``lipschitz`` and ``centre``, and the
         coarse levels of its multigrid (:class:`MaskedMultigrid`).
     b, x, upper, tol, callback, columns, gap
-        As for :func:`mprgp` (``columns`` is passed to the fallback). The gap test is
-        checked at the top of an outer iteration, on its freshly computed gradient, with
-        one V-cycle of the whole Hessian (the free set's multigrid, every variable freed).
+        As for :func:`mprgp`. With ``columns`` the gradient follows a move of few variables
+        (the active-set update, the projection) by their columns of ``A`` instead of a
+        product; they also go to the fallback. The gap test is checked at the top of an
+        outer iteration when :meth:`~gradfusion._solvers.gap.GapTest.due`, on a gradient
+        computed afresh, with one V-cycle of the whole Hessian (the free set's multigrid,
+        every variable freed).
     maxiter : int
         Maximum number of inner CG iterations (one V-cycle and one product each),
         fallback MPRGP iterations included.
