@@ -99,7 +99,7 @@ def test_defaults_are_reflect_and_perceptual():
 def test_reflect_without_a_level_term_warns(level_weight):
     rng = np.random.default_rng(0)
     I = rng.random((24, 20))
-    with pytest.warns(UserWarning, match="level_weight=0: the objective does not see a constant"):
+    with pytest.warns(UserWarning):                 # message: test_errors.py
         gradfusion.solve(I, 0.3 * I, 0.7, boundary="reflect", level_weight=level_weight)
 
 

@@ -112,7 +112,7 @@ def test_demo_files_are_its_pictures(tmp_path, small_demo):
 def test_demo_refuses_to_replace_files(tmp_path, capsys, small_demo):
     (tmp_path / "table.csv").write_text("mine")
     assert main(["demo", "--out", str(tmp_path)]) == 2
-    assert "exists; pass --overwrite" in capsys.readouterr().err
+    assert capsys.readouterr().err.count("\n") == 1        # message: test_errors.py
     assert os.listdir(tmp_path) == ["table.csv"] and (tmp_path / "table.csv").read_text() == "mine"
     assert main(["demo", "--out", str(tmp_path), "--overwrite"]) == 0
     assert (tmp_path / "table.csv").read_text().startswith("method,")
@@ -250,7 +250,7 @@ def test_an_error_inside_a_dependency_is_a_bug_not_a_user_error(pair, monkeypatc
 def test_the_librarys_own_argument_errors_stay_user_errors(pair, capsys):
     assert main(["solve", str(pair / "in.png"), str(pair / "prop.png"), "--alpha", "0.7",
                  "-o", str(pair / "out.png"), "--tol", "-1"]) == 2
-    assert capsys.readouterr().err.startswith("gradfusion: error: --tol must be")
+    assert capsys.readouterr().err.count("\n") == 1        # message: test_errors.py
 
 
 def test_help_and_version(capsys):
@@ -276,7 +276,7 @@ def test_failed_run_leaves_no_output_folder(pair, capsys, command):
     argv = [command[0], str(pair / "missing.png"), str(pair / "prop.png"), "--alpha", "0.7",
             *command[1:], "--out", str(out)]
     assert main(argv) == 2
-    assert "missing.png: no such file" in capsys.readouterr().err
+    assert capsys.readouterr().err.count("\n") == 1        # message: test_errors.py
     assert not out.exists()
 
 

@@ -4,7 +4,6 @@ import csv
 import io
 import json
 import os
-import re
 import sys
 
 import numpy as np
@@ -203,8 +202,7 @@ def test_lpips_auto_without_weights_skips_silently(monkeypatch, tmp_path, capsys
     table = ev.format_table()
     assert table.count(note) == 1 and table.splitlines()[0].count("LPIPS:") == 1
     # lpips=True still tries (it may download on a machine with network) and says what is missing
-    with pytest.raises(metrics.LPIPSUnavailableError, match="alexnet-owt-7be5be79.pth, which is "
-                                                             "missing"):
+    with pytest.raises(metrics.LPIPSUnavailableError):  # message: test_errors.py
         evaluate(I, P, 0.7, methods=["heuristic"], lpips=True)
     _lpips.model.cache_clear()
     assert built == ["alex"]
@@ -281,25 +279,24 @@ def test_lpips_auto_notes_missing_packages(monkeypatch):
         ev.settings["lpips"]
 
 
-@pytest.mark.parametrize("kwargs,exc,message", [
-    # None: the message is a row of test_errors.py, only the type is checked here
-    (dict(methods=["heuristic", "adam"]), ValueError, None),
-    (dict(methods=[]), ValueError, None),
-    (dict(options={"gradfusion": {}}, methods=["heuristic"]), ValueError, None),
-    (dict(lpips="yes"), ValueError, None),
-    (dict(lpips_net="resnet"), ValueError,
-     "lpips_net must be one of ['alex', 'squeeze', 'vgg'], got 'resnet'"),
-    (dict(patch_size=100), ValueError, None),
-    (dict(normalize="local"), ValueError, None),
-    (dict(patch_size=5), ValueError, None),
-    (dict(alpha=1.2), ValueError, None),
+@pytest.mark.parametrize("kwargs,exc", [
+    # the messages are rows of test_errors.py, only the type is checked here
+    (dict(methods=["heuristic", "adam"]), ValueError),
+    (dict(methods=[]), ValueError),
+    (dict(options={"gradfusion": {}}, methods=["heuristic"]), ValueError),
+    (dict(lpips="yes"), ValueError),
+    (dict(lpips_net="resnet"), ValueError),
+    (dict(patch_size=100), ValueError),
+    (dict(normalize="local"), ValueError),
+    (dict(patch_size=5), ValueError),
+    (dict(alpha=1.2), ValueError),
 ])
-def test_bad_arguments_fail_before_work(kwargs, exc, message, monkeypatch):
+def test_bad_arguments_fail_before_work(kwargs, exc, monkeypatch):
     called = []
     monkeypatch.setitem(METHODS, "heuristic", lambda *a, **k: called.append(1))
     I, P = make_pair((24, 28, 3), kind="night")
     alpha = kwargs.pop("alpha", 0.7)
-    with pytest.raises(exc, match=None if message is None else re.escape(message)):
+    with pytest.raises(exc):
         evaluate(I, P, alpha, **kwargs)
     assert called == []
 
@@ -308,7 +305,7 @@ def test_too_small_for_ssim_fails_before_work(monkeypatch):
     called = []
     monkeypatch.setitem(METHODS, "heuristic", lambda *a, **k: called.append(1))
     I, P = make_pair((5, 6, 3), kind="night")
-    with pytest.raises(ValueError, match=re.escape("image must be at least 7x7 pixels, got 5x6")):
+    with pytest.raises(ValueError):                 # message: test_errors.py
         evaluate(I, P, 0.7, methods=["heuristic"], lpips=False)
     assert called == []
 
@@ -335,15 +332,15 @@ def test_figure_default_crop_finds_the_lost_structure():
     assert 24 < fig_crop[0] + 8 < 66 and 0 <= fig_crop[1] + 8 < 26
 
 
-@pytest.mark.parametrize("panels,kwargs,message", [
-    ({}, {}, None),                            # None: the message is a row of test_errors.py
-    ({"a": np.zeros((8, 8)), "b": np.zeros((8, 9))}, {}, None),
-    ({"a": np.zeros((8, 8))}, dict(crop_size=9), "crop_size must be in [1, 8], got 9"),
-    ({"a": np.zeros((8, 8))}, dict(crop=(5, 0), crop_size=4), None),
-    ({"a": np.zeros((8, 8, 4))}, {}, "panels['a'] must be grayscale or RGB, got 4 channels"),
+@pytest.mark.parametrize("panels,kwargs", [    # the messages are rows of test_errors.py
+    ({}, {}),
+    ({"a": np.zeros((8, 8)), "b": np.zeros((8, 9))}, {}),
+    ({"a": np.zeros((8, 8))}, dict(crop_size=9)),
+    ({"a": np.zeros((8, 8))}, dict(crop=(5, 0), crop_size=4)),
+    ({"a": np.zeros((8, 8, 4))}, {}),
 ])
-def test_figure_bad_arguments(panels, kwargs, message):
-    with pytest.raises(ValueError, match=None if message is None else re.escape(message)):
+def test_figure_bad_arguments(panels, kwargs):
+    with pytest.raises(ValueError):
         comparison_figure(panels, **kwargs)
 
 
@@ -376,19 +373,16 @@ def test_cli_evaluate_writes_table_and_figure(pair_files, capsys):
     rc = main(["evaluate", str(pair_files / "in.png"), str(pair_files / "prop.png"),
                "--alpha", "0.7", "--methods", "heuristic", "--lpips", "off", "--out", str(out)])
     assert rc == 2
-    assert "exists; pass --overwrite" in capsys.readouterr().err
+    assert capsys.readouterr().err.count("\n") == 1       # message: test_errors.py
 
 
-@pytest.mark.parametrize("extra,message", [
-    (["--methods", "adam"], "methods must be a non-empty subset"),
-    (["--patch", "50"], "--patch 50 is larger than the image (24x28)"),
-])
-def test_cli_evaluate_user_errors(pair_files, capsys, extra, message):
+@pytest.mark.parametrize("extra", [["--methods", "adam"], ["--patch", "50"]])
+def test_cli_evaluate_user_errors(pair_files, capsys, extra):
+    """One line and exit status 2 (the messages: test_errors.py)."""
     rc = main(["evaluate", str(pair_files / "in.png"), str(pair_files / "prop.png"),
                "--alpha", "0.7", "--lpips", "off"] + extra)
     assert rc == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and message in err
+    assert capsys.readouterr().err.count("\n") == 1
 
 
 def test_cli_evaluate_lpips_on_without_lpips(pair_files, capsys, monkeypatch):

@@ -58,16 +58,15 @@ def _encoded(kind, bits, shape=(30, 26, 3)):
 
 # --------------------------------------------------------------------------- bad input files
 
+#: kind -> (content, file name); the messages are rows of test_errors.py (io-read-*, cli-*)
 BAD_FILES = {
-    "missing": (None, "bad.png", "bad.png: no such file"),
-    "folder": ("folder", "bad.png", "bad.png: is a folder, not an image file"),
-    "empty": (b"", "bad.png", "bad.png: is empty (0 bytes)"),
-    "garbage": (b"not an image at all" * 10, "bad.png",
-                "bad.png: cannot read image (not a supported image format)"),
-    "png-signature-only": (b"\x89PNG\r\n\x1a\n", "bad.png", "bad.png: cannot read image ("),
-    "corrupt-png": (b"\x89PNG\r\n\x1a\n not really", "bad.png", "bad.png: cannot read image ("),
-    "tiff-header-only": (b"II*\x00\x08\x00\x00\x00", "bad.tif",
-                         "bad.tif: contains no pixels (a corrupt or truncated file)"),
+    "missing": (None, "bad.png"),
+    "folder": ("folder", "bad.png"),
+    "empty": (b"", "bad.png"),
+    "garbage": (b"not an image at all" * 10, "bad.png"),
+    "png-signature-only": (b"\x89PNG\r\n\x1a\n", "bad.png"),
+    "corrupt-png": (b"\x89PNG\r\n\x1a\n not really", "bad.png"),
+    "tiff-header-only": (b"II*\x00\x08\x00\x00\x00", "bad.tif"),
 }
 TRUNCATED = [(kind, bits, frac) for kind, bits in
              [("png", 8), ("png", 16), ("tif", 8), ("tif", 16), ("tif-zlib", 8)]
@@ -75,26 +74,26 @@ TRUNCATED = [(kind, bits, frac) for kind, bits in
 
 
 def _make_bad(kind):
-    content, name, message = BAD_FILES[kind]
+    content, name = BAD_FILES[kind]
     if content == "folder":
         os.mkdir(name)
     elif content is not None:
         with open(name, "wb") as fh:
             fh.write(content)
-    return name, message
+    return name
 
 
 @pytest.mark.parametrize("position", ["input", "proposal", "x0"])
 @pytest.mark.parametrize("kind", sorted(BAD_FILES))
 def test_bad_file_is_one_line_exit_2_and_writes_nothing(folder, capsys, kind, position):
-    name, message = _make_bad(kind)
+    name = _make_bad(kind)
     inputs = {"input": (name, "prop.png"), "proposal": ("in.png", name)}.get(
         position, ("in.png", "prop.png"))
     extra = ["--x0", name] if position == "x0" else []
     before = sorted(os.listdir(folder))
     rc, err = _solve(capsys, "-o", "out.png", "--residual", "r.png", *extra, inputs=inputs)
     assert rc == 2
-    assert len(err) == 1 and err[0].startswith("gradfusion: error: " + message), err
+    assert len(err) == 1, err
     assert sorted(os.listdir(folder)) == before          # no output, no temporary file
 
 
@@ -108,7 +107,7 @@ def test_truncated_file_is_refused(folder, capsys, kind, bits, frac):
         io.read_image(io_name)
     before = sorted(os.listdir(folder))
     rc, err = _solve(capsys, "-o", "out.png", inputs=(io_name, "prop.png"))
-    assert rc == 2 and len(err) == 1 and f"{io_name}: cannot read image" in err[0]
+    assert rc == 2 and len(err) == 1
     assert sorted(os.listdir(folder)) == before
 
 
@@ -120,17 +119,15 @@ def test_unreadable_file(folder, capsys):
         rc, err = _solve(capsys, "-o", "out.png")
     finally:
         os.chmod("in.png", 0o644)
-    assert rc == 2 and len(err) == 1 and "in.png: cannot read image (PermissionError" in err[0]
+    assert rc == 2 and len(err) == 1
     assert not os.path.exists("out.png")
 
 
-def test_float_tiff_outside_0_1_names_the_file(folder, capsys):
+def test_float_tiff_outside_0_1_is_refused(folder, capsys):
     import tifffile
     tifffile.imwrite("hdr.tif", np.full((24, 20, 3), 2.0, np.float32), photometric="rgb")
     rc, err = _solve(capsys, "-o", "out.png", inputs=("hdr.tif", "prop.png"))
-    assert rc == 2 and err == ["gradfusion: error: hdr.tif is a float image, so its values must "
-                               "lie in [0, 1] (to within 9.5e-07 for float32); got values in "
-                               "[2.0, 2.0]"]
+    assert rc == 2 and len(err) == 1                      # message: test_errors.py
 
 
 def test_rgba_alpha_policy(tmp_path):
@@ -158,14 +155,14 @@ def test_output_equal_to_an_input_is_refused(folder, capsys, args):
     os.link("in.png", "hard.png")
     before = {f: (folder / f).read_bytes() for f in os.listdir(folder)}
     rc, err = _solve(capsys, "--overwrite", *args)
-    assert rc == 2 and len(err) == 1 and "refusing to overwrite an input file" in err[0]
+    assert rc == 2 and len(err) == 1                      # message: test_errors.py
     assert {f: (folder / f).read_bytes() for f in os.listdir(folder)} == before
 
 
 def test_existing_outputs_are_replaced_only_with_overwrite(folder, capsys):
     (folder / "r.png").write_bytes(b"previous residual")
     rc, err = _solve(capsys, "-o", "out.png", "--residual", "r.png")
-    assert rc == 2 and err == ["gradfusion: error: r.png: exists; pass --overwrite to replace it"]
+    assert rc == 2 and len(err) == 1                      # message: test_errors.py
     assert not os.path.exists("out.png") and (folder / "r.png").read_bytes() == b"previous residual"
     rc, _ = _solve(capsys, "-o", "out.png", "--residual", "r.png", "--overwrite")
     assert rc == 0 and io.read_image("r.png").shape == (24, 20, 3)
@@ -209,7 +206,7 @@ def test_full_disk_mid_write_keeps_the_previous_file(tmp_path, monkeypatch, rng)
     io.write_image(target, np.full((8, 8), 0.25))
     previous = target.read_bytes()
     monkeypatch.setattr(io, "_write_payload", _fill_disk_midway)
-    with pytest.raises(io.ImageFileError, match=r"x\.png: cannot write \(OSError: .*No space left"):
+    with pytest.raises(io.ImageFileError):          # message: test_errors.py
         io.write_image(target, rng.random((64, 64, 3)), overwrite=True)
     assert target.read_bytes() == previous
     assert os.listdir(tmp_path) == ["x.png"]
@@ -274,7 +271,7 @@ def test_failed_write_keeps_previous_file(tmp_path, monkeypatch):
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(io.iio, "imwrite", boom)
-    with pytest.raises(io.ImageFileError, match="No space left"):
+    with pytest.raises(io.ImageFileError):          # message: test_errors.py
         io.write_image(target, np.zeros((4, 4)), overwrite=True)
     assert target.read_bytes() == b"previous"
     assert os.listdir(tmp_path) == ["x.png"]

@@ -93,7 +93,7 @@ def test_default_limit_is_the_available_memory(monkeypatch):
     monkeypatch.delenv(_memory.ENV_VAR, raising=False)
     monkeypatch.setattr(_memory, "available_memory", lambda: (2**20, "available memory"))
     I, P = make_pair((8, 8), kind="half")
-    with pytest.raises(MemoryLimitError, match=r"the limit is 1\.0 MiB \(available memory\)"):
+    with pytest.raises(MemoryLimitError):           # message: test_errors.py
         gradfusion.solve(I, P, 0.7)
     assert gradfusion.solve(I, P, 0.7, max_memory=math.inf).success
 

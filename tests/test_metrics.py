@@ -1,7 +1,6 @@
 """Tests of gradfusion.metrics against scikit-image and independent references."""
 
 import math
-import re
 import subprocess
 import sys
 import types
@@ -243,7 +242,7 @@ def test_lpips_whole_image_and_normalize():
 def test_lpips_bad_model_output():
     pytest.importorskip("torch", reason="torch not installed (pip install torch==2.13.0)")
     r, x = make_pair((16, 16, 3), dtype=np.float64, kind="noisy")
-    with pytest.raises(ValueError, match="model returned 1 distances for 4 patch pairs"):
+    with pytest.raises(ValueError):                 # message: test_errors.py
         metrics.lpips(r, x, patch_size=8, model=lambda a, b: a.mean().reshape(1))
 
 
@@ -257,7 +256,7 @@ def fresh_lpips_cache():
 def test_lpips_missing_packages_message(monkeypatch, fresh_lpips_cache):
     monkeypatch.setitem(sys.modules, "lpips", None)           # import lpips -> ImportError
     r, x = make_pair((16, 16, 3), dtype=np.float64, kind="noisy")
-    with pytest.raises(metrics.LPIPSUnavailableError, match=re.escape("gradfusion[lpips]")):
+    with pytest.raises(metrics.LPIPSUnavailableError):  # message: test_errors.py
         metrics.lpips(r, x)
 
 

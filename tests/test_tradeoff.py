@@ -173,5 +173,5 @@ def test_plot_draws_the_curve_and_the_clip(sweep, metric):
 
 
 def test_plot_says_what_is_missing(sweep, without_matplotlib):
-    with pytest.raises(ImportError, match=r"gradfusion\[plot\]"):
+    with pytest.raises(ImportError):                # message: test_errors.py
         sweep[2].plot()
