@@ -683,6 +683,11 @@ CASES = [
     Case("pb-channel-axis", "poisson.blend", "channel_axis", "'last'", TypeError,
          "channel_axis must be an integer or None, got str 'last'",
          lambda: blend(S10, T20, M10, channel_axis="last")),
+    Case("pb-channel-axis-none", "poisson.blend", "channel_axis", "None with 3-D images",
+         ValueError, "source is 3-D with shape (10, 12, 3) but channel_axis is None; pass "
+         "channel_axis (e.g. -1) or a 2-D grayscale image",
+         lambda: blend(_img((10, 12, 3)), _img((20, 20, 3)), np.ones((10, 12), bool),
+                       channel_axis=None)),
     Case("pb-channels", "poisson.blend", "source, target", "3 and 4 channels", ValueError,
          "source and target must have the same number of channels, got 3 and 4",
          lambda: blend(_img((10, 10, 3)), _img((20, 20, 4)), M10)),
@@ -736,12 +741,10 @@ CASES = [
     Case("cg-translucent-gray", "poisson.color2gray", "image", "gray and alpha 0.5", ValueError,
          "image has a translucent alpha channel (below 1 at 16 of 16 pixels, minimum 0.5); "
          "composite it onto a background first", lambda: poisson.color2gray(_img((4, 4, 2)))),
-    # '…' stands in for a bug: the shape shown is (1, 1, 3) whatever the image's
-    # (_poisson.arguments.channels_first_view checks a 1x1 corner); write it once fixed
     Case("cg-channel-axis-none", "poisson.color2gray", "channel_axis", "None with 3-D images",
-         ValueError, "image is 3-D with shape … but channel_axis is None; pass channel_axis "
-         "(e.g. -1) or a 2-D grayscale image",
-         lambda: poisson.color2gray(_img((4, 4, 3)), channel_axis=None)),
+         ValueError, "image is 3-D with shape (4, 5, 3) but channel_axis is None; pass "
+         "channel_axis (e.g. -1) or a 2-D grayscale image",
+         lambda: poisson.color2gray(_img((4, 5, 3)), channel_axis=None)),
     Case("cg-chroma-weight-negative", "poisson.color2gray", "chroma_weight", "-0.5", ValueError,
          "chroma_weight must be a finite number >= 0, got -0.5",
          lambda: poisson.color2gray(_img((4, 4, 3)), chroma_weight=-0.5)),

@@ -73,6 +73,6 @@ def channels_first_view(image, name, channel_axis):
     """Like :func:`gradfusion._validation.channels_first`, without the copy."""
     if image.ndim == 2:
         return image[np.newaxis], None
-    _, axis = v.channels_first(image[:1, :1], name, channel_axis)   # validates only
+    _, axis = v.channels_first_shape(image.shape, name, channel_axis)   # validates only
     return np.moveaxis(image, axis, 0), axis
 
