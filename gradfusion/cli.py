@@ -493,16 +493,15 @@ def _cmd_demo(args):
     return 0
 
 
-def _batch_client(scheduler):
-    """``(client, cluster)`` for ``--scheduler`` (cluster None for a remote scheduler)."""
+def _batch_scheduler(scheduler):
+    """Check ``--scheduler`` without connecting: dask importable, the form tcp://HOST:PORT or
+    local:N. Returns N for local:N, else None. Called before OUT_DIR is made."""
     from .batch import DaskUnavailableError, require_dask
 
     try:
         require_dask()
     except DaskUnavailableError as exc:
         raise UsageError(f"--scheduler: {exc}") from None
-    from distributed import Client, LocalCluster
-
     if scheduler.startswith("local:"):
         try:
             n = int(scheduler[len("local:"):])
@@ -510,17 +509,36 @@ def _batch_client(scheduler):
             n = 0
         if n < 1:
             raise UsageError(f"--scheduler local:N needs a positive N, got {scheduler!r}")
+        return n
+    if "://" not in scheduler:
+        raise UsageError(f"--scheduler must be tcp://HOST:PORT or local:N, got {scheduler!r}")
+    return None
+
+
+def _batch_client(scheduler):
+    """``(client, cluster)`` for ``--scheduler`` (cluster None for a remote scheduler)."""
+    n = _batch_scheduler(scheduler)
+    from distributed import Client, LocalCluster
+
+    if n is not None:
         import logging
 
         cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
                                dashboard_address=None, silence_logs=logging.ERROR)
         return Client(cluster), cluster
-    if "://" not in scheduler:
-        raise UsageError(f"--scheduler must be tcp://HOST:PORT or local:N, got {scheduler!r}")
     try:
         return Client(scheduler, timeout="20s"), None
     except (OSError, TimeoutError) as exc:
         raise UsageError(f"--scheduler {scheduler}: cannot connect ({exc})") from None
+
+
+def _close_client(client, cluster):
+    """Close ``--scheduler``'s client and local cluster; whether there was a local cluster."""
+    if client is not None:
+        client.close()
+    if cluster is not None:
+        cluster.close()
+    return cluster is not None
 
 
 def _cmd_batch(args):
@@ -542,6 +560,8 @@ def _cmd_batch(args):
     if args.scheduler and (args.workers is not None or args.backend != "auto"):
         raise UsageError("--workers and --backend are for local runs; with --scheduler the "
                          "cluster's workers are used")
+    if args.scheduler:
+        _batch_scheduler(args.scheduler)            # before anything is made (OUT_DIR)
     try:
         pairs, unpaired, orphans = _folder.pair_folders(args.input_dir, args.proposal_dir,
                                                         args.pattern)
@@ -559,8 +579,7 @@ def _cmd_batch(args):
     options = _solve_options(args)
     settings = dict(alpha=getattr(args.alpha, "path", args.alpha), pattern=args.pattern, suffix=args.suffix, format=args.format,
                     bits=args.bits, float32=args.float32, **options)
-    os.makedirs(args.out_dir, exist_ok=True)
-    manifest = _folder.Manifest(args.out_dir, settings)
+    manifest = _folder.Manifest(args.out_dir, settings)     # OUT_DIR may not exist yet
     previous = None if args.force else manifest.load()
     if previous is not None and previous != json_settings(settings):
         changed = sorted(k for k in set(previous) | set(settings)
@@ -586,7 +605,12 @@ def _cmd_batch(args):
               f"unchanged): skipped; --force redoes them", file=sys.stderr)
     client = cluster = None
     if args.scheduler:
-        client, cluster = _batch_client(args.scheduler)
+        client, cluster = _batch_client(args.scheduler)     # a refused connection: no OUT_DIR
+    try:
+        os.makedirs(args.out_dir, exist_ok=True)
+    except BaseException:
+        _close_client(client, cluster)
+        raise
 
     def on_sigterm(signum, frame):
         raise KeyboardInterrupt
@@ -622,10 +646,7 @@ def _cmd_batch(args):
         signal.signal(signal.SIGTERM, previous_handler)
         manifest.dirty = manifest.dirty or not os.path.exists(manifest.json_path)
         manifest.save(force=True)
-        if client is not None:
-            client.close()
-        if cluster is not None:
-            cluster.close()
+        if _close_client(client, cluster):
             _remove_orphans(args.out_dir)
     print(f"solved {counts['ok'] + counts['unconverged']} pairs ({counts['unconverged']} stopped "
           f"before the tolerance), {counts['failed']} failed, {skipped} skipped; "

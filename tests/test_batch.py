@@ -519,14 +519,23 @@ def test_batch_on_a_local_cluster_equals_single_solves(tmp_path):
 
 
 def test_batch_scheduler_errors(tmp_path, capsys, monkeypatch):
+    """Refused with exit status 2 and one line before OUT_DIR is made (it was left behind empty
+    without dask); the messages: test_errors.py."""
     write_folder(tmp_path, 1)
     base = ["batch", str(tmp_path / "in"), str(tmp_path / "prop"), str(tmp_path / "out"),
             "--alpha", "0.7", "--pattern", "{stem}_night"]
     assert main([*base, "--scheduler", "local:2", "--workers", "2"]) == 2
-    assert capsys.readouterr().err.count("\n") == 1        # message: test_errors.py
-    monkeypatch.setitem(sys.modules, "distributed", None)
+    assert capsys.readouterr().err.count("\n") == 1
+    assert not (tmp_path / "out").exists()
+    if distributed is not None:                     # the form is checked once dask imports
+        for scheduler in ["local:0", "127.0.0.1:8786"]:
+            assert main([*base, "--scheduler", scheduler]) == 2
+            assert capsys.readouterr().err.count("\n") == 1
+            assert not (tmp_path / "out").exists()
+    monkeypatch.setitem(sys.modules, "distributed", None)     # import distributed fails
     assert main([*base, "--scheduler", "tcp://127.0.0.1:1"]) == 2
-    assert "gradfusion[dask]" in capsys.readouterr().err
+    assert capsys.readouterr().err.count("\n") == 1
+    assert not (tmp_path / "out").exists()
 
 
 def test_batch_output_format_suffix_and_bits(tmp_path, capsys):

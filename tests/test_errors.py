@@ -1336,7 +1336,19 @@ CLI_CASES = [
     ("cli-batch-scheduler-workers", "batch --workers", "2 with --scheduler",
      "--workers and --backend are for local runs; with --scheduler the cluster's workers are "
      "used", lambda: _batch("out", "--scheduler", "local:2", "--workers", "2")),
+    ("cli-batch-no-dask", "batch --scheduler", "tcp://HOST:PORT, dask not installed",
+     "--scheduler: running on a Dask cluster needs dask and distributed: pip install "
+     "'gradfusion[dask]'",
+     lambda: _Without("distributed", _batch("out", "--scheduler", "tcp://127.0.0.1:1"))),
 ]
+
+
+class _Without(list):
+    """The arguments of a CLI row run with ``import module`` failing (see :func:`_without`)."""
+
+    def __init__(self, module, argv):
+        super().__init__(argv)
+        self.module = module
 
 
 def _frames(name):
@@ -1434,7 +1446,10 @@ def test_cli_bad_input_is_one_line_and_exit_2(row, tmp_path, capsys, monkeypatch
     argv = row[4]()
     before = sorted(os.listdir(tmp_path))
     try:
-        rc = main(argv)
+        if isinstance(argv, _Without):
+            rc = _without(argv.module, lambda: main(list(argv)))
+        else:
+            rc = main(argv)
     finally:
         for name in os.listdir(tmp_path):
             os.chmod(tmp_path / name, 0o755)
