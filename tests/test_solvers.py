@@ -152,14 +152,19 @@ def test_sparse_gradient_corrections_agree_with_products(dtype):
 def _gap_points(dtype, boundary, seed):
     """A problem, its near-optimal point, and feasible points at growing distances from it."""
     from gradfusion._solvers.active_set import active_set_solve
+    from gradfusion._solvers.gap import GapTest
 
     rng = np.random.default_rng(seed)
     shape = (3, 40, 36)
     I = rng.random(shape).astype(dtype)
     P = np.clip(0.45 * I ** 1.8 + 0.05 * rng.random(shape), 0, 1).astype(dtype)
     prob = ResidualProblem(I, P, 0.6, boundary=boundary, level_weight=0.6)
-    x_opt = active_set_solve(prob.hessian, prob.b, prob.heuristic(), prob.upper, tol=1e-12,
-                             maxiter=5000, columns=prob.columns()).x
+    # to an estimated gap of 1e-10 (or the dtype's rounding floor), where the gap test stops
+    state = active_set_solve(prob.hessian, prob.b, prob.heuristic(), prob.upper, maxiter=5000,
+                             columns=prob.columns(),
+                             gap=GapTest(prob.hessian, prob.b, prob.target, prob.upper, 1e-10))
+    assert state.status == 0
+    x_opt = state.x
     points = [np.clip(x_opt + s * rng.standard_normal(shape), 0, prob.upper).astype(dtype)
               for s in (0.0, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1)]
     return prob, points
