@@ -321,13 +321,7 @@ def project_step_update(x, g, p, ap, upper, step):
     variables and the span of their columns, ``(n, first, stop)`` (``(0, W, 0)`` if none)."""
     y = _f64(x) - step * _f64(p)
     xn = projected_step(x, p, upper, step)
-    moved = (xn != y).reshape(-1, x.shape[-1])
-    W = x.shape[-1]
-    cols = np.arange(W)
-    clips = np.stack([moved.sum(axis=1),
-                      np.where(moved, cols, W).min(axis=1),
-                      np.where(moved, cols + 1, 0).max(axis=1)], axis=1)
-    return _f64(x).copy(), xn, _f64(g) - step * _f64(ap), clips
+    return _f64(x).copy(), xn, _f64(g) - step * _f64(ap), _moves(y, xn)
 
 
 def sparse_correction(x, saved, p, step, g, mode, weight, taps):

@@ -69,8 +69,8 @@ post_smooth = _BySize(_post_smooth, """``post_smooth(b, e, r, ae, mask, s, x)``:
 def _span(xr, sr, m, W, out):
     """``out = (m, first, stop)``: a row's number of moved variables (``xr != sr``) and their
     column span ``first .. stop - 1`` (``(0, W, 0)`` for none), found by scanning in from
-    both ends (the row loops count the moves only: tracking the span there kept them from
-    vectorising, 2.3x slower)."""
+    both ends of a row that has moves (the row loops only count them, a sum that
+    vectorises)."""
     first, stop = W, 0
     if m > 0:
         first = 0

@@ -236,7 +236,6 @@ def _check(gap, x, g, out, z, mask, mg):
     return gap.check(x, g, out, z, mg=mg)
 
 
-
 class _InnerHooks(PCGHooks):
     """The inner solves' passes for :func:`gradfusion._multigrid.pcg.pcg`: the masked
     V-cycle (which returns ``r . z``), ``p = z + beta p`` and the product ``A p`` with its

@@ -73,13 +73,12 @@ CHECK_FACTOR = 4.0
 EMPTY_FRACTION = 1e-6
 
 #: before its first check a solve skips the checks while ``LOWER_FACTOR |gp|^2 / (2 L)`` (``L``
-#: the largest eigenvalue of ``A``) is above the threshold: ``gp^T A^{-1} gp >= |gp|^2 / L``
+#: the largest eigenvalue of ``A``) is above the threshold. ``gp^T A^{-1} gp >= |gp|^2 / L``
 #: and ``gp^T M gp >= lambda_min(M A) gp^T A^{-1} gp``, with ``lambda_min(M A)`` 0.27 with the
-#: default regulariser (:data:`SINGULAR_LOWER_FACTOR` on a singular Hessian), so such a check
-#: would fail. Measured: the estimate was 2.1-11x ``|gp|^2 / (2 L)`` at the checks of 12
-#: cold solves of real photographs (640x480 and 1280x720), and the first check after the
-#: first Newton step, 1e4-1e5 times the threshold, always failed; a skipped check is never a
-#: wrong answer, only a later stop
+#: default regulariser, prove a factor of 0.27; 0.5 is measured, not proven: the estimate was
+#: 2.0-11x ``|gp|^2 / (2 L)`` at the checks of 12 cold solves of real photographs (640x480 and
+#: 1280x720), and the first check after the first Newton step, 1e4-1e5 times the threshold,
+#: always failed. A check skipped wrongly is never a wrong answer, only a later stop
 LOWER_FACTOR = 0.5
 
 #: :data:`LOWER_FACTOR` on a singular Hessian (``lambda_min(M A)`` was 0.03 there)
