@@ -515,9 +515,9 @@ def _batch_scheduler(scheduler):
     return None
 
 
-def _batch_client(scheduler):
-    """``(client, cluster)`` for ``--scheduler`` (cluster None for a remote scheduler)."""
-    n = _batch_scheduler(scheduler)
+def _batch_client(scheduler, n):
+    """``(client, cluster)`` for ``--scheduler``, checked by :func:`_batch_scheduler` (``n``
+    its result: the workers of local:N, None for a remote scheduler, which has no cluster)."""
     from distributed import Client, LocalCluster
 
     if n is not None:
@@ -560,8 +560,7 @@ def _cmd_batch(args):
     if args.scheduler and (args.workers is not None or args.backend != "auto"):
         raise UsageError("--workers and --backend are for local runs; with --scheduler the "
                          "cluster's workers are used")
-    if args.scheduler:
-        _batch_scheduler(args.scheduler)            # before anything is made (OUT_DIR)
+    local_workers = _batch_scheduler(args.scheduler) if args.scheduler else None  # before OUT_DIR
     try:
         pairs, unpaired, orphans = _folder.pair_folders(args.input_dir, args.proposal_dir,
                                                         args.pattern)
@@ -605,7 +604,7 @@ def _cmd_batch(args):
               f"unchanged): skipped; --force redoes them", file=sys.stderr)
     client = cluster = None
     if args.scheduler:
-        client, cluster = _batch_client(args.scheduler)     # a refused connection: no OUT_DIR
+        client, cluster = _batch_client(args.scheduler, local_workers)  # refused: no OUT_DIR
     try:
         os.makedirs(args.out_dir, exist_ok=True)
     except BaseException:
