@@ -73,11 +73,13 @@ def _span(xr, sr, m, W, out):
     vectorises)."""
     first, stop = W, 0
     if m > 0:
+        # bounded scans: a count and a comparison that disagreed would otherwise read past
+        # the row (Numba does not check bounds)
         first = 0
-        while xr[first] == sr[first]:
+        while first < W and xr[first] == sr[first]:
             first += 1
         stop = W
-        while xr[stop - 1] == sr[stop - 1]:
+        while stop > first and xr[stop - 1] == sr[stop - 1]:
             stop -= 1
     out[0] = m
     out[1] = first
