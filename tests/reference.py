@@ -516,3 +516,57 @@ def affine_loss_grid(As, Bs, which, A0, B0, ch, lo, p, u, t, w, penalty):
         A[channels], B[channels] = a, b
         out[g] = affine_loss(A, B, ch, lo, p, u, t, w, penalty)[0]
     return out
+
+
+# --------------------------------------------------------------------------
+# Bilinear warps of the video warm start (gradfusion._video._kernels): arrays
+# ``(H, W, C)`` (any strides), the motion mapping each output pixel back to a
+# point of the source; ``edge`` is the kernels' ``EDGE``
+# --------------------------------------------------------------------------
+
+
+def bilinear_at(src, sy, sx, edge):
+    """``(values, valid)``: ``src`` ``(H, W, C)`` at the points ``(sy, sx)`` (row, column; two
+    arrays of one shape ``S``), each the sum of all pixels under tent weights
+    ``max(0, 1 - |sy - i|) * max(0, 1 - |sx - j|)``.
+
+    ``valid`` (bool, ``S``): the point lies on the pixel grid ``[0, H - 1] x [0, W - 1]`` or
+    at most ``edge`` outside it (such a point is moved onto the grid first). ``values``
+    (float64, ``S + (C,)``) is NaN where the point is not valid.
+    """
+    src = _f64(src)
+    H, W, _ = src.shape
+    sy, sx = np.broadcast_arrays(_f64(sy), _f64(sx))
+    with np.errstate(invalid="ignore"):
+        valid = (sy >= -edge) & (sy <= H - 1 + edge) & (sx >= -edge) & (sx <= W - 1 + edge)
+    y = np.clip(np.where(valid, sy, 0.0), 0.0, H - 1.0)
+    x = np.clip(np.where(valid, sx, 0.0), 0.0, W - 1.0)
+    wy = np.maximum(0.0, 1.0 - np.abs(y[..., None] - np.arange(H)))      # S + (H,)
+    wx = np.maximum(0.0, 1.0 - np.abs(x[..., None] - np.arange(W)))      # S + (W,)
+    values = np.einsum("...i,...j,ijc->...c", wy, wx, src, optimize=True)
+    values[~valid] = np.nan
+    return values, valid
+
+
+def warp_homography(src, inverse, edge):
+    """``(values, valid)`` of the warp by a homography: output pixel ``(y, x)`` takes the
+    source at ``inverse @ (x, y, 1)`` divided by its third coordinate (scikit-image's
+    ``(col, row)`` order); not valid where that coordinate is 0 (see :func:`bilinear_at`)."""
+    H, W = np.shape(src)[:2]
+    y, x = np.indices((H, W), dtype=np.float64)
+    p = np.einsum("ij,jyx->iyx", _f64(inverse), np.stack([x, y, np.ones_like(x)]))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sx, sy = p[0] / p[2], p[1] / p[2]
+    values, valid = bilinear_at(src, sy, sx, edge)
+    valid &= p[2] != 0
+    values[~valid] = np.nan
+    return values, valid
+
+
+def warp_flow(src, flow, edge):
+    """``(values, valid)`` of the warp by a flow field ``(2, H, W)``: output pixel ``(y, x)``
+    takes the source at ``(y + flow[0, y, x], x + flow[1, y, x])`` (see :func:`bilinear_at`)."""
+    H, W = np.shape(src)[:2]
+    y, x = np.indices((H, W), dtype=np.float64)
+    flow = _f64(flow)
+    return bilinear_at(src, y + flow[0], x + flow[1], edge)

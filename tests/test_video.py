@@ -1,5 +1,6 @@
-"""gradfusion.solve_sequence, the warps and motion estimate under it, flicker, frame files, the
-``gradfusion video`` command: small sequences cut from scikit-image photographs."""
+"""gradfusion.solve_sequence, the warps (their Numba kernels against the NumPy references of
+tests/reference.py) and motion estimate under it, flicker, frame files, the ``gradfusion video``
+command: small sequences cut from scikit-image photographs."""
 
 import os
 
@@ -8,9 +9,12 @@ import pytest
 from skimage import data, img_as_float
 
 import gradfusion
+import reference
 from gradfusion import io, video
+from gradfusion._video import _kernels as warp_kernels
 from gradfusion.cli import main
 from gradfusion.metrics import flicker
+from helpers import assert_close, dtype_param, twin_param
 
 ALPHA = 0.7
 
@@ -182,6 +186,234 @@ def test_alpha_map_with_a_moving_start(sequence):
     for r, I, P in zip(results, images, proposals):
         ref = gradfusion.solve(I, P, amap, tol=1e-10)
         assert abs(r.fun - ref.fun) <= 1e-6 * ref.fun
+
+
+# --------------------------------------------------------------------------- the warp kernels
+
+#: what ``out`` holds before a warp: no source value (those are in [-1, 1]), so a pixel the
+#: kernel wrote is told from one it left alone
+UNTOUCHED = 5.0
+
+WARP_SHAPES = [(9, 11, 3), (16, 13, 1), (2, 5, 2), (1, 7, 3), (6, 1, 2), (1, 1, 1)]
+warp_shape_param = pytest.mark.parametrize("shape", WARP_SHAPES,
+                                           ids=lambda s: "x".join(map(str, s)))
+
+
+def _shift(dy, dx):
+    """The ``inverse`` of a translation: output pixel ``(y, x)`` reads the source at
+    ``(y + dy, x + dx)``."""
+    return np.array([[1.0, 0.0, dx], [0.0, 1.0, dy], [0.0, 0.0, 1.0]])
+
+
+def _about_centre(H, W, A):
+    """The 2x2 linear map ``A`` (acting on (col, row)) applied about the grid's centre."""
+    c = np.array([(W - 1) / 2, (H - 1) / 2])
+    m = np.eye(3)
+    m[:2, :2] = A
+    m[:2, 2] = c - A @ c
+    return m
+
+
+def _rotation(degrees):
+    t = np.radians(degrees)
+    return np.array([[np.cos(t), -np.sin(t)], [np.sin(t), np.cos(t)]])
+
+
+#: the ``inverse`` argument of warp_homography (output pixel -> source point) for an (H, W)
+#: grid: points inside, on and outside the grid
+HOMOGRAPHIES = {
+    "identity": lambda H, W: np.eye(3),
+    "integer-shift": lambda H, W: _shift(2, -3),
+    "fractional-shift": lambda H, W: _shift(-0.25, 1.625),
+    "zoom-in": lambda H, W: _about_centre(H, W, 0.7 * np.eye(2)),       # every point inside
+    "zoom-out": lambda H, W: _about_centre(H, W, 1.3 * np.eye(2)),      # a frame outside
+    "rotation": lambda H, W: _about_centre(H, W, _rotation(12.0)),      # corners outside
+    "projective": lambda H, W: np.array([[0.95, 0.08, 0.6], [-0.05, 1.04, -0.3],
+                                         [0.012, -0.008, 1.0]]),
+    # the third coordinate 0.5 x - 1 vanishes on column 2 and is negative left of it
+    "horizon": lambda H, W: np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.5, 0.0, -1.0]]),
+}
+
+
+def _flow(rng, H, W, amplitude, still=0.0):
+    """A random ``(2, H, W)`` flow field, uniform in ``[-amplitude, amplitude]``, each component
+    0 with probability ``still`` (so that 1-pixel-high or -wide sources keep valid points)."""
+    flow = rng.uniform(-amplitude, amplitude, (2, H, W))
+    flow[rng.random((2, H, W)) < still] = 0.0
+    return flow
+
+
+FLOWS = {
+    "small": dict(amplitude=0.4),             # within half a pixel: few points outside
+    "large": dict(amplitude=3.0),             # a few pixels: many points outside
+    "mixed": dict(amplitude=2.0, still=0.5),  # half the components zero (integer points)
+}
+
+
+def _source(rng, shape, dtype):
+    return rng.uniform(-1.0, 1.0, shape).astype(dtype)
+
+
+def _warp(kernel, twin, src, motion, out=None):
+    """``(out, valid)`` of ``kernel``'s ``twin`` (``out`` filled with :data:`UNTOUCHED` unless
+    given; ``valid`` filled with 7, neither 0 nor 1)."""
+    if out is None:
+        out = np.full(src.shape, UNTOUCHED, src.dtype)
+    valid = np.full(src.shape[:2], 7, np.uint8)
+    getattr(kernel, twin)(src, motion, out, valid)
+    return out, valid
+
+
+def _assert_agree(out, valid, expected, expected_valid, src):
+    """``valid`` is the reference's mask (0/1), ``out`` agrees with the reference where it is
+    1 (the shared tolerance) and still holds :data:`UNTOUCHED` where it is 0."""
+    assert valid.dtype == np.uint8
+    np.testing.assert_array_equal(valid, expected_valid.astype(np.uint8))
+    outside = ~expected_valid
+    assert (out[outside] == UNTOUCHED).all()
+    assert_close(out[~outside], expected[~outside], src.dtype, scale=np.abs(src).max())
+
+
+@twin_param
+@dtype_param
+@warp_shape_param
+@pytest.mark.parametrize("name", list(HOMOGRAPHIES))
+def test_warp_homography_kernel_matches_reference(name, shape, dtype, twin, rng):
+    src = _source(rng, shape, dtype)
+    inverse = HOMOGRAPHIES[name](*shape[:2])
+    out, valid = _warp(warp_kernels.warp_homography, twin, src, inverse)
+    _assert_agree(out, valid, *reference.warp_homography(src, inverse, warp_kernels.EDGE), src)
+
+
+@twin_param
+@dtype_param
+@warp_shape_param
+@pytest.mark.parametrize("name", list(FLOWS))
+def test_warp_flow_kernel_matches_reference(name, shape, dtype, twin, rng):
+    src = _source(rng, shape, dtype)
+    flow = _flow(rng, *shape[:2], **FLOWS[name])
+    out, valid = _warp(warp_kernels.warp_flow, twin, src, flow)
+    _assert_agree(out, valid, *reference.warp_flow(src, flow, warp_kernels.EDGE), src)
+
+
+def _motion(kind, dy, dx, hw):
+    """The homography or the constant flow field reading the source at ``(y + dy, x + dx)``."""
+    if kind == "homography":
+        return warp_kernels.warp_homography, _shift(dy, dx)
+    return warp_kernels.warp_flow, np.stack([np.full(hw, float(dy)), np.full(hw, float(dx))])
+
+
+@twin_param
+@dtype_param
+@pytest.mark.parametrize("kind", ["homography", "flow"])
+@pytest.mark.parametrize("dy, dx", [(0, 0), (2, -3), (-1, 4), (-8, 0)])
+def test_warp_integer_translation_copies_exactly(dy, dx, kind, dtype, twin, rng):
+    """The weights are exactly 0 and 1: the source's values, bit for bit, on the rectangle
+    that stays in view (found by hand, not by the reference); nothing written elsewhere."""
+    H, W = 9, 11
+    src = _source(rng, (H, W, 3), dtype)
+    kernel, motion = _motion(kind, dy, dx, (H, W))
+    out, valid = _warp(kernel, twin, src, motion)
+    rows = slice(max(-dy, 0), H - max(dy, 0))
+    cols = slice(max(-dx, 0), W - max(dx, 0))
+    expected_valid = np.zeros((H, W), np.uint8)
+    expected_valid[rows, cols] = 1
+    np.testing.assert_array_equal(valid, expected_valid)
+    np.testing.assert_array_equal(
+        out[rows, cols], src[rows.start + dy:rows.stop + dy, cols.start + dx:cols.stop + dx])
+    assert (out[valid == 0] == UNTOUCHED).all()
+
+
+@dtype_param
+@pytest.mark.parametrize("kind", ["homography", "flow"])
+def test_warp_points_outside_the_grid_are_invalid_and_untouched(kind, dtype, rng):
+    """A shift by (2.5, -3.25) on a 9x11 grid: rows 0-5 and columns 4-10 read inside the
+    source, the rest outside."""
+    src = _source(rng, (9, 11, 2), dtype)
+    kernel, motion = _motion(kind, 2.5, -3.25, (9, 11))
+    out, valid = _warp(kernel, "serial", src, motion)
+    expected_valid = np.zeros((9, 11), np.uint8)
+    expected_valid[:6, 4:] = 1
+    np.testing.assert_array_equal(valid, expected_valid)
+    assert (out[valid == 0] == UNTOUCHED).all()
+    assert (out[valid == 1] != UNTOUCHED).all()
+
+
+#: (dy, dx) pushing the source points a distance d outward across each side of the grid
+SIDES = {"top": (-1, 0), "bottom": (1, 0), "left": (0, -1), "right": (0, 1)}
+
+
+@pytest.mark.parametrize("side", list(SIDES))
+@pytest.mark.parametrize("kind", ["homography", "flow"])
+@pytest.mark.parametrize("factor", [0.5, 2.0])
+def test_warp_edge_tolerance(factor, kind, side, rng):
+    """Points ``factor * EDGE`` outside one side of the grid: within EDGE they take the edge
+    pixels exactly, beyond it they have no value; every other point is inside."""
+    H, W = 5, 6
+    src = _source(rng, (H, W, 2), np.float64)
+    d = factor * warp_kernels.EDGE
+    dy, dx = (d * s for s in SIDES[side])
+    kernel, motion = _motion(kind, dy, dx, (H, W))
+    out, valid = _warp(kernel, "serial", src, motion)
+    edge = {"top": np.s_[0], "bottom": np.s_[-1], "left": np.s_[:, 0], "right": np.s_[:, -1]}[side]
+    expected_valid = np.ones((H, W), np.uint8)
+    expected_valid[edge] = factor < 1
+    np.testing.assert_array_equal(valid, expected_valid)
+    if factor < 1:
+        np.testing.assert_array_equal(out[edge], src[edge])
+    else:
+        assert (out[edge] == UNTOUCHED).all()
+    warp = reference.warp_homography if kind == "homography" else reference.warp_flow
+    _assert_agree(out, valid, *warp(src, motion, warp_kernels.EDGE), src)
+
+
+@twin_param
+@dtype_param
+@pytest.mark.parametrize("kind", ["homography", "flow"])
+def test_warp_kernels_take_moveaxis_views(kind, dtype, twin, rng):
+    """A channels-first stack, its output and a flow stored (H, W, 2) are warped through
+    non-contiguous views: the output lands in the stack's own memory, bit for bit what
+    contiguous copies give, and agrees with the reference."""
+    C, H, W = 3, 10, 12
+    stack = _source(rng, (C, H, W), dtype)
+    src = np.moveaxis(stack, 0, -1)
+    target = np.full((C, H, W), UNTOUCHED, dtype)
+    out = np.moveaxis(target, 0, -1)
+    if kind == "homography":
+        kernel, motion = warp_kernels.warp_homography, HOMOGRAPHIES["rotation"](H, W)
+        expected = reference.warp_homography(src, motion, warp_kernels.EDGE)
+    else:
+        kernel = warp_kernels.warp_flow
+        motion = np.moveaxis(rng.uniform(-2.0, 2.0, (H, W, 2)), -1, 0)
+        expected = reference.warp_flow(src, motion, warp_kernels.EDGE)
+    assert not (src.flags.c_contiguous or out.flags.c_contiguous)
+    _, valid = _warp(kernel, twin, src, motion, out=out)
+    assert np.shares_memory(out, target)
+    _assert_agree(out, valid, *expected, src)
+    copy, copy_valid = _warp(kernel, twin, np.ascontiguousarray(src), np.ascontiguousarray(motion))
+    np.testing.assert_array_equal(valid, copy_valid)
+    np.testing.assert_array_equal(out, copy)
+
+
+@pytest.mark.parametrize("shape", [(7, 9, 2), (1, 6, 1), (5, 1, 3)],
+                         ids=lambda s: "x".join(map(str, s)))
+def test_reference_bilinear_matches_map_coordinates(shape, rng):
+    """The tent-weight sum of the reference is scipy's linear spline interpolation at the
+    valid points (clamped onto the grid), and NaN elsewhere."""
+    from scipy import ndimage
+
+    H, W, C = shape
+    src = rng.standard_normal(shape)
+    # a side of one pixel: points within 2 EDGE of its row or column, half of them valid
+    sy = rng.uniform(-0.5, H - 0.5, 40) if H > 1 else rng.uniform(-2e-3, 2e-3, 40)
+    sx = rng.uniform(-0.5, W - 0.5, 40) if W > 1 else rng.uniform(-2e-3, 2e-3, 40)
+    values, valid = reference.bilinear_at(src, sy, sx, 1e-3)
+    assert valid.any() and not valid.all()
+    ys, xs = np.clip(sy, 0, H - 1), np.clip(sx, 0, W - 1)
+    for c in range(C):
+        expected = ndimage.map_coordinates(src[..., c], [ys, xs], order=1, mode="nearest")
+        np.testing.assert_allclose(values[valid, c], expected[valid], rtol=1e-13, atol=1e-13)
+    assert np.isnan(values[~valid]).all()
 
 
 # --------------------------------------------------------------------------- budgets

@@ -4,8 +4,12 @@ its ``moveaxis`` view without a copy).
 
 Each output pixel takes the bilinear interpolation of the source at the point the motion
 maps it back to; a point outside the source's pixel grid (by more than :data:`EDGE`) has
-no value: the pixel is marked 0 in ``valid`` and the output keeps ``fill`` there. An
-integer translation copies the source exactly (the weights are 0 and 1).
+no value: the pixel is marked 0 in ``valid`` and ``out`` is not written there (it keeps what
+the caller put in it: zeros, from :func:`gradfusion._video.motion.warp_hwc`). An integer
+translation copies the source exactly (the weights are 0 and 1).
+
+Their plain NumPy references are ``warp_homography`` and ``warp_flow`` in ``tests/reference.py``
+(tests/test_video.py).
 """
 
 import numba as nb
