@@ -7,10 +7,12 @@ layer and the folder command ``gradfusion batch``.
 import inspect
 import math
 import os
+import reprlib
 
 import numpy as np
 
 from . import _threads as _threading
+from . import _validation
 from ._batch._local import Task, run_dask, run_local, start_method
 from ._batch._tasks import PairResult, solve_arrays, solve_paths
 
@@ -46,6 +48,40 @@ def require_dask():
         raise DaskUnavailableError(
             "running on a Dask cluster needs dask and distributed: "
             "pip install 'gradfusion[dask]'") from None
+
+
+def _received(value):
+    """``value`` as a message shows it: its type and a short repr (an array by shape and
+    dtype)."""
+    if value is None or isinstance(value, np.ndarray):
+        return _validation.describe(value)
+    return f"{type(value).__name__} {reprlib.repr(value)}"
+
+
+def _check_pairs(pairs):
+    """``iter(pairs)``, or a TypeError naming what was received (a string, bytes or a path is
+    refused too: one name, not an iterable of pairs)."""
+    if not isinstance(pairs, (str, bytes, os.PathLike)):
+        try:
+            return iter(pairs)
+        except TypeError:
+            pass
+    raise TypeError("pairs must be an iterable of (image, proposal) or (input_path, "
+                    f"proposal_path, output_path) items, got {_received(pairs)}")
+
+
+def _check_workers(workers):
+    """``workers`` as an int >= 1 (a TypeError for another type, a ValueError below 1)."""
+    return _validation.integer(workers, "workers", "a positive integer", lambda n: n >= 1)
+
+
+def _check_client(client):
+    """A TypeError unless ``client`` has the methods of a ``distributed.Client`` that
+    :func:`~gradfusion._batch._local.run_dask` calls."""
+    if not all(callable(getattr(client, name, None))
+               for name in ("scheduler_info", "submit", "scatter")):
+        raise TypeError("client must be a dask.distributed.Client or None (for a scheduler "
+                        f"address, pass distributed.Client(address)), got {_received(client)}")
 
 
 def _check_options(options):
@@ -110,8 +146,9 @@ def _tasks(pairs, alpha, options, bits, overwrite, float32):
 
 
 def default_backend(workers):
-    """The local pool kind ``backend="auto"`` uses for ``workers`` concurrent pairs."""
-    if workers <= 1:
+    """The local pool kind ``backend="auto"`` uses for ``workers`` concurrent pairs (a
+    positive integer)."""
+    if _check_workers(workers) <= 1:
         return "threads"         # no process to start, no array to copy
     # measured faster (docs/batch.md: 256x256 x2 1.70x the loop against 1.16x for processes,
     # 1024x928 1.14x against 0.79x); under a layer whose kernels must not run in two threads
@@ -170,8 +207,11 @@ def solve_many(pairs, alpha, *, client=None, workers=None, backend="auto", as_co
     Raises
     ------
     TypeError
-        An unknown or per-pair keyword (``x0``, ``callback``, ``progress``),
-        or an item of ``pairs`` that is neither a pair nor a triple.
+        ``pairs`` that is not an iterable (or is a string or a path), an item
+        of ``pairs`` that is neither a pair nor a triple, an unknown or per-pair
+        keyword (``x0``, ``callback``, ``progress``), ``workers`` that is not
+        an integer, ``as_completed``, ``overwrite`` or ``float32`` that is not
+        True or False, a ``client`` that is not a Dask client.
     DaskUnavailableError
         ``client`` given without dask.distributed installed.
 
@@ -192,20 +232,25 @@ def solve_many(pairs, alpha, *, client=None, workers=None, backend="auto", as_co
     """
     from ._memory import memory_limit
 
+    pairs = _check_pairs(pairs)
     _check_options(options)
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
     if workers is not None:
-        if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 1:
-            raise ValueError(f"workers must be a positive integer, got {workers!r}")
+        workers = _check_workers(workers)
     if bits not in (None, 8, 16):
         raise ValueError(f"bits must be 8 or 16, got {bits!r}")
+    as_completed = _validation.flag(as_completed, "as_completed")
+    overwrite = _validation.flag(overwrite, "overwrite")
+    float32 = _validation.flag(float32, "float32")
+    if client is not None:
+        require_dask()
+        _check_client(client)
     if max_memory is not None:
         options["max_memory"] = max_memory
     budget = memory_limit(max_memory)[0]
-    tasks = _tasks(pairs, alpha, options, bits, bool(overwrite), bool(float32))
+    tasks = _tasks(pairs, alpha, options, bits, overwrite, float32)
     if client is not None:
-        require_dask()
         tasks = (_scatter_arrays(t) for t in tasks)
         results = run_dask(client, tasks, math.inf if max_memory is None else budget)
     else:

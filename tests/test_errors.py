@@ -294,6 +294,8 @@ _LW = "level_weight must be a finite number >= 0, one of ['paper', 'perceptual']
 _MM = "max_memory must be a positive number of bytes or a size such as '8GiB', got"
 _PEN = "penalty must be a finite number >= 0, got"
 _MASK01 = "mask must be a boolean or numeric array (nonzero = inside), got dtype"
+_PAIRS = ("pairs must be an iterable of (image, proposal) or (input_path, proposal_path, "
+          "output_path) items, got")
 
 
 def solve(**kwargs):
@@ -1083,6 +1085,26 @@ CASES = [
     Case("many-pair", "solve_many", "pairs", "a 1-tuple", TypeError,
          "pairs[0] must be (image, proposal) or (input_path, proposal_path, output_path), got 1 "
          "items", lambda: gradfusion.solve_many([(I3,)], 0.7)),
+    Case("many-pairs-int", "solve_many", "pairs", "5 (not an iterable)", TypeError,
+         f"{_PAIRS} int 5", lambda: gradfusion.solve_many(5, 0.7)),
+    Case("many-pairs-none", "solve_many", "pairs", "None", TypeError, f"{_PAIRS} None",
+         lambda: gradfusion.solve_many(None, 0.7)),
+    Case("many-pairs-str", "solve_many", "pairs", "a file name", TypeError,
+         f"{_PAIRS} str 'pairs.txt'", lambda: gradfusion.solve_many("pairs.txt", 0.7)),
+    Case("many-workers-float", "solve_many", "workers", "2.0", TypeError,
+         "workers must be a positive integer, got float 2.0",
+         lambda: gradfusion.solve_many([(I3, P3)], 0.7, workers=2.0)),
+    Case("many-overwrite", "solve_many", "overwrite", "'no'", TypeError,
+         "overwrite must be True or False, got str 'no'",
+         lambda: gradfusion.solve_many([(I3, P3)], 0.7, overwrite="no")),
+    Case("many-as-completed", "solve_many", "as_completed", "1", TypeError,
+         "as_completed must be True or False, got int 1",
+         lambda: gradfusion.solve_many([(I3, P3)], 0.7, as_completed=1)),
+    Case("many-client", "solve_many", "client", "a scheduler address", TypeError,
+         "client must be a dask.distributed.Client or None (for a scheduler address, pass "
+         "distributed.Client(address)), got str 'tcp://127.0.0.1:8786'",
+         lambda: _needs("distributed", lambda: gradfusion.solve_many(
+             [(I3, P3)], 0.7, client="tcp://127.0.0.1:8786"))),
     Case("many-no-dask", "solve_many", "client", "a client, dask not installed",
          gradfusion.DaskUnavailableError,
          "running on a Dask cluster needs dask and distributed: pip install 'gradfusion[dask]'",
@@ -1092,6 +1114,11 @@ CASES = [
          "PairResult.status is renamed outcome (status will be removed in gradfusion 0.2: status "
          "is an int code in every result, as result.status)",
          lambda: gradfusion.PairResult(0, error="ValueError: bad").status),
+    Case("backend-workers", "batch.default_backend", "workers", "'2'", TypeError,
+         "workers must be a positive integer, got str '2'",
+         lambda: gradfusion.batch.default_backend("2")),
+    Case("backend-workers-zero", "batch.default_backend", "workers", "0", ValueError,
+         "workers must be a positive integer, got 0", lambda: gradfusion.batch.default_backend(0)),
 ]
 
 
