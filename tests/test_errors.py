@@ -880,6 +880,14 @@ CASES = [
          "…hub/checkpoints (torch.hub.get_dir()/checkpoints; set TORCH_HOME to move it). Cause: "
          "URLError: <urlopen error no network>",
          lambda: _lpips_offline(lambda: metrics.lpips(I3, P3))),
+    Case("metrics-lpips-weights-vgg", "metrics.lpips", "(environment)",
+         "net='vgg', no backbone weights, no network", metrics.LPIPSUnavailableError,
+         "LPIPS net='vgg' needs the ImageNet backbone weights vgg16-397923af.pth, which is "
+         "missing; without network access, place the file (from "
+         "https://download.pytorch.org/models/vgg16-397923af.pth) in the folder "
+         "…hub/checkpoints (torch.hub.get_dir()/checkpoints; set TORCH_HOME to move it). Cause: "
+         "URLError: <urlopen error no network>",
+         lambda: _lpips_offline(lambda: metrics.lpips(I3, P3, net="vgg"))),
     Case("metrics-lpips-count", "metrics.lpips", "model", "one distance for 4 patches",
          ValueError, "model returned 1 distances for 4 patch pairs",
          lambda: _needs("torch", lambda: metrics.lpips(
@@ -1367,15 +1375,48 @@ CLI_CASES = [
      "--scheduler: running on a Dask cluster needs dask and distributed: pip install "
      "'gradfusion[dask]'",
      lambda: _Without("distributed", _batch("out", "--scheduler", "tcp://127.0.0.1:1"))),
+    ("cli-disk-full", "-o", "the disk fills up mid-write",
+     "o.png: cannot write (OSError: [Errno 28] No space left on device)",
+     lambda: _Around(_disk_full, _argv("--residual", "r.png"))),
+    ("cli-write-eio", "--residual", "an I/O error (EIO) writing it",
+     "r.png: cannot write (OSError: [Errno 5] Input/output error)",
+     lambda: _Around(_io_error_staging("r.png"), _argv("--residual", "r.png"))),
 ]
 
 
-class _Without(list):
+class _Around(list):
+    """The arguments of a CLI row run as ``around(call)``: in an environment the row sets up."""
+
+    def __init__(self, around, argv):
+        super().__init__(argv)
+        self.around = around
+
+
+class _Without(_Around):
     """The arguments of a CLI row run with ``import module`` failing (see :func:`_without`)."""
 
     def __init__(self, module, argv):
-        super().__init__(argv)
+        super().__init__(lambda call: _without(module, call), argv)
         self.module = module
+
+
+def _io_error_staging(name):
+    """An ``around`` of :class:`_Around`: staging the output file ``name`` fails with EIO (the
+    other outputs are staged as usual)."""
+    import errno
+
+    def around(call):
+        stage = io._stage
+
+        def fail_on_name(path, payload, suffix):
+            if os.path.basename(path) == name:
+                raise OSError(errno.EIO, "Input/output error")
+            return stage(path, payload, suffix)
+
+        with mock.patch.object(io, "_stage", fail_on_name):
+            return call()
+
+    return around
 
 
 def _frames(name):
@@ -1470,11 +1511,14 @@ def test_cli_bad_input_is_one_line_and_exit_2(row, tmp_path, capsys, monkeypatch
     io.write_image("in.png", I)
     io.write_image("prop.png", P)
     monkeypatch.setitem(os.environ, "GRADFUSION_MAX_MEMORY", "")
+    # a row that solves (cli-disk-full) would print the first compilation's notice on a cold
+    # kernel cache: a line of its own, not the row's
+    monkeypatch.setitem(os.environ, "GRADFUSION_COMPILE_NOTICE", "0")
     argv = row[4]()
     before = sorted(os.listdir(tmp_path))
     try:
-        if isinstance(argv, _Without):
-            rc = _without(argv.module, lambda: main(list(argv)))
+        if isinstance(argv, _Around):
+            rc = argv.around(lambda: main(list(argv)))
         else:
             rc = main(argv)
     finally:

@@ -218,7 +218,7 @@ def test_full_disk_through_the_cli(folder, capsys, monkeypatch):
     before = sorted(os.listdir(folder))
     monkeypatch.setattr(io, "_write_payload", _fill_disk_midway)
     rc, err = _solve(capsys, "-o", "out.png", "--residual", "r.png", "--overwrite")
-    assert rc == 2 and len(err) == 1 and "No space left on device" in err[0]
+    assert rc == 2 and len(err) == 1                      # message: test_errors.py
     assert (folder / "out.png").read_bytes() == previous
     assert sorted(os.listdir(folder)) == before           # no r.png, no temporary file
 
@@ -235,8 +235,7 @@ def test_second_output_failing_leaves_neither(folder, capsys, monkeypatch):
     monkeypatch.setattr(io, "_stage", fail_on_residual)
     before = sorted(os.listdir(folder))
     rc, err = _solve(capsys, "-o", "out.png", "--residual", "r.png")
-    assert rc == 2 and err == ["gradfusion: error: r.png: cannot write (OSError: "
-                               "[Errno 5] Input/output error)"]
+    assert rc == 2 and len(err) == 1                      # message: test_errors.py
     assert sorted(os.listdir(folder)) == before
 
 

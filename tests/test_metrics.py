@@ -260,10 +260,10 @@ def test_lpips_missing_packages_message(monkeypatch, fresh_lpips_cache):
         metrics.lpips(r, x)
 
 
-@pytest.mark.parametrize("net,file", [("alex", "alexnet-owt-7be5be79.pth"),
-                                      ("vgg", "vgg16-397923af.pth")])
-def test_lpips_missing_weights_message(monkeypatch, tmp_path, fresh_lpips_cache, net, file):
-    """No network: the error names the backbone file and the folder it is looked up in."""
+@pytest.mark.parametrize("net", ["alex", "vgg"])
+def test_lpips_missing_weights(monkeypatch, tmp_path, fresh_lpips_cache, net):
+    """No backbone weights and no network: an LPIPSUnavailableError (the message, naming the
+    backbone file and the folder it is looked up in: a row per net in test_errors.py)."""
     pytest.importorskip("torch", reason="torch not installed (pip install torch==2.13.0)")
     import torch
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
@@ -275,12 +275,8 @@ def test_lpips_missing_weights_message(monkeypatch, tmp_path, fresh_lpips_cache,
     fake.LPIPS = LPIPS
     monkeypatch.setitem(sys.modules, "lpips", fake)
     r, x = make_pair((16, 16, 3), dtype=np.float64, kind="noisy")
-    with pytest.raises(metrics.LPIPSUnavailableError) as info:
+    with pytest.raises(metrics.LPIPSUnavailableError):  # message: test_errors.py
         metrics.lpips(r, x, net=net)
-    msg = str(info.value)
-    assert file in msg and "is missing" in msg
-    assert str(tmp_path / "hub" / "checkpoints") in msg
-    assert "URLError" in msg
 
 
 def test_lpips_builds_model_once(monkeypatch, fresh_lpips_cache):
