@@ -649,9 +649,10 @@ def _normal_apply_rows(v, out, coef, table, dot, rows):
     n = C * H
     chunks = row_chunks(n)
     for t in nb.prange(chunks):
-        # column-sum buffers once per chunk of rows (an allocation per row cost ~10%)
-        colb = np.empty(W, dtype=v.dtype)
-        colc = np.empty(W, dtype=v.dtype)
+        # the three column buffers once per chunk of rows (an allocation per row cost ~10%)
+        d0 = np.empty(W, dtype=v.dtype)
+        d1 = np.empty(W, dtype=v.dtype)
+        d2 = np.empty(W, dtype=v.dtype)
         for r in range(t * n // chunks, (t + 1) * n // chunks):
             c = r // H
             i = r % H
@@ -665,20 +666,24 @@ def _normal_apply_rows(v, out, coef, table, dot, rows):
             r2 = v[c, i]
             r3 = v[c, i + 1]
             r4 = v[c, i + 2]
-            # vertical passes once per column: [1,4,6,4,1] (colb) and
-            # [-1,0,2,0,-1] (colc); the horizontal passes combine them
+            # the vertical passes once per column: b = [1,4,6,4,1]_y v and c = [-1,0,2,0,-1]_y v,
+            # combined with the regulariser's vertical part into the column sums that the
+            # horizontal pass weighs by the column offset: d2 (offsets -2, +2: c - b + a2 v),
+            # d1 (-1, +1: 4 c + a1 v) and d0 (0: 6 c + 2 b + 2 a0 v + a1 (v_up1 + v_dn1)
+            # + a2 (v_up2 + v_dn2)); 23% (float32) and 12% (float64) faster than a horizontal
+            # pass reading b, c and v at five offsets each
             for j in range(W):
-                colb[j] = r0[j] + r4[j] + four * (r1[j] + r3[j]) + six * r2[j]
-                colc[j] = two * r2[j] - r0[j] - r4[j]
+                s04 = r0[j] + r4[j]
+                s13 = r1[j] + r3[j]
+                x = r2[j]
+                colb = s04 + four * s13 + six * x
+                colc = two * x - s04
+                d2[j] = colc - colb + a2 * x
+                d1[j] = four * colc + a1 * x
+                d0[j] = six * colc + two * colb + two_a0 * x + a1 * s13 + a2 * s04
             orow = out[c, i]
             for j in range(2, W - 2):
-                sxx = two * colb[j] - colb[j - 2] - colb[j + 2]
-                syy = (colc[j - 2] + colc[j + 2] + four * (colc[j - 1] + colc[j + 1])
-                       + six * colc[j])
-                reg = (two_a0 * r2[j]
-                       + a1 * (r2[j - 1] + r2[j + 1] + r1[j] + r3[j])
-                       + a2 * (r2[j - 2] + r2[j + 2] + r0[j] + r4[j]))
-                orow[j] = sxx + syy + reg
+                orow[j] = (d2[j - 2] + d2[j + 2]) + (d1[j - 1] + d1[j + 1]) + d0[j]
             # (a loop, not four calls with the literals 0 and 1: Numba would compile
             # _frame_point for each literal, three specialisations instead of one)
             for j in (0, 1, W - 2, W - 1):
