@@ -22,7 +22,10 @@ __all__ = ["MemoryLimitError"]
 ENV_VAR = "GRADFUSION_MAX_MEMORY"
 
 #: working arrays of the problem's size alive at the peak of a solve (see docs/errors.md)
-SOLVE_ARRAYS = 14
+SOLVE_ARRAYS = 13
+#: and one more when the objective has a level-weight map or a gradient weight: the V-cycle's
+#: ``A e`` (an operator without maps applies ``A`` inside its smoothing passes)
+MAP_OPERATOR_ARRAYS = 1
 #: copies of a level-weight map alive at the peak: the map, the operator's diagonal
 #: (twice the map) and their coarse scales and multigrid levels (under 1)
 MAP_ARRAYS = 3
@@ -44,20 +47,22 @@ class MemoryLimitError(MemoryError):
     __module__ = "gradfusion"
 
 
-def estimate_solve_bytes(shape, dtype, map_size=0):
+def estimate_solve_bytes(shape, dtype, map_size=0, maps=False):
     """Estimated peak bytes that :func:`gradfusion.solve` allocates for a ``(C, H, W)`` problem.
 
     ``SOLVE_ARRAYS * C * H * W * itemsize + SOLVE_OVERHEAD``: the image and
     proposal copies (2), the problem's target and linear term (2), the iterate
     and the active-set solver's six work vectors (7: gradient, residual,
-    preconditioned residual, direction, product, the V-cycle's ``A e``), its
+    preconditioned residual, direction, product), its
     mask (1 byte a variable) and multigrid levels (4 arrays at a quarter
     size and less: under 1.5), and the coarse scales of the pyramid (under 1).
-    MPRGP needs about 10 of the 14. A level-weight map of ``map_size`` values adds
-    ``MAP_ARRAYS * map_size * itemsize``.
+    MPRGP needs about 10 of the 13. With ``maps`` (a level-weight map or a gradient
+    weight) the V-cycle's ``A e`` adds ``MAP_OPERATOR_ARRAYS``, and the maps'
+    ``map_size`` values add ``MAP_ARRAYS * map_size * itemsize``.
     """
     C, H, W = (int(s) for s in shape)
-    values = SOLVE_ARRAYS * C * H * W + MAP_ARRAYS * int(map_size)
+    arrays = SOLVE_ARRAYS + (MAP_OPERATOR_ARRAYS if maps else 0)
+    values = arrays * C * H * W + MAP_ARRAYS * int(map_size)
     return values * np.dtype(dtype).itemsize + SOLVE_OVERHEAD
 
 
@@ -149,9 +154,10 @@ def memory_limit(max_memory):
     return (math.inf if avail is None else float(avail)), source
 
 
-def check_solve_memory(shape, dtype, max_memory, what="gradfusion.solve", map_size=0):
+def check_solve_memory(shape, dtype, max_memory, what="gradfusion.solve", map_size=0,
+                       maps=False):
     """Raise :class:`MemoryLimitError` when the estimate for ``shape`` exceeds the limit."""
-    need = estimate_solve_bytes(shape, dtype, map_size)
+    need = estimate_solve_bytes(shape, dtype, map_size, maps)
     limit, source = memory_limit(max_memory)
     if need > limit:
         C, H, W = shape

@@ -115,6 +115,23 @@ class Hessian:
         return d
 
     @property
+    def fused_smoothing(self):
+        """Whether :meth:`pre_smooth` and :meth:`post_smooth` run as single passes: ``A`` is
+        the stencil alone (no diagonal map, no gradient weight)."""
+        return self.diagonal is None and self.gradient_weight is None
+
+    def pre_smooth(self, b, mask, s, x):
+        """``x = mask (b - s A b)`` in one pass (:attr:`fused_smoothing` operators only)."""
+        return st.normal_pre_smooth(b, mask, s, x, self.mode, self.reg_weight, self.taps,
+                                    self.shift)
+
+    def post_smooth(self, e, b, r, mask, s, x):
+        """``x = s b + e + s mask (r - A e)`` in one pass; returns ``b . x``
+        (:attr:`fused_smoothing` operators only)."""
+        return st.normal_post_smooth(e, b, r, mask, s, x, self.mode, self.reg_weight,
+                                     self.taps, self.shift)
+
+    @property
     def max_diagonal(self):
         """The largest entry of the level part (``shift`` plus the map's maximum)."""
         extra = 0.0 if self.diagonal is None else float(self.diagonal.max())

@@ -567,8 +567,59 @@ def normal_matvec(v, out, mode, weight, taps, dot=False, shift=0.0):
         return _row_dot(v.ravel(), out.ravel()) if dot else out
     coef, table = _matvec_constants(int(mode), float(weight), taps, float(shift), v.dtype.str)
     rows = np.empty(C * H if dot else 1)
-    _normal_apply_by_size(v, out, coef, table, dot, rows)
+    none, no_mask = _no_arrays(v.dtype)
+    _normal_apply_by_size(v, out, coef, table, APPLY_DOT if dot else APPLY, none, none,
+                          no_mask, v.dtype.type(0.0), rows)
     return float(rows.sum()) if dot else out
+
+
+def normal_pre_smooth(b, mask, s, x, mode, weight, taps, shift=0.0):
+    """``x = mask (b - s A b)`` (``A`` :func:`normal_matvec`'s operator): the residual of the
+    Richardson step ``s b`` from zero, with each row of ``A b`` used as it is computed
+    (``x`` must not be ``b``). ``s`` in the arrays' dtype."""
+    ab = _fused_apply(b, PRE_SMOOTH, b, b, mask, s, x, mode, weight, taps, shift)
+    if ab is not None:                    # tiny arrays: the product, then the expression
+        x[...] = (b - s * ab) * mask
+    return x
+
+
+def normal_post_smooth(e, b, r, mask, s, x, mode, weight, taps, shift=0.0):
+    """``x = s b + e + s mask (r - A e)`` and return ``b . x`` (float64, in row order): the
+    post-smoothed result of a V-cycle level (``e`` its coarse correction, ``r`` the residual
+    before it; ``x`` may be ``r``, not ``e``), each row of ``A e`` used as it is computed."""
+    C, H, _ = e.shape
+    rows = np.empty(C * H)
+    ae = _fused_apply(e, POST_SMOOTH, b, r, mask, s, x, mode, weight, taps, shift, rows)
+    if ae is not None:
+        x[...] = s * b + e + s * ((r - ae) * mask)
+        return float(np.dot(b.ravel().astype(np.float64), x.ravel().astype(np.float64)))
+    return row_sum(rows)
+
+
+def _fused_apply(v, kind, b, r, mask, s, x, mode, weight, taps, shift, rows=None):
+    """The fused pass ``kind`` of :func:`_normal_apply_rows`, or on arrays too small for it
+    ``A v`` for the caller to finish with NumPy."""
+    taps = tuple(float(t) for t in np.ravel(taps))
+    C, H, W = v.shape
+    if H < 5 or W < 5 or v.size <= _PROBE * _PROBE:
+        return normal_matvec(v, np.empty_like(v), mode, weight, taps, shift=shift)
+    coef, table = _matvec_constants(int(mode), float(weight), taps, float(shift), v.dtype.str)
+    _normal_apply_by_size(v, x, coef, table, kind, b, r, mask, s,
+                          rows if rows is not None else np.empty(1))
+    return None
+
+
+#: what :func:`_normal_apply_rows` does with each row of ``A v``: store it (``APPLY``), also
+#: take its dot with ``v`` (``APPLY_DOT``), or finish a V-cycle level's smoothing with it
+#: (``PRE_SMOOTH``, ``POST_SMOOTH``: :func:`normal_pre_smooth`, :func:`normal_post_smooth`)
+APPLY, APPLY_DOT, PRE_SMOOTH, POST_SMOOTH = 0, 1, 2, 3
+
+
+@functools.lru_cache(maxsize=4)
+def _no_arrays(dtype):
+    """Placeholders for the arguments a pass of :func:`_normal_apply_rows` does not read (of
+    the types it is compiled for: one compiled pass serves every kind)."""
+    return np.zeros((1, 1, 1), dtype=dtype), np.zeros((1, 1, 1), dtype=np.uint8)
 
 
 def add_diagonal(v, d, out, dot=False):
@@ -633,15 +684,23 @@ def _matvec_constants(mode, weight, taps, shift, dtype):
 
 
 
-def _normal_apply_rows(v, out, coef, table, dot, rows):
-    """:func:`normal_matvec` for ``H, W >= 5``, in one parallel pass over the rows.
+def _normal_apply_rows(v, out, coef, table, kind, b, r, mask, s, rows):
+    """:func:`normal_matvec` for ``H, W >= 5``, in one parallel pass over the rows, and what
+    ``kind`` does with each row of ``A v`` while it is in cache:
+
+    * ``APPLY``: ``out = A v``; ``APPLY_DOT``: also ``rows[q] = v[q] . out[q]`` for every
+      row ``q`` of the ``(C * H, W)`` view;
+    * ``PRE_SMOOTH``: ``out = mask (v - s A v)`` (:func:`normal_pre_smooth`);
+    * ``POST_SMOOTH``: ``out = s b + v + s mask (r - A v)``, ``rows[q] = b[q] . out[q]``
+      (:func:`normal_post_smooth`; ``out`` may be ``r``).
 
     Interior rows and columns (2 .. n-3) take the branch-free 5x5 stencil with
     ``coef = [2 a0 + shift, a1, a2, 2, 4, 6]`` in ``v``'s dtype (``a_k``: lag ``k`` of
     the regulariser's autocorrelation times its weight); the two-pixel frame the
     class stencils ``table`` of :func:`_frame_table` (one pass rather than two:
-    a parallel launch costs more than the frame's work). With ``dot``,
-    ``rows[r] = v[r] . out[r]`` for every row ``r`` of the ``(C * H, W)`` view.
+    a parallel launch costs more than the frame's work). The stencil is written once, here:
+    as a helper function taking its arrays as arguments it ran 2-3x slower (LLVM cannot
+    tell them apart and does not vectorise its loops).
     """
     C, H, W = v.shape
     two_a0, a1, a2 = coef[0], coef[1], coef[2]
@@ -649,47 +708,55 @@ def _normal_apply_rows(v, out, coef, table, dot, rows):
     n = C * H
     chunks = row_chunks(n)
     for t in nb.prange(chunks):
-        # the three column buffers once per chunk of rows (an allocation per row cost ~10%)
+        # the column buffers once per chunk of rows (an allocation per row cost ~10%)
         d0 = np.empty(W, dtype=v.dtype)
         d1 = np.empty(W, dtype=v.dtype)
         d2 = np.empty(W, dtype=v.dtype)
-        for r in range(t * n // chunks, (t + 1) * n // chunks):
-            c = r // H
-            i = r % H
+        av = np.empty(W if kind >= PRE_SMOOTH else 1, dtype=v.dtype)
+        for q in range(t * n // chunks, (t + 1) * n // chunks):
+            c = q // H
+            i = q % H
+            orow = out[c, i] if kind <= APPLY_DOT else av
             if i < 2 or i >= H - 2:
-                _frame_row(v, c, i, table, out[c, i])
-                if dot:
-                    rows[r] = _row_dot(v[c, i], out[c, i])
-                continue
-            r0 = v[c, i - 2]
-            r1 = v[c, i - 1]
-            r2 = v[c, i]
-            r3 = v[c, i + 1]
-            r4 = v[c, i + 2]
-            # the vertical passes once per column: b = [1,4,6,4,1]_y v and c = [-1,0,2,0,-1]_y v,
-            # combined with the regulariser's vertical part into the column sums that the
-            # horizontal pass weighs by the column offset: d2 (offsets -2, +2: c - b + a2 v),
-            # d1 (-1, +1: 4 c + a1 v) and d0 (0: 6 c + 2 b + 2 a0 v + a1 (v_up1 + v_dn1)
-            # + a2 (v_up2 + v_dn2)); 23% (float32) and 12% (float64) faster than a horizontal
-            # pass reading b, c and v at five offsets each
-            for j in range(W):
-                s04 = r0[j] + r4[j]
-                s13 = r1[j] + r3[j]
-                x = r2[j]
-                colb = s04 + four * s13 + six * x
-                colc = two * x - s04
-                d2[j] = colc - colb + a2 * x
-                d1[j] = four * colc + a1 * x
-                d0[j] = six * colc + two * colb + two_a0 * x + a1 * s13 + a2 * s04
-            orow = out[c, i]
-            for j in range(2, W - 2):
-                orow[j] = (d2[j - 2] + d2[j + 2]) + (d1[j - 1] + d1[j + 1]) + d0[j]
-            # (a loop, not four calls with the literals 0 and 1: Numba would compile
-            # _frame_point for each literal, three specialisations instead of one)
-            for j in (0, 1, W - 2, W - 1):
-                orow[j] = _frame_point(v, c, i, j, H, W, table)
-            if dot:
-                rows[r] = _row_dot(r2, orow)
+                _frame_row(v, c, i, table, orow)
+            else:
+                r0 = v[c, i - 2]
+                r1 = v[c, i - 1]
+                r2 = v[c, i]
+                r3 = v[c, i + 1]
+                r4 = v[c, i + 2]
+                # the vertical passes once per column: b = [1,4,6,4,1]_y v and
+                # c = [-1,0,2,0,-1]_y v, combined with the regulariser's vertical part into
+                # the column sums that the horizontal pass weighs by the column offset: d2
+                # (offsets -2, +2: c - b + a2 v), d1 (-1, +1: 4 c + a1 v) and d0 (0: 6 c + 2 b
+                # + 2 a0 v + a1 (v_up1 + v_dn1) + a2 (v_up2 + v_dn2)); 23% (float32) and 12%
+                # (float64) faster than a horizontal pass reading b, c and v at five offsets
+                for j in range(W):
+                    s04 = r0[j] + r4[j]
+                    s13 = r1[j] + r3[j]
+                    x = r2[j]
+                    colb = s04 + four * s13 + six * x
+                    colc = two * x - s04
+                    d2[j] = colc - colb + a2 * x
+                    d1[j] = four * colc + a1 * x
+                    d0[j] = six * colc + two * colb + two_a0 * x + a1 * s13 + a2 * s04
+                for j in range(2, W - 2):
+                    orow[j] = (d2[j - 2] + d2[j + 2]) + (d1[j - 1] + d1[j + 1]) + d0[j]
+                # (a loop, not four calls with the literals 0 and 1: Numba would compile
+                # _frame_point for each literal, three specialisations instead of one)
+                for j in (0, 1, W - 2, W - 1):
+                    orow[j] = _frame_point(v, c, i, j, H, W, table)
+            if kind == APPLY_DOT:
+                rows[q] = _row_dot(v[c, i], orow)
+            elif kind == PRE_SMOOTH:
+                vr, mr, xr = v[c, i], mask[c, i], out[c, i]
+                for j in range(W):
+                    xr[j] = (vr[j] - s * av[j]) * mr[j]
+            elif kind == POST_SMOOTH:
+                vr, br, rr, mr, xr = v[c, i], b[c, i], r[c, i], mask[c, i], out[c, i]
+                for j in range(W):
+                    xr[j] = s * br[j] + vr[j] + s * ((rr[j] - av[j]) * mr[j])
+                rows[q] = _row_dot(br, xr)
 
 
 #: :func:`normal_matvec`'s pass, on the calling thread for arrays under ``SERIAL_CELLS`` cells

@@ -175,7 +175,7 @@ def solve_many(pairs, alpha, *, client=None, workers=None, backend="auto", as_co
         the workers once each; file pairs move no image through the client.
     workers : int, optional
         Local pairs solved at once (default: the usable cores). Fewer run when
-        their estimated peak memory (``14 * C * H * W * itemsize`` each, the
+        their estimated peak memory (``13 * C * H * W * itemsize`` each, the
         estimate ``solve`` checks) would not fit ``max_memory`` together.
     backend : {"auto", "processes", "threads"}, optional
         Local pool: threads (the default; processes under a threading layer

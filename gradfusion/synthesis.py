@@ -497,7 +497,8 @@ def solve(image, proposal, alpha, *, channel_axis=-1, boundary=DEFAULT_BOUNDARY,
         alpha_cells = int(np.size(alpha)) if np.ndim(alpha) >= 2 else 0
         scratch += alpha_cells * (8 // np.dtype(dtype).itemsize)
         _memory.check_solve_memory(shape, dtype, max_memory,
-                                   map_size=sum(m.size for m in maps.values()) + scratch)
+                                   map_size=sum(m.size for m in maps.values()) + scratch,
+                                   maps=bool(maps))
 
     I, P, a, axis, dtype = v.prepare_pair(image, proposal, alpha, channel_axis,
                                           before_work=before_work)

@@ -149,19 +149,56 @@ def test_cg_direction(shape, dtype):
 
 
 @dtype_param
-@pytest.mark.parametrize("dot", [False, True])
-def test_serial_matvec_equals_parallel(dtype, dot):
-    """Small arrays take the serial twin of the Hessian product: bitwise the same pass."""
-    v = _rng(12).standard_normal((3, 37, 29)).astype(dtype)
+@pytest.mark.parametrize("kind", [st.APPLY, st.APPLY_DOT, st.PRE_SMOOTH, st.POST_SMOOTH])
+def test_serial_matvec_equals_parallel(dtype, kind):
+    """Small arrays take the serial twin of the Hessian product and of its fused smoothing
+    passes: bitwise the same pass."""
+    rng = _rng(12)
+    v, b, r = (rng.standard_normal((3, 37, 29)).astype(dtype) for _ in range(3))
+    mask = _mask(rng, v.shape)
     coef, table = st._matvec_constants(st.ZERO, 0.4, (1.0, -2.0, 1.0), 0.3, v.dtype.str)
     out_p, out_s = np.empty_like(v), np.empty_like(v)
     rows_p, rows_s = np.empty(3 * 37), np.empty(3 * 37)
-    st._normal_apply_by_size.parallel(v, out_p, coef, table, dot, rows_p)
-    st._normal_apply_by_size.serial(v, out_s, coef, table, dot, rows_s)
+    st._normal_apply_by_size.parallel(v, out_p, coef, table, kind, b, r, mask, dtype(0.03),
+                                      rows_p)
+    st._normal_apply_by_size.serial(v, out_s, coef, table, kind, b, r, mask, dtype(0.03),
+                                    rows_s)
     np.testing.assert_array_equal(out_p, out_s)
-    if dot:
+    if kind in (st.APPLY_DOT, st.POST_SMOOTH):
         np.testing.assert_array_equal(rows_p, rows_s)
     assert v.size < st.SERIAL_CELLS
+
+
+FUSED_SHAPES = [(1, 4, 9), (2, 9, 9), (1, 5, 7), (3, 8, 6), (2, 33, 40), (3, 130, 517)]
+
+
+@dtype_param
+@pytest.mark.parametrize("shape", FUSED_SHAPES, ids=str)
+@pytest.mark.parametrize("mode", [st.ZERO, st.REFLECT], ids=["zero", "reflect"])
+def test_fused_smoothing(shape, dtype, mode):
+    """The smoothing passes with the product inside equal the product followed by the
+    pass (NumPy references), on arrays too small for the fused pass too (under 5 pixels a
+    side or 81 values: the product, then NumPy), and with the result written over the
+    residual (the cycle's post-smoothing does that)."""
+    rng = _rng(14, shape)
+    b, e, r = (rng.standard_normal(shape).astype(dtype) for _ in range(3))
+    mask = _mask(rng, shape)
+    s = dtype(0.03)
+    args = (mode, 0.4, (1.0, -2.0, 1.0), 0.6)
+    scale = float(np.abs(b).max()) * 50          # |A| entries sum to about 50 here
+    x = np.full(shape, np.nan, dtype=dtype)
+    st.normal_pre_smooth(b, mask, s, x, *args)
+    ab = ref.normal_matvec(b, *args)
+    _close(x, ref.pre_smooth(b, ab, mask, float(s)), dtype, scale=scale)
+    ae = ref.normal_matvec(e, *args)
+    x_ref, bx_ref = ref.post_smooth(b, e, r, ae, mask, float(s))
+    for in_place in (False, True):
+        res = r.copy()
+        out = res if in_place else np.full(shape, np.nan, dtype=dtype)
+        bx = st.normal_post_smooth(e, b, res, mask, s, out, *args)
+        _close(out, x_ref, dtype, scale=scale)
+        assert bx == pytest.approx(bx_ref, rel=RTOL[dtype] * 10,
+                                   abs=RTOL[dtype] * float(np.abs(b).sum() * scale))
 
 
 # ---------------------------------------------------------------------------

@@ -1319,7 +1319,7 @@ CLI_CASES = [
      "--max-memory must be a positive number of bytes or a size such as '8GiB', got 'lots'",
      lambda: _argv("--max-memory", "lots")),
     ("cli-memory", "GRADFUSION_MAX_MEMORY", "'1K'",
-     "gradfusion.solve needs an estimated 16.2 MiB for a 3x24x20 float64 problem; the limit is "
+     "gradfusion.solve needs an estimated 16.1 MiB for a 3x24x20 float64 problem; the limit is "
      "1.0 KiB (GRADFUSION_MAX_MEMORY); pass max_memory=... or set GRADFUSION_MAX_MEMORY to raise "
      "it", _memory_argv),
     ("cli-demo-alpha", "demo --alpha", "1.5", "--alpha must lie in (0, 1), got 1.5",
