@@ -226,7 +226,11 @@ class ResidualProblem:
         self.taps = np.asarray(taps, dtype=self.dtype)
         self.upper = residual_upper(alpha, self.dtype)
         self.n_entries = 2 * image.size
-        self.target = (proposal - self.alpha_field * image).astype(self.dtype)
+        # t = P - alpha I in one array (an expression allocates two more: at 4134x1496 a
+        # float32 image-sized array is 74 MB, above the allocator's mapping threshold, so
+        # each is fresh pages to fault in)
+        self.target = np.multiply(self.alpha_field, image, dtype=self.dtype)
+        np.subtract(proposal, self.target, out=self.target)
         if np.ndim(level_weight) == 0:
             self.level_weight = float(level_weight)
             shift, diagonal = 2.0 * self.level_weight, None

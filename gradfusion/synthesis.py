@@ -206,7 +206,8 @@ def result_fields(problem, R, axis):
     """:class:`SynthesisResult`'s image and objective fields of the residual ``R`` (channels
     first, inside the bounds) of ``problem``, in the layout of the inputs."""
     fun, bare, reg, level_error = problem.terms(R)
-    O = problem.alpha_field * problem.image + R
+    O = np.multiply(problem.alpha_field, problem.image, dtype=problem.dtype)
+    O += R                                  # one array, not a temporary and a sum
     residual = v.channels_last(R, axis)
     return dict(output=v.channels_last(O, axis), residual=residual, x=residual, fun=fun,
                 bare_objective=bare, regularization=reg, level_error=level_error)

@@ -154,15 +154,17 @@ def clip_if_optimal(problem, tol):
     the gap test's) when ``phi(x) <= tol EMPTY_FRACTION phi_0``. One product with ``A``.
     """
     t0 = time.perf_counter()
-    x = problem.heuristic()
-    d = x - problem.target
-    g = np.empty_like(x)
+    d = problem.heuristic()
+    d -= problem.target                     # d = x - t, in the clip's array (two arrays, not three)
+    g = np.empty_like(d)
     problem.matvec(d, g)
     phi = 0.5 * float(np.dot(d.ravel(), g.ravel()))       # 0 exactly where the clip is t
     phi0 = 0.5 * float(np.dot(problem.b.ravel(), problem.target.ravel()))
     scale = max(phi, EMPTY_FRACTION * phi0)
     if phi > tol * EMPTY_FRACTION * phi0:
         return None
+    del d
+    x = problem.heuristic()
     gp_inf = K.projected_gradient_measures(x, g, problem.upper, 1.9 / problem.lipschitz)[2]
     return QPState(x=x, nit=0, nmatvec=1, status=0, optimality=float(gp_inf),
                    time=time.perf_counter() - t0, steps=dict.fromkeys(STEP_KEYS, 0),
