@@ -201,3 +201,28 @@ def test_gap_test_skips_only_checks_that_would_fail(dtype, boundary):
         assert test.last[2] <= test.floor_bound()          # the floor's bound holds
         skipped.append(skip)
     assert not skipped[0] and skipped[-1], skipped
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gap_threshold_is_the_next_checks(dtype):
+    """:meth:`GapTest.threshold`, what the active-set method's settled inner solves aim at:
+    unknown before any measurement; after :meth:`due` the threshold at its ``phi`` with the
+    floor's bound; after a check that check's own threshold, which decides it."""
+    from gradfusion._solvers.gap import GapTest
+
+    prob, points = _gap_points(dtype, "reflect", 41)
+    x = points[3]
+    g = np.empty_like(x)
+    prob.matvec(x, g)
+    g -= prob.b
+    gp2 = K.projected_gradient_measures(x, g, prob.upper, 1.9 / prob.lipschitz)[3]
+    test = GapTest(prob.hessian, prob.b, prob.target, prob.upper, 1e-6)
+    assert test.threshold() is None
+    test.due(gp2, x, g)
+    phi = 0.5 * float(np.vdot(x.astype(np.float64) - prob.target, g))
+    # test.tol: 1e-6, or 1e-9 on a singular Hessian (this one has no regulariser)
+    assert test.threshold() == pytest.approx(test.tol * phi + test.floor_bound(), rel=1e-5)
+    passed = test.check(x, g, np.empty_like(x), np.empty_like(x))
+    est = test.last[0]
+    assert passed == (est <= test.threshold())
+    assert test.threshold() <= test.tol * phi * (1 + 1e-5) + test.floor_bound()

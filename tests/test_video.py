@@ -274,26 +274,30 @@ def _assert_agree(out, valid, expected, expected_valid, src):
     assert_close(out[~outside], expected[~outside], src.dtype, scale=np.abs(src).max())
 
 
-@twin_param
-@dtype_param
-@warp_shape_param
-@pytest.mark.parametrize("name", list(HOMOGRAPHIES))
-def test_warp_homography_kernel_matches_reference(name, shape, dtype, twin, rng):
-    src = _source(rng, shape, dtype)
+def _homography_case(name, rng, shape):
     inverse = HOMOGRAPHIES[name](*shape[:2])
-    out, valid = _warp(warp_kernels.warp_homography, twin, src, inverse)
-    _assert_agree(out, valid, *reference.warp_homography(src, inverse, warp_kernels.EDGE), src)
+    return warp_kernels.warp_homography, inverse, reference.warp_homography
+
+
+def _flow_case(name, rng, shape):
+    return warp_kernels.warp_flow, _flow(rng, *shape[:2], **FLOWS[name]), reference.warp_flow
+
+
+WARP_CASES = ([pytest.param(_homography_case, n, id=f"homography-{n}") for n in HOMOGRAPHIES]
+              + [pytest.param(_flow_case, n, id=f"flow-{n}") for n in FLOWS])
 
 
 @twin_param
 @dtype_param
 @warp_shape_param
-@pytest.mark.parametrize("name", list(FLOWS))
-def test_warp_flow_kernel_matches_reference(name, shape, dtype, twin, rng):
+@pytest.mark.parametrize("case, name", WARP_CASES)
+def test_warp_kernel_matches_reference(case, name, shape, dtype, twin, rng):
+    """Each warp kernel (a homography's inverse map, a flow field) against its NumPy
+    reference."""
     src = _source(rng, shape, dtype)
-    flow = _flow(rng, *shape[:2], **FLOWS[name])
-    out, valid = _warp(warp_kernels.warp_flow, twin, src, flow)
-    _assert_agree(out, valid, *reference.warp_flow(src, flow, warp_kernels.EDGE), src)
+    kernel, motion, ref_warp = case(name, rng, shape)
+    out, valid = _warp(kernel, twin, src, motion)
+    _assert_agree(out, valid, *ref_warp(src, motion, warp_kernels.EDGE), src)
 
 
 def _motion(kind, dy, dx, hw):

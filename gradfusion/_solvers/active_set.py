@@ -10,7 +10,11 @@ holds ``x_L = 0`` and ``x_U = upper``, and solves the free block
 ``A_FF x_F = b_F - A_FA x_A`` inexactly by conjugate gradients preconditioned by
 a multigrid V-cycle of ``A_FF`` (:class:`MaskedMultigrid`), warm-started at the
 current ``x_F`` (the shared loop :func:`gradfusion._multigrid.pcg.pcg`, with this
-solver's fused passes as its hooks: :class:`_InnerHooks`). This is Newton's
+solver's fused passes as its hooks: :class:`_InnerHooks`). An inner solve stops
+when its residual has dropped by ``inner_rtol``; once the active set has settled
+(:data:`SETTLED`) it aims at the gap test instead: ``r . z``, which the V-cycle
+returns, is the test's estimate on the free variables (:data:`GAP_STOP`,
+:data:`GAP_EXTEND`). This is Newton's
 method on the semismooth equation ``x - P(x - c g(x)) = 0`` (Hintermueller, Ito &
 Kunisch 2003); it converges locally superlinearly, and on these problems the
 active set settles within a few outer iterations from the coarse-to-fine start
@@ -51,6 +55,29 @@ from .mprgp import SPARSE_LIMIT, STEP_KEYS, QPState, mprgp
 from .multigrid import MaskedMultigrid
 
 
+#: an active-set update that moved at most this fraction of the variables has settled the
+#: active set: the inner solve then aims at the gap test (warm-started 1280x720 video
+#: frames: the second Newton step moved 0.01-0.03% of the variables on a pan, 0.12-0.16% on
+#: a zoom, whose first moved 7-8%)
+SETTLED = 5e-3
+
+#: a settled inner solve stops when the predicted estimate ``1/2 r . z`` (the last V-cycle's,
+#: scaled by the fall of ``r . r`` since) is at most this fraction of the gap test's
+#: threshold (:meth:`gradfusion._solvers.gap.GapTest.threshold`), short of ``inner_rtol`` ...
+GAP_STOP = 0.5
+
+#: ... and goes on past ``inner_rtol`` while it is within this factor of it, so that the
+#: next check passes where it would fail narrowly (warm-started 1280x720 frames: the check
+#: after the second Newton step was 1.1-2.5x its threshold, and cost another Newton step and
+#: a second check). Chosen on 36 cold solves (three photographs at 640x480, 1280x720 and
+#: 1024x928, two looks, default ``tol`` and 1e-4) and 30 video frames (pan, zoom, ramp of
+#: two photographs): inner iterations + checks + Newton steps / 2 (each about a V-cycle's
+#: work) went from 170 to 168 and 138 to 133 (cold), 71 to 64 (pan), 78 to 68 (zoom) and 50
+#: to 42 (ramp); 0.15 and 10 made the cold solves 15% dearer (extra iterations on active
+#: sets that the projection then changed), 0.3 and 3 or 0.5 and 3 about as good as these
+GAP_EXTEND = 3.0
+
+
 def active_set_solve(hessian, b, x, upper, *, tol=0.0, maxiter, callback=None, columns=None,
                      max_outer=30, stall=3, inner_rtol=0.3, max_inner=50, scale=1.0,
                      gap=None):
@@ -78,7 +105,10 @@ def active_set_solve(hessian, b, x, upper, *, tol=0.0, maxiter, callback=None, c
         lowered the best optimality so far (the active sets cycle).
     inner_rtol : float
         An inner solve stops when its residual norm has dropped by this factor, or
-        when the residual's inf-norm is below ``tol / 4`` (with ``tol > 0``).
+        when the residual's inf-norm is below ``tol / 4`` (with ``tol > 0``); after an
+        active-set update that moved at most :data:`SETTLED` of the variables, with a gap
+        test, when its predicted estimate is below :data:`GAP_STOP` of the test's
+        threshold, and not before while it is within :data:`GAP_EXTEND` of it.
     max_inner : int
         Inner iterations per outer iteration at most.
     scale : float
@@ -109,6 +139,7 @@ def active_set_solve(hessian, b, x, upper, *, tol=0.0, maxiter, callback=None, c
     sparse_limit = x.size // SPARSE_LIMIT if columns is not None else -1
     dtype = x.dtype.type          # scalars of the float32 passes in float32 (float64 promotes)
     mask = np.ones(x.shape, dtype=np.uint8)
+    settled_limit = int(SETTLED * x.size)
     mg = MaskedMultigrid(hessian, x.shape, x.dtype, scratch=ap)
     c = dtype(scale / hessian.centre)
     hooks = _InnerHooks(mg, matvec_dot, mask, dtype, g)
@@ -183,17 +214,31 @@ def active_set_solve(hessian, b, x, upper, *, tol=0.0, maxiter, callback=None, c
             fallback = True
             break
         steps["newton"] += 1
-        follow(G.active_set(x, g, upper, c, mask, z, moves)[1])
+        moved = G.active_set(x, g, upper, c, mask, z, moves)[1]
+        follow(moved)
         rr, r_inf = G.free_residual(g, mask, r)
         mg.update(mask)
         mg.products = 0
         target = inner_rtol * inner_rtol * rr
         start = nit
+        # once the active set has settled, the inner solve aims at the gap test: the free
+        # residual's r . z (its V-cycle) is the estimate's numerator on the free variables
+        aim = gap.threshold() if gap is not None and moved <= settled_limit else None
+        before = [rr]                 # r . r of the residual the last V-cycle saw
 
-        def converged(state, k, start=start, target=target):
+        def converged(state, k, start=start, target=target, aim=aim, before=before):
             rr, r_inf = state
-            return (k >= max_inner or rr <= target or r_inf <= 0.25 * tol
-                    or start + k >= maxiter)
+            if k >= max_inner or r_inf <= 0.25 * tol or start + k >= maxiter:
+                return True
+            if aim is not None and k > 0 and before[0] > 0.0:
+                predicted = 0.5 * hooks.rz * rr / before[0]
+                if predicted <= GAP_STOP * aim:
+                    return True
+                if predicted <= GAP_EXTEND * aim:
+                    before[0] = rr
+                    return False
+            before[0] = rr
+            return rr <= target
 
         hooks.matvecs = 0
         k, status_inner, _ = pcg(hooks, x, r, z, p, ap, (rr, r_inf), converged)
@@ -251,9 +296,12 @@ class _InnerHooks(PCGHooks):
         self.mask = mask
         self.dtype = dtype
         self.matvecs = 0
+        #: ``r . z`` of the last V-cycle
+        self.rz = 0.0
 
     def precondition(self, r, z):
-        return np.array([self.mg.apply(r, z)])
+        self.rz = self.mg.apply(r, z)
+        return np.array([self.rz])
 
     def direction(self, z, p, beta, ap):
         if beta is None:

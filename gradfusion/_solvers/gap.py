@@ -144,6 +144,7 @@ class GapTest:
         self.products = 0.0
         self._skip = bool(skip_first)
         self._mg = None
+        self._phi = None                   # phi at the last point :meth:`due` measured
 
     def due(self, gp2, x=None, g=None):
         """Whether a check is worth its V-cycle at a point whose ``|gp|^2`` is ``gp2``.
@@ -159,6 +160,7 @@ class GapTest:
             if x is None:
                 return True
             phi = 0.5 * (K.dot(x, g) - K.dot(self.target, g))
+            self._phi = phi
             lower = self.lower_factor * 0.5 * gp2 / self.lipschitz
             return lower <= self.tol * max(phi, EMPTY_FRACTION * self.phi0) + self.floor_bound()
         est, phi, floor, gp2_last = self.last
@@ -179,6 +181,20 @@ class GapTest:
             noise = 2.0 * (s * s * u2 + K.dot(self.b, self.b))
             self._floor_bound = FLOOR_FACTOR * 0.5 * self.eps * self.eps * noise / self.centre
         return self._floor_bound
+
+    def threshold(self):
+        """The stopping threshold of the estimate's numerator ``1/2 gp^T M gp`` near the
+        current point: with the objective ``phi`` and floor of the last check (before it, the
+        ``phi`` that :meth:`due` measured and the floor's bound), or None before either.
+        ``phi`` moves by the gap itself from one point to the next near the optimum, so
+        this is the threshold of the next check to that accuracy (what the active-set
+        method's inner solves aim at: :data:`gradfusion._solvers.active_set.GAP_STOP`)."""
+        if self.last is not None:
+            _, phi, floor, _ = self.last
+            return self._threshold(phi, floor)
+        if self._phi is not None:
+            return self._threshold(self._phi, self.floor_bound())
+        return None
 
     def _threshold(self, phi, floor):
         return self.tol * max(phi, EMPTY_FRACTION * self.phi0) + floor
