@@ -235,7 +235,7 @@ def solve_sequence(images, proposals, alpha, *, motion=None, budget=None,
     whose solve converged reuses that answer without a solve.
 
     The time of a warm-started frame is the solve's fixed cost (checks, set-up, a gradient,
-    a gap test: about 0.1-0.15 s at 1280x720 float32 on two cores) plus its iterations;
+    a gap test: 0.04-0.08 s at 1280x720 float32 on two cores) plus its iterations;
     moving the start with the scene removes iterations, not the fixed cost
     (:doc:`/video` has the measurements).
 
