@@ -100,9 +100,9 @@ class SolveResult(SynthesisResult):
         phi``, the duality gap of the bound multipliers read off the gradient
         with one multigrid V-cycle ``M`` in place of the Hessian's inverse
         (``gp`` the projected gradient and ``phi = m/2 fun`` in sum form; see
-        :doc:`/solver`): 1.6-150x the true gap on the benchmark photographs,
-        0.6-12x on small random images; an estimate rather than a
-        certificate. When the optimum is nearly 0 (a proposal the display
+        :doc:`/solver`): 0.63-1.1x the true gap on photographs with the
+        default objective (1.6-150x with the paper's), 0.6-12x on small
+        random images; an estimate rather than a certificate. When the optimum is nearly 0 (a proposal the display
         reproduces exactly) the gap is taken relative to 1e-6 of the
         objective of displaying nothing instead, whichever is larger.
     optimality : float
@@ -340,7 +340,7 @@ def solve(image, proposal, alpha, *, channel_axis=-1, boundary=DEFAULT_BOUNDARY,
         ``(fun - fun*) / fun`` of the current residual (``result.gap``, see
         Notes) is at most ``tol``, checked on a gradient recomputed from
         scratch. Default 1e-6, for float64 and float32 alike (measured on
-        the benchmark and real photographs: true gaps of 2e-9 to 3.2e-7). The estimate
+        photographs: true gaps of 7e-8 to 1.2e-6, :doc:`/solver`). The estimate
         cannot go below the rounding level of the dtype (float32: about 1e-10
         of the objective): the solve stops there, with ``success=True`` and a
         ``gap`` above a smaller ``tol``. A proposal the display can show
@@ -441,8 +441,9 @@ def solve(image, proposal, alpha, *, channel_axis=-1, boundary=DEFAULT_BOUNDARY,
     off ``g`` give, by weak duality, ``F(R) - F* <= (1/m) gp^T A^{-1} gp``
     (``gp`` the projected gradient); one multigrid V-cycle stands in for
     ``A^{-1}``, and ``result.gap`` is that estimate over ``F(R)``. It was
-    1.6-150x the true relative gap on the benchmark photographs and 0.6-12x on
-    small random images (:doc:`/solver`); on a singular Hessian (no
+    0.63-1.1x the true relative gap on photographs with the default objective
+    (1.6-150x with the paper's) and 0.6-12x on small random images
+    (:doc:`/solver`); on a singular Hessian (no
     regulariser) ``tol`` is divided by 1000. The check costs a V-cycle, so
     it runs only when the projected gradient's norm predicts that it may
     pass.

@@ -19,11 +19,12 @@ taken relative to the objective itself, ``phi(x) = 1/2 (x - t)^T A (x - t)``
 
     gap(x) = 1/2 gp^T M gp / phi(x).
 
-Measured (docs/solver.md), ``gap`` was 1.6-150x the true relative gap
-``(F(x) - F*) / F(x)`` on the benchmark photographs near the default ``tol``
-(the cycle over-weights the low frequencies of ``gp`` against ``A^{-1}``,
-1.3-5.5x the exact bound, which is itself 1.2-6x the gap), and 0.6-12x on
-small random images. It is an estimate, not a certificate: ``M`` is not
+Measured (docs/solver.md), ``gap`` was 0.86-0.96x the true relative gap
+``(F(x) - F*) / F(x)`` on the benchmark photographs near the default ``tol`` with
+the default objective, and 0.63-1.1x on 1280x720 video frames; with the paper's
+objective 1.6-150x (the cycle over-weights the low frequencies of ``gp`` against
+``A^{-1}``, 1.3-5.5x the exact bound, which is itself 1.2-6x the gap), and
+0.6-12x on small random images. It is an estimate, not a certificate: ``M`` is not
 ``A^{-1}`` (the eigenvalues of ``M A`` lie in 0.27-10 with the default
 regulariser, so ``gap / 0.27`` bounds the true gap there).
 
