@@ -135,12 +135,21 @@ def _restrict(fine, cmask, out):
         for r in range(t * n // chunks, (t + 1) * n // chunks):
             c = r // Hc
             k = r % Hc
-            acc[:] = 0.0
-            for i in range(max(2 * k - 1, 0), min(2 * k + 3, H)):
-                w = fine.dtype.type(_weight(i, k, Hc))
-                src = fine[c, i]
+            if 1 <= k and 2 * k + 2 <= H - 1 and k <= Hc - 2:
+                # an interior row: its four fine rows with weights 1/4, 3/4, 3/4, 1/4 in one
+                # pass (one read of each row and one write of acc, not five passes over acc:
+                # at 1280x720x3 2.3 -> 1.7 ms float32, 4.4 -> 2.2 ms float64)
+                s0, s1 = fine[c, 2 * k - 1], fine[c, 2 * k]
+                s2, s3 = fine[c, 2 * k + 1], fine[c, 2 * k + 2]
                 for j in range(W):
-                    acc[j] += w * src[j]
+                    acc[j] = w1 * (s0[j] + s3[j]) + w0 * (s1[j] + s2[j])
+            else:
+                acc[:] = 0.0
+                for i in range(max(2 * k - 1, 0), min(2 * k + 3, H)):
+                    w = fine.dtype.type(_weight(i, k, Hc))
+                    src = fine[c, i]
+                    for j in range(W):
+                        acc[j] += w * src[j]
             orow = out[c, k]
             mrow = cmask[c, k]
             for L in range(1, last + 1):
