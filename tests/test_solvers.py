@@ -226,3 +226,50 @@ def test_gap_threshold_is_the_next_checks(dtype):
     est = test.last[0]
     assert passed == (est <= test.threshold())
     assert test.threshold() <= test.tol * phi * (1 + 1e-5) + test.floor_bound()
+
+
+# --------------------------------------------------------------------------- the arena
+
+
+def test_arena_hands_out_the_previous_solves_arrays_in_order():
+    """Inside ``kept``, the k-th work array of a shape and dtype is the previous solve's k-th
+    (distinct within a solve); outside it, and in another thread, arrays are new."""
+    import threading
+
+    from gradfusion import _workspace as work
+
+    arena = work.Arena()
+    with work.kept(arena):
+        a, b = work.empty((3, 4, 5), np.float32), work.empty((3, 4, 5), np.float32)
+        m = work.ones((3, 4, 5), np.uint8)
+        z = work.zeros(7, np.int64)
+    assert a is not b and not np.shares_memory(a, b)
+    assert (m == 1).all() and (z == 0).all()
+    m[...] = 0
+    z[...] = 5
+    with work.kept(arena):
+        assert work.empty((3, 4, 5), np.float32) is a          # same order, same arrays
+        assert work.empty((3, 4, 5), np.float32) is b
+        assert work.empty((3, 4, 5), np.float64) is not a      # another dtype: its own
+        assert (work.ones((3, 4, 5), np.uint8) == 1).all()      # refilled
+        assert (work.zeros((7,), np.int64) == 0).all()
+        seen = []
+        thread = threading.Thread(target=lambda: seen.append(work.empty((3, 4, 5), np.float32)))
+        thread.start()
+        thread.join()
+        assert seen[0] is not a and seen[0] is not b            # another thread: no arena
+    assert work.empty((3, 4, 5), np.float32) is not a          # outside: new arrays
+    assert arena.nbytes == 2 * 240 + 480 + 60 + 56
+
+
+def test_arena_is_left_on_an_exception():
+    from gradfusion import _workspace as work
+
+    arena = work.Arena()
+    with pytest.raises(RuntimeError):
+        with work.kept(arena):
+            raise RuntimeError("boom")
+    kept = work.empty((2, 2), np.float64)
+    with work.kept(arena):
+        pass
+    assert work.empty((2, 2), np.float64) is not kept

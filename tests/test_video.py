@@ -590,3 +590,25 @@ def test_cli_video(tmp_path, capsys, output):
     again = main(["video", str(tmp_path / "I"), str(tmp_path / "P"), "--alpha", "0.7", "-o",
                   out, "--no-progress"])
     assert again == 2 and capsys.readouterr().err.count("\n") == 1   # message: test_errors.py
+
+
+@pytest.mark.parametrize("motion", [None, "translation"])
+def test_frames_solved_in_the_arena_are_the_frames_solved_without(monkeypatch, motion):
+    """solve_sequence keeps the solver's work arrays from frame to frame
+    (:mod:`gradfusion._workspace`): each frame's answer is bit for bit the one computed with
+    new arrays, so no pass reads what an earlier frame left in them."""
+    import contextlib
+
+    from gradfusion import _workspace
+
+    rng = np.random.default_rng(50)
+    scene = rng.random((72, 110, 3))
+    frames = [np.ascontiguousarray(scene[:, 2 * t:2 * t + 96]) for t in range(4)]
+    proposals = [np.clip(0.5 * f ** 1.5 + 0.05 * rng.random(f.shape), 0, 1) for f in frames]
+    kept = [r.residual for r in gradfusion.solve_sequence(frames, proposals, 0.7, motion=motion,
+                                                          method="active-set")]
+    monkeypatch.setattr(_workspace, "kept", lambda arena: contextlib.nullcontext())
+    new = [r.residual for r in gradfusion.solve_sequence(frames, proposals, 0.7, motion=motion,
+                                                         method="active-set")]
+    for a, b in zip(kept, new):
+        np.testing.assert_array_equal(a, b)

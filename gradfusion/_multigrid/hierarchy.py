@@ -25,6 +25,7 @@ its problem's conjugate gradients (Poisson's fine level,
 
 import numpy as np
 
+from .. import _workspace as work
 from .cycle import vcycle
 
 
@@ -138,8 +139,9 @@ class Hierarchy:
         self.coarsest = coarsest
         self.shapes = [tuple(s) for s in shapes]
         self.dtype = np.dtype(dtype)
-        self.b = [None] + [np.zeros(s, dtype=dtype) for s in self.shapes[1:]]
-        self.x = [None] + [np.zeros(s, dtype=dtype) for s in self.shapes[1:]]
+        # from a sequence's arena inside gradfusion._workspace.kept (a video), else new
+        self.b = [None] + [work.zeros(s, dtype) for s in self.shapes[1:]]
+        self.x = [None] + [work.zeros(s, dtype) for s in self.shapes[1:]]
         self.products = 0.0
 
     def __len__(self):

@@ -48,6 +48,7 @@ import time
 
 import numpy as np
 
+from .. import _workspace as work
 from . import _kernels as K
 from .._multigrid.pcg import BREAKDOWN, PCGHooks, pcg
 from . import _mg_kernels as G
@@ -132,15 +133,16 @@ def active_set_solve(hessian, b, x, upper, *, tol=0.0, maxiter, callback=None, c
     abar = 1.9 / lipschitz
     matvec, matvec_dot = hessian.matvec, hessian.matvec_dot
     K.projected_step(x, x, upper, 0.0)
-    g = np.empty(x.shape, dtype=x.dtype)     # C order (the multigrid reshapes level arrays)
-    r = np.empty(x.shape, dtype=x.dtype)
-    z = np.empty(x.shape, dtype=x.dtype)     # also the values before a move (add_columns)
-    p = np.empty(x.shape, dtype=x.dtype)
-    ap = np.empty(x.shape, dtype=x.dtype)
-    moves = np.zeros((x.shape[0] * x.shape[1], 3), dtype=np.int64)
+    # work arrays from the sequence's arena inside gradfusion._workspace.kept (a video), else new
+    g = work.empty(x.shape, x.dtype)     # C order (the multigrid reshapes level arrays)
+    r = work.empty(x.shape, x.dtype)
+    z = work.empty(x.shape, x.dtype)     # also the values before a move (add_columns)
+    p = work.empty(x.shape, x.dtype)
+    ap = work.empty(x.shape, x.dtype)
+    moves = work.zeros((x.shape[0] * x.shape[1], 3), np.int64)
     sparse_limit = x.size // SPARSE_LIMIT if columns is not None else -1
     dtype = x.dtype.type          # scalars of the float32 passes in float32 (float64 promotes)
-    mask = np.ones(x.shape, dtype=np.uint8)
+    mask = work.ones(x.shape, np.uint8)
     settled_limit = int(SETTLED * x.size)
     mg = MaskedMultigrid(hessian, x.shape, x.dtype, scratch=ap)
     c = dtype(scale / hessian.centre)

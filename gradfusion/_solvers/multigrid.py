@@ -43,6 +43,7 @@ operators: docs/development.md, "One multigrid for both problems".
 
 import numpy as np
 
+from .. import _workspace as work
 from .._multigrid import transfer as T
 from .._multigrid.coarsest import MaskedPseudoInverse
 from .._multigrid.hierarchy import Hierarchy, Level
@@ -166,17 +167,17 @@ class MaskedMultigrid(Hierarchy):
             C, h, w = shapes[-1]
             shapes.append((C, (h + 1) // 2, (w + 1) // 2))
         self.operators = _coarse_operators(hessian, shapes, dtype)
-        self.masks = [None] + [np.zeros(s, dtype=np.uint8) for s in shapes[1:]]
+        self.masks = [None] + [work.zeros(s, np.uint8) for s in shapes[1:]]
         # in the arrays' dtype: a float64 scalar would promote float32 passes (25% slower)
         self.omega = [np.dtype(dtype).type(omega / op.lipschitz) for op in self.operators]
         # per level: A b (then the coarse correction e) and A e; the result array holds the
         # residual until the post-smoothing overwrites it elementwise
-        ad = [scratch if scratch is not None else np.empty(shapes[0], dtype=dtype)]
-        ad += [np.empty(s, dtype=dtype) for s in shapes[1:-1]]
+        ad = [scratch if scratch is not None else work.empty(shapes[0], dtype)]
+        ad += [work.empty(s, dtype) for s in shapes[1:-1]]
         cost = [s[1] * s[2] / (shapes[0][1] * shapes[0][2]) for s in shapes]
         levels = [RichardsonLevel(self.operators[k], self.masks, k, self.omega[k], ad[k],
                                   None if self.operators[k].fused_smoothing
-                                  else np.empty(shapes[k], dtype=dtype), 2 * cost[k])
+                                  else work.empty(shapes[k], dtype), 2 * cost[k])
                   for k in range(len(shapes) - 1)]
         coarsest = MaskedPseudoInverse(self.operators[-1].dense(shapes[-1][1:]), _ALL_FREE)
         super().__init__(levels, coarsest, shapes, dtype)
