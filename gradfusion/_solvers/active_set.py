@@ -234,15 +234,14 @@ def active_set_solve(hessian, b, x, upper, *, tol=0.0, maxiter, callback=None, c
             rr, r_inf = state
             if k >= max_inner or r_inf <= 0.25 * tol or start + k >= maxiter:
                 return True
+            extend = False
             if aim is not None and k > 0 and before[0] > 0.0:
                 predicted = 0.5 * hooks.rz * rr / before[0]
                 if predicted <= GAP_STOP * aim:
                     return True
-                if predicted <= GAP_EXTEND * aim:
-                    before[0] = rr
-                    return False
+                extend = predicted <= GAP_EXTEND * aim
             before[0] = rr
-            return rr <= target
+            return not extend and rr <= target
 
         hooks.matvecs = 0
         k, status_inner, _ = pcg(hooks, x, r, z, p, ap, (rr, r_inf), converged)
