@@ -88,6 +88,21 @@ class Hessian:
         """The same stencil with another level part and gradient weight (a coarse level's)."""
         return Hessian(self.mode, self.reg_weight, self.taps, shift, diagonal, gradient_weight)
 
+    def window(self, rows, cols):
+        """The same operator on the crop ``[:, rows, cols]`` (``slice`` objects) of its grid:
+        its diagonal map and gradient weight cropped, the border handled by ``mode``.
+
+        On variables held at zero in a ring of two pixels inside the crop's edges (except
+        where the crop meets the grid's own border) this is the whole grid's ``A`` restricted
+        to the rest of the crop: every stencil that reaches those variables lies inside the
+        crop (the stencils reach two pixels). :mod:`gradfusion._solvers.window` solves a
+        window of a problem so.
+        """
+        def crop(a):
+            return None if a is None else np.ascontiguousarray(a[:, rows, cols])
+        return Hessian(self.mode, self.reg_weight, self.taps, self.shift, crop(self.diagonal),
+                       crop(self.gradient_weight))
+
     def _weighted_sobel(self, v, out, dot):
         """``out += S^T ((G - 1) S v)``; returns ``v . S^T (G - 1) S v`` when ``dot``."""
         if self._scratch is None or self._scratch[0].shape != v.shape \

@@ -73,6 +73,17 @@ def kept(arena):
         _ARENA.reset(token)
 
 
+@contextlib.contextmanager
+def outside():
+    """Allocate afresh inside this block even within :func:`kept` (a window solve, whose
+    shape changes from frame to frame: an arena would keep the arrays of every shape)."""
+    token = _ARENA.set(None)
+    try:
+        yield
+    finally:
+        _ARENA.reset(token)
+
+
 def empty(shape, dtype):
     """A work array: from the active :class:`Arena`, else :func:`numpy.empty`."""
     arena = _ARENA.get()

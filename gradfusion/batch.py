@@ -27,7 +27,8 @@ choose_fork_safe_layer = _threading.choose_layer
 BACKENDS = ("auto", "processes", "threads")
 
 #: ``solve`` keywords that make no sense for a batch (one per pair, or progress on a terminal)
-_REFUSED = {"x0": "a warm start is per pair", "callback": "solve_many uses the callback itself",
+_REFUSED = {"x0": "a warm start is per pair", "changed": "it goes with a warm start, per pair",
+            "callback": "solve_many uses the callback itself",
             "progress": "iterate over the results for progress"}
 
 

@@ -121,7 +121,8 @@ class SolveResult(SynthesisResult):
         Always the same keys: ``newton`` and ``inner_cg``, the active-set method's
         outer and inner iterations; ``cg``, ``expansion``, ``proportioning`` and
         ``sparse_corrections``, MPRGP's step kinds (also those of an active-set
-        run that fell back to MPRGP).
+        run that fell back to MPRGP); ``window``, the inner iterations of a
+        window solve on the window's grid (with ``changed``; else 0).
     method : str
         The solver that ran: ``"active-set"`` or ``"mprgp"`` (``"active-set"``
         also when it handed the run to MPRGP after cycling active sets: then
@@ -268,7 +269,7 @@ class _Progress:
 def solve(image, proposal, alpha, *, channel_axis=-1, boundary=DEFAULT_BOUNDARY,
           regularizer="nyquist", reg_weight=DEFAULT_REG_WEIGHT,
           level_weight=DEFAULT_LEVEL_WEIGHT,
-          gradient_weight=None, x0=None,
+          gradient_weight=None, x0=None, changed=None,
           tol=None, maxiter=20000, multiscale=True, min_size=32, callback=None,
           progress=False, max_memory=None, method="auto"):
     r"""Find the feasible residual whose output best matches the proposal's gradients.
@@ -335,6 +336,17 @@ def solve(image, proposal, alpha, *, channel_axis=-1, boundary=DEFAULT_BOUNDARY,
     x0 : array, optional
         Warm start for the residual (same shape as ``image``), e.g. the
         previous frame's ``result.residual``; it is clipped into the bounds.
+    changed : (H, W) bool array, optional
+        With ``x0`` the answer to a problem that differs from this one only
+        where ``changed`` is True (its image, proposal, alpha or weight maps
+        there: a moving object on a still scene, an edited region), the
+        active-set method first re-solves a window around those pixels (their
+        bounding box grown by 32 pixels) with the rest of ``x0`` held, then
+        the whole image from there: the answer is the same, found sooner when
+        the change is local (:doc:`/video`). No window when it would cover
+        more than a quarter of the image. The window's solve is an entry of
+        ``levels`` before the full-resolution one, its inner iterations
+        ``steps["window"]``.
     tol : float, optional
         Relative objective gap to stop at: the solve stops when the estimated
         ``(fun - fun*) / fun`` of the current residual (``result.gap``, see
@@ -486,10 +498,14 @@ def solve(image, proposal, alpha, *, channel_axis=-1, boundary=DEFAULT_BOUNDARY,
         _memory.parse_bytes(max_memory, "max_memory")
     check_gradient_weight(gradient_weight)
     maps = {}
+    box = None
 
     def before_work(shape, dtype):
+        nonlocal box
         if x0 is not None:
             v.check_like_image(x0, "x0", image)
+        if changed is not None:
+            box = _changed_box(changed, x0, shape)
         maps.update(objective_maps(level_weight, gradient_weight, np.shape(image),
                                    channel_axis, dtype))
         # a gradient weight also takes three image-sized scratch arrays per product
@@ -540,10 +556,29 @@ def solve(image, proposal, alpha, *, channel_axis=-1, boundary=DEFAULT_BOUNDARY,
             make_problem, (I, P, *maps.values()), x, min_size=min_size if multiscale else 0,
             tol=tol,
             coarse_tol=COARSE_TOL[method], maxiter=maxiter, callback=_cb, method=method,
-            monitor=bar.update if progress else None)
+            monitor=bar.update if progress else None, changed=box)
     finally:
         bar.close()
     return _result(problem, state, levels, axis, t_start, method)
+
+
+def _changed_box(changed, x0, shape):
+    """The bounding box ``(r0, r1, c0, c1)`` of the True pixels of ``changed`` (None for
+    none), checked against the image's ``(C, H, W)`` ``shape``."""
+    if x0 is None:
+        raise ValueError("changed needs x0: it says where this problem differs from the "
+                         "one x0 solved")
+    mask = np.asarray(changed)
+    if mask.dtype != np.bool_:
+        raise TypeError(f"changed must be a boolean array, got dtype {mask.dtype}")
+    if mask.shape != tuple(shape[1:]):
+        raise ValueError(f"changed must have the image's height and width {tuple(shape[1:])}, "
+                         f"got shape {mask.shape}")
+    rows = np.flatnonzero(mask.any(axis=1))
+    if rows.size == 0:
+        return None
+    cols = np.flatnonzero(mask.any(axis=0))
+    return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
 
 
 def _warm_start(x0, image, channel_axis, dtype):

@@ -32,7 +32,8 @@ _REFUSED = {"x0": "solve_sequence's own x0 is the first frame's; later frames st
                   "previous one",
             "callback": "solve_sequence uses the callback for the budget",
             "progress": "iterate over the results for progress",
-            "multiscale": "frames after the first start from the previous one"}
+            "multiscale": "frames after the first start from the previous one",
+            "changed": "solve_sequence finds what changed from one frame to the next"}
 
 
 class FrameResult(SolveResult):
@@ -318,7 +319,7 @@ def _frames(image_iter, proposal_iter, alpha, kind, source, budget, budget_itera
             raise ValueError(f"frame {t}: image has shape {np.shape(image)}, the previous "
                              f"frame {np.shape(previous[0])}; every frame must have one shape")
         info = dict(frame=t, exposed=1.0, transform=_motion.NO_TRANSFORM.copy())
-        x = None
+        x = changed = None
         if previous is None:
             _advance(kind, source)           # entry 0 of a per-frame sequence is not used
             warm = "cold"
@@ -335,13 +336,16 @@ def _frames(image_iter, proposal_iter, alpha, kind, source, budget, budget_itera
             x, warm, transform, exposed = _warm_start(
                 t, kind, source, image, proposal, alpha, channel_axis, previous)
             info.update(transform=transform, exposed=exposed)
+            if np.array_equal(transform, _motion.IDENTITY):
+                # a still scene: the solve re-solves a window around what changed first
+                changed = _changed(image, proposal, previous, channel_axis)
         info["motion_time"] = time.perf_counter() - start
         if clock is not None:
             clock.begin(start)
         try:
             with _workspace.kept(arena):
-                result = solve(image, proposal, alpha, x0=x, channel_axis=channel_axis,
-                               callback=clock, **options)
+                result = solve(image, proposal, alpha, x0=x, changed=changed,
+                               channel_axis=channel_axis, callback=clock, **options)
         except (TypeError, ValueError) as exc:
             if t == 0:
                 raise
@@ -353,6 +357,36 @@ def _frames(image_iter, proposal_iter, alpha, kind, source, budget, budget_itera
                               budget=budget, budget_iterations=budget_iterations, **info)
         previous = (image, proposal, frame)
         yield frame
+
+
+def _changed(image, proposal, previous, channel_axis):
+    """``(H, W)`` bool: the bounding box of the pixels where this frame's image or proposal
+    differs from the previous frame's (all that the solve's window uses; a full per-pixel
+    mask took 27 ms at 1280x720x3, this 3-6 ms)."""
+    boxes = [_differ_box(_hwc(now, channel_axis), _hwc(before, channel_axis))
+             for now, before in ((image, previous[0]), (proposal, previous[1]))]
+    H, W = np.shape(_hwc(image, channel_axis))[:2]
+    mask = np.zeros((H, W), dtype=bool)
+    boxes = [b for b in boxes if b is not None]
+    if boxes:
+        mask[min(b[0] for b in boxes):max(b[1] for b in boxes),
+             min(b[2] for b in boxes):max(b[3] for b in boxes)] = True
+    return mask
+
+
+def _differ_box(now, before):
+    """``(r0, r1, c0, c1)`` of the pixels where two ``(H, W, C)`` frames differ, or None."""
+    differ = np.not_equal(now, before)
+    rows = np.flatnonzero(differ.reshape(differ.shape[0], -1).any(axis=1))
+    if rows.size == 0:
+        return None
+    r0, r1 = int(rows[0]), int(rows[-1]) + 1
+    # along the first axis of a 2-D array NumPy's reduction runs over whole rows (the
+    # frame's own axes took 27 ms at 1280x720x3 when everything changed, this 2 ms)
+    W, C = differ.shape[1], differ.shape[2]
+    cols = np.flatnonzero(differ[r0:r1].reshape(r1 - r0, W * C).any(axis=0)
+                          .reshape(W, C).any(axis=1))
+    return r0, r1, int(cols[0]), int(cols[-1]) + 1
 
 
 def _advance(kind, source):

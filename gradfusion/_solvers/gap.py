@@ -118,9 +118,13 @@ class GapTest:
     skip_first : bool
         No check at the first call of :meth:`due` (the start came from a coarser scale:
         its fine detail is never solved yet, and a check there was always wasted).
+    reference : float, optional
+        Measure the gap against this objective value (``phi`` in sum form) instead of
+        the point's own: a window of a larger problem stops at ``tol`` times the whole
+        problem's objective (:mod:`gradfusion._solvers.window`).
     """
 
-    def __init__(self, hessian, b, target, upper, tol, skip_first=False):
+    def __init__(self, hessian, b, target, upper, tol, skip_first=False, reference=None):
         self.hessian = hessian
         self.b = b
         self.target = target
@@ -146,6 +150,7 @@ class GapTest:
         self._skip = bool(skip_first)
         self._mg = None
         self._phi = None                   # phi at the last point :meth:`due` measured
+        self.reference = None if reference is None else float(reference)
 
     def due(self, gp2, x=None, g=None):
         """Whether a check is worth its V-cycle at a point whose ``|gp|^2`` is ``gp2``.
@@ -163,7 +168,7 @@ class GapTest:
             phi = 0.5 * (K.dot(x, g) - K.dot(self.target, g))
             self._phi = phi
             lower = self.lower_factor * 0.5 * gp2 / self.lipschitz
-            return lower <= self.tol * max(phi, EMPTY_FRACTION * self.phi0) + self.floor_bound()
+            return lower <= self._threshold(phi, self.floor_bound())
         est, phi, floor, gp2_last = self.last
         predicted = est * gp2 / gp2_last if gp2_last > 0.0 else 0.0
         # and at least halved since the last check: MPRGP's |gp|^2 fluctuates from one
@@ -197,8 +202,15 @@ class GapTest:
             return self._threshold(self._phi, self.floor_bound())
         return None
 
+    def _scale(self, phi):
+        """What the gap is relative to: ``phi`` (at least :data:`EMPTY_FRACTION` of
+        ``phi_0``), or the ``reference``."""
+        if self.reference is not None:
+            return self.reference
+        return max(phi, EMPTY_FRACTION * self.phi0)
+
     def _threshold(self, phi, floor):
-        return self.tol * max(phi, EMPTY_FRACTION * self.phi0) + floor
+        return self.tol * self._scale(phi) + floor
 
     def check(self, x, g, out, z, mg=None, scratch=None):
         """Estimate the gap at ``x`` (``g`` its gradient, computed from scratch); return True
@@ -220,7 +232,7 @@ class GapTest:
         floor = FLOOR_FACTOR * 0.5 * self.eps * self.eps * noise / self.centre
         self.checks += 1
         self.last = (est, phi, floor, gp2)
-        scale = max(phi, EMPTY_FRACTION * self.phi0)
+        scale = self._scale(phi)
         self.value = est / scale if scale > 0.0 else (0.0 if est <= 0.0 else np.inf)
         return est <= self._threshold(phi, floor)
 

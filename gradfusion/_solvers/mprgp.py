@@ -33,7 +33,8 @@ from . import _kernels as K
 #: of more by a product
 SPARSE_LIMIT = 64
 
-STEP_KEYS = ("newton", "inner_cg", "cg", "expansion", "proportioning", "sparse_corrections")
+STEP_KEYS = ("newton", "inner_cg", "cg", "expansion", "proportioning", "sparse_corrections",
+             "window")
 
 STATUS_MESSAGES = {
     0: "converged: estimated relative objective gap at most tol",

@@ -15,6 +15,7 @@ import numpy as np
 
 from . import _kernels as K
 from .._multigrid.transfer import downsample, upsample
+from . import window as win
 from .active_set import active_set_solve
 from .gap import EMPTY_FRACTION, GapTest
 from .mprgp import STEP_KEYS, QPState, mprgp
@@ -49,7 +50,7 @@ def resolve_method(method, pixels):
 
 
 def coarse_to_fine(make_problem, arrays, x0, *, min_size, tol, maxiter,
-                   callback=None, coarse_tol=None, method="mprgp", monitor=None):
+                   callback=None, coarse_tol=None, method="mprgp", monitor=None, changed=None):
     """Solve at every scale from the coarsest up; return (problem, state, levels).
 
     Parameters
@@ -88,6 +89,12 @@ def coarse_to_fine(make_problem, arrays, x0, *, min_size, tol, maxiter,
         (``optimality`` None) and after each of its iterations: ``scale`` counts from
         1 (the coarsest) to ``count`` (the finest), for a progress display; its
         return value is ignored.
+    changed : tuple, optional
+        With ``x0``, the box ``(r0, r1, c0, c1)`` outside which this problem equals the
+        one ``x0`` solved: the active-set method first re-solves a window around it (whatever
+        ``method`` then solves the whole grid), the rest held (:func:`gradfusion._solvers.window.solve_window`), unless the window
+        would cover much of the grid. The window is an entry of ``levels`` before the
+        finest scale's, and its inner iterations are ``steps["window"]``.
 
     Returns
     -------
@@ -134,12 +141,24 @@ def coarse_to_fine(make_problem, arrays, x0, *, min_size, tol, maxiter,
         common.update(maxiter=maxiter, callback=_scale_callback(
             callback if finest else None, monitor, depth + 1, count, I.shape),
             columns=problem.columns())
+        window = None
+        if finest and changed is not None and x0 is not None:
+            window = win.window_box(changed, I.shape[1:])
+        if window is not None:
+            x = np.clip(x, 0.0, problem.upper_field, out=x)
+            local, products, seconds = win.solve_window(problem, x, window, tol=tol,
+                                                        maxiter=maxiter)
+            r0, r1, c0, c1 = window
+            levels.append(((I.shape[0], r1 - r0, c1 - c0), local.nit,
+                           int(round(products)), seconds))
         if method == "active-set":
             state = active_set_solve(problem.hessian, problem.b, x, problem.upper, **common)
         else:
             state = mprgp(problem.matvec, problem.b, x, problem.upper,
                           step_scale=problem.lipschitz, matvec_dot=problem.matvec_dot,
                           **common)
+        if window is not None:
+            state.steps["window"] = local.nit
         levels.append((I.shape, state.nit, state.nmatvec, state.time))
         x = state.x
     return problem, state, levels
