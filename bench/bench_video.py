@@ -5,7 +5,10 @@ path): ``pan`` (a window moving 1-4 pixels per frame, seeded), ``zoom`` (a slow 
 0.3% per frame about the window's centre) and ``ramp`` (a fixed window under a lighting
 ramp of -0.5% per frame, geometric), each with proposals made per frame from the scene by a night-like
 tone curve and small per-frame perturbations that imitate a network's flicker (a global
-gain jitter of 1% and a smooth field of 0.5%).
+gain jitter of 1% and a smooth field of 0.5%); and ``patch``, a fixed window whose proposal
+(the same tone curve, without the perturbations) carries a bright 96x96 square moving
+(5, 8) pixels per frame: an overlay or a moving object on a still scene, where only a small
+part of each frame changes.
 
 For each sequence it runs, in one process:
 
@@ -49,7 +52,7 @@ from gradfusion.metrics import flicker
 from gradfusion.video import solve_sequence
 
 RUNS = ("cold", "plain", "translation", "transform", "budget")
-SEQUENCES = ("pan", "zoom", "ramp")
+SEQUENCES = ("pan", "zoom", "ramp", "patch")
 
 
 def make_sequence(photo, kind, n, size, seed=0):
@@ -89,9 +92,20 @@ def make_sequence(photo, kind, n, size, seed=0):
         y, x = (PH - H) // 2, (PW - W) // 2
         base = photo[y:y + H, x:x + W]
         for t in range(n):
-            images.append(np.ascontiguousarray(base * np.float32(0.995 ** t)))
+            dim = 1.0 if kind == "patch" else 0.995 ** t
+            images.append(np.ascontiguousarray(base * np.float32(dim)))
             if t:
                 motions.append(np.eye(3))
+    if kind == "patch":
+        still = np.clip(0.45 * images[0] ** 2.2 * np.array([0.8, 0.9, 1.15], np.float32) + 0.02,
+                        0, 1).astype(np.float32)
+        proposals = []
+        for t in range(n):
+            P = still.copy()
+            r, c = (H // 4 + 5 * t) % (H - 96), (W // 4 + 8 * t) % (W - 96)
+            P[r:r + 96, c:c + 96] = np.clip(P[r:r + 96, c:c + 96] + 0.3, 0, 1)
+            proposals.append(P)
+        return images, proposals, motions
     proposals = []
     yy, xx = np.mgrid[0:H, 0:W] / max(H, W)
     for I in images:
