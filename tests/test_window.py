@@ -189,3 +189,14 @@ def test_sequence_moving_camera_has_no_window():
     proposals = [np.ascontiguousarray(np.roll(P, 2 * t, axis=1)) for t in range(3)]
     frames = list(gradfusion.solve_sequence(images, proposals, 0.7, motion="translation"))
     assert all(r.steps["window"] == 0 for r in frames)
+
+
+def test_window_solve_is_capped(monkeypatch):
+    """A window solve stops at its iteration cap (it only moves the whole solve's start): the
+    whole solve still ends at its own tol."""
+    monkeypatch.setattr(win, "MAX_ITER", 1)
+    I, P = _scene((192, 224))
+    prev = gradfusion.solve(I, _patch(P, 0), 0.7)
+    Q = _patch(P, 2)
+    r = gradfusion.solve(I, Q, 0.7, x0=prev.residual, changed=_changed(_patch(P, 0), Q))
+    assert r.steps["window"] == 1 and r.levels[0]["nit"] == 1 and r.success

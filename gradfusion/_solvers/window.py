@@ -52,6 +52,11 @@ MAX_FRACTION = 0.25
 #: the window's gap target, as a fraction of the whole solve's threshold
 TOL_FACTOR = 0.1
 
+#: inner iterations of a window solve at most (it only moves the whole solve's start; the
+#: moving-patch windows of docs/video.md took 8-10, and MPRGP, should the active sets cycle,
+#: does not know the ring's zero-width boxes)
+MAX_ITER = 100
+
 
 def window_box(box, shape, margin=MARGIN):
     """The window ``(r0, r1, c0, c1)`` around the changed ``box`` on a grid of ``shape``
@@ -97,7 +102,8 @@ def solve_window(problem, x, window, *, tol, maxiter):
     del g
     gap = GapTest(hessian, b, target, upper, TOL_FACTOR * tol, reference=phi)
     with work.outside():         # a video's arena keeps whole-frame arrays only
-        state = active_set_solve(hessian, b, z, upper, tol=0.0, maxiter=maxiter, gap=gap,
+        state = active_set_solve(hessian, b, z, upper, tol=0.0, maxiter=min(maxiter, MAX_ITER),
+                                 gap=gap,
                                  columns=hessian.columns(shape))
     x[crop][inner] = state.x[inner]
     products = 1 + state.nmatvec * (shape[1] * shape[2]) / (H * W)
