@@ -102,9 +102,8 @@ def solve_window(problem, x, window, *, tol, maxiter):
     del g
     gap = GapTest(hessian, b, target, upper, TOL_FACTOR * tol, reference=phi)
     with work.outside():         # a video's arena keeps whole-frame arrays only
-        state = active_set_solve(hessian, b, z, upper, tol=0.0, maxiter=min(maxiter, MAX_ITER),
-                                 gap=gap,
-                                 columns=hessian.columns(shape))
+        state = active_set_solve(hessian, b, z, upper, tol=0.0, gap=gap,
+                                 maxiter=min(maxiter, MAX_ITER), columns=hessian.columns(shape))
     x[crop][inner] = state.x[inner]
     products = 1 + state.nmatvec * (shape[1] * shape[2]) / (H * W)
     return state, products, time.perf_counter() - t0
