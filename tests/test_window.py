@@ -162,11 +162,35 @@ def test_sequence_changed_box(rng, layout):
     else:
         later_image[3, 5] += 0.1
         later_proposal[11, 17] -= 0.1
-    mask = video._changed(later_image, later_proposal, (image, proposal, None), axis)
+    box = video._changed_box(later_image, later_proposal, (image, proposal, None), axis)
+    assert box == (3, 12, 5, 18)
     expected = np.zeros((20, 24), bool)
     expected[3:12, 5:18] = True
-    np.testing.assert_array_equal(mask, expected)
-    assert not video._changed(image, proposal, (image, proposal, None), axis).any()
+    np.testing.assert_array_equal(video._box_mask(box, (20, 24)), expected)
+    assert video._changed_box(image, proposal, (image, proposal, None), axis) is None
+    assert not video._box_mask(None, (20, 24)).any()
+
+
+@pytest.mark.parametrize("alpha", [0.7, (0.6, 0.7, 0.8), "map"])
+def test_sequence_warm_start_follows_the_target(rng, alpha):
+    """On the changed box the warm start is the previous residual plus the change of
+    ``P - alpha I``, clipped into the bounds; elsewhere it is the previous residual."""
+    shape = (20, 24, 3)
+    a = rng.uniform(0.5, 0.8, shape[:2]) if alpha == "map" else alpha
+    A = (a[..., None] if alpha == "map" else np.asarray(a, float)) * np.ones(shape)
+    image, proposal = rng.random(shape), rng.random(shape)
+    later_image, later_proposal = image.copy(), proposal.copy()
+    later_proposal[4:9, 6:15] = np.clip(later_proposal[4:9, 6:15] + 0.5, 0, 1)
+    later_image[7, 10] *= 0.5
+    x = rng.random(shape) * (1 - A)
+    box = (4, 9, 6, 15)
+    start = video._follow_target(x, box, later_image, later_proposal, (image, proposal, None),
+                                 a, -1)
+    change = (later_proposal - A * later_image) - (proposal - A * image)
+    expected = x.copy()
+    expected[4:9, 6:15] = np.clip(x + change, 0, 1 - A)[4:9, 6:15]
+    np.testing.assert_allclose(start, expected, rtol=0, atol=1e-15)
+    assert start is not x and not np.shares_memory(start, x)
 
 
 def test_sequence_on_a_still_scene_solves_windows():
