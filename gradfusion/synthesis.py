@@ -10,14 +10,15 @@ from . import _memory, _threads
 from . import _validation as v
 from ._deprecation import Result
 from ._problem import BOUNDARY_MODES, DEFAULT_BOUNDARY, REGULARIZER_TAPS, ResidualProblem
-from ._solvers import METHODS, STATUS_MESSAGES, WINDOW_MAX_FRACTION, coarse_to_fine, resolve_method
+from ._solvers import METHODS, STATUS_MESSAGES, coarse_to_fine, resolve_method
+from ._solvers import WINDOW_MAX_FRACTION as _WINDOW_LIMIT
 
 __all__ = ["solve", "SolveResult", "SynthesisResult", "DEFAULT_BOUNDARY", "DEFAULT_LEVEL_WEIGHT",
            "DEFAULT_REG_WEIGHT", "LEVEL_WEIGHTS", "WINDOW_MAX_FRACTION"]
 
 #: :func:`solve`'s ``changed`` re-solves a window around the changed pixels only while the
 #: window (their bounding box grown by 32 pixels) covers at most this fraction of the image
-WINDOW_MAX_FRACTION = WINDOW_MAX_FRACTION
+WINDOW_MAX_FRACTION = _WINDOW_LIMIT
 
 #: default weight of the Nyquist regulariser relative to the Sobel term
 DEFAULT_REG_WEIGHT = 0.4

@@ -91,10 +91,11 @@ def coarse_to_fine(make_problem, arrays, x0, *, min_size, tol, maxiter,
         return value is ignored.
     changed : tuple, optional
         With ``x0``, the box ``(r0, r1, c0, c1)`` outside which this problem equals the
-        one ``x0`` solved: the active-set method first re-solves a window around it (whatever
-        ``method`` then solves the whole grid), the rest held (:func:`gradfusion._solvers.window.solve_window`), unless the window
-        would cover much of the grid. The window is an entry of ``levels`` before the
-        finest scale's, and its inner iterations are ``steps["window"]``.
+        one ``x0`` solved: the active-set method first re-solves a window around it, the
+        rest held (:func:`gradfusion._solvers.window.solve_window`; then ``method`` solves
+        the whole grid), unless the window would cover much of the grid. The window is an
+        entry of ``levels`` before the finest scale's, its inner iterations
+        ``steps["window"]``.
 
     Returns
     -------
