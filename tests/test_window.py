@@ -224,3 +224,21 @@ def test_window_solve_is_capped(monkeypatch):
     Q = _patch(P, 2)
     r = gradfusion.solve(I, Q, 0.7, x0=prev.residual, changed=_changed(_patch(P, 0), Q))
     assert r.steps["window"] == 1 and r.levels[0]["nit"] == 1 and r.success
+
+
+@pytest.mark.parametrize("maps", ["alpha", "level", "gradient"])
+def test_changed_with_maps(maps):
+    """Alpha, level-weight and gradient-weight maps are cropped with the window: the answer
+    is a cold solve's (1e-6)."""
+    I, P = _scene((192, 224))
+    rows = np.linspace(0.6, 0.8, I.shape[0])[:, None] * np.ones(I.shape[:2])
+    options = {"alpha": dict(alpha=rows), "level": dict(level_weight=0.1 + rows),
+               "gradient": dict(gradient_weight=2 * rows)}[maps]
+    alpha = options.pop("alpha", 0.7)
+    prev = gradfusion.solve(I, _patch(P, 0), alpha, **options)
+    Q = _patch(P, 2)
+    local = gradfusion.solve(I, Q, alpha, x0=prev.residual, changed=_changed(_patch(P, 0), Q),
+                             **options)
+    exact = gradfusion.solve(I, Q, alpha, tol=1e-11, **options)
+    assert local.success and local.steps["window"] > 0
+    assert (local.fun - exact.fun) / exact.fun < 1e-6
