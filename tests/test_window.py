@@ -242,3 +242,19 @@ def test_changed_with_maps(maps):
     exact = gradfusion.solve(I, Q, alpha, tol=1e-11, **options)
     assert local.success and local.steps["window"] > 0
     assert (local.fun - exact.fun) / exact.fun < 1e-6
+
+
+def test_changed_when_the_display_reproduces_the_proposal():
+    """A proposal the display can show exactly (the optimum's objective is 0): the window's
+    gap is measured against at least a fraction of displaying nothing, as the whole solve's,
+    and it ends in a few iterations (9 here, as with the rounding floor alone)."""
+    I, _ = _scene((192, 224))
+    P0 = 0.7 * I + 0.1
+    P1 = P0.copy()
+    P1[30:50, 40:60] += 0.1                  # still within the display's range
+    prev = gradfusion.solve(I, P0, 0.7)
+    changed = np.zeros(I.shape[:2], bool)
+    changed[30:50, 40:60] = True
+    r = gradfusion.solve(I, P1, 0.7, x0=prev.residual, changed=changed)
+    assert r.success and 0 < r.steps["window"] <= 10
+    np.testing.assert_allclose(r.output, P1, atol=1e-3)
