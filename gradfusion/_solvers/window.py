@@ -53,8 +53,9 @@ MAX_FRACTION = 0.25
 TOL_FACTOR = 0.1
 
 #: inner iterations of a window solve at most (it only moves the whole solve's start; the
-#: moving-patch windows of docs/video.md took 8-10, and MPRGP, should the active sets cycle,
-#: does not know the ring's zero-width boxes)
+#: moving-patch windows of docs/video.md took 5 from solve_sequence's start, which follows
+#: the target, 8-16 from the previous residual as it is; and MPRGP, should the active sets
+#: cycle, does not know the ring's zero-width boxes)
 MAX_ITER = 100
 
 
