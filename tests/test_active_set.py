@@ -571,3 +571,41 @@ def test_inner_solves_aiming_at_the_gap_test_keep_the_answer(monkeypatch, name):
     # measured: astronaut 2 / 2 Newton steps, coffee 1 / 2 (its one inner solve went on
     # to pass the check)
     assert aimed.steps["newton"] <= plain.steps["newton"]
+
+
+def test_doomed_checks_are_skipped(monkeypatch):
+    """After a settled inner solve whose own prediction was above the gap test's threshold
+    the test is skipped (it would fail): on warm-started frames of a pan (8 frames of
+    160x224, the first frame 2 px from the last) fewer checks, the same Newton steps and
+    the same answers as with every check run."""
+    from skimage import data, img_as_float
+    import gradfusion._solvers.active_set as AS
+    from gradfusion._solvers.gap import GapTest
+
+    scene = img_as_float(data.astronaut())
+    rng = np.random.default_rng(0)
+    images, proposals = [], []
+    for t in range(8):
+        I = np.ascontiguousarray(scene[100:260, 100 + 2 * t:324 + 2 * t])
+        images.append(I)
+        proposals.append(np.clip(0.45 * I ** 2.2 * (1 + 0.01 * rng.standard_normal()) + 0.02,
+                                 0, 1))
+    checks = []
+    check = GapTest.check
+
+    def counted(self, *args, **kwargs):
+        checks.append(1)
+        return check(self, *args, **kwargs)
+
+    monkeypatch.setattr(GapTest, "check", counted)
+    runs = {}
+    for doomed in (None, AS.DOOMED):
+        monkeypatch.setattr(AS, "DOOMED", doomed)
+        checks.clear()
+        frames = list(gradfusion.solve_sequence(images, proposals, 0.7, motion="translation",
+                                                method="active-set"))
+        runs[doomed] = (len(checks), [r.steps["newton"] for r in frames],
+                        [r.fun for r in frames])
+    (n_all, newton_all, fun_all), (n_rule, newton_rule, fun_rule) = runs[None], runs[AS.DOOMED]
+    assert n_rule < n_all and newton_rule == newton_all
+    np.testing.assert_allclose(fun_rule, fun_all, rtol=1e-12)
