@@ -100,8 +100,8 @@ class Hessian:
         """
         def crop(a):
             return None if a is None else np.ascontiguousarray(a[:, rows, cols])
-        return Hessian(self.mode, self.reg_weight, self.taps, self.shift, crop(self.diagonal),
-                       crop(self.gradient_weight))
+        return self.replace(shift=self.shift, diagonal=crop(self.diagonal),
+                            gradient_weight=crop(self.gradient_weight))
 
     def _weighted_sobel(self, v, out, dot):
         """``out += S^T ((G - 1) S v)``; returns ``v . S^T (G - 1) S v`` when ``dot``."""

@@ -107,9 +107,10 @@ class SolveResult(SynthesisResult):
         (``gp`` the projected gradient and ``phi = m/2 fun`` in sum form; see
         :doc:`/solver`): 0.63-1.1x the true gap on photographs with the
         default objective (1.6-150x with the paper's), 0.6-12x on small
-        random images; an estimate rather than a certificate. When the optimum is nearly 0 (a proposal the display
-        reproduces exactly) the gap is taken relative to 1e-6 of the
-        objective of displaying nothing instead, whichever is larger.
+        random images; an estimate rather than a certificate. When the
+        optimum is nearly 0 (a proposal the display reproduces exactly) the
+        gap is taken relative to 1e-6 of the objective of displaying nothing
+        instead, whichever is larger.
     optimality : float
         Inf-norm of the projected gradient of the objective in sum form
         (``m/2`` times the gradient of ``fun``, ``m`` the number of gradient
@@ -510,7 +511,7 @@ def solve(image, proposal, alpha, *, channel_axis=-1, boundary=DEFAULT_BOUNDARY,
         if x0 is not None:
             v.check_like_image(x0, "x0", image)
         if changed is not None:
-            box = _changed_box(changed, x0, shape)
+            box = _changed_bounds(changed, x0, shape)
         maps.update(objective_maps(level_weight, gradient_weight, np.shape(image),
                                    channel_axis, dtype))
         # a gradient weight also takes three image-sized scratch arrays per product
@@ -567,7 +568,7 @@ def solve(image, proposal, alpha, *, channel_axis=-1, boundary=DEFAULT_BOUNDARY,
     return _result(problem, state, levels, axis, t_start, method)
 
 
-def _changed_box(changed, x0, shape):
+def _changed_bounds(changed, x0, shape):
     """The bounding box ``(r0, r1, c0, c1)`` of the True pixels of ``changed`` (None for
     none), checked against the image's ``(C, H, W)`` ``shape``."""
     if x0 is None:

@@ -146,7 +146,7 @@ def coarse_to_fine(make_problem, arrays, x0, *, min_size, tol, maxiter,
         if finest and changed is not None and x0 is not None:
             window = win.window_box(changed, I.shape[1:])
         if window is not None:
-            x = np.clip(x, 0.0, problem.upper_field, out=x)
+            K.projected_step(x, x, problem.upper, 0.0)      # the held values inside the box
             local, products, seconds = win.solve_window(problem, x, window, tol=tol,
                                                         maxiter=maxiter)
             r0, r1, c0, c1 = window
