@@ -690,7 +690,8 @@ def _cmd_video(args):
             stopped += r.budget_status == "stopped"
             within += r.within_budget
             unconverged += r.budget_status == "unlimited" and not r.success
-            bar.set_postfix_str(f"gap {r.gap:.1e}", refresh=False)
+            bar.set_postfix_str(f"gap {r.gap:.1e}" if np.isfinite(r.gap)
+                                else f"stopped, optimality {r.optimality:.1e}", refresh=False)
             bar.update(1)
     except BaseException:
         for w in writers:
@@ -705,9 +706,19 @@ def _cmd_video(args):
     if args.budget is not None or args.budget_iterations is not None:
         budget = f"; {within} of {n} within budget, {stopped} stopped by it"
     print(f"{n} frames: time per frame median {np.median(times):.3f} s, max {max(times):.3f} s; "
-          f"gap median {np.median(gaps):.1e}, max {max(gaps):.1e}{budget}; wrote "
+          f"{_gap_summary(gaps)}{budget}; wrote "
           f"{args.output}" + (f" and {args.residual}" if args.residual else ""))
     return 1 if unconverged else 0
+
+
+def _gap_summary(gaps):
+    """The frames' gap estimates in the video summary (a frame stopped by a time budget has
+    none: NaN)."""
+    known = [g for g in gaps if np.isfinite(g)]
+    if not known:
+        return "no gap estimates (every frame stopped by the budget)"
+    text = f"gap median {np.median(known):.1e}, max {max(known):.1e}"
+    return text if len(known) == len(gaps) else f"{text} over the {len(known)} frames that converged"
 
 
 def _no_results():

@@ -110,7 +110,9 @@ class SolveResult(SynthesisResult):
         random images; an estimate rather than a certificate. When the
         optimum is nearly 0 (a proposal the display reproduces exactly) the
         gap is taken relative to 1e-6 of the objective of displaying nothing
-        instead, whichever is larger.
+        instead, whichever is larger. NaN when the callback stopped the solve
+        (``status`` 2): a stop ends the run at once, without the V-cycle of an
+        estimate (a deadline: :func:`gradfusion.solve_sequence`'s ``budget``).
     optimality : float
         Inf-norm of the projected gradient of the objective in sum form
         (``m/2`` times the gradient of ``fun``, ``m`` the number of gradient
@@ -384,7 +386,8 @@ def solve(image, proposal, alpha, *, channel_axis=-1, boundary=DEFAULT_BOUNDARY,
         :class:`~scipy.optimize.OptimizeResult` holding ``nit``,
         ``optimality`` and ``residual`` (channels first, a live view: copy it
         to keep it). Returning True or raising ``StopIteration`` stops the
-        solve (``status`` 2). It sees the full-resolution scale (the coarse
+        solve at once (``status`` 2, ``gap`` NaN: no estimate is made after
+        the stop; ``optimality`` is reported). It sees the full-resolution scale (the coarse
         scales show in the progress bar).
     progress : bool, optional
         Show a progress bar (tqdm) on stderr: iterations at every scale of the

@@ -74,8 +74,8 @@ class FrameResult(SolveResult):
     budget_status : str
         ``"unlimited"`` without a budget; with one, ``"converged"`` (the frame reached
         ``tol``) or ``"stopped"`` (the budget stopped it: the best feasible iterate is
-        returned, ``gap`` and ``optimality`` are its own, and the next frame continues
-        from it).
+        returned with its own ``optimality``, ``gap`` is NaN (an estimate would cost a
+        V-cycle past the deadline), and the next frame continues from it).
     within_budget : bool
         ``time <= budget`` and at most ``budget_iterations`` iterations (True without a
         budget).
@@ -130,8 +130,8 @@ class _Clock:
     iteration would end past the budget. The duration of the last iteration predicts the
     next one's (at the first callback of a frame, whose interval also holds the solve's
     set-up, the last iteration of an earlier frame does); the time a solve takes after its
-    last callback (a final gap estimate, the result), measured on the previous stopped
-    frame, is kept free."""
+    last callback (its result: a stopped solve makes no gap estimate), measured on the
+    previous stopped frame, is kept free."""
 
     def __init__(self, seconds):
         self.seconds = seconds
@@ -198,7 +198,8 @@ def solve_sequence(images, proposals, alpha, *, motion=None, budget=None,
     budget : float, optional
         Seconds per frame (e.g. 1/30). A frame's solve stops before an iteration would end
         past the budget and returns its best feasible iterate (``budget_status
-        "stopped"``, with that iterate's ``gap``); the next frame continues from it, so on
+        "stopped"``, with that iterate's ``optimality``; no gap estimate: ``gap`` NaN);
+        the next frame continues from it, so on
         a static scene the error keeps falling from frame to frame. Without ``x0``, the
         first frame then starts from the clipped proposal at full resolution (the
         coarse-to-fine start cannot be stopped).

@@ -168,6 +168,20 @@ def test_maxiter_and_callback_stop():
     assert r.status == 2 and seen == [1, 2] and "callback" in r.message
 
 
+@pytest.mark.parametrize("method", ["mprgp", "active-set"])
+def test_a_callback_stop_ends_the_solve_without_a_gap_estimate(method):
+    """A stop asked by the callback (a time budget's deadline) makes no further V-cycle:
+    ``gap`` is NaN, the optimality of the returned point is reported; a stop by ``maxiter``
+    still estimates the gap."""
+    I, P = make_pair((40, 48, 3), seed=4)
+    stopped = gradfusion.solve(I, P, 0.7, callback=lambda info: True, method=method,
+                               multiscale=False)
+    assert stopped.status == 2 and np.isnan(stopped.gap)
+    assert np.isfinite(stopped.optimality) and stopped.optimality > 0
+    capped = gradfusion.solve(I, P, 0.7, maxiter=stopped.nit, method=method, multiscale=False)
+    assert capped.status == 1 and np.isfinite(capped.gap) and capped.gap > 0
+
+
 def test_warm_start_from_solution_converges_immediately():
     I, P = make_pair((32, 32, 3), seed=10)
     r = gradfusion.solve(I, P, 0.7)

@@ -453,8 +453,9 @@ def test_a_tiny_time_budget_stops_every_frame(sequence):
                                              method="mprgp"))
     assert all(r.budget_status == "stopped" and r.status == 2 and not r.within_budget
                for r in results)
-    for r in results:                                 # the best feasible iterate, reported
-        assert np.isfinite(r.gap) and 0 <= r.residual.min() and r.residual.max() <= 0.3 + 1e-6
+    for r in results:          # the best feasible iterate, its optimality; no estimate after the stop
+        assert np.isnan(r.gap) and np.isfinite(r.optimality) and r.optimality > 0
+        assert 0 <= r.residual.min() and r.residual.max() <= 0.3 + 1e-6
 
 
 def test_result_fields_do_not_depend_on_the_options(sequence):
@@ -590,6 +591,22 @@ def test_cli_video(tmp_path, capsys, output):
     again = main(["video", str(tmp_path / "I"), str(tmp_path / "P"), "--alpha", "0.7", "-o",
                   out, "--no-progress"])
     assert again == 2 and capsys.readouterr().err.count("\n") == 1   # message: test_errors.py
+
+
+@pytest.mark.parametrize("budget, expected", [
+    ("1e-6", "no gap estimates (every frame stopped by the budget); 0 of 3 within budget, "
+             "3 stopped by it"),
+    ("30", "0 stopped by it")])
+def test_cli_video_summary_under_a_budget(tmp_path, capsys, budget, expected):
+    """Frames stopped by a time budget have no gap estimate (NaN): the summary says so
+    instead of printing a NaN median."""
+    images, proposals, _ = pan(n=3, size=(40, 56))
+    _write_folder(tmp_path / "I", images)
+    _write_folder(tmp_path / "P", proposals)
+    rc = main(["video", str(tmp_path / "I"), str(tmp_path / "P"), "--alpha", "0.7", "-o",
+               str(tmp_path / "out"), "--budget", budget, "--no-progress"])
+    out = capsys.readouterr().out
+    assert rc == 0 and expected in out and "nan" not in out
 
 
 @pytest.mark.parametrize("motion", [None, "translation"])

@@ -97,7 +97,8 @@ def mprgp(matvec, b, x, upper, *, tol=0.0, maxiter, step_scale, gamma=1.0,
     gap : gradfusion._solvers.gap.GapTest, optional
         Stop also when its gap estimate passes (checked when its prediction from ``|gp|^2``
         says a check is due, on the current gradient, and confirmed on one recomputed from
-        scratch); the estimate of the returned point is reported as ``gap``. Its multigrid
+        scratch); the estimate of the returned point is reported as ``gap`` (NaN after a
+        stop asked by the callback: none is made). Its multigrid
         (built on the first check) holds about two more arrays of ``x``'s size.
 
     Notes
@@ -207,12 +208,13 @@ def mprgp(matvec, b, x, upper, *, tol=0.0, maxiter, step_scale, gamma=1.0,
         gp_inf = _restart(matvec, b, x, g, p, ap, upper, abar)[2]
         nmatvec += 1
         checked = False
-    if gap is not None and not checked:       # and its gap estimate
+    # and its gap estimate, unless the callback stopped the run (a deadline: no V-cycle after it)
+    if gap is not None and not checked and status != 2:
         gap.check(x, g, scratch, ap)
         gap_products += gap.products
     value = np.nan
     if gap is not None:
-        value = gap.value
+        value = gap.value if status != 2 else np.nan
         gap.release()
     return QPState(x=x, nit=nit, nmatvec=nmatvec + int(round(gap_products)), status=status,
                    optimality=float(gp_inf), time=time.perf_counter() - t0, steps=steps,
