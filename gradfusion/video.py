@@ -329,8 +329,9 @@ def _frames(image_iter, proposal_iter, alpha, kind, source, budget, budget_itera
             elif clock is not None:
                 x, warm = _clip(image, proposal, alpha, channel_axis), "clip"
         else:
-            if (previous[2].status == 0 and np.array_equal(image, previous[0])
-                    and np.array_equal(proposal, previous[1])):
+            # what changed since the previous frame (None: nothing, the same problem)
+            box = _changed_box(image, proposal, previous, channel_axis)
+            if box is None and previous[2].status == 0:
                 yield _reused(previous[2], t, start, budget)
                 _advance(kind, source)
                 continue
@@ -339,7 +340,6 @@ def _frames(image_iter, proposal_iter, alpha, kind, source, budget, budget_itera
             info.update(transform=transform, exposed=exposed)
             if np.array_equal(transform, _motion.IDENTITY):
                 # a still scene: the solve re-solves a window around what changed first
-                box = _changed_box(image, proposal, previous, channel_axis)
                 changed = _box_mask(box, np.shape(_hwc(image, channel_axis))[:2])
                 if box is not None and _area(box) <= WINDOW_MAX_FRACTION * changed.size:
                     x = _follow_target(x, box, image, proposal, previous, alpha, channel_axis)
@@ -365,11 +365,18 @@ def _frames(image_iter, proposal_iter, alpha, kind, source, budget, budget_itera
 
 def _changed_box(image, proposal, previous, channel_axis):
     """``(r0, r1, c0, c1)``: the bounding box of the pixels where this frame's image or
-    proposal differs from the previous frame's (any channel), or None (all that the solve's
-    window uses: a per-pixel mask took 27 ms at 1280x720x3, this 2-6 ms)."""
-    boxes = [_differ_box(_hwc(now, channel_axis), _hwc(before, channel_axis))
-             for now, before in ((image, previous[0]), (proposal, previous[1]))]
-    boxes = [b for b in boxes if b is not None]
+    proposal differs from the previous frame's (any channel), or None when neither changed
+    (all that the solve's window uses: a per-pixel mask took 27 ms at 1280x720x3, this 2-6
+    ms; a frame that changed on all four borders, as under a moving camera or a lighting
+    change, is the whole frame at once)."""
+    boxes = []
+    for now, before in ((image, previous[0]), (proposal, previous[1])):
+        now, before = _hwc(now, channel_axis), _hwc(before, channel_axis)
+        box = _differ_box(now, before)
+        if box == (0, now.shape[0], 0, now.shape[1]):
+            return box                    # the whole frame: the other cannot add to it
+        if box is not None:
+            boxes.append(box)
     if not boxes:
         return None
     return (min(b[0] for b in boxes), max(b[1] for b in boxes),
@@ -407,6 +414,10 @@ def _follow_target(x, box, image, proposal, previous, alpha, channel_axis):
 
 def _differ_box(now, before):
     """``(r0, r1, c0, c1)`` of the pixels where two ``(H, W, C)`` frames differ, or None."""
+    H, W = now.shape[:2]
+    if all(np.any(now[edge] != before[edge])
+           for edge in (np.s_[0], np.s_[H - 1], np.s_[:, 0], np.s_[:, W - 1])):
+        return 0, H, 0, W                 # the box touches every border: no full pass
     differ = np.not_equal(now, before)
     rows = np.flatnonzero(differ.reshape(differ.shape[0], -1).any(axis=1))
     if rows.size == 0:

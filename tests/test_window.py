@@ -171,6 +171,22 @@ def test_sequence_changed_box(rng, layout):
     assert not video._box_mask(None, (20, 24)).any()
 
 
+@pytest.mark.parametrize("edges, expected", [
+    ((np.s_[0, 7], np.s_[19, 2], np.s_[4, 0], np.s_[9, 23]), (0, 20, 0, 24)),   # all four
+    ((np.s_[0, 7], np.s_[19, 2], np.s_[4, 0]), (0, 20, 0, 8)),                   # three
+    ((np.s_[2, 0], np.s_[5, 23]), (2, 6, 0, 24)),                                # two
+])
+def test_sequence_changed_box_at_the_borders(rng, edges, expected):
+    """A change on all four borders is the whole frame without a full comparison (a moving
+    camera, a lighting ramp); one on fewer borders still gets its exact box."""
+    image = rng.random((20, 24, 3))
+    later = image.copy()
+    for at in edges:
+        later[at] += 0.1
+    assert video._changed_box(later, image, (image, image, None), -1) == expected
+    assert video._changed_box(image, later, (image, image, None), -1) == expected
+
+
 @pytest.mark.parametrize("alpha", [0.7, (0.6, 0.7, 0.8), "map"])
 def test_sequence_warm_start_follows_the_target(rng, alpha):
     """On the changed box the warm start is the previous residual plus the change of
