@@ -100,13 +100,14 @@ def _check_frames(value, name):
 
 
 def _check_motion(motion):
-    """``(kind, source)``: kind in {"previous", "translation", "callable", "sequence"}."""
+    """``(kind, source)``: kind in {"previous", "translation", "callable", "sequence"} (the
+    source of a translation: a tracker that keeps each frame's spectrum for the next)."""
     if motion is None:
         return "previous", None
     if isinstance(motion, str):
         v.choice(motion, "motion", [m for m in MOTIONS if m is not None],
                  ", None, a callable or a sequence of per-frame transforms")
-        return "translation", None
+        return "translation", _motion.TranslationTracker()
     if callable(motion) and not isinstance(motion, np.ndarray):
         return "callable", motion
     if isinstance(motion, np.ndarray) or hasattr(motion, "__iter__"):
@@ -496,8 +497,8 @@ def _next_motion(t, kind, source, previous_image, image, hw, channel_axis):
     if kind == "previous":
         return "previous", ("transform", _motion.IDENTITY)
     if kind == "translation":
-        dy, dx = _motion.estimate_translation(_hwc(previous_image, channel_axis),
-                                              _hwc(image, channel_axis))
+        dy, dx = source(_hwc(previous_image, channel_axis), _hwc(image, channel_axis),
+                        keys=(previous_image, image))
         return "translation", ("transform", _motion.translation_matrix(dy, dx))
     value = source(t, previous_image, image) if kind == "callable" else next(source, _END)
     if value is _END:

@@ -93,6 +93,48 @@ def test_estimate_translation(dy, dx):
     assert est == ((dy, dx) if integer else pytest.approx((dy, dx), abs=0.25))
 
 
+def test_translation_tracker_reuses_each_frame_spectrum(monkeypatch):
+    """Along a sequence each frame's half-resolution spectrum is computed once (as the current
+    frame, then kept as the next estimate's previous one) and the estimates are those of
+    estimate_translation; frames that are not the last call's current frame get their own."""
+    from gradfusion._video import motion as _motion
+
+    photo = _photo("coffee")
+    frames = [np.ascontiguousarray(photo[100 + t:260 + t, 150 + 2 * t:350 + 2 * t])
+              for t in range(5)]
+    expected = [video.estimate_translation(a, b) for a, b in zip(frames, frames[1:])]
+    calls = []
+    spectrum = _motion._spectrum
+    monkeypatch.setattr(_motion, "_spectrum", lambda a: calls.append(a.shape) or spectrum(a))
+    tracker = _motion.TranslationTracker()
+    assert [tracker(a, b) for a, b in zip(frames, frames[1:])] == expected
+    half = [s for s in calls if s == (80, 100)]
+    assert len(half) == len(frames)                 # not 2 per estimate
+    calls.clear()
+    views = [f[:, :] for f in frames[:3]]           # fresh views: no key matches ...
+    tracker(views[0], views[1])
+    tracker(views[1][:, :], views[2])
+    assert len([s for s in calls if s == (80, 100)]) == 4
+    calls.clear()                                   # ... unless the caller names the frames
+    tracker(views[0], views[1], keys=(frames[0], frames[1]))
+    tracker(views[1][:, :], views[2], keys=(frames[1], frames[2]))
+    assert len([s for s in calls if s == (80, 100)]) == 3
+
+
+def test_solve_sequence_estimates_with_one_spectrum_per_frame(monkeypatch):
+    from gradfusion._video import motion as _motion
+
+    images, proposals, motions = pan(n=4, size=(128, 136))
+    calls = []
+    spectrum = _motion._spectrum
+    monkeypatch.setattr(_motion, "_spectrum", lambda a: calls.append(a.shape) or spectrum(a))
+    results = list(gradfusion.solve_sequence(images, proposals, ALPHA, motion="translation",
+                                             maxiter=5))
+    assert calls.count((64, 68)) == len(images)     # half resolution, once per frame
+    for r, m in zip(results[1:], motions[1:]):
+        np.testing.assert_array_equal(r.transform, m)
+
+
 def test_warp_integer_shift_is_exact_and_marks_the_strip():
     a = np.random.default_rng(3).random((10, 12, 3))
     moved, valid = video.warp(a, [[1, 0, -2], [0, 1, 1], [0, 0, 1]])

@@ -16,7 +16,7 @@ import numpy as np
 from . import _kernels
 
 __all__ = ["IDENTITY", "NO_TRANSFORM", "translation_matrix", "check_motion",
-           "estimate_translation", "warp_hwc"]
+           "estimate_translation", "TranslationTracker", "warp_hwc"]
 
 IDENTITY = np.eye(3)
 #: the ``transform`` reported where none applies (a cold start, a flow field)
@@ -103,18 +103,28 @@ def _halve(a):
     return total
 
 
-def _correlate(a, b, subpixel):
-    """The shift of the content from ``a`` to ``b`` by phase correlation under a Hann window:
-    the peak of the inverse FFT of the normalised cross-power spectrum, refined by a parabola
-    through the peak and its neighbours along each axis when ``subpixel``."""
+def _spectrum(a):
+    """The 2-D real FFT of ``a`` under a Hann window (one side of :func:`_correlate`)."""
     from scipy import fft
 
-    w = _hann(a.shape, a.dtype.str)
-    F = fft.rfft2(a * w)
-    G = fft.rfft2(b * w)
-    G *= np.conj(F)
-    G /= np.maximum(np.abs(G), np.finfo(a.dtype).tiny)
-    r = fft.irfft2(G, s=a.shape)
+    return fft.rfft2(a * _hann(a.shape, a.dtype.str))
+
+
+def _correlate(a, b, subpixel):
+    """The shift of the content from ``a`` to ``b`` by phase correlation under a Hann window
+    (:func:`_spectra_shift` of their :func:`_spectrum`)."""
+    return _spectra_shift(_spectrum(a), _spectrum(b), a.shape, subpixel)
+
+
+def _spectra_shift(F, G, shape, subpixel):
+    """The shift of the content from an array of ``shape`` with the spectrum ``F`` to one with
+    ``G``: the peak of the inverse FFT of the normalised cross-power spectrum, refined by a
+    parabola through the peak and its neighbours along each axis when ``subpixel``."""
+    from scipy import fft
+
+    R = G * np.conj(F)
+    R /= np.maximum(np.abs(R), np.finfo(R.real.dtype).tiny)
+    r = fft.irfft2(R, s=shape)
     peak = np.unravel_index(int(np.argmax(r)), r.shape)
     shift = np.empty(2)
     for axis, n in enumerate(r.shape):
@@ -146,10 +156,44 @@ def estimate_translation(previous, current):
     within 0.15 of an integer are rounded to it (an integer shift warps without
     interpolation).
     """
+    return TranslationTracker()(previous, current)
+
+
+class TranslationTracker:
+    """:func:`estimate_translation` along a sequence: the half-resolution spectrum of each
+    frame is computed once, as the current frame of one estimate, and kept for the next,
+    whose previous frame it is (at 1280x720x3 float32 the channels' mean of the halves and
+    its FFT are about 4 ms of an 11 ms estimate).
+
+    ``tracker(previous, current, keys=None)`` returns what ``estimate_translation(previous,
+    current)`` returns. ``keys``: two objects that stand for the frames (default the arrays
+    themselves; a caller that passes fresh views of its frames passes the frames). The kept
+    spectrum serves when the key of ``previous`` is the object that was the key of
+    ``current`` at the last call (a frame must not change in between).
+    """
+
+    def __init__(self):
+        self._last = None           # (key of the last current frame, its spectrum)
+
+    def __call__(self, previous, current, keys=None):
+        return _estimate(previous, current, self, (previous, current) if keys is None else keys)
+
+    def spectra(self, previous, current, keys):
+        """The half-resolution spectra of ``previous`` and ``current``; keeps the latter."""
+        last = self._last
+        before = (last[1] if last is not None and last[0] is keys[0]
+                  else _spectrum(_gray(previous, _halve)))
+        now = _spectrum(_gray(current, _halve))
+        self._last = (keys[1], now)
+        return before, now
+
+
+def _estimate(previous, current, tracker, keys):
     coarse = np.zeros(2)
     H, W = previous.shape[:2]
     if min(H, W) >= _HALVE_FROM:     # the mean of the channels' halves: no full gray frame
-        coarse = 2.0 * _correlate(_gray(previous, _halve), _gray(current, _halve), False)
+        coarse = 2.0 * _spectra_shift(*tracker.spectra(previous, current, keys),
+                                      (H // 2, W // 2), False)
     dy, dx = (int(v) for v in coarse)
     c = np.minimum([H - abs(dy), W - abs(dx)], _CROP) // 2 * 2
     # the crop of the previous frame and the crop of the current one where its content went
