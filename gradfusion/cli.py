@@ -718,7 +718,7 @@ def _gap_summary(gaps):
     if not known:
         return "no gap estimates (every frame stopped by the budget)"
     text = f"gap median {np.median(known):.1e}, max {max(known):.1e}"
-    return text if len(known) == len(gaps) else f"{text} over the {len(known)} frames that converged"
+    return text if len(known) == len(gaps) else f"{text} over the {len(known)} frames with one"
 
 
 def _no_results():

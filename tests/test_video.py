@@ -651,6 +651,16 @@ def test_cli_video_summary_under_a_budget(tmp_path, capsys, budget, expected):
     assert rc == 0 and expected in out and "nan" not in out
 
 
+@pytest.mark.parametrize("gaps, expected", [
+    ([1e-7, 3e-7, 2e-7], "gap median 2.0e-07, max 3.0e-07"),
+    ([np.nan, 4e-7, np.nan, 2e-7], "gap median 3.0e-07, max 4.0e-07 over the 2 frames with one"),
+    ([np.nan, np.nan], "no gap estimates (every frame stopped by the budget)")])
+def test_cli_video_gap_summary(gaps, expected):
+    from gradfusion.cli import _gap_summary
+
+    assert _gap_summary(gaps) == expected
+
+
 @pytest.mark.parametrize("motion", [None, "translation"])
 def test_frames_solved_in_the_arena_are_the_frames_solved_without(monkeypatch, motion):
     """solve_sequence keeps the solver's work arrays from frame to frame
