@@ -341,11 +341,14 @@ def _frames(image_iter, proposal_iter, alpha, kind, source, budget, budget_itera
             x, warm, transform, exposed = _warm_start(
                 t, kind, source, image, proposal, alpha, channel_axis, previous)
             info.update(transform=transform, exposed=exposed)
-            if np.array_equal(transform, _motion.IDENTITY):
-                # a still scene: the solve re-solves a window around what changed first
-                changed = _box_mask(box, np.shape(_hwc(image, channel_axis))[:2])
-                if box is not None and _area(box) <= WINDOW_MAX_FRACTION * changed.size:
-                    x = _follow_target(x, box, image, proposal, previous, alpha, channel_axis)
+            hw = np.shape(_hwc(image, channel_axis))[:2]
+            if (box is not None and np.array_equal(transform, _motion.IDENTITY)
+                    and _area(box) <= WINDOW_MAX_FRACTION * hw[0] * hw[1]):
+                # a still scene with a local change: the warm start follows the target there,
+                # and the solve re-solves a window around it first (a wider change would
+                # get no window: the mask is not made)
+                changed = _box_mask(box, hw)
+                x = _follow_target(x, box, image, proposal, previous, alpha, channel_axis)
         info["motion_time"] = time.perf_counter() - start
         if clock is not None:
             clock.begin(start)

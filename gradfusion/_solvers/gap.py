@@ -95,6 +95,24 @@ SINGULAR_LOWER_FACTOR = 0.05
 SINGULAR_TOL_FACTOR = 1e-3
 
 
+def objective(x, g, target):
+    """``phi(x) = 1/2 (x - t)^T A (x - t)`` from ``x``, its gradient ``g = A x - b`` (``b = A
+    t``) and the target ``t``: two dot products (float64)."""
+    return 0.5 * (K.dot(x, g) - K.dot(target, g))
+
+
+def empty_objective(b, target):
+    """``phi_0 = 1/2 t^T A t = 1/2 b . t``, the objective of displaying nothing (in the arrays'
+    dtype: it only scales :data:`EMPTY_FRACTION`'s floor)."""
+    return 0.5 * float(np.dot(b.ravel(), target.ravel()))
+
+
+def relative_scale(phi, phi0):
+    """What a gap at objective ``phi`` is relative to: ``phi``, at least :data:`EMPTY_FRACTION`
+    of ``phi0`` (:func:`empty_objective`)."""
+    return max(phi, EMPTY_FRACTION * phi0)
+
+
 def is_singular(hessian):
     """Whether ``A`` is singular or nearly so (see :data:`SINGULAR_TOL_FACTOR`)."""
     if hessian.reg_weight == 0.0:
@@ -139,7 +157,7 @@ class GapTest:
         self.centre = hessian.centre
         # in the arrays' dtype: phi_0 only scales the floor EMPTY_FRACTION phi_0, and two
         # float64 copies of the image cost 8% of a warm-started 1280x720 frame
-        self.phi0 = 0.5 * float(np.dot(b.ravel(), target.ravel()))
+        self.phi0 = empty_objective(b, target)
         self.checks = 0
         #: ``(estimate, phi, floor, |gp|^2)`` of the last check
         self.last = None
@@ -165,7 +183,7 @@ class GapTest:
         if self.last is None:
             if x is None:
                 return True
-            phi = 0.5 * (K.dot(x, g) - K.dot(self.target, g))
+            phi = objective(x, g, self.target)
             self._phi = phi
             lower = self.lower_factor * 0.5 * gp2 / self.lipschitz
             return lower <= self._threshold(phi, self.floor_bound())
@@ -207,7 +225,7 @@ class GapTest:
         ``phi_0``), or the ``reference``."""
         if self.reference is not None:
             return self.reference
-        return max(phi, EMPTY_FRACTION * self.phi0)
+        return relative_scale(phi, self.phi0)
 
     def _threshold(self, phi, floor):
         return self.tol * self._scale(phi) + floor

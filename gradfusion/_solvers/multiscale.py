@@ -17,7 +17,7 @@ from . import _kernels as K
 from .._multigrid.transfer import downsample, upsample
 from . import window as win
 from .active_set import active_set_solve
-from .gap import EMPTY_FRACTION, GapTest
+from .gap import EMPTY_FRACTION, GapTest, empty_objective, relative_scale
 from .mprgp import STEP_KEYS, QPState, mprgp
 
 __all__ = ["downsample", "upsample", "coarse_to_fine", "resolve_method", "METHODS"]
@@ -179,8 +179,8 @@ def clip_if_optimal(problem, tol):
     g = np.empty_like(d)
     problem.matvec(d, g)
     phi = 0.5 * float(np.dot(d.ravel(), g.ravel()))       # 0 exactly where the clip is t
-    phi0 = 0.5 * float(np.dot(problem.b.ravel(), problem.target.ravel()))
-    scale = max(phi, EMPTY_FRACTION * phi0)
+    phi0 = empty_objective(problem.b, problem.target)
+    scale = relative_scale(phi, phi0)
     if phi > tol * EMPTY_FRACTION * phi0:
         return None
     del d

@@ -33,9 +33,8 @@ import time
 import numpy as np
 
 from .. import _workspace as work
-from . import _kernels as K
 from .active_set import active_set_solve
-from .gap import EMPTY_FRACTION, GapTest
+from .gap import GapTest, empty_objective, objective, relative_scale
 
 #: pixels added around the changed box on every side (the optimum's change decays away
 #: from the box; 16, 32 and 64 all let the whole solve pass its first check on the
@@ -99,11 +98,11 @@ def solve_window(problem, x, window, *, tol, maxiter):
     g = work.empty(x.shape, x.dtype)
     problem.matvec(x, g)
     g -= problem.b
-    phi = 0.5 * (K.dot(x, g) - K.dot(problem.target, g))
+    phi = objective(x, g, problem.target)
     del g
     # as the whole solve's test: at least EMPTY_FRACTION of displaying nothing (a proposal
     # the display reproduces has phi* = 0, and the window would iterate on rounding)
-    phi = max(phi, EMPTY_FRACTION * 0.5 * K.dot(problem.b, problem.target))
+    phi = relative_scale(phi, empty_objective(problem.b, problem.target))
     gap = GapTest(hessian, b, target, upper, TOL_FACTOR * tol, reference=phi)
     with work.outside():         # a video's arena keeps whole-frame arrays only
         state = active_set_solve(hessian, b, z, upper, tol=0.0, gap=gap,
